@@ -1,0 +1,110 @@
+/*
+ * log.c - stderr or syslog logging with the process name in each line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int	 log_fg = 1;
+static int	 log_verbose;
+static char	 log_name[32] = "tern";
+
+void
+log_init(int foreground, const char *procname)
+{
+	log_fg = foreground;
+	log_procname(procname);
+	if (!log_fg)
+		openlog("tern", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	tzset();
+}
+
+void
+log_procname(const char *name)
+{
+	strlcpy(log_name, name, sizeof(log_name));
+}
+
+void
+log_setverbose(int v)
+{
+	log_verbose = v;
+}
+
+int
+log_getverbose(void)
+{
+	return log_verbose;
+}
+
+static void
+vlog(int pri, const char *fmt, va_list ap, const char *suffix)
+{
+	char	 msg[2048];
+	int	 saved = errno;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_fg) {
+		struct timespec ts;
+		struct tm tm;
+		char tbuf[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ld %s[%d]: %s%s%s\n", tbuf,
+		    ts.tv_nsec / 1000000, log_name, (int)getpid(), msg,
+		    suffix ? ": " : "", suffix ? suffix : "");
+		fflush(stderr);
+	} else
+		syslog(pri, "%s: %s%s%s", log_name, msg, suffix ? ": " : "",
+		    suffix ? suffix : "");
+	errno = saved;
+}
+
+#define LOGFN(fn, pri, witherr, cond)				\
+void								\
+fn(const char *fmt, ...)					\
+{								\
+	va_list ap;						\
+	int e = errno;						\
+	if (!(cond))						\
+		return;						\
+	va_start(ap, fmt);					\
+	vlog(pri, fmt, ap, witherr ? strerror(e) : NULL);	\
+	va_end(ap);						\
+}
+
+LOGFN(log_warn, LOG_WARNING, 1, 1)
+LOGFN(log_warnx, LOG_WARNING, 0, 1)
+LOGFN(log_info, LOG_INFO, 0, 1)
+LOGFN(log_debug, LOG_DEBUG, 0, log_verbose)
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, fmt, ap, strerror(e));
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,41 @@
+/*
+ * proto.c - names of processes and message types, for logs.
+ */
+#include <stdio.h>
+
+#include "proto.h"
+
+const char *
+proc_name(int proc)
+{
+	static const char *names[PROC_COUNT] = {
+		"ternd", "smtpd", "queued", "deliverd", "bounced", "mgmtd",
+		"tern",
+	};
+
+	if (proc < 0 || proc >= PROC_COUNT)
+		return "unknown";
+	return names[proc];
+}
+
+const char *
+proto_name(uint32_t type)
+{
+	static char buf[32];
+
+	switch (type) {
+#define N(t)	case t: return #t;
+	N(IMSG_CFG_BEGIN) N(IMSG_CFG_NODE) N(IMSG_CFG_END) N(IMSG_PEER)
+	N(IMSG_LISTENER) N(IMSG_FILE) N(IMSG_START)
+	N(MSG_CREATE) N(MSG_CREATE_OK) N(MSG_CREATE_FAIL) N(MSG_COMMIT)
+	N(MSG_COMMIT_OK) N(MSG_COMMIT_FAIL) N(MSG_ROLLBACK) N(MSG_SPOOL_STATE)
+	N(DLV_JOB) N(DLV_RESULT) N(DLV_DONE) N(DLV_ACK) N(DLV_INFLIGHT)
+	N(DLV_HELLO_END)
+	N(BNC_RECORD) N(BNC_ACK)
+	N(CTL_STATUS_REQ) N(CTL_STATUS) N(CTL_QUEUES_REQ) N(CTL_QUEUES)
+	N(CTL_PROCS_REQ) N(CTL_PROCS) N(CTL_QUEUE_OP) N(CTL_RESULT)
+#undef N
+	}
+	snprintf(buf, sizeof(buf), "imsg-%u", type);
+	return buf;
+}

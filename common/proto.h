@@ -1,0 +1,135 @@
+/*
+ * proto.h - every process type and every message exchanged between Tern's
+ * processes, with its payload (in m_add order; see mproc.h).
+ *
+ * Channels:
+ *	ternd  <-> each daemon	fd 3 of the child: setup, config, control
+ *	smtpd  <-> queued	message creation and commit
+ *	queued <-> deliverd.N	delivery jobs and per-recipient outcomes
+ *	queued <-> bounced	accounting records (acknowledged)
+ *	mgmtd  <-> queued	status for the CLI and HTTP
+ *	mgmtd  <-> bounced	counters
+ * Peer channels are socketpairs made by ternd and handed to both ends with
+ * IMSG_PEER, also after a restart, so hot paths never cross ternd.
+ *
+ * A "peerid" in the header is the requester's id for a request (session,
+ * job, control request); replies carry the same value back.
+ */
+#ifndef TERN_PROTO_H
+#define TERN_PROTO_H
+
+#include <stdint.h>
+
+enum proc_type {
+	PROC_TERND = 0,
+	PROC_SMTPD,
+	PROC_QUEUED,
+	PROC_DELIVERD,
+	PROC_BOUNCED,
+	PROC_MGMTD,
+	PROC_CLI,
+	PROC_COUNT
+};
+
+enum imsg_type {
+	IMSG_NONE = 0,
+
+	/* --- ternd -> every daemon: setup and configuration --- */
+
+	/* Start of a configuration tree. u32 generation */
+	IMSG_CFG_BEGIN = 1,
+	/* One node of the tree, depth first.  u32 depth (1 = global),
+	 * str name, str as_written, str file, u32 line, u32 argc,
+	 * str argv[argc] */
+	IMSG_CFG_NODE,
+	/* Tree complete: apply it (first one: initial config). */
+	IMSG_CFG_END,
+	/* fd: a socket connected to another daemon.  u32 proc, u32 instance */
+	IMSG_PEER,
+	/* fd: a listening socket.  u32 kind (LISTEN_*), str "ip:port" */
+	IMSG_LISTENER,
+	/* fd: an open log or accounting file.  u32 kind (FILE_*), str path */
+	IMSG_FILE,
+	/* All setup sent: start serving.  u32 instance, u32 ninstances */
+	IMSG_START,
+
+	/* --- smtpd <-> queued: accepting a message --- */
+
+	/* smtpd: a new message file, please.  peerid = session */
+	MSG_CREATE = 100,
+	/* queued: fd = the file, open for writing.  str qid */
+	MSG_CREATE_OK,
+	/* queued: cannot (spool full, I/O error).  u32 smtp code,
+	 * str enhanced status, str text */
+	MSG_CREATE_FAIL,
+	/* smtpd: body written, make it durable.  envelope (envelope.h) */
+	MSG_COMMIT,
+	/* queued: on disk (fsync'd).  str qid */
+	MSG_COMMIT_OK,
+	/* queued: not stored.  u32 smtp code, str enhanced status, str text */
+	MSG_COMMIT_FAIL,
+	/* smtpd: session gave up on this message.  str qid */
+	MSG_ROLLBACK,
+	/* queued -> smtpd: spool over its limits or not.  u32 full */
+	MSG_SPOOL_STATE,
+
+	/* --- queued <-> deliverd: delivery --- */
+
+	/* queued: deliver these recipients of one message; fd = message
+	 * file (read only).  envelope with only the job's recipients, then
+	 * str queue ("domain/vmta"), str domain */
+	DLV_JOB = 200,
+	/* deliverd: outcome for one recipient.  struct dlv_result fields
+	 * (envelope.h: m_add_result) */
+	DLV_RESULT,
+	/* deliverd: every result of local job `tag` was sent.
+	 * u32 tag, str qid */
+	DLV_DONE,
+	/* queued: results of job `tag` are durable; forget it.  u32 tag */
+	DLV_ACK,
+	/* deliverd, after (re)connecting: recipients it is still working
+	 * on, so a restarted queued does not hand them out again.
+	 * str qid, u32 n, u32 rcpt_index[n] */
+	DLV_INFLIGHT,
+	/* deliverd: replay after (re)connect finished. */
+	DLV_HELLO_END,
+
+	/* --- queued <-> bounced: accounting --- */
+
+	/* queued: one accounting record.  peerid unused.  u64 seq, then
+	 * struct acct_record fields (envelope.h: m_add_acct) */
+	BNC_RECORD = 300,
+	/* bounced: records up to seq are written.  u64 seq */
+	BNC_ACK,
+
+	/* --- control: mgmtd <-> ternd / queued / bounced --- */
+
+	/* mgmtd -> queued: status counters.  peerid = request */
+	CTL_STATUS_REQ = 400,
+	/* queued -> mgmtd: JSON text of the status.  str json */
+	CTL_STATUS,
+	/* mgmtd -> queued: per-queue listing.  peerid = request */
+	CTL_QUEUES_REQ,
+	/* queued -> mgmtd: JSON array of queues.  str json */
+	CTL_QUEUES,
+	/* mgmtd -> ternd: processes and restarts.  peerid = request */
+	CTL_PROCS_REQ,
+	/* ternd -> mgmtd: JSON of the process table.  str json */
+	CTL_PROCS,
+	/* mgmtd -> queued: pause/resume/schedule a queue.  u32 op, str queue */
+	CTL_QUEUE_OP,
+	/* reply to a CTL_* operation.  u32 ok, str message */
+	CTL_RESULT,
+};
+
+/* IMSG_LISTENER kinds */
+enum { LISTEN_SMTP = 1, LISTEN_HTTP, LISTEN_CONTROL };
+/* IMSG_FILE kinds */
+enum { FILE_ACCT = 1 };
+/* CTL_QUEUE_OP operations */
+enum { QOP_PAUSE = 1, QOP_RESUME, QOP_SCHEDULE };
+
+const char	*proc_name(int proc);
+const char	*proto_name(uint32_t type);
+
+#endif
