@@ -19,7 +19,7 @@ static uv_loop_t		*d_loop;
 static struct mproc		*d_parent;
 static const struct daemon_ops	*d_ops;
 static int			 d_instance, d_ninstances = 1;
-static int			 d_configured, d_stopping;
+static int			 d_configured, d_stopping, d_chrooted;
 static uv_signal_t		 d_sigterm;
 
 uv_loop_t *
@@ -38,6 +38,12 @@ int
 daemon_instance(void)
 {
 	return d_instance;
+}
+
+int
+daemon_chrooted(void)
+{
+	return d_chrooted;
 }
 
 int
@@ -175,6 +181,7 @@ daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	log_init(fg, pname);
 	log_setverbose(verbose);
 	signal(SIGPIPE, SIG_IGN);
+	d_chrooted = root != NULL && geteuid() == 0;
 	proc_privdrop(user, root);
 
 	d_loop = uv_default_loop();

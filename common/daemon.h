@@ -40,6 +40,8 @@ uv_loop_t	*daemon_loop(void);
 struct mproc	*daemon_parent(void);
 int		 daemon_instance(void);
 int		 daemon_ninstances(void);
+/* Whether the daemon runs inside its chroot (root paths then differ). */
+int		 daemon_chrooted(void);
 void		 daemon_exit(int status);
 
 /* Config tree over imsg (cfg_wire.c). */

@@ -218,6 +218,31 @@ m_get_acct(struct msg *m, struct acct_record *a)
 		fatalx("accounting record without type");
 }
 
+struct acct_record *
+acct_record_dup(const struct acct_record *src)
+{
+	struct acct_record *a;
+
+	if ((a = malloc(sizeof(*a))) == NULL)
+		fatal("acct_record_dup");
+	*a = *src;
+#define DUP(f)	f = xstrdup_or_null(f);
+	ACCT_STRINGS(DUP, a)
+#undef DUP
+	return a;
+}
+
+void
+acct_record_free(struct acct_record *a)
+{
+	if (a == NULL)
+		return;
+#define FREE(f)	free((char *)f);
+	ACCT_STRINGS(FREE, a)
+#undef FREE
+	free(a);
+}
+
 const char *
 addr_domain(const char *addr, char *buf, size_t bufsz)
 {

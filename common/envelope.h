@@ -118,6 +118,10 @@ void	m_get_result(struct msg *, struct dlv_result *);
 void	m_add_acct(struct mproc *, const struct acct_record *);
 void	m_get_acct(struct msg *, struct acct_record *);
 
+/* Deep copies of records that must outlive the imsg they came in. */
+struct acct_record *acct_record_dup(const struct acct_record *);
+void		 acct_record_free(struct acct_record *);
+
 struct envelope	*envelope_dup(const struct envelope *);
 void		 envelope_free(struct envelope *);
 /* Free the strings and rcpts of an envelope filled by m_get_envelope(). */

@@ -1,0 +1,304 @@
+/*
+ * queue_commit.c - group commit.
+ *
+ * Everything that must be on disk before someone is told about it goes
+ * into the current batch: sealing and publishing new messages, journal
+ * lines for recipient outcomes, removals of finished messages.  One batch
+ * at a time runs on the libuv threadpool (fsyncs never block the loop);
+ * whatever arrives meanwhile collects in the next batch.  Under load one
+ * fsync per shard and per batch covers hundreds of messages.
+ *
+ * Only after a batch is durable are its replies sent: MSG_COMMIT_OK to
+ * smtpd (which then answers 250), DLV_ACK to deliverd, and accounting.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "queued.h"
+
+struct bcommit {
+	char		 qid[QID_LEN + 1];
+	int		 fd;
+	int		 shard;
+	uint32_t	 session;
+	struct envelope	*env;
+	char		*envtext;
+	size_t		 envlen;
+	int		 error;		/* errno, 0 = durable */
+};
+
+struct bremove {
+	char		 qid[QID_LEN + 1];
+	int		 shard;
+	struct qmsg	*msg;
+};
+
+struct back {
+	int		 worker;
+	uint32_t	 tag;
+};
+
+struct jbuf {
+	char		*buf;
+	size_t		 len, cap;
+};
+
+struct batch {
+	uv_work_t	 work;
+	struct bcommit	*commits;
+	size_t		 ncommits, ccommits;
+	struct bremove	*removes;
+	size_t		 nremoves, cremoves;
+	struct back	*acks;
+	size_t		 nacks, cacks;
+	struct jbuf	 journal[QUEUE_SHARDS];
+	int		 dirty[QUEUE_SHARDS];
+	int		 jerror;
+};
+
+static struct batch	*cur, *running;
+
+#define GROW(arr, n, cap) do {						\
+	if ((n) == (cap)) {						\
+		(cap) = (cap) ? (cap) * 2 : 32;				\
+		if (((arr) = reallocarray((arr), (cap), sizeof(*(arr)))) == NULL) \
+			fatal("reallocarray");				\
+	}								\
+} while (0)
+
+static void commit_submit(void);
+
+void
+commit_init(void)
+{
+	cur = NULL;
+	running = NULL;
+}
+
+int
+commit_idle(void)
+{
+	return cur == NULL && running == NULL;
+}
+
+static struct batch *
+batch_cur(void)
+{
+	if (cur == NULL && (cur = calloc(1, sizeof(*cur))) == NULL)
+		fatal("calloc");
+	return cur;
+}
+
+/* Submit at the end of this loop turn so that everything that arrives in
+ * the same turn shares the fsyncs. */
+static uv_idle_t	kick;
+static int		kick_init;
+
+static void
+kick_cb(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	commit_submit();
+}
+
+static void
+commit_schedule(void)
+{
+	if (!kick_init) {
+		uv_idle_init(qd->loop, &kick);
+		kick_init = 1;
+	}
+	if (running == NULL)
+		uv_idle_start(&kick, kick_cb);
+}
+
+void
+commit_message(const char *qid, int fd, struct envelope *env,
+    uint32_t session)
+{
+	struct batch *b = batch_cur();
+	struct bcommit *c;
+
+	GROW(b->commits, b->ncommits, b->ccommits);
+	c = &b->commits[b->ncommits++];
+	memset(c, 0, sizeof(*c));
+	strlcpy(c->qid, qid, sizeof(c->qid));
+	c->fd = fd;
+	c->shard = queue_fs_shard(qid);
+	c->session = session;
+	c->env = env;
+	c->envtext = queue_fs_env_encode(env, &c->envlen);
+	commit_schedule();
+}
+
+void
+commit_result(struct qmsg *m, uint32_t idx, uint32_t state)
+{
+	struct batch *b = batch_cur();
+	struct jbuf *j = &b->journal[m->shard];
+	char line[64];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %06u %u\n", m->env->qid, idx,
+	    state);
+	if (j->len + n > j->cap) {
+		j->cap = j->cap ? j->cap * 2 : 4096;
+		if ((j->buf = realloc(j->buf, j->cap)) == NULL)
+			fatal("realloc");
+	}
+	memcpy(j->buf + j->len, line, n);
+	j->len += n;
+	commit_schedule();
+}
+
+void
+commit_remove(struct qmsg *m)
+{
+	struct batch *b = batch_cur();
+	struct bremove *r;
+
+	GROW(b->removes, b->nremoves, b->cremoves);
+	r = &b->removes[b->nremoves++];
+	strlcpy(r->qid, m->env->qid, sizeof(r->qid));
+	r->shard = m->shard;
+	r->msg = m;
+	commit_schedule();
+}
+
+void
+commit_ack(int worker, uint32_t tag)
+{
+	struct batch *b = batch_cur();
+
+	GROW(b->acks, b->nacks, b->cacks);
+	b->acks[b->nacks].worker = worker;
+	b->acks[b->nacks].tag = tag;
+	b->nacks++;
+	commit_schedule();
+}
+
+/* --- in a threadpool thread --- */
+
+static void
+batch_work(uv_work_t *w)
+{
+	struct batch *b = w->data;
+	size_t i;
+	int s, fd;
+
+	for (i = 0; i < b->ncommits; i++) {
+		struct bcommit *c = &b->commits[i];
+
+		if (queue_fs_seal(c->fd, c->env->size, c->envtext,
+		    c->envlen) == -1 || queue_fs_publish(c->qid, c->shard) == -1)
+			c->error = errno ? errno : EIO;
+		else
+			b->dirty[c->shard] = 1;
+	}
+	for (s = 0; s < QUEUE_SHARDS; s++) {
+		struct jbuf *j = &b->journal[s];
+
+		if (j->len == 0)
+			continue;
+		if ((fd = queue_fs_journal_fd(s)) == -1 ||
+		    write(fd, j->buf, j->len) != (ssize_t)j->len ||
+		    fdatasync(fd) == -1)
+			b->jerror = errno ? errno : EIO;
+	}
+	queue_fs_sync_dirs(b->dirty);
+	/* Removal needs no fsync: if it is lost in a crash, the journal
+	 * says every recipient is final and recovery removes the file. */
+	for (i = 0; i < b->nremoves && b->jerror == 0; i++)
+		queue_fs_remove(b->removes[i].qid, b->removes[i].shard);
+}
+
+/* --- back in the loop --- */
+
+static void
+batch_reply_commit(struct bcommit *c)
+{
+	close(c->fd);
+	free(c->envtext);
+	if (c->error) {
+		log_warnx("%s: cannot commit: %s", c->qid, strerror(c->error));
+		queue_fs_discard(c->qid);
+		envelope_free(c->env);
+		if (qd->smtpd == NULL)
+			return;
+		m_create(qd->smtpd, MSG_COMMIT_FAIL, c->session, -1);
+		m_add_u32(qd->smtpd, 451);
+		m_add_string(qd->smtpd, "4.3.0");
+		m_add_string(qd->smtpd, "could not store the message, "
+		    "try again later");
+		m_close(qd->smtpd);
+		return;
+	}
+	if (qd->smtpd != NULL) {
+		m_create(qd->smtpd, MSG_COMMIT_OK, c->session, -1);
+		m_add_string(qd->smtpd, c->qid);
+		m_close(qd->smtpd);
+	}
+	sched_add_message(c->env, c->shard, 1);
+}
+
+static void
+batch_free(struct batch *b)
+{
+	int s;
+
+	for (s = 0; s < QUEUE_SHARDS; s++)
+		free(b->journal[s].buf);
+	free(b->commits);
+	free(b->removes);
+	free(b->acks);
+	free(b);
+}
+
+static void
+batch_done(uv_work_t *w, int status)
+{
+	struct batch *b = w->data;
+	size_t i;
+
+	running = NULL;
+	for (i = 0; i < b->ncommits; i++)
+		batch_reply_commit(&b->commits[i]);
+	if (b->jerror)
+		/* Outcomes not durable: don't let deliverd forget them;
+		 * a restart of queued will get them replayed. */
+		log_warnx("journal write failed: %s; not acknowledging "
+		    "deliveries", strerror(b->jerror));
+	else
+		for (i = 0; i < b->nacks; i++) {
+			struct mproc *p = qd->workers[b->acks[i].worker];
+
+			if (p == NULL)
+				continue;
+			m_create(p, DLV_ACK, 0, -1);
+			m_add_u32(p, b->acks[i].tag);
+			m_close(p);
+		}
+	for (i = 0; i < b->nremoves; i++)
+		sched_message_final(b->removes[i].msg);
+	batch_free(b);
+	if (cur != NULL)
+		commit_submit();
+	sched_kick();
+}
+
+static void
+commit_submit(void)
+{
+	if (running != NULL || cur == NULL)
+		return;
+	running = cur;
+	cur = NULL;
+	running->work.data = running;
+	if (uv_queue_work(qd->loop, &running->work, batch_work,
+	    batch_done) != 0)
+		fatalx("uv_queue_work");
+}

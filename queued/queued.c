@@ -1,0 +1,428 @@
+/*
+ * queued.c - main, peers, and the messages queued answers.
+ */
+#include <sys/statvfs.h>
+#include <sys/tree.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "paths.h"
+#include "proto.h"
+#include "queued.h"
+
+struct queued	*qd;
+
+/* Files handed to smtpd and not yet committed. */
+struct incoming {
+	RB_ENTRY(incoming) entry;
+	char		 qid[QID_LEN + 1];
+	int		 fd;
+	uint32_t	 session;
+};
+static int incoming_cmp(struct incoming *a, struct incoming *b)
+{
+	return strcmp(a->qid, b->qid);
+}
+static RB_HEAD(incoming_tree, incoming) incomings = RB_INITIALIZER(&incomings);
+RB_PROTOTYPE(incoming_tree, incoming, entry, incoming_cmp);
+RB_GENERATE(incoming_tree, incoming, entry, incoming_cmp);
+
+#define SPOOL_FLOOR	(16ULL * 1024 * 1024)	/* always keep free */
+
+static uv_timer_t	stop_timer;
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- back-pressure --- */
+
+static int
+spool_is_full(void)
+{
+	struct statvfs sv;
+	struct cfg_node *sp;
+	uint64_t floor = SPOOL_FLOOR, limit = 0;
+	int full = 0;
+
+	if ((sp = cfg_child(qd->cfg->root, "spool")) != NULL)
+		floor += cfg_size(sp, "min-free-space", 0);
+	limit = cfg_int(qd->cfg->root, "spool-max-recipients", 0);
+	if (limit == 0)
+		limit = cfg_int(qd->cfg->root, "max-queue-size", 0);
+	if (statvfs(qd->spool, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < floor)
+		full = 1;
+	if (limit > 0 && qd->nrcpts >= limit)
+		full = 1;
+	if (full != qd->spool_full) {
+		qd->spool_full = full;
+		log_warnx(full ? "spool is full: refusing new messages" :
+		    "spool has room again: accepting messages");
+		if (qd->smtpd != NULL) {
+			m_create(qd->smtpd, MSG_SPOOL_STATE, 0, -1);
+			m_add_u32(qd->smtpd, full);
+			m_close(qd->smtpd);
+		}
+	}
+	return full;
+}
+
+/* --- smtpd --- */
+
+static void
+create_fail(struct mproc *p, uint32_t session, uint32_t code,
+    const char *status, const char *text)
+{
+	m_create(p, MSG_CREATE_FAIL, session, -1);
+	m_add_u32(p, code);
+	m_add_string(p, status);
+	m_add_string(p, text);
+	m_close(p);
+}
+
+static void
+smtpd_create(struct mproc *p, uint32_t session)
+{
+	struct incoming *in;
+	char qid[QID_LEN + 1];
+	int fd, tries = 0;
+
+	if (qd->stopping || spool_is_full()) {
+		create_fail(p, session, 452, "4.3.1",
+		    "insufficient system storage");
+		return;
+	}
+	do {
+		qid_new(qid);
+		fd = queue_fs_create(qid);
+	} while (fd == -1 && errno == EEXIST && ++tries < 8);
+	if (fd == -1) {
+		log_warn("cannot create message file");
+		create_fail(p, session, 451, "4.3.0",
+		    "temporary local problem, try again later");
+		return;
+	}
+	if ((in = calloc(1, sizeof(*in))) == NULL)
+		fatal("calloc");
+	strlcpy(in->qid, qid, sizeof(in->qid));
+	in->fd = fd;
+	in->session = session;
+	RB_INSERT(incoming_tree, &incomings, in);
+	m_create(p, MSG_CREATE_OK, session, dup(fd));
+	m_add_string(p, qid);
+	m_close(p);
+}
+
+static struct incoming *
+incoming_take(const char *qid)
+{
+	struct incoming key, *in;
+
+	strlcpy(key.qid, qid, sizeof(key.qid));
+	if ((in = RB_FIND(incoming_tree, &incomings, &key)) != NULL)
+		RB_REMOVE(incoming_tree, &incomings, in);
+	return in;
+}
+
+static void
+smtpd_commit(struct mproc *p, uint32_t session, struct msg *m)
+{
+	struct envelope env;
+	struct incoming *in;
+
+	m_get_envelope(m, &env);
+	m_end(m);
+	if ((in = incoming_take(env.qid)) == NULL) {
+		envelope_clear_view(&env);
+		m_create(p, MSG_COMMIT_FAIL, session, -1);
+		m_add_u32(p, 451);
+		m_add_string(p, "4.3.0");
+		m_add_string(p, "unknown message, try again");
+		m_close(p);
+		return;
+	}
+	commit_message(in->qid, in->fd, envelope_dup(&env), session);
+	envelope_clear_view(&env);
+	free(in);
+}
+
+static void
+smtpd_rollback(struct msg *m)
+{
+	struct incoming *in;
+	const char *qid;
+
+	m_get_string(m, &qid);
+	m_end(m);
+	if (qid == NULL || (in = incoming_take(qid)) == NULL)
+		return;
+	close(in->fd);
+	queue_fs_discard(in->qid);
+	free(in);
+}
+
+static void
+smtpd_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct msg m;
+
+	m_msg(&m, imsg);
+	switch (imsg->hdr.type) {
+	case MSG_CREATE:
+		m_end(&m);
+		smtpd_create(p, imsg->hdr.peerid);
+		return;
+	case MSG_COMMIT:
+		smtpd_commit(p, imsg->hdr.peerid, &m);
+		return;
+	case MSG_ROLLBACK:
+		smtpd_rollback(&m);
+		return;
+	}
+	fatalx("smtpd sent unexpected %s", proto_name(imsg->hdr.type));
+}
+
+static void
+smtpd_lost(struct mproc *p)
+{
+	struct incoming *in;
+
+	qd->smtpd = NULL;
+	/* Nothing in incoming/ was acknowledged: drop it all. */
+	while ((in = RB_MIN(incoming_tree, &incomings)) != NULL) {
+		RB_REMOVE(incoming_tree, &incomings, in);
+		close(in->fd);
+		queue_fs_discard(in->qid);
+		free(in);
+	}
+}
+
+/* --- deliverd --- */
+
+static void
+worker_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct dlv_result r;
+	struct msg m;
+	const char *qid;
+	uint32_t tag, n, i, idx[1024];
+
+	m_msg(&m, imsg);
+	switch (imsg->hdr.type) {
+	case DLV_RESULT:
+		m_get_result(&m, &r);
+		m_end(&m);
+		sched_result(p->instance, &r);
+		return;
+	case DLV_DONE:
+		m_get_u32(&m, &tag);
+		m_get_string(&m, &qid);
+		m_end(&m);
+		commit_ack(p->instance, tag);
+		return;
+	case DLV_INFLIGHT:
+		m_get_string(&m, &qid);
+		m_get_u32(&m, &n);
+		if (qid == NULL || n > 1024)
+			fatalx("bad DLV_INFLIGHT");
+		for (i = 0; i < n; i++)
+			m_get_u32(&m, &idx[i]);
+		m_end(&m);
+		sched_inflight(p->instance, qid, n, idx);
+		return;
+	case DLV_HELLO_END:
+		m_end(&m);
+		sched_worker_up(p->instance);
+		return;
+	}
+	fatalx("%s sent unexpected %s", p->name, proto_name(imsg->hdr.type));
+}
+
+static void
+worker_lost(struct mproc *p)
+{
+	qd->workers[p->instance] = NULL;
+	sched_worker_down(p->instance);
+}
+
+static void
+worker_drain(struct mproc *p)
+{
+	sched_kick();
+}
+
+/* --- bounced, mgmtd --- */
+
+static void
+bounced_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct msg m;
+	uint64_t seq;
+
+	m_msg(&m, imsg);
+	if (imsg->hdr.type != BNC_ACK)
+		fatalx("bounced sent unexpected %s",
+		    proto_name(imsg->hdr.type));
+	m_get_u64(&m, &seq);
+	m_end(&m);
+	acct_ack(seq);
+}
+
+static void
+bounced_lost(struct mproc *p)
+{
+	qd->bounced = NULL;
+}
+
+static void
+mgmtd_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct msg m;
+
+	m_msg(&m, imsg);
+	switch (imsg->hdr.type) {
+	case CTL_STATUS_REQ:
+		m_end(&m);
+		ctl_status(p, imsg->hdr.peerid);
+		return;
+	case CTL_QUEUES_REQ:
+		m_end(&m);
+		ctl_queues(p, imsg->hdr.peerid);
+		return;
+	case CTL_QUEUE_OP:
+		ctl_queue_op(p, imsg->hdr.peerid, &m);
+		return;
+	}
+	fatalx("mgmtd sent unexpected %s", proto_name(imsg->hdr.type));
+}
+
+static void
+mgmtd_lost(struct mproc *p)
+{
+	qd->mgmtd = NULL;
+}
+
+/* --- daemon hooks --- */
+
+static void
+queued_peer(int proc, int instance, int fd)
+{
+	struct mproc *p;
+
+	switch (proc) {
+	case PROC_SMTPD:
+		qd->smtpd = mproc_new(qd->loop, fd, proc, 0, smtpd_msg,
+		    smtpd_lost, NULL);
+		if (qd->spool_full) {
+			m_create(qd->smtpd, MSG_SPOOL_STATE, 0, -1);
+			m_add_u32(qd->smtpd, 1);
+			m_close(qd->smtpd);
+		}
+		return;
+	case PROC_DELIVERD:
+		if (instance < 1 || instance > QUEUE_MAX_WORKERS)
+			fatalx("bad deliverd instance %d", instance);
+		p = mproc_new(qd->loop, fd, proc, instance, worker_msg,
+		    worker_lost, NULL);
+		p->on_drain = worker_drain;
+		qd->workers[instance] = p;
+		qd->worker_ready[instance] = 0;	/* until its HELLO_END */
+		if (instance > qd->nworkers)
+			qd->nworkers = instance;
+		return;
+	case PROC_BOUNCED:
+		qd->bounced = mproc_new(qd->loop, fd, proc, 0, bounced_msg,
+		    bounced_lost, NULL);
+		acct_bounced_up();
+		return;
+	case PROC_MGMTD:
+		qd->mgmtd = mproc_new(qd->loop, fd, proc, 0, mgmtd_msg,
+		    mgmtd_lost, NULL);
+		return;
+	}
+	fatalx("unexpected peer %s", proc_name(proc));
+}
+
+static void
+queued_recovered(struct envelope *e, int shard)
+{
+	sched_add_message(e, shard, 0);
+}
+
+static void
+queued_config(struct cfg *cfg, int initial)
+{
+	if (!initial) {
+		cfg_free(qd->cfg);
+		qd->cfg = cfg;
+		return;
+	}
+	qd->cfg = cfg;
+	if (daemon_chrooted())
+		strlcpy(qd->spool, "/", sizeof(qd->spool));
+	else
+		cfg_spool_dir(cfg, qd->spool, sizeof(qd->spool));
+}
+
+static void
+queued_start(void)
+{
+	int i;
+
+	for (i = 0; i <= QUEUE_MAX_WORKERS; i++)
+		if (qd->worker_items[i].tqh_last == NULL)
+			TAILQ_INIT(&qd->worker_items[i]);
+	queue_fs_init(qd->spool);
+	sched_init();
+	commit_init();
+	queue_fs_recover(queued_recovered);
+	log_info("spool %s: %llu messages, %llu recipients queued", qd->spool,
+	    (unsigned long long)qd->nmsgs, (unsigned long long)qd->nrcpts);
+	qd->started = 1;
+	spool_is_full();
+	sched_kick();
+}
+
+static void
+stop_check(uv_timer_t *h)
+{
+	if (commit_idle())
+		daemon_exit(0);
+}
+
+static void
+queued_shutdown(void)
+{
+	qd->stopping = 1;
+	/* Let the batch in flight finish: its replies are promises. */
+	uv_timer_init(qd->loop, &stop_timer);
+	uv_timer_start(&stop_timer, stop_check, 0, 20);
+}
+
+static const struct daemon_ops queued_ops = {
+	.proc = PROC_QUEUED,
+	.config = queued_config,
+	.peer = queued_peer,
+	.start = queued_start,
+	.shutdown = queued_shutdown,
+};
+
+int
+main(int argc, char **argv)
+{
+	static struct queued q;
+
+	qd = &q;
+	qd->loop = uv_default_loop();
+	return daemon_main(argc, argv, &queued_ops);
+}

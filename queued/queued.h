@@ -1,0 +1,166 @@
+/*
+ * queued.h - the spool and the scheduler.
+ *
+ * queued owns every durable state change: it creates message files for
+ * smtpd, makes them durable before smtpd may answer 250 (group commit,
+ * queue_commit.c), keeps every queued recipient in RAM grouped by queue
+ * (domain/vmta, sched.c), hands work to deliverd, journals outcomes and
+ * tells bounced what happened (queue_acct.c).
+ *
+ * Spool layout (queue_fs.c):
+ *	incoming/QID		being received; not yet acknowledged
+ *	queue/SS/QID		committed: body, then envelope, then trailer
+ *	queue/SS.journal	recipient outcomes, appended
+ *	corrupt/QID		files that failed to parse at start
+ */
+#ifndef QUEUED_H
+#define QUEUED_H
+
+#include <sys/tree.h>
+#include <sys/queue.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "cfg.h"
+#include "envelope.h"
+#include "mproc.h"
+
+#define QUEUE_SHARDS		16
+#define QUEUE_MAX_WORKERS	64
+#define QUEUE_MAX_RETRIES	32
+
+struct sitem;
+
+/* A message in the queue. */
+struct qmsg {
+	RB_ENTRY(qmsg)	 entry;
+	struct envelope	*env;
+	int		 shard;
+	uint32_t	 pending;	/* recipients not final */
+	uint32_t	 inflight;	/* recipients at deliverd */
+	struct sitem	**rcpt_item;	/* in-flight item per recipient */
+	uint16_t	*attempts;	/* per recipient */
+	int		 removing;
+	LIST_HEAD(, sitem) items;
+};
+RB_HEAD(qmsg_tree, qmsg);
+RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
+
+/* Recipients of one message that go to one queue: the unit of work. */
+struct sitem {
+	TAILQ_ENTRY(sitem) entry;	/* queue ready list or worker list */
+	LIST_ENTRY(sitem) mentry;	/* the message's items */
+	struct squeue	*queue;
+	struct qmsg	*msg;
+	int64_t		 due;		/* not before (unix time, ms) */
+	size_t		 heapidx;	/* in the retry heap, or SIZE_MAX */
+	int		 worker;	/* -1 unless in flight */
+	uint32_t	 nresults;
+	uint32_t	 nidx;
+	uint32_t	 idx[];
+};
+TAILQ_HEAD(sitem_list, sitem);
+
+/* A queue: recipient domain x VMTA. */
+struct squeue {
+	RB_ENTRY(squeue) entry;
+	char		*name;		/* "example.com/vmta1" */
+	char		*domain;
+	char		*vmta;		/* NULL: {default} */
+	struct sitem_list ready;
+	uint64_t	 nrcpts;	/* in this queue's items */
+	uint32_t	 inflight_jobs;
+	uint32_t	 max_inflight;
+	int		 paused;
+	int64_t		 retry_until;	/* queue-level retry mode (ms) */
+	int		 active;	/* on the active list */
+	TAILQ_ENTRY(squeue) aentry;
+	char		*last_error;
+	int64_t		 retry[QUEUE_MAX_RETRIES];	/* retry-after, ms */
+	int		 nretry;
+	int64_t		 bounce_after;	/* ms */
+	uint64_t	 delivered, bounced, deferred;
+};
+RB_HEAD(squeue_tree, squeue);
+RB_PROTOTYPE(squeue_tree, squeue, entry, squeue_cmp);
+
+struct queued {
+	uv_loop_t	*loop;
+	struct cfg	*cfg;
+	char		 spool[1024];	/* "/" inside the chroot */
+	struct mproc	*smtpd;
+	struct mproc	*bounced;
+	struct mproc	*mgmtd;
+	struct mproc	*workers[QUEUE_MAX_WORKERS + 1];	/* 1..N */
+	int		 worker_ready[QUEUE_MAX_WORKERS + 1];
+	struct sitem_list worker_items[QUEUE_MAX_WORKERS + 1];
+	int		 nworkers;
+	int		 started;
+	int		 stopping;
+	struct qmsg_tree msgs;
+	struct squeue_tree queues;
+	uint64_t	 nmsgs, nrcpts;	/* in the queue */
+	uint64_t	 n_received, n_delivered, n_bounced, n_deferred;
+	int		 spool_full;
+};
+
+extern struct queued	*qd;
+
+int64_t		 now_ms(void);		/* wall clock, ms */
+
+/* queue_fs.c */
+int		 queue_fs_init(const char *spool);
+int		 queue_fs_create(const char *qid);	/* fd, or -1 */
+void		 queue_fs_discard(const char *qid);
+int		 queue_fs_shard(const char *qid);
+char		*queue_fs_env_encode(const struct envelope *, size_t *len);
+int		 queue_fs_open(const struct qmsg *);	/* read-only fd */
+/* Run in a worker thread: */
+int		 queue_fs_seal(int fd, uint64_t size, const char *envtext,
+		    size_t envlen);
+int		 queue_fs_publish(const char *qid, int shard);
+int		 queue_fs_journal_fd(int shard);
+void		 queue_fs_sync_dirs(const int *shards);
+int		 queue_fs_remove(const char *qid, int shard);
+/* Recovery at start. */
+void		 queue_fs_recover(void (*cb)(struct envelope *, int shard));
+
+/* queue_commit.c: group commit */
+void		 commit_init(void);
+void		 commit_message(const char *qid, int fd, struct envelope *,
+		    uint32_t session);
+void		 commit_result(struct qmsg *, uint32_t idx, uint32_t state);
+void		 commit_remove(struct qmsg *);
+void		 commit_ack(int worker, uint32_t tag);
+int		 commit_idle(void);
+
+/* sched.c */
+void		 sched_init(void);
+void		 sched_add_message(struct envelope *, int shard, int fresh);
+void		 sched_kick(void);
+void		 sched_worker_up(int worker);
+void		 sched_worker_down(int worker);
+void		 sched_result(int worker, struct dlv_result *);
+void		 sched_inflight(int worker, const char *qid, uint32_t n,
+		    const uint32_t *idx);
+void		 sched_committed(const char *qid);	/* journal durable */
+void		 sched_message_final(struct qmsg *);
+struct qmsg	*sched_find(const char *qid);
+int		 sched_queue_op(int op, const char *queue, char *msg,
+		    size_t msgsz);
+/* For listings: iterate every queue. */
+struct squeue	*sched_queue_first(void);
+struct squeue	*sched_queue_next(struct squeue *);
+
+/* queue_ctl.c */
+void		 ctl_status(struct mproc *, uint32_t reqid);
+void		 ctl_queues(struct mproc *, uint32_t reqid);
+void		 ctl_queue_op(struct mproc *, uint32_t reqid, struct msg *);
+
+/* queue_acct.c */
+void		 acct_send(const struct acct_record *);
+void		 acct_bounced_up(void);
+void		 acct_ack(uint64_t seq);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * ternd.h - the supervisor.
+ *
+ * ternd is the only process that reads configuration files and the only
+ * one that keeps root.  It opens what needs privilege (listening ports,
+ * log and accounting files, the spool's directories), starts each daemon
+ * (super.c), wires them to each other with socketpairs, and restarts any
+ * that dies.
+ */
+#ifndef TERND_H
+#define TERND_H
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include "cfg.h"
+#include "mproc.h"
+
+#define TERND_MAX_CHILDREN	64
+#define TERND_MAX_LISTENERS	32
+#define TERND_MAX_FILES		32
+
+struct child {
+	int		 proc;		/* PROC_* */
+	int		 instance;	/* deliverd: 1..N; others 0 */
+	pid_t		 pid;		/* 0: not running */
+	struct mproc	*mp;		/* channel, NULL when gone */
+	int		 restarts;
+	int		 backoff;	/* seconds before the next start */
+	time_t		 started;
+	uv_timer_t	 timer;		/* pending restart */
+};
+
+struct listener {
+	int		 kind;		/* LISTEN_* */
+	char		 name[128];	/* "127.0.0.1:2525" or a path */
+	int		 fd;
+};
+
+struct openfile {
+	int		 kind;		/* FILE_* */
+	char		 path[1024];
+	int		 fd;
+};
+
+struct ternd {
+	uv_loop_t	*loop;
+	struct cfg	*cfg;
+	uint32_t	 cfg_gen;
+	int		 foreground;
+	int		 verbose;
+	int		 privileged;	/* root: users and chroots */
+	int		 stopping;
+	char		 libexec[1024];
+	int		 buildtree;	/* libexec is the build directory */
+	char		 spool[1024];
+	char		 empty[1024];	/* chroot for smtpd, deliverd, mgmtd */
+	char		 logdir[1024];	/* chroot for bounced */
+	char		 user[64];	/* run-as-user */
+	char		 quser[64];	/* queue-user */
+	struct child	 children[TERND_MAX_CHILDREN];
+	int		 nchildren;
+	struct listener	 listeners[TERND_MAX_LISTENERS];
+	int		 nlisteners;
+	struct openfile	 files[TERND_MAX_FILES];
+	int		 nfiles;
+};
+
+extern struct ternd	*env;
+
+/* setup.c: what needs privilege, done once before the children start */
+int	setup_paths(struct ternd *);
+int	setup_listeners(struct ternd *);
+int	setup_files(struct ternd *);
+
+/* super.c: children */
+void	super_init(struct ternd *);
+void	super_start_all(struct ternd *);
+void	super_reap(struct ternd *);
+void	super_stop_all(struct ternd *);
+struct child *super_child(int proc, int instance);
+char	*super_procs_json(struct ternd *);
+
+#endif
