@@ -1,0 +1,367 @@
+/*
+ * acct.c - the accounting files: which record types each one wants (from
+ * its <acct-file> block or a seed-style `accounting-log`), rows queued in
+ * memory during a loop turn, and written out with one write per file
+ * before queued is told they are safe.
+ *
+ * ternd opens the files (bounced is chrooted and unprivileged) and hands
+ * each one over with the path as its block names it; the block is found
+ * again by resolving both spellings the same way (ctl_path_resolve).
+ */
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "bounced.h"
+#include "ctl.h"
+#include "log.h"
+
+/* What the configuration says about one file. */
+struct acct_rule {
+	char	 path[PATH_MAX];
+	int	 records;		/* ACCT_* */
+	int	 sync;
+	char	*domain;		/* seeds' accounting-log in <domain> */
+};
+
+struct acct_file {
+	TAILQ_ENTRY(acct_file)	 entry;
+	char			 path[PATH_MAX];
+	int			 fd;
+	struct acct_rule	 rule;
+	struct acct_buf		 buf;
+	int			 failing;	/* logged the current error */
+};
+
+static TAILQ_HEAD(, acct_file)	 acct_files =
+    TAILQ_HEAD_INITIALIZER(acct_files);
+static struct acct_rule		*acct_rules;
+static size_t			 acct_nrules;
+static char			*acct_cfgpath;
+
+/* The block argument as ternd reads it when it opens the file. */
+static const char *
+acct_node_arg(const struct cfg_node *n)
+{
+	if (n->argc > 0)
+		return n->argv[0];
+	return n->arg != NULL ? n->arg : "";
+}
+
+/* `records d, b` may come as one token or several, commas anywhere. */
+static int
+acct_parse_records(const struct cfg_node *n)
+{
+	char *s, *p, *tok;
+	int i, bits = 0, bit;
+
+	if (n == NULL)
+		return ACCT_DEFAULT;
+	for (i = 0; i < n->argc; i++) {
+		if ((s = p = strdup(n->argv[i])) == NULL)
+			fatal("acct_parse_records");
+		while ((tok = strsep(&p, ", \t")) != NULL) {
+			if (*tok == '\0')
+				continue;
+			if ((bit = acct_type_bit(tok)) == 0)
+				log_warnx("%s:%d: unknown record type \"%s\"",
+				    n->file ? n->file : "?", n->line, tok);
+			bits |= bit;
+		}
+		free(s);
+	}
+	return bits ? bits : ACCT_DEFAULT;
+}
+
+static void
+acct_rule_add(const struct cfg *cfg, const char *path, int records,
+    int sync, const char *domain)
+{
+	struct acct_rule *r;
+
+	if ((r = reallocarray(acct_rules, acct_nrules + 1, sizeof(*r))) ==
+	    NULL)
+		fatal("acct_rule_add");
+	acct_rules = r;
+	r = &acct_rules[acct_nrules];
+	memset(r, 0, sizeof(*r));
+	if (ctl_path_resolve(cfg->path, path, r->path, sizeof(r->path)) ==
+	    NULL) {
+		log_warnx("accounting file path too long: %s", path);
+		return;
+	}
+	r->records = records;
+	r->sync = sync;
+	if (domain != NULL && (r->domain = strdup(domain)) == NULL)
+		fatal("acct_rule_add");
+	acct_nrules++;
+}
+
+static int
+acct_is_acclog(const struct cfg_node *n)
+{
+	return strcmp(n->name, "accounting-log") == 0 ||
+	    (n->as_written != NULL &&
+	    strcasecmp(n->as_written, "accounting-log") == 0);
+}
+
+/* The seeds put `accounting-log PATH` globally or inside <domain>. */
+static void
+acct_walk_acclog(const struct cfg *cfg, const struct cfg_node *scope)
+{
+	const struct cfg_node *n, *p;
+	const char *domain;
+
+	for (n = scope->child; n != NULL; n = n->next) {
+		if (n->child != NULL)
+			acct_walk_acclog(cfg, n);
+		if (!acct_is_acclog(n))
+			continue;
+		p = n->parent;
+		domain = NULL;
+		if (p != NULL && p->name != NULL &&
+		    strcmp(p->name, "domain") == 0)
+			domain = acct_node_arg(p);
+		acct_rule_add(cfg, acct_node_arg(n), ACCT_DEFAULT, 0, domain);
+	}
+}
+
+static void
+acct_rules_clear(void)
+{
+	size_t i;
+
+	for (i = 0; i < acct_nrules; i++)
+		free(acct_rules[i].domain);
+	free(acct_rules);
+	acct_rules = NULL;
+	acct_nrules = 0;
+}
+
+static const struct acct_rule *
+acct_rule_find(const char *path)
+{
+	char abs[PATH_MAX];
+	size_t i;
+
+	if (ctl_path_resolve(acct_cfgpath, path, abs, sizeof(abs)) == NULL)
+		return NULL;
+	for (i = 0; i < acct_nrules; i++)
+		if (strcmp(acct_rules[i].path, abs) == 0)
+			return &acct_rules[i];
+	return NULL;
+}
+
+static void
+acct_file_close(struct acct_file *f)
+{
+	TAILQ_REMOVE(&acct_files, f, entry);
+	close(f->fd);
+	acct_buf_free(&f->buf);
+	free(f->rule.domain);
+	free(f);
+}
+
+/* Give f the settings of its block; 0 if the config has none. */
+static int
+acct_file_apply(struct acct_file *f)
+{
+	const struct acct_rule *r;
+
+	free(f->rule.domain);
+	memset(&f->rule, 0, sizeof(f->rule));
+	if ((r = acct_rule_find(f->path)) == NULL) {
+		f->rule.records = ACCT_DEFAULT;
+		return 0;
+	}
+	f->rule = *r;
+	if (r->domain != NULL && (f->rule.domain = strdup(r->domain)) == NULL)
+		fatal("acct_file_apply");
+	return 1;
+}
+
+void
+acct_config(const struct cfg *cfg)
+{
+	const struct cfg_node *n;
+	struct acct_file *f, *tmp;
+
+	acct_rules_clear();
+	free(acct_cfgpath);
+	acct_cfgpath = cfg->path ? strdup(cfg->path) : NULL;
+	for (n = cfg_child(cfg->root, "acct-file"); n != NULL;
+	    n = cfg_next_named(n, "acct-file"))
+		acct_rule_add(cfg, acct_node_arg(n),
+		    acct_parse_records(cfg_child(n, "records")),
+		    cfg_bool(n, "sync", 0), NULL);
+	acct_walk_acclog(cfg, cfg->root);
+	/* Files the new config no longer names are closed. */
+	acct_flush();
+	TAILQ_FOREACH_SAFE(f, &acct_files, entry, tmp)
+		if (!acct_file_apply(f)) {
+			log_info("accounting file %s no longer configured",
+			    f->path);
+			acct_file_close(f);
+		}
+}
+
+void
+acct_file(const char *path, int fd)
+{
+	struct acct_file *f;
+
+	TAILQ_FOREACH(f, &acct_files, entry)
+		if (strcmp(f->path, path) == 0)
+			break;
+	if (f != NULL) {
+		/* Reopened by ternd (reload, rotation): switch over. */
+		acct_flush();
+		close(f->fd);
+		f->fd = fd;
+		f->failing = 0;
+	} else {
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			fatal("acct_file");
+		strlcpy(f->path, path, sizeof(f->path));
+		f->fd = fd;
+		TAILQ_INSERT_TAIL(&acct_files, f, entry);
+	}
+	if (!acct_file_apply(f))
+		log_warnx("accounting file %s matches no <acct-file> block, "
+		    "writing records d,b", path);
+	log_debug("accounting file %s: records 0x%x%s%s", path,
+	    f->rule.records, f->rule.domain ? " for domain " : "",
+	    f->rule.domain ? f->rule.domain : "");
+}
+
+/* "example.com", "*.example.com" or "*" against a domain. */
+static int
+acct_domain_match(const char *pat, const char *domain)
+{
+	size_t lp, ld;
+
+	if (strcmp(pat, "*") == 0)
+		return 1;
+	if (strncmp(pat, "*.", 2) == 0) {
+		lp = strlen(pat + 1);
+		ld = strlen(domain);
+		return ld > lp && strcasecmp(domain + ld - lp, pat + 1) == 0;
+	}
+	return strcasecmp(pat, domain) == 0;
+}
+
+static int
+acct_wants(const struct acct_file *f, const struct acct_record *a, int bit)
+{
+	char dom[256];
+	size_t len;
+
+	if ((f->rule.records & bit) == 0)
+		return 0;
+	if (f->rule.domain == NULL)
+		return 1;
+	if (a->rcpt != NULL)
+		addr_domain(a->rcpt, dom, sizeof(dom));
+	else if (a->queue != NULL) {
+		len = strcspn(a->queue, "/");
+		if (len >= sizeof(dom))
+			len = sizeof(dom) - 1;
+		memcpy(dom, a->queue, len);
+		dom[len] = '\0';
+	} else
+		return 0;
+	return acct_domain_match(f->rule.domain, dom);
+}
+
+void
+acct_write(const struct acct_record *a)
+{
+	struct acct_buf row = { 0 };
+	struct acct_file *f;
+	int bit = acct_type_bit(a->type);
+
+	TAILQ_FOREACH(f, &acct_files, entry) {
+		if (!acct_wants(f, a, bit))
+			continue;
+		if (row.len == 0)
+			acct_csv_row(&row, a);
+		acct_buf_add(&f->buf, row.data, row.len);
+	}
+	acct_buf_free(&row);
+}
+
+static int
+acct_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int
+acct_file_flush(struct acct_file *f)
+{
+	struct stat st;
+	const char *hdr = acct_csv_header();
+
+	/* An empty file (new, or truncated by log rotation) starts with
+	 * the header line, as PowerMTA's files do. */
+	if (fstat(f->fd, &st) == -1 ||
+	    (st.st_size == 0 && acct_write_all(f->fd, hdr, strlen(hdr)) == -1) ||
+	    acct_write_all(f->fd, f->buf.data, f->buf.len) == -1 ||
+	    (f->rule.sync && fdatasync(f->fd) == -1)) {
+		if (!f->failing)
+			log_warn("accounting file %s", f->path);
+		f->failing = 1;
+		return -1;
+	}
+	if (f->failing)
+		log_info("accounting file %s writable again", f->path);
+	f->failing = 0;
+	return 0;
+}
+
+int
+acct_flush(void)
+{
+	struct acct_file *f;
+	int ret = 0;
+
+	TAILQ_FOREACH(f, &acct_files, entry) {
+		if (f->buf.len == 0)
+			continue;
+		if (acct_file_flush(f) == -1)
+			ret = -1;
+		/* Records that could not be written are lost: keeping them
+		 * would only grow memory while the disk is full. */
+		f->buf.len = 0;
+	}
+	return ret;
+}
+
+void
+acct_shutdown(void)
+{
+	struct acct_file *f;
+
+	acct_flush();
+	while ((f = TAILQ_FIRST(&acct_files)) != NULL)
+		acct_file_close(f);
+	acct_rules_clear();
+	free(acct_cfgpath);
+	acct_cfgpath = NULL;
+}

@@ -1,0 +1,242 @@
+/*
+ * acct_csv.c - an accounting record as one row of PowerMTA's CSV: RFC 4180
+ * quoting, CRLF line ends, ISO times with a numeric UTC offset, dsnStatus
+ * with its text, dsnDiag with its "smtp;" type, bounceCat for failures.
+ *
+ * Every file gets the same columns (the union PowerMTA uses for d, b and
+ * t records); a record leaves empty what it does not have, so that tools
+ * driven by the header line read any mix of record types.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "bounced.h"
+#include "log.h"
+
+enum acct_col {
+	C_TYPE, C_TIMELOGGED, C_TIMEQUEUED, C_ORIG, C_RCPT, C_ORCPT,
+	C_DSNACTION, C_DSNSTATUS, C_DSNDIAG, C_DSNMTA, C_BOUNCECAT, C_SRCTYPE,
+	C_SRCMTA, C_DLVTYPE, C_DLVSRCIP, C_DLVDSTIP, C_DLVESMTP, C_DLVSIZE,
+	C_VMTA, C_JOBID, C_ENVID, C_QUEUE, C_VMTAPOOL, C_TOTALSECS,
+	C_TLSPROTO, C_TLSCIPHER, C_RCVSMTPUSER, C_NCOLS
+};
+
+static const char acct_header[] =
+    "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,"
+    "dsnDiag,dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,"
+    "dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,"
+    "vmtaPool,totalSecondsQueued,dlvTlsProtocol,dlvTlsCipher,rcvSmtpUser"
+    "\r\n";
+
+void
+acct_buf_add(struct acct_buf *b, const char *s, size_t len)
+{
+	size_t ncap;
+	char *n;
+
+	if (b->len + len + 1 > b->cap) {
+		ncap = b->cap ? b->cap : 1024;
+		while (ncap < b->len + len + 1)
+			ncap *= 2;
+		if ((n = realloc(b->data, ncap)) == NULL)
+			fatal("acct_buf_add");
+		b->data = n;
+		b->cap = ncap;
+	}
+	memcpy(b->data + b->len, s, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+void
+acct_buf_adds(struct acct_buf *b, const char *s)
+{
+	acct_buf_add(b, s, strlen(s));
+}
+
+void
+acct_buf_free(struct acct_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+const char *
+acct_csv_header(void)
+{
+	return acct_header;
+}
+
+void
+acct_csv_field(struct acct_buf *b, const char *s)
+{
+	const char *q;
+
+	if (s == NULL || *s == '\0')
+		return;
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		acct_buf_adds(b, s);
+		return;
+	}
+	acct_buf_add(b, "\"", 1);
+	while ((q = strchr(s, '"')) != NULL) {
+		acct_buf_add(b, s, q - s + 1);
+		acct_buf_add(b, "\"", 1);
+		s = q + 1;
+	}
+	acct_buf_adds(b, s);
+	acct_buf_add(b, "\"", 1);
+}
+
+const char *
+acct_csv_time(int64_t t, char *buf, size_t bufsz)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (bufsz)
+		buf[0] = '\0';
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+		return buf;
+	/* Always UTC: the daemons run chrooted without the zone files,
+	 * and "+0000" keeps rows of several hosts comparable. */
+	strftime(buf, bufsz, "%Y-%m-%d %H:%M:%S+0000", &tm);
+	return buf;
+}
+
+const char *
+acct_csv_diag(const char *diag, char *buf, size_t bufsz)
+{
+	if (diag == NULL || *diag == '\0') {
+		if (bufsz)
+			buf[0] = '\0';
+		return buf;
+	}
+	if (strncasecmp(diag, "smtp;", 5) == 0)
+		strlcpy(buf, diag, bufsz);
+	else
+		snprintf(buf, bufsz, "smtp;%s", diag);
+	return buf;
+}
+
+/*
+ * Remote replies and addresses may carry control characters (multi-line
+ * replies joined with CRLF); tools split accounting files on lines, so
+ * those become blanks even though RFC 4180 would allow quoted newlines.
+ */
+static char *
+acct_clean(const char *s)
+{
+	char *d, *p;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		fatal("acct_clean");
+	for (p = d; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return d;
+}
+
+int
+acct_type_bit(const char *type)
+{
+	static const struct {
+		const char	*s, *l;
+		int		 bit;
+	} types[] = {
+		{ "d", "delivery", ACCT_D },
+		{ "b", "bounce", ACCT_B },
+		{ "t", "transient", ACCT_T },
+		{ "tq", "transient-queue", ACCT_TQ },
+		{ "r", "receipt", ACCT_R },
+		{ "f", "feedback-loop", ACCT_F },
+		{ "rb", "remote-bounce", ACCT_RB },
+		{ "rs", "remote-status", ACCT_RS },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(type, types[i].s) == 0 ||
+		    strcasecmp(type, types[i].l) == 0)
+			return types[i].bit;
+	return 0;
+}
+
+static int
+acct_is_failure(const char *type)
+{
+	return strcmp(type, "b") == 0 || strcmp(type, "t") == 0 ||
+	    strcmp(type, "rb") == 0;
+}
+
+/* The computed columns; the others are copied from the record. */
+static void
+acct_csv_computed(const struct acct_record *a, char **col)
+{
+	char buf[2048];
+	int bits = acct_type_bit(a->type);
+
+	col[C_TIMELOGGED] = strdup(acct_csv_time(a->time_logged, buf,
+	    sizeof(buf)));
+	col[C_TIMEQUEUED] = strdup(acct_csv_time(a->time_queued, buf,
+	    sizeof(buf)));
+	col[C_DSNSTATUS] = strdup(dsn_status_text(a->dsn_status, buf,
+	    sizeof(buf)));
+	col[C_DSNDIAG] = acct_clean(acct_csv_diag(a->dsn_diag, buf,
+	    sizeof(buf)));
+	if (acct_is_failure(a->type))
+		col[C_BOUNCECAT] = strdup(bounce_classify(a->dsn_status,
+		    a->dsn_diag));
+	if ((bits & ACCT_D) && a->dlv_size > 0) {
+		snprintf(buf, sizeof(buf), "%" PRIu64, a->dlv_size);
+		col[C_DLVSIZE] = strdup(buf);
+	}
+	if ((bits & (ACCT_D | ACCT_B | ACCT_T)) && a->time_queued > 0 &&
+	    a->time_logged >= a->time_queued) {
+		snprintf(buf, sizeof(buf), "%" PRId64,
+		    a->time_logged - a->time_queued);
+		col[C_TOTALSECS] = strdup(buf);
+	}
+}
+
+void
+acct_csv_row(struct acct_buf *b, const struct acct_record *a)
+{
+	char *col[C_NCOLS];
+	int i;
+
+	memset(col, 0, sizeof(col));
+	col[C_TYPE] = acct_clean(a->type);
+	col[C_ORIG] = acct_clean(a->orig);
+	col[C_RCPT] = acct_clean(a->rcpt);
+	col[C_ORCPT] = acct_clean(a->orcpt);
+	col[C_DSNACTION] = acct_clean(a->dsn_action);
+	col[C_DSNMTA] = acct_clean(a->dsn_mta);
+	col[C_SRCTYPE] = acct_clean(a->src_type);
+	col[C_SRCMTA] = acct_clean(a->src_mta);
+	col[C_DLVTYPE] = acct_clean(a->dlv_type);
+	col[C_DLVSRCIP] = acct_clean(a->dlv_src_ip);
+	col[C_DLVDSTIP] = acct_clean(a->dlv_dst_ip);
+	col[C_DLVESMTP] = acct_clean(a->dlv_esmtp);
+	col[C_VMTA] = acct_clean(a->vmta);
+	col[C_JOBID] = acct_clean(a->jobid);
+	col[C_ENVID] = acct_clean(a->envid);
+	col[C_QUEUE] = acct_clean(a->queue);
+	col[C_TLSPROTO] = acct_clean(a->tls_proto);
+	col[C_TLSCIPHER] = acct_clean(a->tls_cipher);
+	col[C_RCVSMTPUSER] = acct_clean(a->auth_user);
+	acct_csv_computed(a, col);
+	for (i = 0; i < C_NCOLS; i++) {
+		if (i > 0)
+			acct_buf_add(b, ",", 1);
+		acct_csv_field(b, col[i]);
+		free(col[i]);
+	}
+	acct_buf_add(b, "\r\n", 2);
+}

@@ -1,0 +1,250 @@
+/*
+ * bounced.c - the accounting daemon: takes queued's records, writes them
+ * to the accounting files and acknowledges them once written.
+ *
+ * Records are queued in memory while a loop turn reads them; a uv_check
+ * handle (run after the turn's I/O) writes every file once and sends one
+ * BNC_ACK with the highest sequence number, so a burst of records costs
+ * one write per file and one message back, not one each.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "bounced.h"
+#include "daemon.h"
+#include "log.h"
+#include "proto.h"
+
+static struct cfg	*b_cfg;
+static struct mproc	*b_queued;
+static struct mproc	*b_mgmtd;
+static uv_check_t	 b_check;
+static int		 b_check_init;
+static uint64_t		 b_ack_seq;	/* highest seq written, not acked */
+static int		 b_ack_pending;
+static int		 b_started;
+static int		 b_queued_fd = -1;	/* held until IMSG_START */
+static uint64_t		 b_count_d, b_count_b, b_count_t, b_count_other;
+
+static void
+bounced_count(const char *type)
+{
+	switch (acct_type_bit(type)) {
+	case ACCT_D:
+		b_count_d++;
+		break;
+	case ACCT_B:
+		b_count_b++;
+		break;
+	case ACCT_T:
+		b_count_t++;
+		break;
+	default:
+		b_count_other++;
+	}
+}
+
+/* End of a loop turn: make the records of this turn durable, ack them. */
+static void
+bounced_check_cb(uv_check_t *h)
+{
+	acct_flush();
+	if (b_ack_pending && b_queued != NULL) {
+		m_create(b_queued, BNC_ACK, 0, -1);
+		m_add_u64(b_queued, b_ack_seq);
+		m_close(b_queued);
+	}
+	b_ack_pending = 0;
+	uv_check_stop(h);
+}
+
+static void
+bounced_record(struct imsg *imsg)
+{
+	struct acct_record a;
+	struct msg m;
+	uint64_t seq;
+
+	m_msg(&m, imsg);
+	m_get_u64(&m, &seq);
+	m_get_acct(&m, &a);
+	m_end(&m);
+	acct_write(&a);
+	bounced_count(a.type);
+	if (!b_ack_pending || seq > b_ack_seq)
+		b_ack_seq = seq;
+	b_ack_pending = 1;
+	/* queued may send records before ternd's IMSG_START reaches us. */
+	if (!b_check_init) {
+		uv_check_init(daemon_loop(), &b_check);
+		b_check_init = 1;
+	}
+	uv_check_start(&b_check, bounced_check_cb);
+}
+
+static void
+bounced_queued_msg(struct mproc *p, struct imsg *imsg)
+{
+	if (imsg->fd != -1)
+		close(imsg->fd);
+	switch (imsg->hdr.type) {
+	case BNC_RECORD:
+		bounced_record(imsg);
+		return;
+	}
+	fatalx("unexpected %s from queued", proto_name(imsg->hdr.type));
+}
+
+static void
+bounced_queued_gone(struct mproc *p)
+{
+	/* Records of this turn are written anyway; queued re-sends what
+	 * it did not see acknowledged. */
+	acct_flush();
+	b_ack_pending = 0;
+	if (b_queued == p)
+		b_queued = NULL;
+}
+
+static char *
+bounced_status_json(void)
+{
+	json_t *root;
+	char *s;
+
+	root = json_pack("{s:{s:I,s:I,s:I,s:I}}", "acct",
+	    "d", (json_int_t)b_count_d, "b", (json_int_t)b_count_b,
+	    "t", (json_int_t)b_count_t, "other", (json_int_t)b_count_other);
+	if (root == NULL)
+		fatalx("bounced_status_json");
+	s = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (s == NULL)
+		fatalx("bounced_status_json: dump");
+	return s;
+}
+
+static void
+bounced_mgmtd_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct msg m;
+	char *json;
+
+	if (imsg->fd != -1)
+		close(imsg->fd);
+	switch (imsg->hdr.type) {
+	case CTL_STATUS_REQ:
+		m_msg(&m, imsg);
+		m_end(&m);
+		json = bounced_status_json();
+		m_create(p, CTL_STATUS, imsg->hdr.peerid, -1);
+		m_add_string(p, json);
+		m_close(p);
+		free(json);
+		return;
+	}
+	fatalx("unexpected %s from mgmtd", proto_name(imsg->hdr.type));
+}
+
+static void
+bounced_mgmtd_gone(struct mproc *p)
+{
+	if (b_mgmtd == p)
+		b_mgmtd = NULL;
+}
+
+static void
+bounced_config(struct cfg *cfg, int initial)
+{
+	acct_config(cfg);
+	if (b_cfg != NULL)
+		cfg_free(b_cfg);
+	b_cfg = cfg;
+}
+
+static void
+bounced_queued_open(int fd)
+{
+	if (b_queued != NULL)
+		mproc_close(b_queued);
+	b_ack_pending = 0;
+	b_queued = mproc_new(daemon_loop(), fd, PROC_QUEUED, 0,
+	    bounced_queued_msg, bounced_queued_gone, NULL);
+}
+
+static void
+bounced_peer(int proc, int instance, int fd)
+{
+	switch (proc) {
+	case PROC_QUEUED:
+		/* Records read before the accounting files have all
+		 * arrived would miss them: wait for IMSG_START. */
+		if (!b_started) {
+			if (b_queued_fd != -1)
+				close(b_queued_fd);
+			b_queued_fd = fd;
+		} else
+			bounced_queued_open(fd);
+		return;
+	case PROC_MGMTD:
+		if (b_mgmtd != NULL)
+			mproc_close(b_mgmtd);
+		b_mgmtd = mproc_new(daemon_loop(), fd, proc, instance,
+		    bounced_mgmtd_msg, bounced_mgmtd_gone, NULL);
+		return;
+	}
+	log_warnx("unexpected peer %s", proc_name(proc));
+	close(fd);
+}
+
+static void
+bounced_file(int kind, const char *path, int fd)
+{
+	if (kind != FILE_ACCT) {
+		log_warnx("unexpected file kind %d for %s", kind, path);
+		close(fd);
+		return;
+	}
+	acct_file(path, fd);
+}
+
+static void
+bounced_start(void)
+{
+	b_started = 1;
+	if (b_queued_fd != -1) {
+		bounced_queued_open(b_queued_fd);
+		b_queued_fd = -1;
+	}
+	log_debug("started");
+}
+
+static void
+bounced_shutdown(void)
+{
+	if (b_check_init)
+		bounced_check_cb(&b_check);
+	if (b_queued != NULL)
+		mproc_flush_sync(b_queued);
+	acct_shutdown();
+	daemon_exit(0);
+}
+
+static const struct daemon_ops bounced_ops = {
+	.proc = PROC_BOUNCED,
+	.config = bounced_config,
+	.peer = bounced_peer,
+	.file = bounced_file,
+	.start = bounced_start,
+	.shutdown = bounced_shutdown,
+};
+
+int
+main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &bounced_ops);
+}
