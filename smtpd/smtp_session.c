@@ -1,0 +1,440 @@
+/*
+ * smtp_session.c - one inbound TCP connection: reading and splitting
+ * lines, queueing replies, timers, and the session's lifetime.
+ *
+ * Pipelining (RFC 2920) falls out of the input loop: every complete
+ * command in the buffer is processed before the replies go out, in one
+ * uv_write.  A command that needs queued stops the loop (and reading);
+ * the rest of the buffer waits until queued answers.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "smtpd.h"
+
+struct smtp_wreq {
+	uv_write_t		 req;
+	uv_buf_t		 buf;
+	struct smtp_session	*s;
+};
+
+static int smtp_session_cmp(struct smtp_session *, struct smtp_session *);
+RB_HEAD(smtp_tree, smtp_session);
+RB_PROTOTYPE(smtp_tree, smtp_session, entry, smtp_session_cmp);
+RB_GENERATE(smtp_tree, smtp_session, entry, smtp_session_cmp);
+
+static struct smtp_tree	 smtp_sessions = RB_INITIALIZER(&smtp_sessions);
+static uint32_t		 smtp_lastid;
+
+static void smtp_update_read(struct smtp_session *);
+
+static int
+smtp_session_cmp(struct smtp_session *a, struct smtp_session *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+struct smtp_session *
+smtp_session_find(uint32_t id)
+{
+	struct smtp_session key;
+
+	key.id = id;
+	return RB_FIND(smtp_tree, &smtp_sessions, &key);
+}
+
+void
+smtp_session_foreach(void (*fn)(struct smtp_session *))
+{
+	struct smtp_session *s, *next;
+
+	RB_FOREACH_SAFE(s, smtp_tree, &smtp_sessions, next)
+		fn(s);
+}
+
+/* A new id, never 0, never one still in use after a wrap. */
+static uint32_t
+smtp_session_id(void)
+{
+	do {
+		if (++smtp_lastid == 0)
+			smtp_lastid = 1;
+	} while (smtp_session_find(smtp_lastid) != NULL);
+	return smtp_lastid;
+}
+
+static int
+smtp_blocked(const struct smtp_session *s)
+{
+	return s->state == SMTP_S_CREATE || s->state == SMTP_S_COMMIT;
+}
+
+/* --- output --- */
+
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	size_t need;
+	char *nb;
+	int n;
+
+	if (s->closing)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	need = s->olen + n + 3;
+	if (need > s->ocap) {
+		if ((nb = realloc(s->obuf, need + 512)) == NULL)
+			fatal("smtp_reply");
+		s->obuf = nb;
+		s->ocap = need + 512;
+	}
+	va_start(ap, fmt);
+	vsnprintf(s->obuf + s->olen, n + 1, fmt, ap);
+	va_end(ap);
+	log_debug("%08x >>> %s", s->id, s->obuf + s->olen);
+	s->olen += n;
+	memcpy(s->obuf + s->olen, "\r\n", 2);
+	s->olen += 2;
+}
+
+static void
+smtp_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	smtp_close(req->data, NULL);
+}
+
+/* After QUIT or a fatal reply: send FIN once everything is written, so
+ * the client gets the last reply even if it sent more afterwards. */
+static void
+smtp_finish(struct smtp_session *s)
+{
+	if (s->closing || s->finishing || s->wpending > 0)
+		return;
+	s->finishing = 1;
+	s->shutdown.data = s;
+	if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp,
+	    smtp_shutdown_cb) != 0)
+		smtp_close(s, NULL);
+}
+
+static void
+smtp_write_cb(uv_write_t *req, int status)
+{
+	struct smtp_wreq *w = req->data;
+	struct smtp_session *s = w->s;
+
+	s->wpending -= w->buf.len;
+	free(w->buf.base);
+	free(w);
+	if (s->closing)
+		return;
+	if (status < 0) {
+		smtp_close(s, uv_strerror(status));
+		return;
+	}
+	if (s->quit)
+		smtp_finish(s);
+	else
+		smtp_update_read(s);
+}
+
+void
+smtp_flush(struct smtp_session *s)
+{
+	struct smtp_wreq *w;
+	int r;
+
+	if (s->closing)
+		return;
+	if (s->olen > 0) {
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			fatal("smtp_flush");
+		/* The buffer moves into the request; replies start a new one. */
+		w->buf = uv_buf_init(s->obuf, s->olen);
+		w->s = s;
+		w->req.data = w;
+		s->obuf = NULL;
+		s->olen = s->ocap = 0;
+		if ((r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1,
+		    smtp_write_cb)) != 0) {
+			free(w->buf.base);
+			free(w);
+			smtp_close(s, uv_strerror(r));
+			return;
+		}
+		s->wpending += w->buf.len;
+	}
+	if (s->quit)
+		smtp_finish(s);
+}
+
+/* Reply (already queued) then close: QUIT, timeouts, refusals. */
+void
+smtp_quit(struct smtp_session *s)
+{
+	s->quit = 1;
+	smtp_update_read(s);
+	smtp_flush(s);
+}
+
+/* --- lifetime --- */
+
+static void
+smtp_free_cb(uv_handle_t *h)
+{
+	struct smtp_session *s = h->data;
+
+	if (--s->nhandles > 0)
+		return;
+	free(s->ibuf);
+	free(s->obuf);
+	free(s);
+	smtpd_session_gone();
+}
+
+void
+smtp_close(struct smtp_session *s, const char *why)
+{
+	if (s->closing)
+		return;
+	if (why != NULL)
+		log_debug("%08x closed: %s", s->id, why);
+	else
+		log_debug("%08x closed", s->id);
+	smtp_tx_free(s);
+	s->closing = 1;
+	RB_REMOVE(smtp_tree, &smtp_sessions, s);
+	if (s->counted) {
+		s->counted = 0;
+		smtpd.nsessions--;
+	}
+	uv_timer_stop(&s->timer);
+	uv_close((uv_handle_t *)&s->timer, smtp_free_cb);
+	uv_close((uv_handle_t *)&s->tcp, smtp_free_cb);
+}
+
+static void
+smtp_timeout_cb(uv_timer_t *t)
+{
+	struct smtp_session *s = t->data;
+
+	if (s->quit) {
+		smtp_close(s, "timeout while closing");
+		return;
+	}
+	log_info("%08x: timeout from %s in state %d", s->id, s->ip, s->state);
+	smtp_reply(s, "421 4.4.2 %s timeout, closing connection",
+	    smtpd.conf.hostname);
+	smtp_quit(s);
+	/* A client that does not read cannot block us either. */
+	uv_timer_start(&s->timer, smtp_timeout_cb, 30 * 1000, 0);
+}
+
+void
+smtp_timer_reset(struct smtp_session *s)
+{
+	int64_t secs;
+
+	if (s->closing || s->quit)
+		return;
+	if (s->state == SMTP_S_DATA)
+		secs = s->data_timeout;
+	else if (smtp_blocked(s))
+		secs = SMTP_QUEUED_TIMEOUT;
+	else
+		secs = s->cmd_timeout;
+	uv_timer_start(&s->timer, smtp_timeout_cb, (uint64_t)secs * 1000, 0);
+}
+
+/* --- input --- */
+
+static void
+smtp_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct smtp_session *s = h->data;
+
+	/* Allocated on demand: idle sessions hold no input buffer. */
+	if (s->ibuf == NULL && (s->ibuf = malloc(SMTP_IBUF_SIZE)) == NULL)
+		fatal("smtp_alloc_cb");
+	*buf = uv_buf_init(s->ibuf + s->ilen, SMTP_IBUF_SIZE - s->ilen);
+}
+
+/* One complete line of a command (LF included in n). */
+static void
+smtp_line(struct smtp_session *s, char *line, size_t n)
+{
+	size_t len = n - 1;
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (n > SMTP_LINE_MAX) {
+		s->nerrors++;
+		smtp_reply(s, "%s", smtp_cmd_reply(SMTP_ERR_TOOLONG));
+		return;
+	}
+	smtp_command(s, line, len);
+}
+
+/* Process as much buffered input as the state allows. */
+static void
+smtp_process(struct smtp_session *s)
+{
+	size_t pos = 0, n;
+	char *lf;
+
+	while (pos < s->ilen && !smtp_blocked(s) && !s->quit && !s->closing) {
+		if (s->state == SMTP_S_DATA) {
+			pos += smtp_data_feed(s, s->ibuf + pos, s->ilen - pos);
+			continue;
+		}
+		if ((lf = memchr(s->ibuf + pos, '\n', s->ilen - pos)) == NULL) {
+			if (s->ilen - pos >= SMTP_LINE_MAX) {
+				if (!s->discard) {
+					s->nerrors++;
+					smtp_reply(s, "%s",
+					    smtp_cmd_reply(SMTP_ERR_TOOLONG));
+				}
+				s->discard = 1;
+				pos = s->ilen;
+			}
+			break;
+		}
+		n = lf - (s->ibuf + pos) + 1;
+		if (s->discard)
+			s->discard = 0;
+		else
+			smtp_line(s, s->ibuf + pos, n);
+		pos += n;
+	}
+	if (s->closing)
+		return;
+	if (pos > 0) {
+		memmove(s->ibuf, s->ibuf + pos, s->ilen - pos);
+		s->ilen -= pos;
+	}
+	if (s->ilen == 0 && s->state != SMTP_S_DATA) {
+		free(s->ibuf);
+		s->ibuf = NULL;
+	}
+	smtp_flush(s);
+	smtp_update_read(s);
+}
+
+static void
+smtp_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct smtp_session *s = st->data;
+
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		smtp_close(s, nread == UV_EOF ? "disconnected" :
+		    uv_strerror(nread));
+		return;
+	}
+	s->ilen += nread;
+	smtp_timer_reset(s);
+	smtp_process(s);
+}
+
+/* Read only when the input can be used: not while queued has to answer
+ * first, not when the client does not read its replies. */
+static void
+smtp_update_read(struct smtp_session *s)
+{
+	int want;
+
+	if (s->closing)
+		return;
+	want = !smtp_blocked(s) && !s->quit && s->wpending < SMTP_OUT_HIWAT &&
+	    s->ilen < SMTP_IBUF_SIZE;
+	if (want && !s->reading) {
+		if (uv_read_start((uv_stream_t *)&s->tcp, smtp_alloc_cb,
+		    smtp_read_cb) != 0) {
+			smtp_close(s, "uv_read_start");
+			return;
+		}
+		s->reading = 1;
+	} else if (!want && s->reading) {
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		s->reading = 0;
+	}
+}
+
+/* queued answered: go on with what the client already sent. */
+void
+smtp_resume(struct smtp_session *s)
+{
+	if (s->closing)
+		return;
+	smtp_timer_reset(s);
+	smtp_process(s);
+}
+
+/* --- accept --- */
+
+static void
+smtp_peer_addr(struct smtp_session *s)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s->ss;
+	struct sockaddr_in sin;
+	int len = sizeof(s->ss);
+
+	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&s->ss, &len) != 0)
+		memset(&s->ss, 0, sizeof(s->ss));
+	/* A dual-stack listener shows IPv4 clients as ::ffff:a.b.c.d;
+	 * policy and logs want them as IPv4. */
+	if (s->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = sin6->sin6_port;
+		memcpy(&sin.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
+		memset(&s->ss, 0, sizeof(s->ss));
+		memcpy(&s->ss, &sin, sizeof(sin));
+	}
+	if (s->ss.ss_family == AF_INET)
+		uv_ip4_name((struct sockaddr_in *)&s->ss, s->ip, sizeof(s->ip));
+	else if (s->ss.ss_family == AF_INET6)
+		uv_ip6_name(sin6, s->ip, sizeof(s->ip));
+	else
+		strlcpy(s->ip, "unknown", sizeof(s->ip));
+}
+
+void
+smtp_session_accept(uv_stream_t *server)
+{
+	struct smtp_session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("smtp_session_accept");
+	uv_tcp_init(daemon_loop(), &s->tcp);
+	uv_timer_init(daemon_loop(), &s->timer);
+	s->tcp.data = s->timer.data = s;
+	s->nhandles = 2;
+	s->id = smtp_session_id();
+	RB_INSERT(smtp_tree, &smtp_sessions, s);
+	if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+		smtp_close(s, "accept failed");
+		return;
+	}
+	uv_tcp_nodelay(&s->tcp, 1);
+	smtp_peer_addr(s);
+	smtpd_policy(s);
+	log_debug("%08x connected from %s", s->id, s->ip);
+	smtp_greet(s);
+	smtp_timer_reset(s);
+	smtp_flush(s);
+	smtp_update_read(s);
+}

@@ -1,0 +1,426 @@
+/*
+ * smtpd.c - the inbound ESMTP daemon: configuration, listening sockets,
+ * inbound policy, and the channel to queued.
+ *
+ * ternd hands us the listening sockets (we never bind), the config tree
+ * and a socketpair to queued.  Sessions live in smtp_session.c.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "proto.h"
+#include "smtpd.h"
+
+struct smtpd_listener {
+	uv_tcp_t		 tcp;
+	char			 name[64];
+	int			 listening;
+	struct smtpd_listener	*next;
+};
+
+struct smtpd_state		 smtpd;
+static struct smtpd_listener	*smtpd_listeners;
+static int			 smtpd_started;
+static uv_timer_t		 smtpd_stop_timer;
+
+/* --- configuration --- */
+
+static void
+smtpd_conf_load(struct smtpd_conf *c, const struct cfg *cfg)
+{
+	const struct cfg_node *g = cfg->root;
+	const char *host;
+
+	memset(c, 0, sizeof(*c));
+	if ((host = cfg_str(g, "host-name", NULL)) != NULL && *host != '\0')
+		strlcpy(c->hostname, host, sizeof(c->hostname));
+	else if (gethostname(c->hostname, sizeof(c->hostname)) == -1 ||
+	    c->hostname[0] == '\0')
+		strlcpy(c->hostname, "localhost", sizeof(c->hostname));
+	c->hostname[sizeof(c->hostname) - 1] = '\0';
+	/* The table's default is PowerMTA's "unlimited"; ours is 50M. */
+	c->max_size = SMTP_DEFAULT_MAX_SIZE;
+	if (cfg_child(g, "max-message-size") != NULL)
+		c->max_size = cfg_size(g, "max-message-size", c->max_size);
+	/* "unlimited" is UINT64_MAX, and 0 means the same (PowerMTA). */
+	if (c->max_size == UINT64_MAX)
+		c->max_size = 0;
+	c->max_sessions = cfg_int(g, "total-max-smtp-in", SMTP_DEFAULT_MAX_IN);
+	c->cmd_timeout = SMTP_CMD_TIMEOUT;
+	c->data_timeout = SMTP_DATA_TIMEOUT;
+}
+
+static void
+smtpd_config(struct cfg *cfg, int initial)
+{
+	smtpd_conf_load(&smtpd.conf, cfg);
+	if (smtpd.cfg != NULL)
+		cfg_free(smtpd.cfg);
+	smtpd.cfg = cfg;
+	log_debug("config: host-name %s, max-message-size %llu, "
+	    "total-max-smtp-in %lld", smtpd.conf.hostname,
+	    (unsigned long long)smtpd.conf.max_size,
+	    (long long)smtpd.conf.max_sessions);
+}
+
+static int
+smtpd_is_loopback(const struct sockaddr *sa)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	return 0;
+}
+
+/* A <source> value only if the block itself sets it: the table default
+ * must not hide the global setting. */
+static int
+smtpd_source_time(const struct cfg_node *src, const char *name,
+    int64_t *secs)
+{
+	if (src == NULL || cfg_child(src, name) == NULL)
+		return 0;
+	*secs = cfg_time(src, name, *secs);
+	return 1;
+}
+
+/* Inbound policy of a new session, from its <source> block. */
+void
+smtpd_policy(struct smtp_session *s)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&s->ss;
+	struct cfg_node *src = NULL;
+	uint64_t size;
+
+	s->max_size = smtpd.conf.max_size;
+	s->cmd_timeout = smtpd.conf.cmd_timeout;
+	s->data_timeout = smtpd.conf.data_timeout;
+	if (smtpd.cfg != NULL && sa->sa_family != AF_UNSPEC)
+		src = cfg_source_match(smtpd.cfg, sa);
+	s->relay = smtpd_is_loopback(sa) || (src != NULL &&
+	    (cfg_bool(src, "always-allow-relaying", 0) ||
+	    cfg_bool(src, "allow-submission", 0)));
+	/* A global always-allow-relaying counts only if written: no open
+	 * relay by default. */
+	if (!s->relay && src == NULL && smtpd.cfg != NULL &&
+	    cfg_child(smtpd.cfg->root, "always-allow-relaying") != NULL)
+		s->relay = cfg_bool(smtpd.cfg->root, "always-allow-relaying", 0);
+	if (src != NULL && cfg_child(src, "max-message-size") != NULL) {
+		size = cfg_size(src, "max-message-size", s->max_size);
+		s->max_size = size == UINT64_MAX ? 0 : size;
+	}
+	smtpd_source_time(src, "smtp-command-timeout", &s->cmd_timeout);
+	smtpd_source_time(src, "smtp-data-timeout", &s->data_timeout);
+	if (s->cmd_timeout <= 0)
+		s->cmd_timeout = SMTP_CMD_TIMEOUT;
+	if (s->data_timeout <= 0)
+		s->data_timeout = SMTP_DATA_TIMEOUT;
+
+	if (smtpd.stopping)
+		s->refuse = SMTP_REFUSE_STOPPING;
+	else if (src != NULL && !cfg_bool(src, "smtp-service", 1))
+		s->refuse = SMTP_REFUSE_SOURCE;
+	else if (smtpd.conf.max_sessions > 0 &&
+	    smtpd.nsessions >= smtpd.conf.max_sessions)
+		s->refuse = SMTP_REFUSE_BUSY;
+	else {
+		s->counted = 1;
+		smtpd.nsessions++;
+	}
+}
+
+/* --- listeners --- */
+
+static void
+smtpd_accept_cb(uv_stream_t *server, int status)
+{
+	if (status < 0) {
+		log_warnx("accept: %s", uv_strerror(status));
+		return;
+	}
+	smtp_session_accept(server);
+}
+
+static void
+smtpd_listen(struct smtpd_listener *l)
+{
+	int r;
+
+	if (l->listening)
+		return;
+	if ((r = uv_listen((uv_stream_t *)&l->tcp, 511, smtpd_accept_cb)) != 0) {
+		log_warnx("listen on %s: %s", l->name, uv_strerror(r));
+		return;
+	}
+	l->listening = 1;
+	log_debug("listening on %s", l->name);
+}
+
+static void
+smtpd_listener(int kind, const char *name, int fd)
+{
+	struct smtpd_listener *l;
+	int r;
+
+	if (kind != LISTEN_SMTP) {
+		log_warnx("unexpected listener %s (kind %d)", name, kind);
+		close(fd);
+		return;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("smtpd_listener");
+	strlcpy(l->name, name ? name : "?", sizeof(l->name));
+	uv_tcp_init(daemon_loop(), &l->tcp);
+	l->tcp.data = l;
+	if ((r = uv_tcp_open(&l->tcp, fd)) != 0)
+		fatalx("listener %s: %s", l->name, uv_strerror(r));
+	l->next = smtpd_listeners;
+	smtpd_listeners = l;
+	if (smtpd_started && !smtpd.stopping)
+		smtpd_listen(l);
+}
+
+static void
+smtpd_listener_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+smtpd_listeners_close(void)
+{
+	struct smtpd_listener *l, *next;
+
+	for (l = smtpd_listeners; l != NULL; l = next) {
+		next = l->next;
+		uv_close((uv_handle_t *)&l->tcp, smtpd_listener_free_cb);
+	}
+	smtpd_listeners = NULL;
+}
+
+/* --- queued --- */
+
+void
+smtpd_queued_rollback(const char *qid)
+{
+	if (smtpd.queued == NULL)
+		return;
+	m_create(smtpd.queued, MSG_ROLLBACK, 0, -1);
+	m_add_string(smtpd.queued, qid);
+	m_close(smtpd.queued);
+}
+
+int
+smtpd_queued_create(struct smtp_session *s)
+{
+	if (smtpd.queued == NULL)
+		return -1;
+	m_compose(smtpd.queued, MSG_CREATE, s->id, -1, NULL, 0);
+	return 0;
+}
+
+void
+smtpd_queued_commit(struct smtp_session *s, const struct envelope *env)
+{
+	m_create(smtpd.queued, MSG_COMMIT, s->id, -1);
+	m_add_envelope(smtpd.queued, env);
+	m_close(smtpd.queued);
+}
+
+static void
+smtpd_create_ok(struct imsg *imsg, struct msg *m)
+{
+	struct smtp_session *s;
+	const char *qid;
+
+	m_get_string(m, &qid);
+	m_end(m);
+	if (qid == NULL || strlen(qid) != QID_LEN || imsg->fd == -1)
+		fatalx("MSG_CREATE_OK: bad queue id or no file");
+	s = smtp_session_find(imsg->hdr.peerid);
+	if (s == NULL || s->quit || s->state != SMTP_S_CREATE) {
+		/* The session went away meanwhile. */
+		log_debug("%s: session %08x gone, rollback", qid,
+		    imsg->hdr.peerid);
+		close(imsg->fd);
+		smtpd_queued_rollback(qid);
+		return;
+	}
+	smtp_created(s, qid, imsg->fd);
+}
+
+static void
+smtpd_queued_fail(struct imsg *imsg, struct msg *m, enum smtp_state want)
+{
+	struct smtp_session *s;
+	const char *status, *text;
+	uint32_t code;
+
+	m_get_u32(m, &code);
+	m_get_string(m, &status);
+	m_get_string(m, &text);
+	m_end(m);
+	s = smtp_session_find(imsg->hdr.peerid);
+	if (s == NULL || s->state != want)
+		return;
+	if (want == SMTP_S_CREATE)
+		smtp_create_failed(s, code, status, text);
+	else
+		smtp_commit_failed(s, code, status, text);
+}
+
+static void
+smtpd_commit_ok(struct imsg *imsg, struct msg *m)
+{
+	struct smtp_session *s;
+	const char *qid;
+
+	m_get_string(m, &qid);
+	m_end(m);
+	s = smtp_session_find(imsg->hdr.peerid);
+	if (s == NULL || s->state != SMTP_S_COMMIT || qid == NULL ||
+	    strcmp(qid, s->tx->qid) != 0) {
+		log_debug("%s: committed for a session gone", qid ? qid : "?");
+		return;
+	}
+	smtp_committed(s, qid);
+}
+
+static void
+smtpd_queued_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct msg m;
+	uint32_t full;
+
+	m_msg(&m, imsg);
+	if (imsg->hdr.type != MSG_CREATE_OK && imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+	}
+	switch (imsg->hdr.type) {
+	case MSG_CREATE_OK:
+		smtpd_create_ok(imsg, &m);
+		break;
+	case MSG_CREATE_FAIL:
+		smtpd_queued_fail(imsg, &m, SMTP_S_CREATE);
+		break;
+	case MSG_COMMIT_OK:
+		smtpd_commit_ok(imsg, &m);
+		break;
+	case MSG_COMMIT_FAIL:
+		smtpd_queued_fail(imsg, &m, SMTP_S_COMMIT);
+		break;
+	case MSG_SPOOL_STATE:
+		m_get_u32(&m, &full);
+		m_end(&m);
+		if (!smtpd.spool_full != !full)
+			log_info("spool %s", full ? "full: refusing mail" :
+			    "has room again");
+		smtpd.spool_full = full != 0;
+		break;
+	default:
+		fatalx("unexpected %s from queued", proto_name(imsg->hdr.type));
+	}
+}
+
+static void
+smtpd_queued_gone(struct mproc *p)
+{
+	if (p != smtpd.queued)
+		return;
+	log_warnx("lost queued: mail is refused until it is back");
+	smtpd.queued = NULL;
+	smtp_session_foreach(smtp_queued_lost);
+}
+
+static void
+smtpd_peer(int proc, int instance, int fd)
+{
+	struct mproc *old;
+
+	if (proc != PROC_QUEUED) {
+		log_warnx("unexpected peer %s", proc_name(proc));
+		close(fd);
+		return;
+	}
+	/* A replacement may come before we noticed the old one's end. */
+	if ((old = smtpd.queued) != NULL) {
+		smtpd_queued_gone(old);
+		mproc_close(old);
+	}
+	smtpd.queued = mproc_new(daemon_loop(), fd, PROC_QUEUED, instance,
+	    smtpd_queued_msg, smtpd_queued_gone, NULL);
+	smtpd.spool_full = 0;
+	log_debug("queued channel up");
+}
+
+/* --- life --- */
+
+static void
+smtpd_start(void)
+{
+	struct smtpd_listener *l;
+
+	smtpd_started = 1;
+	for (l = smtpd_listeners; l != NULL; l = l->next)
+		smtpd_listen(l);
+	if (smtpd_listeners == NULL)
+		log_warnx("no SMTP listener");
+	log_info("ready, %s", smtpd.conf.hostname);
+}
+
+void
+smtpd_session_gone(void)
+{
+	/* Refused sessions are not counted: they are gone in a moment. */
+	if (smtpd.stopping && smtpd.nsessions == 0) {
+		log_debug("all sessions closed");
+		daemon_exit(0);
+	}
+}
+
+static void
+smtpd_stop_timeout(uv_timer_t *t)
+{
+	log_info("shutdown: sessions still open, exiting");
+	daemon_exit(0);
+}
+
+static void
+smtpd_shutdown(void)
+{
+	smtpd.stopping = 1;
+	smtpd_listeners_close();
+	smtp_session_foreach(smtp_stopping);
+	uv_timer_init(daemon_loop(), &smtpd_stop_timer);
+	uv_timer_start(&smtpd_stop_timer, smtpd_stop_timeout,
+	    SMTP_STOP_GRACE * 1000, 0);
+	uv_unref((uv_handle_t *)&smtpd_stop_timer);
+	if (smtpd.nsessions == 0)
+		daemon_exit(0);
+}
+
+static const struct daemon_ops smtpd_ops = {
+	.proc = PROC_SMTPD,
+	.config = smtpd_config,
+	.peer = smtpd_peer,
+	.listener = smtpd_listener,
+	.start = smtpd_start,
+	.shutdown = smtpd_shutdown,
+};
+
+int
+main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &smtpd_ops);
+}
