@@ -1,0 +1,250 @@
+/*
+ * mta.h - deliverd internals.
+ *
+ *	deliverd.c	the daemon: config, the queued channel, start, stop
+ *	mta_job.c	jobs from queued, their results, ACK and replay
+ *	mta_queue.c	one queue ("domain/vmta"): FIFO of jobs and a pool of
+ *			connections bounded by max-smtp-out
+ *	mta_session.c	one outbound SMTP connection (client state machine)
+ *	mta_body.c	streaming a message file as DATA (dot-stuffing)
+ *	smtp_reply.c	parser of the server's replies (pure)
+ *
+ * A job (one message, some of its recipients) waits in its queue's FIFO
+ * until a session of that queue is ready; the session runs one SMTP
+ * transaction for it, records one result per recipient and hands the job
+ * back (mta_job_done), which reports to queued.  The job is kept until
+ * queued acknowledges, so that a restarted queued can be told again.
+ */
+#ifndef TERN_MTA_H
+#define TERN_MTA_H
+
+#include <sys/queue.h>
+#include <sys/tree.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cfg.h"
+#include "envelope.h"
+#include "smtp_reply.h"
+
+#define MTA_DEFAULT_MAX_CONN	20
+#define MTA_IDLE_TIMEOUT	5000		/* ms before QUIT when idle */
+#define MTA_CONNECT_TIMEOUT	30000
+#define MTA_BANNER_TIMEOUT	300000
+#define MTA_CMD_TIMEOUT		300000
+#define MTA_EOM_TIMEOUT		600000
+#define MTA_QUIT_TIMEOUT	5000
+#define MTA_DIAG_MAX		1024		/* diag text sent to queued */
+#define MTA_ESMTP_MAX		256
+
+/* Per recipient: what happened. */
+struct mta_result {
+	uint32_t	 status;	/* DLV_*; 0 = not known yet */
+	uint32_t	 conn_level;
+	char		*dsn_status;
+	char		*diag;
+	char		*mta;
+	char		*src_ip;
+	char		*dst_ip;
+	char		*esmtp;
+};
+
+/* The connection a result was obtained on (any field may be NULL). */
+struct mta_conninfo {
+	const char	*mta;		/* "host (ip)" */
+	const char	*src_ip;
+	const char	*dst_ip;
+	const char	*esmtp;
+};
+
+enum mta_job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
+
+struct mta_queue;
+
+struct mta_job {
+	RB_ENTRY(mta_job)	 entry;		/* all jobs, by id */
+	TAILQ_ENTRY(mta_job)	 qentry;	/* queue FIFO while waiting */
+	uint32_t		 id;		/* our tag for DLV_DONE/ACK */
+	uint32_t		 peerid;	/* queued's, echoed */
+	enum mta_job_state	 state;
+	int			 reported;	/* sent to the current queued */
+	struct envelope		*env;
+	char			*queue;		/* "domain/vmta" */
+	char			*domain;
+	int			 fd;		/* message file, -1 once sent */
+	struct mta_result	*res;		/* env->nrcpt entries */
+};
+
+/* deliverd.c */
+struct cfg	*mta_cfg(void);
+struct mproc	*mta_queued(void);
+int		 mta_stopping(void);
+void		 mta_check_exit(void);
+
+/* mta_job.c */
+void		 mta_job_recv(struct imsg *);
+void		 mta_job_ack(struct imsg *);
+void		 mta_job_replay(struct mproc *);
+void		 mta_job_set(struct mta_job *, uint32_t i, uint32_t status,
+		    int conn_level, const char *dsn, const char *diag,
+		    const struct mta_conninfo *);
+void		 mta_job_fail(struct mta_job *, uint32_t status,
+		    int conn_level, const char *dsn, const char *diag,
+		    const struct mta_conninfo *);
+void		 mta_job_close_fd(struct mta_job *);
+void		 mta_job_done(struct mta_job *);
+int		 mta_job_count(void);
+int		 mta_job_active(void);
+uint32_t	 mta_status_of(const struct smtp_reply *);
+
+/* mta_body.c: dot-stuffing of a message body, chunk by chunk. */
+struct mta_body {
+	int		 fd;
+	uint64_t	 off, size;
+	int		 bol;		/* at the beginning of a line */
+	int		 cr;		/* the last byte was CR */
+	int		 ended;		/* ".\r\n" produced */
+};
+#define MTA_BODY_CHUNK	(64 * 1024)
+/* Output needs at most this much room per chunk (LF -> CRLF doubles). */
+#define MTA_BODY_OUTMAX	(2 * MTA_BODY_CHUNK + 8)
+void		 mta_body_init(struct mta_body *, int fd, uint64_t size);
+/* Next piece of DATA into out: >0 bytes, 0 once the final ".\r\n" was
+ * produced, -1 on a read error or a short file (errno set). */
+ssize_t		 mta_body_next(struct mta_body *, char *out);
+size_t		 mta_body_stuff(struct mta_body *, const char *in, size_t len,
+		    char *out);
+
+/* mta_queue.c */
+struct mta_host {
+	char	*name;
+	int	 port;
+};
+
+struct mta_session;
+TAILQ_HEAD(mta_joblist, mta_job);
+TAILQ_HEAD(mta_sesslist, mta_session);
+
+struct mta_queue {
+	RB_ENTRY(mta_queue)	 entry;
+	char			*name;		/* "domain/vmta" */
+	char			*domain;
+	char			*vmta;		/* NULL: none */
+	/* settings, from the config */
+	struct mta_host		*hosts;
+	int			 nhosts;
+	int			 nexthost;	/* round robin over hosts */
+	char			*helo;
+	char			*source;	/* bind address, NULL: any */
+	int			 max_conn;
+	int			 max_msg;	/* 0: unlimited */
+	/* state */
+	int			 conn_limit;	/* lowered when the host refuses */
+	struct mta_joblist	 jobs;
+	int			 njobs;
+	struct mta_sesslist	 sessions;
+	int			 nsessions;
+};
+
+void		 mta_queue_add(struct mta_job *);
+struct mta_job	*mta_queue_next(struct mta_queue *);
+void		 mta_queue_pump(struct mta_queue *);
+void		 mta_queue_conn_failed(struct mta_queue *, uint32_t status,
+		    const char *dsn, const char *diag,
+		    const struct mta_conninfo *);
+void		 mta_queue_session_gone(struct mta_queue *,
+		    struct mta_session *);
+const struct mta_host *mta_queue_host(struct mta_queue *, int);
+void		 mta_queue_reconfig(void);
+void		 mta_queue_shutdown(void);
+
+/* mta_session.c: one connection; mta_smtp.c: the dialogue on it. */
+enum mta_phase {
+	MTA_PHASE_CONNECTING,	/* resolving, connecting, banner, EHLO */
+	MTA_PHASE_IDLE,		/* ready, no job */
+	MTA_PHASE_BUSY,		/* a transaction, RSET */
+	MTA_PHASE_CLOSING,	/* QUIT or closed */
+};
+
+enum mta_state {
+	MTA_RESOLVE, MTA_CONNECT, MTA_BANNER, MTA_EHLO, MTA_HELO,
+	MTA_IDLE, MTA_MAIL, MTA_RCPT, MTA_DATA, MTA_BODY, MTA_EOM,
+	MTA_RSET, MTA_QUIT, MTA_CLOSED
+};
+
+/* Extensions the server offered. */
+#define MTA_EXT_PIPELINING	0x01
+#define MTA_EXT_8BITMIME	0x02
+#define MTA_EXT_SIZE		0x04
+#define MTA_EXT_SMTPUTF8	0x08
+#define MTA_EXT_STARTTLS	0x10
+#define MTA_EXT_DSN		0x20
+
+struct mta_conn;
+
+struct mta_session {
+	TAILQ_ENTRY(mta_session) entry;
+	uint32_t		 id;
+	struct mta_queue	*q;
+	enum mta_state		 state;
+	uv_timer_t		 timer;
+	struct mta_conn		*conn;		/* the TCP connection, or NULL */
+	uv_getaddrinfo_t	*gai;		/* resolution under way */
+	struct addrinfo		*ai, *aicur;	/* addresses of the host */
+	/* where we are connected, or trying to */
+	int			 hostfirst;	/* index of the first host */
+	int			 hoststried;
+	int			 tries;		/* addresses tried */
+	char			*host;
+	int			 port;
+	char			 dst[64];	/* peer IP */
+	char			 src[64];	/* our IP */
+	char			 mta[320];	/* "host (ip)" */
+	char			 esmtp[MTA_ESMTP_MAX];
+	int			 ext;		/* MTA_EXT_* */
+	uint64_t		 sizemax;	/* SIZE limit, 0: none */
+	int			 nmsg;		/* transactions done */
+	/* last error while connecting, for the queue if all fail */
+	uint32_t		 err_status;
+	char			 err_dsn[16];
+	char			 err_diag[MTA_DIAG_MAX];
+	char			 err_mta[320];
+	char			 err_dst[64];
+	struct smtp_reply	 reply;
+	/* the transaction */
+	struct mta_job		*job;
+	uint8_t			*acc;		/* per rcpt: RCPT accepted */
+	uint32_t		*sent;		/* rcpt indexes, RCPT order */
+	uint32_t		 nsent, nreplied, naccepted;
+	int			 pipelined;
+	int			 mailfailed;
+	int			 discard;	/* 354 without recipients */
+	struct mta_body		 body;
+};
+
+struct mta_session *mta_session_new(struct mta_queue *);
+void		 mta_session_connect(struct mta_session *);
+enum mta_phase	 mta_session_phase(const struct mta_session *);
+void		 mta_session_timer(struct mta_session *, uint64_t ms);
+void		 mta_session_send(struct mta_session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 mta_session_write(struct mta_session *, char *, size_t,
+		    int notify);
+char		*mta_session_wbuf(size_t);
+void		 mta_session_wbuf_free(char *);
+void		 mta_session_conninfo(struct mta_session *,
+		    struct mta_conninfo *);
+void		 mta_session_connfail(struct mta_session *, uint32_t status,
+		    const char *dsn, const char *diag);
+void		 mta_session_close(struct mta_session *);
+
+void		 mta_smtp_connected(struct mta_session *);
+void		 mta_smtp_reply(struct mta_session *);
+void		 mta_smtp_lost(struct mta_session *, const char *why);
+void		 mta_smtp_timeout(struct mta_session *);
+void		 mta_smtp_wrote(struct mta_session *);
+void		 mta_session_job(struct mta_session *, struct mta_job *);
+void		 mta_session_quit(struct mta_session *);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * mta_body.c - a message file as the DATA of an SMTP transaction.
+ *
+ * The body is read with pread() in chunks (the fd is shared with nobody,
+ * but the offset of a file queued handed us is none of our business),
+ * lines starting with "." get another "." (RFC 5321 4.5.2), a bare LF
+ * becomes CRLF so that a stray one cannot end the data early at a strict
+ * server, and the data ends with CRLF.CRLF.  The state (beginning of
+ * line, last byte CR) carries over from chunk to chunk.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "mta.h"
+
+void
+mta_body_init(struct mta_body *b, int fd, uint64_t size)
+{
+	b->fd = fd;
+	b->off = 0;
+	b->size = size;
+	b->bol = 1;
+	b->cr = 0;
+	b->ended = 0;
+}
+
+size_t
+mta_body_stuff(struct mta_body *b, const char *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+	char c;
+
+	for (i = 0; i < len; i++) {
+		c = in[i];
+		if (b->bol && c == '.')
+			out[o++] = '.';
+		if (c == '\n' && !b->cr)
+			out[o++] = '\r';
+		out[o++] = c;
+		b->cr = c == '\r';
+		b->bol = c == '\n';
+	}
+	return o;
+}
+
+static size_t
+mta_body_end(struct mta_body *b, char *out)
+{
+	size_t o = 0;
+
+	if (!b->bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	out[o++] = '.';
+	out[o++] = '\r';
+	out[o++] = '\n';
+	b->ended = 1;
+	return o;
+}
+
+ssize_t
+mta_body_next(struct mta_body *b, char *out)
+{
+	static char in[MTA_BODY_CHUNK];
+	uint64_t want;
+	ssize_t n;
+
+	if (b->ended)
+		return 0;
+	if (b->off >= b->size)
+		return mta_body_end(b, out);
+	want = b->size - b->off;
+	if (want > sizeof(in))
+		want = sizeof(in);
+	do {
+		n = pread(b->fd, in, want, b->off);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (n == 0) {
+		errno = ENODATA;	/* the file is shorter than its size */
+		return -1;
+	}
+	b->off += n;
+	return mta_body_stuff(b, in, n, out);
+}

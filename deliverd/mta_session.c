@@ -1,0 +1,501 @@
+/*
+ * mta_session.c - the connection under an outbound SMTP session:
+ * resolving the queue's hosts, connecting (with a timeout, from the
+ * VMTA's source address), reading replies into the parser, writing,
+ * timers and closing.  The dialogue itself is in mta_smtp.c.
+ *
+ * The TCP handle and the resolver request live in their own allocations
+ * that point back at the session, so that a session can be torn down at
+ * any moment: the pending libuv callbacks then find a NULL session and
+ * only free what is theirs.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "mta.h"
+#include "proto.h"
+
+#define MTA_READ_BUF	16384
+#define MTA_MAX_TRIES	16	/* addresses tried by one session */
+
+struct mta_conn {
+	uv_tcp_t		 tcp;
+	uv_connect_t		 creq;
+	struct mta_session	*s;	/* NULL once detached */
+	char			 rbuf[MTA_READ_BUF];
+};
+
+struct mta_wreq {
+	uv_write_t		 req;
+	int			 notify;	/* tell mta_smtp_wrote() */
+	char			 data[];
+};
+
+static uint32_t	session_nextid;
+
+struct mta_session *
+mta_session_new(struct mta_queue *q)
+{
+	struct mta_session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("mta_session_new");
+	s->id = ++session_nextid;
+	s->q = q;
+	s->state = MTA_RESOLVE;
+	s->hostfirst = q->nexthost++;
+	smtp_reply_init(&s->reply);
+	uv_timer_init(daemon_loop(), &s->timer);
+	s->timer.data = s;
+	return s;
+}
+
+enum mta_phase
+mta_session_phase(const struct mta_session *s)
+{
+	switch (s->state) {
+	case MTA_RESOLVE:
+	case MTA_CONNECT:
+	case MTA_BANNER:
+	case MTA_EHLO:
+	case MTA_HELO:
+		return MTA_PHASE_CONNECTING;
+	case MTA_IDLE:
+		return MTA_PHASE_IDLE;
+	case MTA_QUIT:
+	case MTA_CLOSED:
+		return MTA_PHASE_CLOSING;
+	default:
+		return MTA_PHASE_BUSY;
+	}
+}
+
+static void
+mta_session_timeout_cb(uv_timer_t *t)
+{
+	mta_smtp_timeout(t->data);
+}
+
+void
+mta_session_timer(struct mta_session *s, uint64_t ms)
+{
+	uv_timer_start(&s->timer, mta_session_timeout_cb, ms, 0);
+}
+
+/* --- the connection --- */
+
+static void
+mta_conn_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+mta_conn_close(struct mta_session *s)
+{
+	struct mta_conn *c = s->conn;
+
+	if (c == NULL)
+		return;
+	s->conn = NULL;
+	c->s = NULL;
+	c->tcp.data = c;
+	uv_close((uv_handle_t *)&c->tcp, mta_conn_free_cb);
+}
+
+static void
+mta_session_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct mta_conn *c = h->data;
+
+	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void
+mta_session_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct mta_conn *c = st->data;
+	struct mta_session *s = c->s;
+	size_t used, off = 0;
+	int rv;
+
+	if (s == NULL || n == 0)
+		return;
+	if (n < 0) {
+		mta_smtp_lost(s, n == UV_EOF ? "connection closed by server" :
+		    uv_strerror(n));
+		return;
+	}
+	/* Several pipelined replies may come in one read. */
+	while (off < (size_t)n && c->s == s && s->state != MTA_CLOSED) {
+		rv = smtp_reply_feed(&s->reply, buf->base + off, n - off,
+		    &used);
+		off += used;
+		if (rv == SMTP_REPLY_ERROR) {
+			mta_smtp_lost(s, s->reply.error);
+			return;
+		}
+		if (rv == SMTP_REPLY_DONE) {
+			mta_smtp_reply(s);
+			if (s->state != MTA_CLOSED)
+				smtp_reply_reset(&s->reply);
+		}
+	}
+}
+
+static void
+mta_session_connect_cb(uv_connect_t *req, int status)
+{
+	struct mta_conn *c = req->data;
+	struct mta_session *s = c->s;
+	struct sockaddr_storage ss;
+	char diag[MTA_DIAG_MAX];
+	int len = sizeof(ss);
+
+	if (s == NULL)
+		return;
+	if (status < 0) {
+		snprintf(diag, sizeof(diag), "connect to %s:%d: %s", s->dst,
+		    s->port, uv_strerror(status));
+		mta_session_connfail(s, DLV_TEMPFAIL, "4.4.1", diag);
+		return;
+	}
+	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+		uv_ip_name((struct sockaddr *)&ss, s->src, sizeof(s->src));
+	uv_read_start((uv_stream_t *)&c->tcp, mta_session_alloc_cb,
+	    mta_session_read_cb);
+	mta_smtp_connected(s);
+}
+
+/* Bind to the queue's source address, if it has one of this family. */
+static int
+mta_session_bind(struct mta_session *s, int family)
+{
+	struct sockaddr_storage ss;
+	uv_os_fd_t fd;
+	int one = 1;
+
+	if (s->q->source == NULL)
+		return 0;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET && uv_ip4_addr(s->q->source, 0,
+	    (struct sockaddr_in *)&ss) != 0)
+		return 0;
+	if (family == AF_INET6 && uv_ip6_addr(s->q->source, 0,
+	    (struct sockaddr_in6 *)&ss) != 0)
+		return 0;
+	/* The port is chosen at connect time, per destination, so that
+	 * many connections from one address do not run out of ports. */
+	if (uv_fileno((uv_handle_t *)&s->conn->tcp, &fd) == 0)
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+	return uv_tcp_bind(&s->conn->tcp, (struct sockaddr *)&ss, 0);
+}
+
+static void
+mta_session_seterr(struct mta_session *s, uint32_t status, const char *dsn,
+    const char *diag)
+{
+	log_debug("session %u: %s", s->id, diag);
+	s->err_status = status;
+	strlcpy(s->err_dsn, dsn, sizeof(s->err_dsn));
+	strlcpy(s->err_diag, diag, sizeof(s->err_diag));
+	strlcpy(s->err_mta, s->mta, sizeof(s->err_mta));
+	strlcpy(s->err_dst, s->dst, sizeof(s->err_dst));
+}
+
+/* Connect to the current address.  -1: could not even start (the error
+ * is recorded). */
+static int
+mta_session_connect_ai(struct mta_session *s)
+{
+	const struct addrinfo *ai = s->aicur;
+	struct mta_conn *c;
+	char diag[MTA_DIAG_MAX];
+	int r;
+
+	uv_ip_name(ai->ai_addr, s->dst, sizeof(s->dst));
+	snprintf(s->mta, sizeof(s->mta), "%s (%s)", s->host, s->dst);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("mta_session_connect_ai");
+	if ((r = uv_tcp_init_ex(daemon_loop(), &c->tcp, ai->ai_family)) != 0)
+		fatalx("uv_tcp_init_ex: %s", uv_strerror(r));
+	c->s = s;
+	c->tcp.data = c;
+	c->creq.data = c;
+	s->conn = c;
+	s->state = MTA_CONNECT;
+	if ((r = mta_session_bind(s, ai->ai_family)) == 0)
+		r = uv_tcp_connect(&c->creq, &c->tcp, ai->ai_addr,
+		    mta_session_connect_cb);
+	if (r != 0) {
+		snprintf(diag, sizeof(diag), "connect to %s:%d from %s: %s",
+		    s->dst, s->port, s->q->source ? s->q->source : "any",
+		    uv_strerror(r));
+		mta_session_seterr(s, DLV_TEMPFAIL, "4.4.1", diag);
+		mta_conn_close(s);
+		return -1;
+	}
+	log_debug("session %u: connecting to %s port %d", s->id, s->mta,
+	    s->port);
+	mta_session_timer(s, MTA_CONNECT_TIMEOUT);
+	return 0;
+}
+
+static void	mta_session_next_try(struct mta_session *);
+
+static void
+mta_session_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct mta_session *s = req->data;
+	char diag[MTA_DIAG_MAX];
+
+	free(req);
+	if (s == NULL) {
+		if (res != NULL)
+			uv_freeaddrinfo(res);
+		return;
+	}
+	s->gai = NULL;
+	if (status < 0) {
+		snprintf(diag, sizeof(diag), "cannot resolve host %s: %s",
+		    s->host, uv_strerror(status));
+		snprintf(s->mta, sizeof(s->mta), "%s", s->host);
+		s->dst[0] = '\0';
+		mta_session_seterr(s, DLV_TEMPFAIL, "4.4.3", diag);
+		mta_session_next_try(s);
+		return;
+	}
+	s->ai = s->aicur = res;
+	s->tries++;
+	if (mta_session_connect_ai(s) == -1)
+		mta_session_next_try(s);
+}
+
+static void
+mta_session_resolve(struct mta_session *s, const struct mta_host *h)
+{
+	struct addrinfo hints;
+	char port[16];
+	int r;
+
+	free(s->host);
+	if ((s->host = strdup(h->name)) == NULL)
+		fatal("strdup");
+	s->port = h->port;
+	s->hoststried++;
+	s->state = MTA_RESOLVE;
+	snprintf(port, sizeof(port), "%d", h->port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	if ((s->gai = calloc(1, sizeof(*s->gai))) == NULL)
+		fatal("mta_session_resolve");
+	s->gai->data = s;
+	r = uv_getaddrinfo(daemon_loop(), s->gai, mta_session_gai_cb,
+	    h->name, port, &hints);
+	if (r != 0)
+		fatalx("uv_getaddrinfo: %s", uv_strerror(r));
+}
+
+void
+mta_session_connect(struct mta_session *s)
+{
+	const struct mta_host *h;
+
+	if ((h = mta_queue_host(s->q, s->hostfirst)) == NULL) {
+		mta_session_seterr(s, DLV_TEMPFAIL, "4.4.3",
+		    "no route configured");
+		mta_session_next_try(s);
+		return;
+	}
+	mta_session_resolve(s, h);
+}
+
+/*
+ * The last attempt failed: the next address of this host, else the
+ * next host of the queue.  When none is left, the queue decides what the
+ * error means for the jobs waiting.
+ */
+static void
+mta_session_next_try(struct mta_session *s)
+{
+	struct mta_conninfo ci;
+
+	while (!mta_stopping() && s->tries < MTA_MAX_TRIES) {
+		if (s->aicur != NULL &&
+		    (s->aicur = s->aicur->ai_next) != NULL) {
+			s->tries++;
+			if (mta_session_connect_ai(s) == 0)
+				return;
+			continue;
+		}
+		if (s->ai != NULL) {
+			uv_freeaddrinfo(s->ai);
+			s->ai = NULL;
+		}
+		if (s->hoststried >= s->q->nhosts)
+			break;
+		mta_session_resolve(s, mta_queue_host(s->q,
+		    s->hostfirst + s->hoststried));
+		return;
+	}
+	memset(&ci, 0, sizeof(ci));
+	ci.mta = s->err_mta[0] ? s->err_mta : NULL;
+	ci.dst_ip = s->err_dst[0] ? s->err_dst : NULL;
+	mta_queue_conn_failed(s->q, s->err_status, s->err_dsn, s->err_diag,
+	    &ci);
+	mta_session_close(s);
+}
+
+/* Not connected: refused, timeout, a bad greeting or EHLO reply. */
+void
+mta_session_connfail(struct mta_session *s, uint32_t status,
+    const char *dsn, const char *diag)
+{
+	mta_session_seterr(s, status, dsn, diag);
+	mta_conn_close(s);
+	uv_timer_stop(&s->timer);
+	s->ext = 0;
+	s->esmtp[0] = '\0';
+	s->src[0] = '\0';
+	smtp_reply_reset(&s->reply);
+	mta_session_next_try(s);
+}
+
+/* --- output --- */
+
+char *
+mta_session_wbuf(size_t len)
+{
+	struct mta_wreq *w;
+
+	if ((w = malloc(sizeof(*w) + len)) == NULL)
+		fatal("mta_session_wbuf");
+	w->notify = 0;
+	return w->data;
+}
+
+void
+mta_session_wbuf_free(char *buf)
+{
+	free(buf - offsetof(struct mta_wreq, data));
+}
+
+static void
+mta_session_write_cb(uv_write_t *req, int status)
+{
+	struct mta_wreq *w = req->data;
+	struct mta_conn *c = (struct mta_conn *)req->handle->data;
+	struct mta_session *s = c->s;
+	int notify = w->notify;
+
+	free(w);
+	if (s == NULL || c != s->conn)
+		return;
+	if (status < 0)
+		mta_smtp_lost(s, uv_strerror(status));
+	else if (notify)
+		mta_smtp_wrote(s);
+}
+
+/* Takes buf from mta_session_wbuf(); len <= its size.  notify: call
+ * mta_smtp_wrote() once it is written (flow control of the body). */
+void
+mta_session_write(struct mta_session *s, char *buf, size_t len, int notify)
+{
+	struct mta_wreq *w;
+	uv_buf_t b;
+	int r;
+
+	w = (struct mta_wreq *)(buf - offsetof(struct mta_wreq, data));
+	if (s->conn == NULL) {
+		free(w);
+		return;
+	}
+	w->req.data = w;
+	w->notify = notify;
+	b = uv_buf_init(buf, len);
+	if ((r = uv_write(&w->req, (uv_stream_t *)&s->conn->tcp, &b, 1,
+	    mta_session_write_cb)) != 0) {
+		free(w);
+		mta_smtp_lost(s, uv_strerror(r));
+	}
+}
+
+void
+mta_session_send(struct mta_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	char *line, *buf;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatal("mta_session_send");
+	buf = mta_session_wbuf(n);
+	memcpy(buf, line, n);
+	free(line);
+	mta_session_write(s, buf, n, 0);
+}
+
+void
+mta_session_conninfo(struct mta_session *s, struct mta_conninfo *ci)
+{
+	ci->mta = s->mta[0] ? s->mta : NULL;
+	ci->src_ip = s->src[0] ? s->src : NULL;
+	ci->dst_ip = s->dst[0] ? s->dst : NULL;
+	ci->esmtp = s->esmtp;
+}
+
+/* --- the end --- */
+
+static void
+mta_session_free_cb(uv_handle_t *h)
+{
+	struct mta_session *s = h->data;
+
+	if (s->ai != NULL)
+		uv_freeaddrinfo(s->ai);
+	smtp_reply_free(&s->reply);
+	free(s->acc);
+	free(s->sent);
+	free(s->host);
+	mta_queue_session_gone(s->q, s);
+	free(s);
+}
+
+void
+mta_session_close(struct mta_session *s)
+{
+	if (s->state == MTA_CLOSED)
+		return;
+	log_debug("session %u: closing after %d message(s)", s->id, s->nmsg);
+	s->state = MTA_CLOSED;
+	if (s->job != NULL) {
+		/* Callers give the job its outcome first; just in case. */
+		mta_job_fail(s->job, DLV_TEMPFAIL, 1, "4.4.2",
+		    "connection closed", NULL);
+		mta_job_done(s->job);
+		s->job = NULL;
+	}
+	if (s->gai != NULL) {
+		s->gai->data = NULL;	/* the callback frees it */
+		uv_cancel((uv_req_t *)s->gai);
+		s->gai = NULL;
+	}
+	mta_conn_close(s);
+	uv_timer_stop(&s->timer);
+	uv_close((uv_handle_t *)&s->timer, mta_session_free_cb);
+}

@@ -1,0 +1,576 @@
+/*
+ * mta_smtp.c - the SMTP client dialogue of a session (RFC 5321):
+ * greeting, EHLO (HELO when EHLO is refused), then transactions for the
+ * jobs the queue hands over, one after another on the same connection.
+ *
+ * With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out in one
+ * write and the replies are read in order; without it each command waits
+ * for the previous reply.  Both paths share the reply handlers below:
+ * only whether the handler sends the next command differs.
+ *
+ * A recipient accepted at RCPT is delivered only when the reply to the
+ * final dot is positive; that reply (or a lost connection before it)
+ * applies to every accepted recipient.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mta.h"
+#include "proto.h"
+
+static void	mta_smtp_next(struct mta_session *);
+static void	mta_smtp_body(struct mta_session *);
+
+static const char *
+mta_smtp_waiting_for(const struct mta_session *s)
+{
+	switch (s->state) {
+	case MTA_BANNER:	return "the greeting";
+	case MTA_EHLO:		return "reply to EHLO";
+	case MTA_HELO:		return "reply to HELO";
+	case MTA_MAIL:		return "reply to MAIL FROM";
+	case MTA_RCPT:		return "reply to RCPT TO";
+	case MTA_DATA:		return "reply to DATA";
+	case MTA_BODY:		return "the end of the message data";
+	case MTA_EOM:		return "reply to the end of data";
+	case MTA_RSET:		return "reply to RSET";
+	default:		return "reply";
+	}
+}
+
+static void
+mta_smtp_diag(const struct mta_session *s, char *buf, size_t bufsz)
+{
+	smtp_reply_oneline(&s->reply, buf, bufsz);
+}
+
+/* Outcome for every recipient of the job without one, job handed back. */
+static void
+mta_smtp_end_job(struct mta_session *s, uint32_t status, int conn_level,
+    const char *dsn, const char *diag)
+{
+	struct mta_conninfo ci;
+	struct mta_job *job = s->job;
+
+	if (job == NULL)
+		return;
+	mta_session_conninfo(s, &ci);
+	mta_job_fail(job, status, conn_level, dsn, diag, &ci);
+	s->job = NULL;
+	free(s->acc);
+	free(s->sent);
+	s->acc = NULL;
+	s->sent = NULL;
+	mta_job_done(job);
+}
+
+/*
+ * The connection is gone or unusable (lost, timeout, garbage, 421).
+ * Before EHLO completed that is a connection failure for the queue;
+ * during a transaction the job's open recipients get a temporary
+ * failure for the whole connection.
+ */
+static void
+mta_smtp_fail_conn(struct mta_session *s, uint32_t status, const char *dsn,
+    const char *diag)
+{
+	switch (mta_session_phase(s)) {
+	case MTA_PHASE_CONNECTING:
+		mta_session_connfail(s, status, dsn, diag);
+		return;
+	case MTA_PHASE_BUSY:
+		log_info("session %u: %s: %s", s->id, s->mta, diag);
+		mta_smtp_end_job(s, status, 1, dsn, diag);
+		break;
+	default:
+		break;
+	}
+	mta_session_close(s);
+}
+
+void
+mta_smtp_lost(struct mta_session *s, const char *why)
+{
+	char diag[MTA_DIAG_MAX];
+
+	if (s->state == MTA_EOM && !s->discard)
+		/* The server may have taken the message: say so, since
+		 * queued will try it again (a possible duplicate). */
+		snprintf(diag, sizeof(diag), "%s after the end of data, "
+		    "before the reply: the message may have been delivered",
+		    why);
+	else
+		snprintf(diag, sizeof(diag), "%s while waiting for %s", why,
+		    mta_smtp_waiting_for(s));
+	mta_smtp_fail_conn(s, DLV_TEMPFAIL,
+	    s->state == MTA_BANNER ? "4.4.1" : "4.4.2", diag);
+}
+
+void
+mta_smtp_timeout(struct mta_session *s)
+{
+	char diag[MTA_DIAG_MAX];
+
+	switch (s->state) {
+	case MTA_CONNECT:
+		snprintf(diag, sizeof(diag), "connect to %s:%d: timed out",
+		    s->dst, s->port);
+		mta_session_connfail(s, DLV_TEMPFAIL, "4.4.1", diag);
+		return;
+	case MTA_IDLE:
+		mta_session_quit(s);
+		return;
+	case MTA_QUIT:
+		mta_session_close(s);
+		return;
+	default:
+		mta_smtp_lost(s, "timeout");
+		return;
+	}
+}
+
+void
+mta_smtp_connected(struct mta_session *s)
+{
+	log_debug("session %u: connected to %s from %s", s->id, s->mta,
+	    s->src);
+	s->state = MTA_BANNER;
+	mta_session_timer(s, MTA_BANNER_TIMEOUT);
+}
+
+/* A failure reply before the session is ready. */
+static void
+mta_smtp_refused(struct mta_session *s)
+{
+	char diag[MTA_DIAG_MAX];
+
+	mta_smtp_diag(s, diag, sizeof(diag));
+	mta_session_connfail(s, mta_status_of(&s->reply) == DLV_PERMFAIL ?
+	    DLV_PERMFAIL : DLV_TEMPFAIL, smtp_reply_status(&s->reply), diag);
+}
+
+static void
+mta_smtp_ehlo(struct mta_session *s, const char *cmd)
+{
+	s->state = strcmp(cmd, "EHLO") == 0 ? MTA_EHLO : MTA_HELO;
+	mta_session_send(s, "%s %s\r\n", cmd, s->q->helo);
+	mta_session_timer(s, MTA_BANNER_TIMEOUT);
+}
+
+static void
+mta_smtp_ext(struct mta_session *s, const char *line)
+{
+	static const struct { const char *kw; int flag; } exts[] = {
+		{ "PIPELINING", MTA_EXT_PIPELINING },
+		{ "8BITMIME", MTA_EXT_8BITMIME },
+		{ "SIZE", MTA_EXT_SIZE },
+		{ "SMTPUTF8", MTA_EXT_SMTPUTF8 },
+		{ "STARTTLS", MTA_EXT_STARTTLS },
+		{ "DSN", MTA_EXT_DSN },
+	};
+	char kw[64];
+	size_t i, n;
+
+	for (n = 0; line[n] != '\0' && line[n] != ' ' && n + 1 < sizeof(kw);
+	    n++)
+		kw[n] = toupper((unsigned char)line[n]);
+	kw[n] = '\0';
+	if (n == 0 || strchr(kw, ',') != NULL)
+		return;
+	if (s->esmtp[0] != '\0')
+		strlcat(s->esmtp, ",", sizeof(s->esmtp));
+	strlcat(s->esmtp, kw, sizeof(s->esmtp));
+	for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (strcmp(kw, exts[i].kw) == 0)
+			s->ext |= exts[i].flag;
+	if (strcmp(kw, "SIZE") == 0 && line[n] == ' ')
+		s->sizemax = strtoull(line + n + 1, NULL, 10);
+}
+
+static void
+mta_smtp_ready(struct mta_session *s)
+{
+	int i;
+
+	if (s->state == MTA_EHLO)
+		for (i = 1; i < s->reply.nlines; i++)
+			mta_smtp_ext(s, smtp_reply_line(&s->reply, i));
+	log_debug("session %u: ready at %s, extensions %s", s->id, s->mta,
+	    s->esmtp[0] ? s->esmtp : "none");
+	s->state = MTA_IDLE;
+	mta_smtp_next(s);
+}
+
+/* Addresses go into a command line: nothing that could end it early. */
+static int
+mta_smtp_addr_ok(const char *a)
+{
+	for (; *a != '\0'; a++)
+		if ((unsigned char)*a < 0x20 || *a == '<' || *a == '>' ||
+		    *a == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+mta_smtp_send_mail(struct mta_session *s)
+{
+	const struct envelope *env = s->job->env;
+	char size[32] = "";
+
+	if (s->ext & MTA_EXT_SIZE)
+		snprintf(size, sizeof(size), " SIZE=%llu",
+		    (unsigned long long)env->size);
+	mta_session_send(s, "MAIL FROM:<%s>%s%s%s\r\n", env->sender, size,
+	    (env->flags & ENV_8BITMIME) && (s->ext & MTA_EXT_8BITMIME) ?
+	    " BODY=8BITMIME" : "",
+	    (env->flags & ENV_SMTPUTF8) && (s->ext & MTA_EXT_SMTPUTF8) ?
+	    " SMTPUTF8" : "");
+}
+
+static void
+mta_smtp_send_rcpt(struct mta_session *s, uint32_t n)
+{
+	mta_session_send(s, "RCPT TO:<%s>\r\n",
+	    s->job->env->rcpts[s->sent[n]].addr);
+}
+
+/* Outcomes known without talking to the server.  0: go on. */
+static int
+mta_smtp_precheck(struct mta_session *s)
+{
+	struct mta_job *job = s->job;
+	const struct envelope *env = job->env;
+	char diag[MTA_DIAG_MAX];
+	uint32_t i;
+
+	if (!mta_smtp_addr_ok(env->sender)) {
+		mta_smtp_end_job(s, DLV_PERMFAIL, 0, "5.1.7",
+		    "bad sender address syntax");
+		return -1;
+	}
+	if ((s->ext & MTA_EXT_SIZE) && s->sizemax > 0 &&
+	    env->size > s->sizemax) {
+		snprintf(diag, sizeof(diag), "message size %llu exceeds size "
+		    "limit %llu of server %s", (unsigned long long)env->size,
+		    (unsigned long long)s->sizemax, s->mta);
+		mta_smtp_end_job(s, DLV_PERMFAIL, 0, "5.3.4", diag);
+		return -1;
+	}
+	for (i = 0; i < env->nrcpt; i++) {
+		if (mta_smtp_addr_ok(env->rcpts[i].addr))
+			s->sent[s->nsent++] = i;
+		else
+			mta_job_set(job, i, DLV_PERMFAIL, 0, "5.1.3",
+			    "bad recipient address syntax", NULL);
+	}
+	if (s->nsent == 0) {
+		mta_smtp_end_job(s, DLV_PERMFAIL, 0, "5.1.3",
+		    "bad recipient address syntax");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+mta_smtp_start(struct mta_session *s, struct mta_job *job)
+{
+	uint32_t n = job->env->nrcpt, i;
+
+	s->job = job;
+	s->acc = calloc(n ? n : 1, sizeof(*s->acc));
+	s->sent = calloc(n ? n : 1, sizeof(*s->sent));
+	if (s->acc == NULL || s->sent == NULL)
+		fatal("mta_smtp_start");
+	s->nsent = s->nreplied = s->naccepted = 0;
+	s->mailfailed = s->discard = 0;
+	s->pipelined = (s->ext & MTA_EXT_PIPELINING) != 0;
+	if (mta_smtp_precheck(s) == -1) {
+		mta_smtp_next(s);
+		return;
+	}
+	log_debug("%s: session %u: %u recipient(s) to %s", job->env->qid,
+	    s->id, s->nsent, s->mta);
+	s->state = MTA_MAIL;
+	mta_smtp_send_mail(s);
+	if (s->pipelined) {
+		for (i = 0; i < s->nsent; i++)
+			mta_smtp_send_rcpt(s, i);
+		mta_session_send(s, "DATA\r\n");
+	}
+	mta_session_timer(s, MTA_CMD_TIMEOUT);
+}
+
+/* Done with a message: the next one, idle, or QUIT at the limit. */
+static void
+mta_smtp_next(struct mta_session *s)
+{
+	struct mta_job *job;
+
+	if (s->state == MTA_CLOSED)
+		return;
+	if (mta_stopping() || (s->q->max_msg > 0 &&
+	    s->nmsg >= s->q->max_msg)) {
+		mta_session_quit(s);
+		return;
+	}
+	s->state = MTA_IDLE;
+	if ((job = mta_queue_next(s->q)) != NULL) {
+		mta_smtp_start(s, job);
+		return;
+	}
+	mta_session_timer(s, MTA_IDLE_TIMEOUT);
+}
+
+void
+mta_session_job(struct mta_session *s, struct mta_job *job)
+{
+	mta_smtp_start(s, job);
+}
+
+void
+mta_session_quit(struct mta_session *s)
+{
+	if (mta_session_phase(s) != MTA_PHASE_IDLE) {
+		mta_session_close(s);
+		return;
+	}
+	s->state = MTA_QUIT;
+	mta_session_send(s, "QUIT\r\n");
+	mta_session_timer(s, MTA_QUIT_TIMEOUT);
+}
+
+/* The transaction failed before DATA: reset it for the next message. */
+static void
+mta_smtp_rset(struct mta_session *s, uint32_t status, int conn_level,
+    const char *dsn, const char *diag)
+{
+	mta_smtp_end_job(s, status, conn_level, dsn, diag);
+	s->nmsg++;
+	s->state = MTA_RSET;
+	mta_session_send(s, "RSET\r\n");
+	mta_session_timer(s, MTA_CMD_TIMEOUT);
+}
+
+/* Status and DSN code of a failure reply; a positive reply where a
+ * failure is seen (e.g. 250 to DATA) is a protocol error. */
+static uint32_t
+mta_smtp_failure(const struct mta_session *s, const char **dsn)
+{
+	switch (smtp_reply_class(&s->reply)) {
+	case 5:
+		*dsn = smtp_reply_status(&s->reply);
+		return DLV_PERMFAIL;
+	case 4:
+		*dsn = smtp_reply_status(&s->reply);
+		return DLV_TEMPFAIL;
+	default:
+		*dsn = "4.5.0";
+		return DLV_TEMPFAIL;
+	}
+}
+
+static void
+mta_smtp_mail_reply(struct mta_session *s, const char *diag)
+{
+	struct mta_conninfo ci;
+	const char *dsn;
+	uint32_t status;
+
+	if (smtp_reply_class(&s->reply) != 2) {
+		status = mta_smtp_failure(s, &dsn);
+		s->mailfailed = 1;
+		if (!s->pipelined) {
+			mta_smtp_rset(s, status, 1, dsn, diag);
+			return;
+		}
+		/* Read the RCPT and DATA replies; they fail too. */
+		mta_session_conninfo(s, &ci);
+		mta_job_fail(s->job, status, 1, dsn, diag, &ci);
+	}
+	s->state = MTA_RCPT;
+	if (!s->pipelined)
+		mta_smtp_send_rcpt(s, 0);
+}
+
+static void
+mta_smtp_rcpt_reply(struct mta_session *s, const char *diag)
+{
+	struct mta_conninfo ci;
+	uint32_t i = s->sent[s->nreplied++], status;
+	const char *dsn;
+
+	if (s->mailfailed)
+		;
+	else if (smtp_reply_class(&s->reply) == 2) {
+		s->acc[i] = 1;
+		s->naccepted++;
+	} else {
+		status = mta_smtp_failure(s, &dsn);
+		mta_session_conninfo(s, &ci);
+		mta_job_set(s->job, i, status, 0, dsn, diag, &ci);
+	}
+	if (s->nreplied < s->nsent) {
+		if (!s->pipelined)
+			mta_smtp_send_rcpt(s, s->nreplied);
+		return;
+	}
+	if (!s->pipelined && s->naccepted == 0) {
+		/* Every recipient has its own outcome already. */
+		mta_smtp_rset(s, DLV_TEMPFAIL, 0, "4.0.0", diag);
+		return;
+	}
+	s->state = MTA_DATA;
+	if (!s->pipelined)
+		mta_session_send(s, "DATA\r\n");
+}
+
+static void
+mta_smtp_data_reply(struct mta_session *s, const char *diag)
+{
+	const char *dsn;
+	uint32_t status;
+
+	if (s->reply.code == 354 && (s->mailfailed || s->naccepted == 0)) {
+		/* Pipelined and nobody accepted, yet the server wants
+		 * data: give it an empty message it has no one to send to. */
+		s->discard = 1;
+		s->state = MTA_EOM;
+		mta_session_send(s, ".\r\n");
+		mta_session_timer(s, MTA_EOM_TIMEOUT);
+		return;
+	}
+	if (s->reply.code == 354) {
+		mta_body_init(&s->body, s->job->fd, s->job->env->size);
+		s->state = MTA_BODY;
+		mta_smtp_body(s);
+		return;
+	}
+	status = mta_smtp_failure(s, &dsn);
+	mta_smtp_rset(s, status, 1, dsn, diag);
+}
+
+/* Send the next piece of the body; called again when it is written. */
+static void
+mta_smtp_body(struct mta_session *s)
+{
+	char diag[MTA_DIAG_MAX], *buf;
+	ssize_t n;
+
+	buf = mta_session_wbuf(MTA_BODY_OUTMAX);
+	if ((n = mta_body_next(&s->body, buf)) == -1) {
+		snprintf(diag, sizeof(diag), "cannot read the message file: %s",
+		    strerror(errno));
+		mta_session_wbuf_free(buf);
+		/* Closing without the final dot: the server drops it. */
+		mta_smtp_end_job(s, DLV_TEMPFAIL, 0, "4.3.0", diag);
+		mta_session_close(s);
+		return;
+	}
+	mta_session_write(s, buf, n, 1);
+	if (s->body.ended) {
+		/* Every byte is in the socket's queue: the file can go. */
+		mta_job_close_fd(s->job);
+		s->state = MTA_EOM;
+		mta_session_timer(s, MTA_EOM_TIMEOUT);
+	} else
+		mta_session_timer(s, MTA_CMD_TIMEOUT);
+}
+
+void
+mta_smtp_wrote(struct mta_session *s)
+{
+	if (s->state == MTA_BODY)
+		mta_smtp_body(s);
+}
+
+static void
+mta_smtp_eom_reply(struct mta_session *s, const char *diag)
+{
+	const char *dsn;
+	uint32_t status;
+
+	s->nmsg++;
+	if (s->discard)
+		mta_smtp_end_job(s, DLV_TEMPFAIL, 0, "4.0.0", diag);
+	else if (smtp_reply_class(&s->reply) == 2)
+		mta_smtp_end_job(s, DLV_OK, 0, smtp_reply_status(&s->reply),
+		    diag);
+	else {
+		status = mta_smtp_failure(s, &dsn);
+		mta_smtp_end_job(s, status, 1, dsn, diag);
+	}
+	mta_smtp_next(s);
+}
+
+void
+mta_smtp_reply(struct mta_session *s)
+{
+	char diag[MTA_DIAG_MAX];
+	const char *dsn;
+	uint32_t status;
+
+	mta_smtp_diag(s, diag, sizeof(diag));
+	log_debug("session %u: <<< %s", s->id, diag);
+	/* Any reply restarts the command timeout; handlers that wait
+	 * longer (end of data) or shorter (idle) set their own. */
+	if (mta_session_phase(s) == MTA_PHASE_BUSY)
+		mta_session_timer(s, MTA_CMD_TIMEOUT);
+	if (s->reply.code == 421 && s->state != MTA_QUIT) {
+		/* The server is closing the connection. */
+		status = mta_smtp_failure(s, &dsn);
+		mta_smtp_fail_conn(s, status, dsn, diag);
+		return;
+	}
+	switch (s->state) {
+	case MTA_BANNER:
+		if (s->reply.code != 220)
+			mta_smtp_refused(s);
+		else
+			mta_smtp_ehlo(s, "EHLO");
+		return;
+	case MTA_EHLO:
+		if (smtp_reply_class(&s->reply) == 2)
+			mta_smtp_ready(s);
+		else
+			mta_smtp_ehlo(s, "HELO");
+		return;
+	case MTA_HELO:
+		if (smtp_reply_class(&s->reply) == 2)
+			mta_smtp_ready(s);
+		else
+			mta_smtp_refused(s);
+		return;
+	case MTA_MAIL:
+		mta_smtp_mail_reply(s, diag);
+		return;
+	case MTA_RCPT:
+		mta_smtp_rcpt_reply(s, diag);
+		return;
+	case MTA_DATA:
+		mta_smtp_data_reply(s, diag);
+		return;
+	case MTA_EOM:
+		mta_smtp_eom_reply(s, diag);
+		return;
+	case MTA_RSET:
+		if (smtp_reply_class(&s->reply) == 2)
+			mta_smtp_next(s);
+		else
+			mta_session_close(s);
+		return;
+	case MTA_QUIT:
+		mta_session_close(s);
+		return;
+	default:
+		/* Unasked (idle) or early (during the body): either way
+		 * the dialogue is out of step. */
+		status = mta_smtp_failure(s, &dsn);
+		mta_smtp_fail_conn(s, status, dsn, diag);
+		return;
+	}
+}
