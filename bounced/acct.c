@@ -36,6 +36,7 @@ struct acct_file {
 	struct acct_rule	 rule;
 	struct acct_buf		 buf;
 	int			 failing;	/* logged the current error */
+	int			 matched;	/* a block named it */
 };
 
 static TAILQ_HEAD(, acct_file)	 acct_files =
@@ -179,6 +180,7 @@ acct_file_apply(struct acct_file *f)
 		f->rule.records = ACCT_DEFAULT;
 		return 0;
 	}
+	f->matched = 1;
 	f->rule = *r;
 	if (r->domain != NULL && (f->rule.domain = strdup(r->domain)) == NULL)
 		fatal("acct_file_apply");
@@ -200,10 +202,11 @@ acct_config(const struct cfg *cfg)
 		    acct_parse_records(cfg_child(n, "records")),
 		    cfg_bool(n, "sync", 0), NULL);
 	acct_walk_acclog(cfg, cfg->root);
-	/* Files the new config no longer names are closed. */
+	/* Files the new config no longer names are closed; one that never
+	 * matched a block stays (ternd opened it, so it is configured). */
 	acct_flush();
 	TAILQ_FOREACH_SAFE(f, &acct_files, entry, tmp)
-		if (!acct_file_apply(f)) {
+		if (!acct_file_apply(f) && f->matched) {
 			log_info("accounting file %s no longer configured",
 			    f->path);
 			acct_file_close(f);

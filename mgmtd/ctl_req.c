@@ -1,0 +1,332 @@
+/*
+ * ctl_req.c - one control request: ask the daemons that know the answer,
+ * wait for all of them (CTL_DAEMON_TIMEOUT at most), build one JSON
+ * document.  Nothing blocks: each request is parked in a list under its
+ * id, which travels as the imsg peerid and comes back in the replies.
+ */
+#include <sys/queue.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "daemon.h"
+#include "log.h"
+#include "mgmtd.h"
+#include "proto.h"
+
+enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP };
+
+#define BIT(proc)	(1u << (proc))
+
+struct ctl_req {
+	TAILQ_ENTRY(ctl_req)	 entry;
+	uint32_t		 id;
+	enum ctl_kind		 kind;
+	struct ctl_conn		*conn;		/* NULL: client went away */
+	unsigned		 waiting;	/* BIT(PROC_*) */
+	json_t			*part[PROC_COUNT];
+	uv_timer_t		 timer;
+};
+
+static TAILQ_HEAD(, ctl_req)	 ctl_reqs = TAILQ_HEAD_INITIALIZER(ctl_reqs);
+static uint32_t			 ctl_nextid;
+
+/* Whom to blame first when several daemons are silent. */
+static const int ctl_blame[] = { PROC_QUEUED, PROC_BOUNCED, PROC_TERND };
+
+static void
+ctl_req_free_cb(uv_handle_t *h)
+{
+	struct ctl_req *r = h->data;
+	int i;
+
+	for (i = 0; i < PROC_COUNT; i++)
+		json_decref(r->part[i]);
+	free(r);
+}
+
+static void
+ctl_req_free(struct ctl_req *r)
+{
+	TAILQ_REMOVE(&ctl_reqs, r, entry);
+	uv_timer_stop(&r->timer);
+	uv_close((uv_handle_t *)&r->timer, ctl_req_free_cb);
+}
+
+static void
+ctl_req_fail(struct ctl_req *r, int proc)
+{
+	if (r->conn != NULL)
+		ctl_conn_error(r->conn, "%s not responding", proc_name(proc));
+	ctl_req_free(r);
+}
+
+/* {"status": queued's + bounced's, "processes": ternd's} */
+static json_t *
+ctl_status_json(struct ctl_req *r)
+{
+	json_t *status = r->part[PROC_QUEUED], *acct = r->part[PROC_BOUNCED];
+
+	if (!json_is_object(status))
+		status = json_pack("{s:O}", "queued", status);
+	else
+		json_incref(status);
+	if (json_is_object(acct))
+		json_object_update(status, acct);
+	return json_pack("{s:o,s:O}", "status", status, "processes",
+	    r->part[PROC_TERND]);
+}
+
+static void
+ctl_req_done(struct ctl_req *r)
+{
+	json_t *j = NULL;
+
+	if (r->conn != NULL) {
+		switch (r->kind) {
+		case REQ_STATUS:
+			j = ctl_status_json(r);
+			break;
+		case REQ_QUEUES:
+		case REQ_QOP:
+			j = json_incref(r->part[PROC_QUEUED]);
+			break;
+		}
+		ctl_conn_reply(r->conn, j);
+	}
+	ctl_req_free(r);
+}
+
+static void
+ctl_req_timeout(uv_timer_t *t)
+{
+	struct ctl_req *r = t->data;
+	size_t i;
+
+	for (i = 0; i < sizeof(ctl_blame) / sizeof(ctl_blame[0]); i++)
+		if (r->waiting & BIT(ctl_blame[i]))
+			break;
+	log_warnx("control request %u: %s not responding", r->id,
+	    proc_name(i < 3 ? ctl_blame[i] : PROC_QUEUED));
+	ctl_req_fail(r, i < 3 ? ctl_blame[i] : PROC_QUEUED);
+}
+
+/* Send the question to every daemon in `procs`, all or none. */
+static void
+ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
+    uint32_t op, const char *queue)
+{
+	struct ctl_req *r;
+	struct mproc *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(ctl_blame) / sizeof(ctl_blame[0]); i++)
+		if ((procs & BIT(ctl_blame[i])) &&
+		    mgmtd_peer(ctl_blame[i]) == NULL) {
+			ctl_conn_error(c, "%s not responding",
+			    proc_name(ctl_blame[i]));
+			return;
+		}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		fatal("ctl_req_ask");
+	if (++ctl_nextid == 0)
+		ctl_nextid = 1;
+	r->id = ctl_nextid;
+	r->kind = kind;
+	r->conn = c;
+	r->waiting = procs;
+	uv_timer_init(daemon_loop(), &r->timer);
+	r->timer.data = r;
+	uv_timer_start(&r->timer, ctl_req_timeout, CTL_DAEMON_TIMEOUT, 0);
+	TAILQ_INSERT_TAIL(&ctl_reqs, r, entry);
+	ctl_conn_set_req(c, r);
+
+	if (procs & BIT(PROC_TERND))
+		m_compose(mgmtd_peer(PROC_TERND), CTL_PROCS_REQ, r->id, -1,
+		    NULL, 0);
+	if (procs & BIT(PROC_BOUNCED))
+		m_compose(mgmtd_peer(PROC_BOUNCED), CTL_STATUS_REQ, r->id, -1,
+		    NULL, 0);
+	if ((p = mgmtd_peer(PROC_QUEUED)) == NULL || !(procs & BIT(PROC_QUEUED)))
+		return;
+	switch (kind) {
+	case REQ_STATUS:
+		m_compose(p, CTL_STATUS_REQ, r->id, -1, NULL, 0);
+		break;
+	case REQ_QUEUES:
+		m_compose(p, CTL_QUEUES_REQ, r->id, -1, NULL, 0);
+		break;
+	case REQ_QOP:
+		m_create(p, CTL_QUEUE_OP, r->id, -1);
+		m_add_u32(p, op);
+		m_add_string(p, queue);
+		m_close(p);
+		break;
+	}
+}
+
+static void
+ctl_req_version(struct ctl_conn *c)
+{
+	ctl_conn_reply(c, json_pack("{s:s,s:s}", "product", "Tern",
+	    "version", TERN_VERSION));
+}
+
+static void
+ctl_req_settings(struct ctl_conn *c, const char *queue)
+{
+	const char *err = "no configuration";
+	json_t *j = NULL;
+
+	if (mgmtd_cfg() != NULL)
+		j = ctl_settings(mgmtd_cfg(), queue, &err);
+	if (j == NULL)
+		ctl_conn_error(c, "%s", err);
+	else
+		ctl_conn_reply(c, j);
+}
+
+/* "pause queue Q", "resume queue Q", "schedule Q" (PowerMTA's form) or
+ * "schedule queue Q". */
+static int
+ctl_req_qop(struct ctl_conn *c, char **w, int n)
+{
+	const char *verb = w[0];
+	int op;
+
+	if ((op = ctl_qop(verb)) == 0)
+		return 0;
+	if (n >= 2 && strcmp(w[1], "queue") == 0) {
+		w++;
+		n--;
+	} else if (op != QOP_SCHEDULE)
+		n = 0;
+	if (n != 2 || strlen(w[1]) > 512) {
+		ctl_conn_error(c, "usage: %s queue DOMAIN[/VMTA]", verb);
+		return 1;
+	}
+	ctl_req_ask(c, REQ_QOP, BIT(PROC_QUEUED), op, w[1]);
+	return 1;
+}
+
+static int
+ctl_req_show(struct ctl_conn *c, char **w, int n)
+{
+	if (strcmp(w[0], "show") != 0 || n < 2)
+		return 0;
+	if (strcmp(w[1], "status") == 0 && n == 2)
+		ctl_req_ask(c, REQ_STATUS, BIT(PROC_QUEUED) |
+		    BIT(PROC_BOUNCED) | BIT(PROC_TERND), 0, NULL);
+	else if ((strcmp(w[1], "queues") == 0 ||
+	    strcmp(w[1], "queue") == 0) && n == 2)
+		ctl_req_ask(c, REQ_QUEUES, BIT(PROC_QUEUED), 0, NULL);
+	else if (strcmp(w[1], "version") == 0 && n == 2)
+		ctl_req_version(c);
+	else if (strcmp(w[1], "settings") == 0 && n <= 3)
+		ctl_req_settings(c, n == 3 ? w[2] : NULL);
+	else
+		return 0;
+	return 1;
+}
+
+void
+ctl_req_start(struct ctl_conn *c, char *line)
+{
+	char *w[CTL_MAX_WORDS], copy[CTL_MAX_REQUEST + 1];
+	int n;
+
+	strlcpy(copy, line, sizeof(copy));
+	copy[strcspn(copy, "\r\n")] = '\0';
+	if ((n = ctl_split(line, w, CTL_MAX_WORDS)) == -1) {
+		ctl_conn_error(c, "too many words in request");
+		return;
+	}
+	if (n == 0) {
+		ctl_conn_error(c, "empty request");
+		return;
+	}
+	log_debug("control: %s", copy);
+	if (ctl_req_show(c, w, n) || ctl_req_qop(c, w, n))
+		return;
+	ctl_conn_error(c, "unknown command: %s", copy);
+}
+
+static struct ctl_req *
+ctl_req_find(uint32_t id)
+{
+	struct ctl_req *r;
+
+	TAILQ_FOREACH(r, &ctl_reqs, entry)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+/* The JSON text a daemon sent; a string if it does not parse. */
+static json_t *
+ctl_req_parse(int proc, const char *text)
+{
+	json_error_t err;
+	json_t *j;
+
+	if (text == NULL)
+		return json_null();
+	if ((j = json_loads(text, JSON_DECODE_ANY, &err)) == NULL) {
+		log_warnx("%s sent bad JSON: %s", proc_name(proc), err.text);
+		j = json_string(text);
+	}
+	return j;
+}
+
+void
+ctl_req_reply(int proc, struct imsg *imsg)
+{
+	struct ctl_req *r;
+	struct msg m;
+	const char *s;
+	uint32_t ok;
+	json_t *j;
+
+	m_msg(&m, imsg);
+	if (imsg->hdr.type == CTL_RESULT) {
+		m_get_u32(&m, &ok);
+		m_get_string(&m, &s);
+		m_end(&m);
+		j = json_pack("{s:b,s:s}", "ok", ok != 0, "message",
+		    s ? s : "");
+	} else {
+		m_get_string(&m, &s);
+		m_end(&m);
+		j = ctl_req_parse(proc, s);
+	}
+	/* A late answer (the request timed out) finds nothing. */
+	if ((r = ctl_req_find(imsg->hdr.peerid)) == NULL ||
+	    !(r->waiting & BIT(proc))) {
+		json_decref(j);
+		return;
+	}
+	r->waiting &= ~BIT(proc);
+	json_decref(r->part[proc]);
+	r->part[proc] = j;
+	if (r->waiting == 0)
+		ctl_req_done(r);
+}
+
+void
+ctl_req_peer_lost(int proc)
+{
+	struct ctl_req *r, *tmp;
+
+	TAILQ_FOREACH_SAFE(r, &ctl_reqs, entry, tmp)
+		if (r->waiting & BIT(proc))
+			ctl_req_fail(r, proc);
+}
+
+void
+ctl_req_detach(void *req)
+{
+	struct ctl_req *r = req;
+
+	r->conn = NULL;
+	ctl_req_free(r);
+}

@@ -1,0 +1,162 @@
+/*
+ * mgmtd.c - the management daemon: serves the control socket of the
+ * `tern` CLI by asking queued, bounced and ternd (HTTP comes later).
+ *
+ * It keeps no state of its own besides the running configuration (for
+ * "show settings"): every answer is fetched from the daemon that owns it
+ * when asked, so mgmtd can be restarted at any time.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "mgmtd.h"
+#include "proto.h"
+
+static struct cfg	*g_cfg;
+static struct mproc	*g_queued;
+static struct mproc	*g_bounced;
+static int		 g_started;
+static int		 g_control_fd = -1;	/* until IMSG_START */
+
+struct mproc *
+mgmtd_peer(int proc)
+{
+	switch (proc) {
+	case PROC_QUEUED:
+		return g_queued;
+	case PROC_BOUNCED:
+		return g_bounced;
+	case PROC_TERND:
+		return daemon_parent();
+	}
+	return NULL;
+}
+
+const struct cfg *
+mgmtd_cfg(void)
+{
+	return g_cfg;
+}
+
+static int
+mgmtd_is_reply(uint32_t type)
+{
+	return type == CTL_STATUS || type == CTL_QUEUES ||
+	    type == CTL_PROCS || type == CTL_RESULT;
+}
+
+static void
+mgmtd_peer_msg(struct mproc *p, struct imsg *imsg)
+{
+	if (imsg->fd != -1)
+		close(imsg->fd);
+	if (!mgmtd_is_reply(imsg->hdr.type))
+		fatalx("unexpected %s from %s", proto_name(imsg->hdr.type),
+		    p->name);
+	ctl_req_reply(p->proc, imsg);
+}
+
+static void
+mgmtd_peer_gone(struct mproc *p)
+{
+	if (p == g_queued)
+		g_queued = NULL;
+	else if (p == g_bounced)
+		g_bounced = NULL;
+	ctl_req_peer_lost(p->proc);
+}
+
+static void
+mgmtd_parent_msg(struct mproc *p, struct imsg *imsg)
+{
+	mgmtd_peer_msg(p, imsg);
+}
+
+static void
+mgmtd_config(struct cfg *cfg, int initial)
+{
+	if (g_cfg != NULL)
+		cfg_free(g_cfg);
+	g_cfg = cfg;
+}
+
+static void
+mgmtd_peer_new(int proc, int instance, int fd)
+{
+	struct mproc **pp;
+
+	switch (proc) {
+	case PROC_QUEUED:
+		pp = &g_queued;
+		break;
+	case PROC_BOUNCED:
+		pp = &g_bounced;
+		break;
+	default:
+		log_warnx("unexpected peer %s", proc_name(proc));
+		close(fd);
+		return;
+	}
+	/* A replacement after a restart: the old channel is dead. */
+	if (*pp != NULL) {
+		ctl_req_peer_lost(proc);
+		mproc_close(*pp);
+	}
+	*pp = mproc_new(daemon_loop(), fd, proc, instance, mgmtd_peer_msg,
+	    mgmtd_peer_gone, NULL);
+}
+
+static void
+mgmtd_listener(int kind, const char *name, int fd)
+{
+	if (kind != LISTEN_CONTROL) {
+		log_warnx("listener %s: HTTP management is not available yet",
+		    name);
+		close(fd);
+		return;
+	}
+	/* Clients are accepted once every peer is known (IMSG_START). */
+	if (!g_started) {
+		if (g_control_fd != -1)
+			close(g_control_fd);
+		g_control_fd = fd;
+		return;
+	}
+	ctl_server_listen(fd);
+}
+
+static void
+mgmtd_start(void)
+{
+	g_started = 1;
+	if (g_control_fd != -1) {
+		ctl_server_listen(g_control_fd);
+		g_control_fd = -1;
+	}
+	log_debug("started");
+}
+
+static void
+mgmtd_shutdown(void)
+{
+	ctl_server_close();
+	daemon_exit(0);
+}
+
+static const struct daemon_ops mgmtd_ops = {
+	.proc = PROC_MGMTD,
+	.config = mgmtd_config,
+	.peer = mgmtd_peer_new,
+	.listener = mgmtd_listener,
+	.start = mgmtd_start,
+	.parent_msg = mgmtd_parent_msg,
+	.shutdown = mgmtd_shutdown,
+};
+
+int
+main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &mgmtd_ops);
+}
