@@ -707,6 +707,8 @@ parse_bdat(struct span *s, struct smtp_cmd *out)
 		return SMTP_ERR_SYNTAX;
 	if (s->p == s->end)
 		return SMTP_OK;
+	if (*s->p != ' ')
+		return SMTP_ERR_SYNTAX;
 	skip_spaces(s);
 	if (s->end - s->p == 4 && strncasecmp((const char *)s->p, "LAST",
 	    4) == 0) {
