@@ -277,18 +277,22 @@ void
 mta_queue_conn_failed(struct mta_queue *q, uint32_t status, const char *dsn,
     const char *diag, const struct mta_conninfo *ci)
 {
-	int nready;
+	int others;
 
-	nready = mta_queue_count(q, MTA_PHASE_BUSY) +
-	    mta_queue_count(q, MTA_PHASE_IDLE);
-	if (nready == 0) {
+	/* The failed session still counts as connecting: not itself. */
+	others = mta_queue_count(q, MTA_PHASE_BUSY) +
+	    mta_queue_count(q, MTA_PHASE_IDLE) +
+	    mta_queue_count(q, MTA_PHASE_CONNECTING) - 1;
+	if (others <= 0) {
+		log_info("queue %s: %s", q->name, diag);
 		mta_queue_fail_waiting(q, status, 1, dsn, diag, ci);
 		return;
 	}
-	/* The host serves us, just not this many times at once. */
-	q->conn_limit = nready;
-	log_debug("queue %s: connection refused (%s), staying at %d",
-	    q->name, diag, nready);
+	/* The host may serve us, just not this many times at once: the
+	 * sessions left take the backlog, the last to fail fails it. */
+	q->conn_limit = others;
+	log_debug("queue %s: %s; keeping to %d connection(s)", q->name, diag,
+	    others);
 }
 
 void
