@@ -1,0 +1,39 @@
+/*
+ * cli.h - the `tern` command.
+ *
+ *	tern.c		command line, verbs, exit codes
+ *	cli_conn.c	finding the control socket, one request/answer
+ *	cli_format.c	JSON answers as aligned human tables
+ */
+#ifndef TERN_CLI_H
+#define TERN_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <jansson.h>
+
+/* Exit codes. */
+#define CLI_OK		0
+#define CLI_FAIL	1
+#define CLI_USAGE	2
+
+/* cli_conn.c */
+/* The control socket: -s, $TERN_CONTROL, control-socket of the config
+ * file, else the default.  Returns buf. */
+const char	*cli_socket_path(const char *opt_socket, const char *config,
+		    char *buf, size_t bufsz);
+/* The config file: -f, $TERN_CONFIG, else the default. */
+const char	*cli_config_path(const char *opt_config);
+/* Send one request line, return the parsed answer or NULL (an error
+ * was printed). */
+json_t		*cli_request(const char *socket, const char *line);
+
+/* cli_format.c */
+void	cli_print_json(FILE *, const json_t *);
+void	cli_print_status(FILE *, const json_t *);
+void	cli_print_queues(FILE *, const json_t *);
+void	cli_print_settings(FILE *, const json_t *);
+/* Seconds as "1d2h", "5m30s", "0s". */
+const char *cli_duration(long long secs, char *buf, size_t bufsz);
+
+#endif
