@@ -282,7 +282,7 @@ mta_job_ack(struct imsg *imsg)
 }
 
 /* Split so that a job with many recipients fits in IMSG_MAX_SIZE. */
-#define INFLIGHT_PER_MSG	10000
+#define INFLIGHT_PER_MSG	1000
 
 static void
 mta_job_inflight(struct mproc *p, const struct mta_job *job)

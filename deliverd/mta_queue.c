@@ -11,8 +11,10 @@
  * connection error, so that queued backs the whole queue off instead of
  * us hammering a dead host.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -45,15 +47,30 @@ xstrdup(const char *s)
 	return d;
 }
 
-static const char *
-mta_queue_str(const struct mta_queue *q, const char *name)
+static struct cfg_node *
+mta_queue_node(const struct mta_queue *q, const char *name)
 {
 	struct cfg_node *n;
 
 	n = cfg_domain_setting(mta_cfg(), q->vmta, q->domain, name);
 	if (n == NULL || n->arg == NULL || n->arg[0] == '\0')
 		return NULL;
-	return n->arg;
+	return n;
+}
+
+static const char *
+mta_queue_str(const struct mta_queue *q, const char *name)
+{
+	struct cfg_node *n = mta_queue_node(q, name);
+
+	return n ? n->arg : NULL;
+}
+
+/* Set in a <domain> or <virtual-mta> rather than globally. */
+static int
+mta_queue_scoped(const struct cfg_node *n)
+{
+	return n != NULL && n->parent != NULL && n->parent->parent != NULL;
 }
 
 static int
@@ -73,7 +90,7 @@ mta_queue_int(const struct mta_queue *q, const char *name, int dflt)
 }
 
 static void
-mta_queue_add_host(struct mta_queue *q, const char *tok)
+mta_queue_add_host(struct mta_queue *q, const char *tok, int defport)
 {
 	struct mta_host *h;
 	const char *err;
@@ -84,7 +101,7 @@ mta_queue_add_host(struct mta_queue *q, const char *tok)
 	 * without DNS support we connect to the name itself. */
 	if (strncasecmp(tok, "lookup-mx:", 10) == 0)
 		tok += 10;
-	if (cfg_parse_hostport(tok, host, sizeof(host), &port, 25,
+	if (cfg_parse_hostport(tok, host, sizeof(host), &port, defport,
 	    &err) == -1) {
 		log_warnx("%s: bad route %s: %s", q->name, tok, err);
 		return;
@@ -98,21 +115,76 @@ mta_queue_add_host(struct mta_queue *q, const char *tok)
 	h->port = port;
 }
 
+/* Destination port when a route names none: the domain's smtp-port
+ * (globally, smtp-port is the listener's), else default-smtp-port. */
+static int
+mta_queue_port(const struct mta_queue *q)
+{
+	struct cfg_node *n = mta_queue_node(q, "smtp-port");
+	int64_t v;
+	const char *err;
+
+	if (!mta_queue_scoped(n) || cfg_parse_int(n->arg, &v, &err) == -1 ||
+	    v < 1 || v > 65535)
+		n = mta_queue_node(q, "default-smtp-port");
+	if (n == NULL || cfg_parse_int(n->arg, &v, &err) == -1 || v < 1 ||
+	    v > 65535)
+		return 25;
+	return v;
+}
+
 /* route / smtp-hosts: one or more host[:port], comma separated. */
 static void
 mta_queue_hosts(struct mta_queue *q)
 {
 	const char *v;
 	char *list, *p, *tok;
+	int port;
 
 	if ((v = mta_queue_str(q, "route")) == NULL &&
 	    (v = mta_queue_str(q, "smtp-hosts")) == NULL)
 		return;
+	port = mta_queue_port(q);
 	list = p = xstrdup(v);
 	while ((tok = strsep(&p, ", \t")) != NULL)
 		if (*tok != '\0')
-			mta_queue_add_host(q, tok);
+			mta_queue_add_host(q, tok, port);
 	free(list);
+}
+
+/*
+ * Source address and EHLO name.  smtp-source-host IP [NAME] gives both;
+ * a host-name set for the domain or VMTA wins over its NAME, a global
+ * host-name does not.
+ */
+static void
+mta_queue_source(struct mta_queue *q)
+{
+	struct cfg_node *src, *hn;
+	struct in6_addr a6;
+	char host[256];
+
+	src = mta_queue_node(q, "smtp-source-host");
+	hn = mta_queue_node(q, "host-name");
+	if (src != NULL && src->argc >= 1) {
+		if (inet_pton(AF_INET, src->argv[0], &a6) == 1 ||
+		    inet_pton(AF_INET6, src->argv[0], &a6) == 1)
+			q->source = xstrdup(src->argv[0]);
+		else
+			log_warnx("%s: smtp-source-host %s: only a single "
+			    "address is supported", q->name, src->argv[0]);
+		if (src->argc >= 2 && !mta_queue_scoped(hn))
+			q->helo = xstrdup(src->argv[1]);
+	}
+	if (q->helo == NULL && hn != NULL)
+		q->helo = xstrdup(hn->arg);
+	if (q->helo == NULL) {
+		if (gethostname(host, sizeof(host)) == 0 && host[0] != '\0') {
+			host[sizeof(host) - 1] = '\0';
+			q->helo = xstrdup(host);
+		} else
+			q->helo = xstrdup("localhost");
+	}
 }
 
 static void
@@ -134,18 +206,9 @@ mta_queue_clear_settings(struct mta_queue *q)
 static void
 mta_queue_settings(struct mta_queue *q)
 {
-	char host[256];
-	const char *v;
-
 	mta_queue_clear_settings(q);
 	mta_queue_hosts(q);
-	if ((v = mta_queue_str(q, "host-name")) != NULL)
-		q->helo = xstrdup(v);
-	else if (gethostname(host, sizeof(host)) == 0 && host[0] != '\0') {
-		host[sizeof(host) - 1] = '\0';
-		q->helo = xstrdup(host);
-	} else
-		q->helo = xstrdup("localhost");
+	mta_queue_source(q);
 	q->max_conn = mta_queue_int(q, "max-smtp-out", MTA_DEFAULT_MAX_CONN);
 	if (q->max_conn < 1)
 		q->max_conn = 1;
@@ -166,14 +229,17 @@ mta_queue_get(const char *name, const char *domain)
 		fatal("mta_queue_get");
 	q->name = xstrdup(name);
 	q->domain = xstrdup(domain);
-	if ((slash = strrchr(name, '/')) != NULL && slash[1] != '\0')
+	/* queued names the queue of no VMTA "domain/{default}". */
+	if ((slash = strrchr(name, '/')) != NULL && slash[1] != '\0' &&
+	    slash[1] != '{')
 		q->vmta = xstrdup(slash + 1);
 	TAILQ_INIT(&q->jobs);
 	TAILQ_INIT(&q->sessions);
 	mta_queue_settings(q);
 	RB_INSERT(mta_queues, &queues, q);
-	log_debug("queue %s: %d host(s), max %d connection(s), helo %s",
-	    q->name, q->nhosts, q->max_conn, q->helo);
+	log_debug("queue %s: %d host(s), max %d connection(s), helo %s, "
+	    "source %s", q->name, q->nhosts, q->max_conn, q->helo,
+	    q->source ? q->source : "any");
 	return q;
 }
 
