@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# install-deps.sh - install everything Tern needs to build, run and test,
+# from Debian 12 packages.
+#
+# Idempotent and quiet: when every package is already installed it prints
+# nothing and touches nothing (no apt-get update).  Otherwise it runs
+# apt-get update once and installs only the missing packages.  Runs as
+# root, or through sudo when not root.
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential cmake pkg-config
+	# fuzzing and sanitizers: clang, libFuzzer/ASan runtimes, symbolizer
+	clang libclang-rt-14-dev llvm-14
+	# libraries
+	libuv1-dev libudns-dev libssl-dev libbsd-dev libjansson-dev
+	libcrypt-dev
+	# unit tests
+	libcmocka-dev
+	# integration tests (always run with /usr/bin/python3)
+	python3 python3-pytest python3-pytest-timeout python3-aiosmtpd
+	python3-dnslib python3-dkim swaks
+	# tools the scripts and tests call
+	openssl procps
+)
+
+missing=()
+installed=$(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PKGS[@]}" \
+    2>/dev/null | awk '$1 == "installed" { print $2 }' | sed 's/:.*//') || true
+for p in "${PKGS[@]}"; do
+	if ! grep -qxF "$p" <<<"$installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "install-deps: not root and no sudo; install as root: ${missing[*]}" >&2
+		exit 1
+	fi
+	SUDO=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2
