@@ -6,7 +6,12 @@
 # nothing and touches nothing (no apt-get update).  Otherwise it runs
 # apt-get update once and installs only the missing packages.  Runs as
 # root, or through sudo when not root.
+#
+# It also creates the system users the daemons run as when ternd is
+# started as root (_tern, and _ternq for queued), if they are missing.
 set -euo pipefail
+
+USERS=(_tern _ternq)
 
 PKGS=(
 	# build
@@ -33,23 +38,39 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
+nousers=()
+for u in "${USERS[@]}"; do
+	getent passwd "$u" >/dev/null || nousers+=("$u")
+done
 
-if [ "${#missing[@]}" -eq 0 ]; then
+if [ "${#missing[@]}" -eq 0 ] && [ "${#nousers[@]}" -eq 0 ]; then
 	exit 0
 fi
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
 	if ! command -v sudo >/dev/null 2>&1; then
+		if [ "${#missing[@]}" -eq 0 ]; then
+			# Only root needs the users (ternd drops privileges
+			# only when started as root).
+			exit 0
+		fi
 		echo "install-deps: not root and no sudo; install as root: ${missing[*]}" >&2
 		exit 1
 	fi
 	SUDO=(sudo)
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}" >&2
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+fi
+
+for u in "${nousers[@]}"; do
+	echo "install-deps: creating system user $u" >&2
+	"${SUDO[@]}" useradd --system --user-group --no-create-home \
+	    --home-dir /var/empty/tern --shell /usr/sbin/nologin "$u"
+done
 echo "install-deps: done" >&2
