@@ -28,7 +28,7 @@ static uint64_t		 b_ack_seq;	/* highest seq written, not acked */
 static int		 b_ack_pending;
 static int		 b_started;
 static int		 b_queued_fd = -1;	/* held until IMSG_START */
-static uint64_t		 b_count_d, b_count_b, b_count_t, b_count_other;
+static uint64_t		 b_count_d, b_count_b, b_count_t;
 
 static void
 bounced_count(const char *type)
@@ -43,8 +43,6 @@ bounced_count(const char *type)
 	case ACCT_T:
 		b_count_t++;
 		break;
-	default:
-		b_count_other++;
 	}
 }
 
@@ -116,9 +114,9 @@ bounced_status_json(void)
 	json_t *root;
 	char *s;
 
-	root = json_pack("{s:{s:I,s:I,s:I,s:I}}", "acct",
+	root = json_pack("{s:{s:I,s:I,s:I}}", "acct",
 	    "d", (json_int_t)b_count_d, "b", (json_int_t)b_count_b,
-	    "t", (json_int_t)b_count_t, "other", (json_int_t)b_count_other);
+	    "t", (json_int_t)b_count_t);
 	if (root == NULL)
 		fatalx("bounced_status_json");
 	s = json_dumps(root, JSON_COMPACT);
