@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "paths.h"
 
@@ -12,14 +13,21 @@ cfg_path_resolve(const struct cfg *cfg, const char *path, char *buf,
     size_t bufsz)
 {
 	const char *slash;
+	char cwd[PATH_MAX];
 
-	if (path[0] == '/' || cfg->path == NULL ||
-	    (slash = strrchr(cfg->path, '/')) == NULL) {
+	if (path[0] == '/') {
 		strlcpy(buf, path, bufsz);
 		return buf;
 	}
-	snprintf(buf, bufsz, "%.*s/%s", (int)(slash - cfg->path), cfg->path,
-	    path);
+	/* Relative to the config file's directory; ternd makes cfg->path
+	 * absolute, but a tree built by hand may still hold a bare name. */
+	if (cfg->path != NULL && (slash = strrchr(cfg->path, '/')) != NULL)
+		snprintf(buf, bufsz, "%.*s/%s", (int)(slash - cfg->path),
+		    cfg->path, path);
+	else if (getcwd(cwd, sizeof(cwd)) != NULL)
+		snprintf(buf, bufsz, "%s/%s", cwd, path);
+	else
+		strlcpy(buf, path, bufsz);
 	return buf;
 }
 

@@ -51,11 +51,13 @@ fnv1a(const char *p, size_t len)
 	return h;
 }
 
+/* queue/SS/QID when shard >= 0, else SUB/QID */
 static void
 spool_path(char *buf, size_t sz, const char *sub, const char *qid, int shard)
 {
-	if (shard >= 0)
-		snprintf(buf, sz, "%s/queue/%02x/%s", spool_root, shard, qid);
+	if (shard >= 0 || sub == NULL)
+		snprintf(buf, sz, "%s/queue/%02x/%s", spool_root,
+		    shard < 0 ? 0 : shard, qid);
 	else
 		snprintf(buf, sz, "%s/%s/%s", spool_root, sub, qid);
 }

@@ -294,8 +294,11 @@ setup_acct_file(struct ternd *t, const char *written)
 	strlcpy(f->path, path, sizeof(f->path));
 	f->fd = fd;
 	if (t->logdir[0] == '\0') {
+		char *slash;
+
 		strlcpy(t->logdir, path, sizeof(t->logdir));
-		dirname(t->logdir);
+		if ((slash = strrchr(t->logdir, '/')) != NULL)
+			slash[slash == t->logdir ? 1 : 0] = '\0';
 	}
 	return 0;
 }

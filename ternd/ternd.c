@@ -3,6 +3,7 @@
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,14 @@ ternd_signals(uv_loop_t *loop)
 static struct cfg *
 ternd_load(const char *path, int check_only)
 {
-	struct cfg *cfg = cfg_load(path);
+	char abs[PATH_MAX];
+	struct cfg *cfg;
+
+	/* Relative paths in the config are relative to its directory,
+	 * whatever our working directory becomes (daemon(3) chdirs). */
+	if (!check_only && realpath(path, abs) != NULL)
+		path = abs;
+	cfg = cfg_load(path);
 
 	if (cfg == NULL) {
 		fprintf(stderr, "%s: cannot load configuration\n", path);
