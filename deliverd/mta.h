@@ -20,8 +20,10 @@
 
 #include <sys/queue.h>
 #include <sys/tree.h>
+#include <sys/socket.h>
 #include <netdb.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #include "cfg.h"
@@ -98,6 +100,28 @@ int		 mta_job_count(void);
 int		 mta_job_active(void);
 uint32_t	 mta_status_of(const struct smtp_reply *);
 
+/* mta_dns.c */
+enum {
+	MTA_DNS_OK = 0,
+	MTA_DNS_TEMP,		/* timeout, SERVFAIL, ... */
+	MTA_DNS_NXDOMAIN,
+	MTA_DNS_NODATA,
+	MTA_DNS_NULLMX,		/* RFC 7505: the domain takes no mail */
+};
+struct mta_dnsreq;
+struct mta_host;
+/* hosts: malloc'd array (names too), the callee owns it */
+typedef void	(*mta_dns_mx_cb)(void *, int status, struct mta_host *,
+		    int n, unsigned ttl);
+typedef void	(*mta_dns_addr_cb)(void *, int status,
+		    struct sockaddr_storage *, int n);
+struct mta_dnsreq *mta_dns_mx(const char *domain, int port, mta_dns_mx_cb,
+		    void *);
+struct mta_dnsreq *mta_dns_addr(const char *name, mta_dns_addr_cb, void *);
+void		 mta_dns_cancel(struct mta_dnsreq *);
+const char	*mta_dns_error(void);
+const char	*mta_dns_strstatus(int);
+
 /* mta_body.c: dot-stuffing of a message body, chunk by chunk. */
 struct mta_body {
 	int		 fd;
@@ -120,6 +144,7 @@ size_t		 mta_body_stuff(struct mta_body *, const char *in, size_t len,
 struct mta_host {
 	char	*name;
 	int	 port;
+	int	 dns;		/* resolve with udns (an MX host) */
 };
 
 struct mta_session;
@@ -132,9 +157,14 @@ struct mta_queue {
 	char			*domain;
 	char			*vmta;		/* NULL: none */
 	/* settings, from the config */
-	struct mta_host		*hosts;
+	struct mta_host		*hosts;		/* route / smtp-hosts */
 	int			 nhosts;
 	int			 nexthost;	/* round robin over hosts */
+	/* no route: the MX hosts of the domain, from DNS */
+	struct mta_host		*mx;
+	int			 nmx;
+	time_t			 mx_expire;
+	struct mta_dnsreq	*mxreq;		/* lookup under way */
 	char			*helo;
 	char			*source;	/* bind address, NULL: any */
 	int			 max_conn;
@@ -156,6 +186,7 @@ void		 mta_queue_conn_failed(struct mta_queue *, uint32_t status,
 void		 mta_queue_session_gone(struct mta_queue *,
 		    struct mta_session *);
 const struct mta_host *mta_queue_host(struct mta_queue *, int);
+int		 mta_queue_nhosts(const struct mta_queue *);
 void		 mta_queue_reconfig(void);
 void		 mta_queue_shutdown(void);
 
@@ -191,7 +222,9 @@ struct mta_session {
 	uv_timer_t		 timer;
 	struct mta_conn		*conn;		/* the TCP connection, or NULL */
 	uv_getaddrinfo_t	*gai;		/* resolution under way */
-	struct addrinfo		*ai, *aicur;	/* addresses of the host */
+	struct mta_dnsreq	*dnsreq;	/* or this, for MX hosts */
+	struct sockaddr_storage	*addrs;		/* addresses of the host */
+	int			 naddrs, curaddr;
 	/* where we are connected, or trying to */
 	int			 hostfirst;	/* index of the first host */
 	int			 hoststried;

@@ -12,6 +12,7 @@
  * us hammering a dead host.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,8 +22,8 @@
 #include "mta.h"
 #include "proto.h"
 
-#define MTA_NOROUTE_DIAG \
-	"no route configured (DNS delivery not available yet)"
+#define MTA_MX_TTL_MIN	60
+#define MTA_MX_TTL_MAX	3600
 
 RB_HEAD(mta_queues, mta_queue);
 
@@ -113,6 +114,7 @@ mta_queue_add_host(struct mta_queue *q, const char *tok, int defport)
 	h = &q->hosts[q->nhosts++];
 	h->name = xstrdup(host);
 	h->port = port;
+	h->dns = 0;
 }
 
 /* Destination port when a route names none: the domain's smtp-port
@@ -188,13 +190,19 @@ mta_queue_source(struct mta_queue *q)
 }
 
 static void
-mta_queue_clear_settings(struct mta_queue *q)
+mta_queue_free_hosts(struct mta_host *h, int n)
 {
 	int i;
 
-	for (i = 0; i < q->nhosts; i++)
-		free(q->hosts[i].name);
-	free(q->hosts);
+	for (i = 0; i < n; i++)
+		free(h[i].name);
+	free(h);
+}
+
+static void
+mta_queue_clear_settings(struct mta_queue *q)
+{
+	mta_queue_free_hosts(q->hosts, q->nhosts);
 	q->hosts = NULL;
 	q->nhosts = 0;
 	free(q->helo);
@@ -249,6 +257,8 @@ mta_queue_maybe_free(struct mta_queue *q)
 	if (q->njobs > 0 || q->nsessions > 0)
 		return;
 	RB_REMOVE(mta_queues, &queues, q);
+	mta_dns_cancel(q->mxreq);
+	mta_queue_free_hosts(q->mx, q->nmx);
 	mta_queue_clear_settings(q);
 	free(q->name);
 	free(q->domain);
@@ -308,24 +318,100 @@ mta_queue_count(struct mta_queue *q, enum mta_phase phase)
 	return n;
 }
 
+static void
+mta_queue_mx_cb(void *arg, int status, struct mta_host *hosts, int n,
+    unsigned ttl)
+{
+	struct mta_queue *q = arg;
+	char diag[MTA_DIAG_MAX];
+
+	q->mxreq = NULL;
+	if (status == MTA_DNS_OK) {
+		mta_queue_free_hosts(q->mx, q->nmx);
+		q->mx = hosts;
+		q->nmx = n;
+		if (ttl < MTA_MX_TTL_MIN)
+			ttl = MTA_MX_TTL_MIN;
+		if (ttl > MTA_MX_TTL_MAX)
+			ttl = MTA_MX_TTL_MAX;
+		q->mx_expire = time(NULL) + ttl;
+		log_debug("queue %s: %d MX host(s), first %s", q->name, n,
+		    hosts[0].name);
+		mta_queue_pump(q);
+	} else if (q->nmx > 0) {
+		/* Keep the old answer a while rather than fail on a blip. */
+		q->mx_expire = time(NULL) + MTA_MX_TTL_MIN;
+		mta_queue_pump(q);
+	} else if (status == MTA_DNS_NXDOMAIN || status == MTA_DNS_NULLMX) {
+		snprintf(diag, sizeof(diag), "domain %s %s", q->domain,
+		    status == MTA_DNS_NULLMX ? "accepts no mail (null MX)" :
+		    "does not exist (DNS NXDOMAIN)");
+		mta_queue_fail_waiting(q, DLV_PERMFAIL, 1,
+		    status == MTA_DNS_NULLMX ? "5.1.10" : "5.1.2", diag, NULL);
+	} else {
+		snprintf(diag, sizeof(diag), "MX lookup for %s failed: %s",
+		    q->domain, mta_dns_strstatus(status));
+		mta_queue_fail_waiting(q, DLV_TEMPFAIL, 1, "4.4.3", diag, NULL);
+	}
+	mta_queue_maybe_free(q);
+}
+
+/*
+ * No route: the domain's MX hosts.  0 when there are hosts to use (the
+ * answer may be refreshing meanwhile), -1 while there are none yet or the
+ * lookup could not even start (then the waiting jobs failed).
+ */
+static int
+mta_queue_mx(struct mta_queue *q)
+{
+	char diag[MTA_DIAG_MAX];
+	const char *err;
+
+	if (q->domain[0] == '[') {
+		/* An address literal is its own host, no DNS. */
+		if (q->nmx == 0) {
+			mta_queue_free_hosts(q->mx, q->nmx);
+			q->mx = calloc(1, sizeof(*q->mx));
+			if (q->mx == NULL ||
+			    (q->mx->name = strndup(q->domain + 1,
+			    strcspn(q->domain + 1, "]"))) == NULL)
+				fatal("mta_queue_mx");
+			q->mx->port = mta_queue_port(q);
+			q->nmx = 1;
+			q->mx_expire = INT64_MAX;
+		}
+		return 0;
+	}
+	if ((q->nmx == 0 || time(NULL) >= q->mx_expire) && q->mxreq == NULL) {
+		q->mxreq = mta_dns_mx(q->domain, mta_queue_port(q),
+		    mta_queue_mx_cb, q);
+		if (q->mxreq == NULL && q->nmx == 0) {
+			err = mta_dns_error();
+			snprintf(diag, sizeof(diag), "MX lookup for %s failed: "
+			    "%s", q->domain, err ? err : "cannot query");
+			mta_queue_fail_waiting(q, DLV_TEMPFAIL, 1, "4.4.3",
+			    diag, NULL);
+			return -1;
+		}
+	}
+	return q->nmx > 0 ? 0 : -1;
+}
+
 void
 mta_queue_pump(struct mta_queue *q)
 {
 	struct mta_session *s, *tmp;
 	int want, limit;
 
-	if (q->nhosts == 0) {
-		mta_queue_fail_waiting(q, DLV_TEMPFAIL, 1, "4.4.3",
-		    MTA_NOROUTE_DIAG, NULL);
-		return;
-	}
 	TAILQ_FOREACH_SAFE(s, &q->sessions, entry, tmp) {
 		if (q->njobs == 0)
 			return;
 		if (mta_session_phase(s) == MTA_PHASE_IDLE)
 			mta_session_job(s, mta_queue_next(q));
 	}
-	if (mta_stopping())
+	if (mta_stopping() || q->njobs == 0)
+		return;
+	if (q->nhosts == 0 && mta_queue_mx(q) == -1)
 		return;
 	/* Each connecting session will take one job when it is ready. */
 	want = q->njobs - mta_queue_count(q, MTA_PHASE_CONNECTING);
@@ -370,12 +456,21 @@ mta_queue_session_gone(struct mta_queue *q, struct mta_session *s)
 	mta_queue_maybe_free(q);
 }
 
+/* The hosts to try: the configured route, else the MX hosts. */
+int
+mta_queue_nhosts(const struct mta_queue *q)
+{
+	return q->nhosts > 0 ? q->nhosts : q->nmx;
+}
+
 const struct mta_host *
 mta_queue_host(struct mta_queue *q, int i)
 {
-	if (q->nhosts == 0)
-		return NULL;
-	return &q->hosts[i % q->nhosts];
+	if (q->nhosts > 0)
+		return &q->hosts[i % q->nhosts];
+	if (q->nmx > 0)
+		return &q->mx[i % q->nmx];
+	return NULL;
 }
 
 void
@@ -385,6 +480,7 @@ mta_queue_reconfig(void)
 
 	RB_FOREACH_SAFE(q, mta_queues, &queues, tmp) {
 		mta_queue_settings(q);
+		q->mx_expire = 0;	/* the port may have changed */
 		mta_queue_pump(q);
 		mta_queue_maybe_free(q);
 	}

@@ -215,26 +215,27 @@ mta_session_seterr(struct mta_session *s, uint32_t status, const char *dsn,
 /* Connect to the current address.  -1: could not even start (the error
  * is recorded). */
 static int
-mta_session_connect_ai(struct mta_session *s)
+mta_session_connect_addr(struct mta_session *s)
 {
-	const struct addrinfo *ai = s->aicur;
+	const struct sockaddr *sa;
 	struct mta_conn *c;
 	char diag[MTA_DIAG_MAX];
 	int r;
 
-	uv_ip_name(ai->ai_addr, s->dst, sizeof(s->dst));
+	sa = (const struct sockaddr *)&s->addrs[s->curaddr];
+	uv_ip_name(sa, s->dst, sizeof(s->dst));
 	snprintf(s->mta, sizeof(s->mta), "%s (%s)", s->host, s->dst);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		fatal("mta_session_connect_ai");
-	if ((r = uv_tcp_init_ex(daemon_loop(), &c->tcp, ai->ai_family)) != 0)
+		fatal("mta_session_connect_addr");
+	if ((r = uv_tcp_init_ex(daemon_loop(), &c->tcp, sa->sa_family)) != 0)
 		fatalx("uv_tcp_init_ex: %s", uv_strerror(r));
 	c->s = s;
 	c->tcp.data = c;
 	c->creq.data = c;
 	s->conn = c;
 	s->state = MTA_CONNECT;
-	if ((r = mta_session_bind(s, ai->ai_family)) == 0)
-		r = uv_tcp_connect(&c->creq, &c->tcp, ai->ai_addr,
+	if ((r = mta_session_bind(s, sa->sa_family)) == 0)
+		r = uv_tcp_connect(&c->creq, &c->tcp, sa,
 		    mta_session_connect_cb);
 	if (r != 0) {
 		snprintf(diag, sizeof(diag), "connect to %s:%d from %s: %s",
@@ -252,11 +253,40 @@ mta_session_connect_ai(struct mta_session *s)
 
 static void	mta_session_next_try(struct mta_session *);
 
+/* Addresses found: connect to the first. */
+static void
+mta_session_addrs(struct mta_session *s, struct sockaddr_storage *addrs,
+    int n)
+{
+	free(s->addrs);
+	s->addrs = addrs;
+	s->naddrs = n;
+	s->curaddr = 0;
+	s->tries++;
+	if (mta_session_connect_addr(s) == -1)
+		mta_session_next_try(s);
+}
+
+static void
+mta_session_noaddr(struct mta_session *s, const char *why)
+{
+	char diag[MTA_DIAG_MAX];
+
+	snprintf(diag, sizeof(diag), "cannot resolve host %s: %s", s->host,
+	    why);
+	snprintf(s->mta, sizeof(s->mta), "%s", s->host);
+	s->dst[0] = '\0';
+	mta_session_seterr(s, DLV_TEMPFAIL, "4.4.3", diag);
+	mta_session_next_try(s);
+}
+
 static void
 mta_session_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
 	struct mta_session *s = req->data;
-	char diag[MTA_DIAG_MAX];
+	struct sockaddr_storage *addrs;
+	struct addrinfo *ai;
+	int n = 0;
 
 	free(req);
 	if (s == NULL) {
@@ -266,24 +296,49 @@ mta_session_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	}
 	s->gai = NULL;
 	if (status < 0) {
-		snprintf(diag, sizeof(diag), "cannot resolve host %s: %s",
-		    s->host, uv_strerror(status));
-		snprintf(s->mta, sizeof(s->mta), "%s", s->host);
-		s->dst[0] = '\0';
-		mta_session_seterr(s, DLV_TEMPFAIL, "4.4.3", diag);
-		mta_session_next_try(s);
+		mta_session_noaddr(s, uv_strerror(status));
 		return;
 	}
-	s->ai = s->aicur = res;
-	s->tries++;
-	if (mta_session_connect_ai(s) == -1)
-		mta_session_next_try(s);
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		n++;
+	if ((addrs = calloc(n, sizeof(*addrs))) == NULL)
+		fatal("mta_session_gai_cb");
+	n = 0;
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+		    ai->ai_addrlen <= sizeof(*addrs))
+			memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
+	uv_freeaddrinfo(res);
+	if (n == 0) {
+		free(addrs);
+		mta_session_noaddr(s, "no address");
+		return;
+	}
+	mta_session_addrs(s, addrs, n);
+}
+
+static void
+mta_session_dns_cb(void *arg, int status, struct sockaddr_storage *addrs,
+    int n)
+{
+	struct mta_session *s = arg;
+	int i;
+
+	s->dnsreq = NULL;
+	if (status != MTA_DNS_OK) {
+		mta_session_noaddr(s, mta_dns_strstatus(status));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		((struct sockaddr_in *)&addrs[i])->sin_port = htons(s->port);
+	mta_session_addrs(s, addrs, n);
 }
 
 static void
 mta_session_resolve(struct mta_session *s, const struct mta_host *h)
 {
 	struct addrinfo hints;
+	const char *err;
 	char port[16];
 	int r;
 
@@ -293,6 +348,16 @@ mta_session_resolve(struct mta_session *s, const struct mta_host *h)
 	s->port = h->port;
 	s->hoststried++;
 	s->state = MTA_RESOLVE;
+	if (h->dns) {
+		/* MX hosts come from DNS: their addresses too, through the
+		 * same name servers. */
+		if ((s->dnsreq = mta_dns_addr(h->name, mta_session_dns_cb,
+		    s)) == NULL) {
+			err = mta_dns_error();
+			mta_session_noaddr(s, err ? err : "cannot query");
+		}
+		return;
+	}
 	snprintf(port, sizeof(port), "%d", h->port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -332,18 +397,17 @@ mta_session_next_try(struct mta_session *s)
 	struct mta_conninfo ci;
 
 	while (!mta_stopping() && s->tries < MTA_MAX_TRIES) {
-		if (s->aicur != NULL &&
-		    (s->aicur = s->aicur->ai_next) != NULL) {
+		if (s->curaddr + 1 < s->naddrs) {
+			s->curaddr++;
 			s->tries++;
-			if (mta_session_connect_ai(s) == 0)
+			if (mta_session_connect_addr(s) == 0)
 				return;
 			continue;
 		}
-		if (s->ai != NULL) {
-			uv_freeaddrinfo(s->ai);
-			s->ai = NULL;
-		}
-		if (s->hoststried >= s->q->nhosts)
+		free(s->addrs);
+		s->addrs = NULL;
+		s->naddrs = s->curaddr = 0;
+		if (s->hoststried >= mta_queue_nhosts(s->q))
 			break;
 		mta_session_resolve(s, mta_queue_host(s->q,
 		    s->hostfirst + s->hoststried));
@@ -466,8 +530,7 @@ mta_session_free_cb(uv_handle_t *h)
 {
 	struct mta_session *s = h->data;
 
-	if (s->ai != NULL)
-		uv_freeaddrinfo(s->ai);
+	free(s->addrs);
 	smtp_reply_free(&s->reply);
 	free(s->acc);
 	free(s->sent);
@@ -495,6 +558,8 @@ mta_session_close(struct mta_session *s)
 		uv_cancel((uv_req_t *)s->gai);
 		s->gai = NULL;
 	}
+	mta_dns_cancel(s->dnsreq);
+	s->dnsreq = NULL;
 	mta_conn_close(s);
 	uv_timer_stop(&s->timer);
 	uv_close((uv_handle_t *)&s->timer, mta_session_free_cb);
