@@ -359,6 +359,24 @@ queued_recovered(struct envelope *e, int shard)
 	sched_add_message(e, shard, 0);
 }
 
+/* The spool is recovered as soon as the config says where it is, before
+ * any peer is heard: a deliverd replaying results of a previous queued
+ * must find the messages they belong to. */
+static void
+queued_recover(void)
+{
+	int i;
+
+	for (i = 0; i <= QUEUE_MAX_WORKERS; i++)
+		TAILQ_INIT(&qd->worker_items[i]);
+	queue_fs_init(qd->spool);
+	sched_init();
+	commit_init();
+	queue_fs_recover(queued_recovered);
+	log_info("spool %s: %llu messages, %llu recipients queued", qd->spool,
+	    (unsigned long long)qd->nmsgs, (unsigned long long)qd->nrcpts);
+}
+
 static void
 queued_config(struct cfg *cfg, int initial)
 {
@@ -372,22 +390,12 @@ queued_config(struct cfg *cfg, int initial)
 		strlcpy(qd->spool, "/", sizeof(qd->spool));
 	else
 		cfg_spool_dir(cfg, qd->spool, sizeof(qd->spool));
+	queued_recover();
 }
 
 static void
 queued_start(void)
 {
-	int i;
-
-	for (i = 0; i <= QUEUE_MAX_WORKERS; i++)
-		if (qd->worker_items[i].tqh_last == NULL)
-			TAILQ_INIT(&qd->worker_items[i]);
-	queue_fs_init(qd->spool);
-	sched_init();
-	commit_init();
-	queue_fs_recover(queued_recovered);
-	log_info("spool %s: %llu messages, %llu recipients queued", qd->spool,
-	    (unsigned long long)qd->nmsgs, (unsigned long long)qd->nrcpts);
 	qd->started = 1;
 	spool_is_full();
 	sched_kick();
