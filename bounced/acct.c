@@ -324,7 +324,8 @@ acct_file_flush(struct acct_file *f)
 	/* An empty file (new, or truncated by log rotation) starts with
 	 * the header line, as PowerMTA's files do. */
 	if (fstat(f->fd, &st) == -1 ||
-	    (st.st_size == 0 && acct_write_all(f->fd, hdr, strlen(hdr)) == -1) ||
+	    (st.st_size == 0 &&
+	    acct_write_all(f->fd, hdr, strlen(hdr)) == -1) ||
 	    acct_write_all(f->fd, f->buf.data, f->buf.len) == -1 ||
 	    (f->rule.sync && fdatasync(f->fd) == -1)) {
 		if (!f->failing)

@@ -178,7 +178,8 @@ bc_compile(void)
 	for (i = 0; i < BC_NPATTERNS; i++)
 		if ((r = regcomp(&bc_re[i], bc_patterns[i].re,
 		    REG_EXTENDED | REG_ICASE | REG_NOSUB)) != 0)
-			fatalx("bounce pattern %zu does not compile (%d)", i, r);
+			fatalx("bounce pattern %zu does not compile (%d)",
+			    i, r);
 	bc_compiled = 1;
 }
 

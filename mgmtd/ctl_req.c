@@ -33,6 +33,7 @@ static uint32_t			 ctl_nextid;
 
 /* Whom to blame first when several daemons are silent. */
 static const int ctl_blame[] = { PROC_QUEUED, PROC_BOUNCED, PROC_TERND };
+#define CTL_NBLAME	(sizeof(ctl_blame) / sizeof(ctl_blame[0]))
 
 static void
 ctl_req_free_cb(uv_handle_t *h)
@@ -101,14 +102,17 @@ static void
 ctl_req_timeout(uv_timer_t *t)
 {
 	struct ctl_req *r = t->data;
+	int proc = PROC_QUEUED;
 	size_t i;
 
-	for (i = 0; i < sizeof(ctl_blame) / sizeof(ctl_blame[0]); i++)
-		if (r->waiting & BIT(ctl_blame[i]))
+	for (i = 0; i < CTL_NBLAME; i++)
+		if (r->waiting & BIT(ctl_blame[i])) {
+			proc = ctl_blame[i];
 			break;
+		}
 	log_warnx("control request %u: %s not responding", r->id,
-	    proc_name(i < 3 ? ctl_blame[i] : PROC_QUEUED));
-	ctl_req_fail(r, i < 3 ? ctl_blame[i] : PROC_QUEUED);
+	    proc_name(proc));
+	ctl_req_fail(r, proc);
 }
 
 /* Send the question to every daemon in `procs`, all or none. */
@@ -120,7 +124,7 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 	struct mproc *p;
 	size_t i;
 
-	for (i = 0; i < sizeof(ctl_blame) / sizeof(ctl_blame[0]); i++)
+	for (i = 0; i < CTL_NBLAME; i++)
 		if ((procs & BIT(ctl_blame[i])) &&
 		    mgmtd_peer(ctl_blame[i]) == NULL) {
 			ctl_conn_error(c, "%s not responding",
@@ -147,7 +151,8 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 	if (procs & BIT(PROC_BOUNCED))
 		m_compose(mgmtd_peer(PROC_BOUNCED), CTL_STATUS_REQ, r->id, -1,
 		    NULL, 0);
-	if ((p = mgmtd_peer(PROC_QUEUED)) == NULL || !(procs & BIT(PROC_QUEUED)))
+	if (!(procs & BIT(PROC_QUEUED)) ||
+	    (p = mgmtd_peer(PROC_QUEUED)) == NULL)
 		return;
 	switch (kind) {
 	case REQ_STATUS:

@@ -33,7 +33,7 @@ struct ctl_conn {
 	char			*out;		/* reply being written */
 	char			 in[CTL_MAX_REQUEST + 1];
 	size_t			 inlen;
-	void			*req;		/* ctl_req waiting for daemons */
+	void			*req;		/* ctl_req waiting */
 	int			 done;		/* line received */
 	int			 draining;	/* reply sent, reading to EOF */
 	int			 closing;

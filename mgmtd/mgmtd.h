@@ -33,7 +33,8 @@ void	ctl_server_close(void);
 void	ctl_conn_reply(struct ctl_conn *, json_t *j);
 void	ctl_conn_error(struct ctl_conn *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-/* The request of conn was abandoned (the client went away). */
+/* Park a request on conn; should the client go away first, the request
+ * is told with ctl_req_detach(). */
 void	ctl_conn_set_req(struct ctl_conn *, void *req);
 
 /* ctl_req.c */
