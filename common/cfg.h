@@ -31,7 +31,8 @@ enum cfg_type {
 	CT_CIDR,	/* 10/8, 1.2.3.4, ::1/128, 0/0 */
 	CT_HOSTPORT,	/* host[:port] or [v6]:port */
 	CT_LISTEN,	/* IP:PORT [source=NAME] (smtp-listener) */
-	CT_PATH,	/* a file that must exist when the config is loaded */
+	CT_PATH,	/* a file that must exist when the config is loaded;
+			 * stored absolute (relative = to the naming file) */
 	CT_DIR,		/* a directory path (created by ternd when needed) */
 	CT_ENUM,	/* one of the words listed in cfg_directive.enums */
 	CT_EMAIL,	/* local@domain */
@@ -75,6 +76,12 @@ struct cfg_directive {
 	int		 repeatable;	/* may appear several times in a scope */
 	int		 needs_arg;	/* CT_BLOCK: argument required */
 	const char	*help;		/* one line, for tern.conf(5) */
+	/* Added after the first version of this header. */
+	enum cfg_type	 arg_type;	/* CT_BLOCK: type of its argument */
+	int		 inline_ok;	/* CT_BLOCK that may also be written as
+					 * a one-line directive ("spool DIR") */
+	int		 maxargs;	/* value tokens allowed, 0 = by type */
+	int		 noarg;		/* CT_BLOCK: takes no argument */
 };
 
 struct cfg_node {
@@ -101,6 +108,15 @@ struct cfg {
 	int		 nmsgs;
 };
 
+/* Bounds on input.  cfg_wire.c relies on CFG_MAX_NESTING (its stack is
+ * 16 deep) and CFG_MAX_ARGS (it takes at most 256 values). */
+#define CFG_MAX_LINE		65536	/* bytes per line */
+#define CFG_MAX_FILE		(16 * 1024 * 1024) /* bytes per file */
+#define CFG_MAX_INCLUDE		16	/* include nesting */
+#define CFG_MAX_NESTING		10	/* block nesting (tree depth <= 11) */
+#define CFG_MAX_ARGS		256	/* value tokens per directive */
+#define CFG_MAX_RETRY		30	/* entries in a time list */
+
 /* Parsing.  cfg_load() always returns a tree (possibly partial) and
  * records every error and warning in cfg->msgs; nerrors == 0 means valid.
  * cfg_load_string() parses text as if it came from `name`. */
@@ -112,6 +128,17 @@ void		 cfg_print_msgs(const struct cfg *, FILE *);
 /* Directive table. */
 const struct cfg_directive *cfg_directive_find(const char *name);
 const struct cfg_directive *cfg_directive_table(size_t *n);
+/* The entry for `name` valid in `scope` (one CFG_S_* bit); block: 1 only
+ * blocks, 0 only directives (inline_ok blocks included), -1 either.  An
+ * alias is returned as is (check alias_of).  NULL if none is valid there;
+ * cfg_directive_find() then tells "unknown" from "wrong scope". */
+const struct cfg_directive *cfg_directive_lookup(const char *name,
+		    unsigned scope, int block);
+/* The canonical entry of an alias (or the entry itself). */
+const struct cfg_directive *cfg_directive_canon(const struct cfg_directive *);
+const char	*cfg_type_name(enum cfg_type);
+/* The scope a node opens: CFG_S_GLOBAL for the root. */
+unsigned	 cfg_node_scope(const struct cfg_node *);
 
 /* Building trees by hand (cfg_wire.c rebuilds the tree in daemons). */
 struct cfg	*cfg_new(void);
@@ -130,6 +157,15 @@ int		 cfg_bool(const struct cfg_node *scope, const char *name, int dflt);
 int64_t		 cfg_int(const struct cfg_node *scope, const char *name, int64_t dflt);
 int64_t		 cfg_time(const struct cfg_node *scope, const char *name, int64_t dflt);
 uint64_t	 cfg_size(const struct cfg_node *scope, const char *name, uint64_t dflt);
+/* cfg_time(): "never" is INT64_MAX; a time list gives its first entry.
+ * cfg_int(): "unlimited" is INT64_MAX.  cfg_get_rate() fills *out and
+ * returns 0, or -1 when neither set nor defaulted.  cfg_timelist()
+ * returns the number of entries stored in out[max], 0 if unset. */
+struct cfg_rate;
+int		 cfg_get_rate(const struct cfg_node *scope, const char *name,
+		    struct cfg_rate *out);
+int		 cfg_timelist(const struct cfg_node *scope, const char *name,
+		    int64_t *out, int max);
 
 /* Value types.  Each returns 0 on success, -1 with *err set to a static
  * message otherwise. */
@@ -154,6 +190,9 @@ int	cfg_parse_cidr(const char *, struct cfg_cidr *, const char **err);
 int	cfg_cidr_match(const struct cfg_cidr *, const struct sockaddr *);
 int	cfg_parse_hostport(const char *, char *host, size_t hostsz, int *port,
 	    int defport, const char **err);
+/* smtp-listener address: CIDR:PORT or [IPv6]:PORT, the port required. */
+int	cfg_parse_listen(const char *, struct cfg_cidr *, int *port,
+	    const char **err);
 
 /* Semantics (most specific wins, cfg_lookup.c). */
 /* The <virtual-mta NAME> block, or NULL. */
@@ -166,5 +205,48 @@ struct cfg_node	*cfg_domain_setting(const struct cfg *, const char *vmta,
 		    const char *domain, const char *directive);
 /* The most specific <source> block matching the address, or NULL. */
 struct cfg_node	*cfg_source_match(const struct cfg *, const struct sockaddr *);
+/* The <virtual-mta-pool NAME> block, or NULL. */
+struct cfg_node	*cfg_pool(const struct cfg *, const char *name);
+/* How well a <domain> pattern matches a recipient domain: 0 = not at all,
+ * higher = more specific (longer suffix; exact > *.d > [*.]d; explicit
+ * names beat $macro expansions; "*" = 1).  cfg may be NULL (no macros). */
+int		 cfg_domain_match(const struct cfg *, const char *pattern,
+		    const char *domain);
+/* The most specific <domain> block directly in `container` (root, a
+ * VMTA or a pool) matching `domain`, or NULL. */
+struct cfg_node	*cfg_domain_block(const struct cfg *,
+		    const struct cfg_node *container, const char *domain);
+
+/* Lexer (cfg_lex.c): turns text into directive lines and block tags.
+ * A line may hold several items ("<domain *> max-smtp-out 5 </domain>").
+ * cfg_lex_next() hands over an item (the caller clears it) and returns
+ * its kind; CFG_LEX_EOF at the end. */
+enum cfg_lex_kind {
+	CFG_LEX_EOF,
+	CFG_LEX_DIRECTIVE,	/* argv[0] is the name, then the values */
+	CFG_LEX_OPEN,		/* <name args>: argv[0] name, then the args */
+	CFG_LEX_CLOSE,		/* </name [args]> */
+	CFG_LEX_ERROR,		/* err says what; the rest of the line is skipped */
+};
+struct cfg_lex_item {
+	enum cfg_lex_kind kind;
+	int		 line;
+	int		 argc;
+	char		**argv;
+	const char	*err;
+};
+struct cfg_lex {
+	const char	*buf;
+	size_t		 len;
+	size_t		 pos;
+	int		 line;		/* last physical line read */
+	struct cfg_lex_item *items;	/* items of that line not yet handed out */
+	int		 nitems;
+	int		 cur;
+};
+void	cfg_lex_init(struct cfg_lex *, const char *buf, size_t len);
+enum cfg_lex_kind cfg_lex_next(struct cfg_lex *, struct cfg_lex_item *);
+void	cfg_lex_item_clear(struct cfg_lex_item *);
+void	cfg_lex_done(struct cfg_lex *);
 
 #endif
