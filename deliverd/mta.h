@@ -245,6 +245,10 @@ struct mta_session {
 	char			 err_mta[320];
 	char			 err_dst[64];
 	struct smtp_reply	 reply;
+	/* commands held back to go out in one write (pipelining) */
+	char			*cork;
+	size_t			 corklen, corkcap;
+	int			 corked;
 	/* the transaction */
 	struct mta_job		*job;
 	uint8_t			*acc;		/* per rcpt: RCPT accepted */
@@ -264,6 +268,8 @@ void		 mta_session_send(struct mta_session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 mta_session_write(struct mta_session *, char *, size_t,
 		    int notify);
+void		 mta_session_cork(struct mta_session *);
+void		 mta_session_uncork(struct mta_session *);
 char		*mta_session_wbuf(size_t);
 void		 mta_session_wbuf_free(char *);
 void		 mta_session_conninfo(struct mta_session *,

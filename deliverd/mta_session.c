@@ -496,6 +496,48 @@ mta_session_write(struct mta_session *s, char *buf, size_t len, int notify)
 	}
 }
 
+/* Hold commands back until mta_session_uncork(): one write, one
+ * segment for a pipelined MAIL, RCPT..., DATA. */
+void
+mta_session_cork(struct mta_session *s)
+{
+	s->corked = 1;
+	s->corklen = 0;
+}
+
+void
+mta_session_uncork(struct mta_session *s)
+{
+	char *buf;
+
+	s->corked = 0;
+	if (s->corklen == 0)
+		return;
+	buf = mta_session_wbuf(s->corklen);
+	memcpy(buf, s->cork, s->corklen);
+	mta_session_write(s, buf, s->corklen, 0);
+	s->corklen = 0;
+}
+
+static void
+mta_session_corked(struct mta_session *s, const char *line, size_t n)
+{
+	size_t ncap;
+	char *nb;
+
+	if (s->corklen + n > s->corkcap) {
+		ncap = s->corkcap ? s->corkcap : 4096;
+		while (ncap < s->corklen + n)
+			ncap *= 2;
+		if ((nb = realloc(s->cork, ncap)) == NULL)
+			fatal("mta_session_corked");
+		s->cork = nb;
+		s->corkcap = ncap;
+	}
+	memcpy(s->cork + s->corklen, line, n);
+	s->corklen += n;
+}
+
 void
 mta_session_send(struct mta_session *s, const char *fmt, ...)
 {
@@ -508,6 +550,11 @@ mta_session_send(struct mta_session *s, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		fatal("mta_session_send");
+	if (s->corked) {
+		mta_session_corked(s, line, n);
+		free(line);
+		return;
+	}
 	buf = mta_session_wbuf(n);
 	memcpy(buf, line, n);
 	free(line);
@@ -532,6 +579,7 @@ mta_session_free_cb(uv_handle_t *h)
 
 	free(s->addrs);
 	smtp_reply_free(&s->reply);
+	free(s->cork);
 	free(s->acc);
 	free(s->sent);
 	free(s->host);

@@ -296,12 +296,17 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 	log_debug("%s: session %u: %u recipient(s) to %s", job->env->qid,
 	    s->id, s->nsent, s->mta);
 	s->state = MTA_MAIL;
-	mta_smtp_send_mail(s);
-	if (s->pipelined) {
-		for (i = 0; i < s->nsent; i++)
-			mta_smtp_send_rcpt(s, i);
-		mta_session_send(s, "DATA\r\n");
+	if (!s->pipelined) {
+		mta_smtp_send_mail(s);
+		mta_session_timer(s, MTA_CMD_TIMEOUT);
+		return;
 	}
+	mta_session_cork(s);
+	mta_smtp_send_mail(s);
+	for (i = 0; i < s->nsent; i++)
+		mta_smtp_send_rcpt(s, i);
+	mta_session_send(s, "DATA\r\n");
+	mta_session_uncork(s);
 	mta_session_timer(s, MTA_CMD_TIMEOUT);
 }
 
