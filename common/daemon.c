@@ -181,7 +181,11 @@ daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	log_init(fg, pname);
 	log_setverbose(verbose);
 	signal(SIGPIPE, SIG_IGN);
+#ifdef TERN_SANITIZE_BUILD
+	d_chrooted = 0;		/* see proc_privdrop() */
+#else
 	d_chrooted = root != NULL && geteuid() == 0;
+#endif
 	proc_privdrop(user, root);
 
 	d_loop = uv_default_loop();
