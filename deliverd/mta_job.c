@@ -143,10 +143,11 @@ mta_job_set(struct mta_job *job, uint32_t i, uint32_t status,
     int conn_level, const char *dsn, const char *diag,
     const struct mta_conninfo *ci)
 {
-	struct mta_result *r = &job->res[i];
+	struct mta_result *r;
 
-	if (i >= job->env->nrcpt || r->status != 0)
+	if (i >= job->env->nrcpt || job->res[i].status != 0)
 		return;
+	r = &job->res[i];
 	r->status = status;
 	r->conn_level = conn_level;
 	r->dsn_status = xstrdup(dsn);
