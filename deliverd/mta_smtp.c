@@ -216,27 +216,72 @@ mta_smtp_addr_ok(const char *a)
 	return 1;
 }
 
+/* A parameter value goes on a command line as it is: ENVID and ORCPT
+ * were checked as xtext by smtpd, this only keeps the line intact. */
+static int
+mta_smtp_param_ok(const char *v)
+{
+	if (v == NULL || *v == '\0')
+		return 0;
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v <= ' ' || *v == 0x7f)
+			return 0;
+	return 1;
+}
+
 static void
 mta_smtp_send_mail(struct mta_session *s)
 {
 	const struct envelope *env = s->job->env;
-	char size[32] = "";
+	char size[32] = "", dsn[128 + MAX_ADDR] = "";
 
 	if (s->ext & MTA_EXT_SIZE)
 		snprintf(size, sizeof(size), " SIZE=%llu",
 		    (unsigned long long)env->size);
-	mta_session_send(s, "MAIL FROM:<%s>%s%s%s\r\n", env->sender, size,
+	/* RFC 3461: DSN requests travel on when the next hop takes them. */
+	if (s->ext & MTA_EXT_DSN) {
+		if (env->ret == RET_FULL || env->ret == RET_HDRS)
+			strlcat(dsn, env->ret == RET_FULL ? " RET=FULL" :
+			    " RET=HDRS", sizeof(dsn));
+		if (mta_smtp_param_ok(env->envid) &&
+		    strlen(env->envid) < MAX_ADDR) {
+			strlcat(dsn, " ENVID=", sizeof(dsn));
+			strlcat(dsn, env->envid, sizeof(dsn));
+		}
+	}
+	mta_session_send(s, "MAIL FROM:<%s>%s%s%s%s\r\n", env->sender, size,
 	    (env->flags & ENV_8BITMIME) && (s->ext & MTA_EXT_8BITMIME) ?
 	    " BODY=8BITMIME" : "",
 	    (env->flags & ENV_SMTPUTF8) && (s->ext & MTA_EXT_SMTPUTF8) ?
-	    " SMTPUTF8" : "");
+	    " SMTPUTF8" : "", dsn);
 }
 
 static void
 mta_smtp_send_rcpt(struct mta_session *s, uint32_t n)
 {
-	mta_session_send(s, "RCPT TO:<%s>\r\n",
-	    s->job->env->rcpts[s->sent[n]].addr);
+	const struct rcpt *r = &s->job->env->rcpts[s->sent[n]];
+	char dsn[64 + MAX_ADDR] = "";
+
+	if (s->ext & MTA_EXT_DSN) {
+		if (r->notify & NOTIFY_NEVER)
+			strlcat(dsn, " NOTIFY=NEVER", sizeof(dsn));
+		else if (r->notify != 0)
+			snprintf(dsn, sizeof(dsn), " NOTIFY=%s%s%s%s%s",
+			    r->notify & NOTIFY_SUCCESS ? "SUCCESS" : "",
+			    (r->notify & NOTIFY_SUCCESS) &&
+			    (r->notify & (NOTIFY_FAILURE | NOTIFY_DELAY)) ?
+			    "," : "",
+			    r->notify & NOTIFY_FAILURE ? "FAILURE" : "",
+			    (r->notify & NOTIFY_FAILURE) &&
+			    (r->notify & NOTIFY_DELAY) ? "," : "",
+			    r->notify & NOTIFY_DELAY ? "DELAY" : "");
+		if (mta_smtp_param_ok(r->orcpt) &&
+		    strlen(r->orcpt) < MAX_ADDR) {
+			strlcat(dsn, " ORCPT=", sizeof(dsn));
+			strlcat(dsn, r->orcpt, sizeof(dsn));
+		}
+	}
+	mta_session_send(s, "RCPT TO:<%s>%s\r\n", r->addr, dsn);
 }
 
 /* Outcomes known without talking to the server.  0: go on. */
