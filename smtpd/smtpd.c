@@ -94,6 +94,18 @@ smtpd_source_time(const struct cfg_node *src, const char *name,
 	return 1;
 }
 
+/* A yes/no of the client's <source>, else one written at the global
+ * level, else no: nobody relays unless the config says so. */
+static int
+smtpd_source_bool(const struct cfg_node *src, const char *name)
+{
+	if (src != NULL && cfg_child(src, name) != NULL)
+		return cfg_bool(src, name, 0);
+	if (smtpd.cfg != NULL && cfg_child(smtpd.cfg->root, name) != NULL)
+		return cfg_bool(smtpd.cfg->root, name, 0);
+	return 0;
+}
+
 /* Inbound policy of a new session, from its <source> block. */
 void
 smtpd_policy(struct smtp_session *s)
@@ -107,14 +119,9 @@ smtpd_policy(struct smtp_session *s)
 	s->data_timeout = smtpd.conf.data_timeout;
 	if (smtpd.cfg != NULL && sa->sa_family != AF_UNSPEC)
 		src = cfg_source_match(smtpd.cfg, sa);
-	s->relay = smtpd_is_loopback(sa) || (src != NULL &&
-	    (cfg_bool(src, "always-allow-relaying", 0) ||
-	    cfg_bool(src, "allow-submission", 0)));
-	/* A global always-allow-relaying counts only if written: no open
-	 * relay by default. */
-	if (!s->relay && src == NULL && smtpd.cfg != NULL &&
-	    cfg_child(smtpd.cfg->root, "always-allow-relaying") != NULL)
-		s->relay = cfg_bool(smtpd.cfg->root, "always-allow-relaying", 0);
+	s->relay = smtpd_is_loopback(sa) ||
+	    smtpd_source_bool(src, "always-allow-relaying") ||
+	    smtpd_source_bool(src, "allow-submission");
 	if (src != NULL && cfg_child(src, "max-message-size") != NULL) {
 		size = cfg_size(src, "max-message-size", s->max_size);
 		s->max_size = size == UINT64_MAX ? 0 : size;
