@@ -280,7 +280,11 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 
 	log_debug("%08x <<< %.*s", s->id, (int)len, line);
 	if ((r = smtp_cmd_parse_len(line, len, &cmd)) != SMTP_OK) {
-		smtp_error(s, smtp_cmd_reply(r));
+		/* Bulk lists hold bad addresses: not a misbehaving client. */
+		if (r == SMTP_ERR_RCPT)
+			smtp_reply(s, "%s", smtp_cmd_reply(r));
+		else
+			smtp_error(s, smtp_cmd_reply(r));
 		return;
 	}
 	if (smtpd.stopping && cmd.verb != SMTP_CMD_QUIT) {
