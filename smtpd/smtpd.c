@@ -84,14 +84,12 @@ smtpd_is_loopback(const struct sockaddr *sa)
 
 /* A <source> value only if the block itself sets it: the table default
  * must not hide the global setting. */
-static int
+static void
 smtpd_source_time(const struct cfg_node *src, const char *name,
     int64_t *secs)
 {
-	if (src == NULL || cfg_child(src, name) == NULL)
-		return 0;
-	*secs = cfg_time(src, name, *secs);
-	return 1;
+	if (src != NULL && cfg_child(src, name) != NULL)
+		*secs = cfg_time(src, name, *secs);
 }
 
 /* A yes/no of the client's <source>, else one written at the global
