@@ -440,6 +440,7 @@ class Tern:
 
     def __init__(self, build: Path, workdir: Path, routes: dict = None,
                  default_route=None, extra: str = "",
+                 domain_settings: dict = None,
                  records: str = "d,b,t", retry_after: str = "2s",
                  deliverd_processes: int = 2, config_text: str = None,
                  conf_path: Path = None, smtp_port: int = None,
@@ -450,6 +451,8 @@ class Tern:
         self.ternd = self.build / "ternd" / "ternd"
         self.tern_cli = self.build / "cli" / "tern"
         self.routes = dict(routes or {})
+        # domain -> extra lines for its <domain> block ("max-smtp-out 2")
+        self.domain_settings = dict(domain_settings or {})
         self.default_route = default_route
         self.extra = extra
         self.records = records
@@ -495,10 +498,15 @@ class Tern:
             "    bounce-after 1h",
             "</domain>",
         ]
-        for domain, target in self.routes.items():
-            out += [f"<domain {domain}>",
-                    f"    route {_route_of(target)}",
-                    "</domain>"]
+        for domain in list(self.routes) + [
+                d for d in self.domain_settings if d not in self.routes]:
+            out.append(f"<domain {domain}>")
+            if domain in self.routes:
+                out.append(f"    route {_route_of(self.routes[domain])}")
+            for line in self.domain_settings.get(domain, "").splitlines():
+                if line.strip():
+                    out.append(f"    {line.strip()}")
+            out.append("</domain>")
         if self.extra:
             out.append(self.extra.rstrip("\n"))
         return "\n".join(out) + "\n"

@@ -254,10 +254,13 @@ def test_swaks_delivers(tern, sink):
     assert row["orig"] == "a@b.test"
 
 
-def test_several_messages_reuse_connections(tern, sink):
-    """Ten messages injected over one connection reach the sink over fewer
-    than ten connections."""
+def test_several_messages_reuse_connections(make_tern, sink):
+    """Ten messages injected over one connection, for a domain limited to
+    two connections at a time (max-smtp-out 2): they all arrive, over
+    connections that each carried several messages."""
     n = 10
+    tern = make_tern(routes={"example.test": sink},
+                     domain_settings={"example.test": "max-smtp-out 2"})
     rcpts = [f"reuse{i}@example.test" for i in range(n)]
     with tern.smtp() as s:
         for r in rcpts:
@@ -267,6 +270,8 @@ def test_several_messages_reuse_connections(tern, sink):
     assert got == sorted(rcpts)
     conns = {m.conn for m in msgs}
     assert len(conns) < n, f"{len(conns)} connections for {n} messages"
+    assert sink.max_concurrent <= 2, \
+        f"{sink.max_concurrent} connections at once with max-smtp-out 2"
     for r in rcpts:
         tern.wait_acct("d", r)
 
