@@ -70,9 +70,9 @@ static const struct cfg_directive cfg_directives[] = {
 	/*
 	 * Blocks.
 	 */
-	{ B("source", G, SRC, 0, CT_ANY,
+	{ B("source", G, SRC, SMTPD, CT_ANY,
 	    "<source CIDR|NAME>: inbound policy for matching clients"), NEEDARG, R },
-	{ B("accepted-connect", G, SRC, 0, CT_CIDR,
+	{ B("accepted-connect", G, SRC, SMTPD, CT_CIDR,
 	    "<accepted-connect CIDR>: seed name for an IP-matched <source>"), NEEDARG, R },
 	{ B("smtp-user", G, USR, 0, CT_STRING,
 	    "<smtp-user NAME>: an account for inbound SMTP AUTH"), NEEDARG, R },
@@ -100,7 +100,7 @@ static const struct cfg_directive cfg_directives[] = {
 	{ B("smtp-pattern-list", G, PAT, 0, CT_STRING,
 	    "<smtp-pattern-list NAME>: actions on remote replies (backoff mode)"),
 	    NEEDARG, R },
-	{ B("bounce-category-patterns", G, PAT, 0, CT_STRING,
+	{ B("bounce-category-patterns", G, PAT, BNCD, CT_STRING,
 	    "<bounce-category-patterns>: /REGEX/ CATEGORY lines"), NOARG },
 	{ B("mx-rollup-list", G, MXR, 0, CT_STRING,
 	    "<mx-rollup-list>: group queues by MX host"), R },
@@ -161,16 +161,16 @@ static const struct cfg_directive cfg_directives[] = {
 	{ D("host-id", CT_INT, G, 0, "0", "number mixed into Message-IDs") },
 	{ D("domain-suffix", CT_STRING, G, 0, NULL,
 	    "domain appended to unqualified addresses") },
-	{ D("name-server", CT_HOSTPORT, G, 0, NULL,
+	{ D("name-server", CT_HOSTPORT, G, DLVD, NULL,
 	    "recursive DNS server (several: round robin)"), R },
 	{ D("smtp-ip", CT_STRING, G, 0, NULL, "old listener form (deprecated)") },
-	{ D("smtp-port", CT_INT, Q, TERND, NULL,
+	{ D("smtp-port", CT_INT, Q, TERND | DLVD, NULL,
 	    "global: port of the implicit listener; in <domain>: destination port") },
-	{ D("smtp-source-host", CT_ANY, G | VM | PL | SP, 0, NULL,
+	{ D("smtp-source-host", CT_ANY, G | VM | PL | SP, DLVD, NULL,
 	    "IP|CIDR [HOSTNAME]: outbound source address and EHLO name"), R, MAXA(2) },
 	{ D("total-max-smtp-out", CT_INT, G, 0, "1200",
 	    "global outbound connection ceiling") },
-	{ D("total-max-smtp-in", CT_INT, G, 0, "100",
+	{ D("total-max-smtp-in", CT_INT, G, SMTPD, "100",
 	    "global inbound connection ceiling") },
 	{ D("smtp-await-slot", CT_BOOL, G, 0, "false",
 	    "wait for a free inbound slot instead of answering 421") },
@@ -178,7 +178,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "delete corrupt spool files") },
 	{ D("spool-min-free-space", CT_INT, G, 0, "0",
 	    "stop accepting below N MB free (deprecated)") },
-	{ D("spool-max-recipients", CT_INT, G, 0, "auto",
+	{ D("spool-max-recipients", CT_INT, G, QUEUED, "auto",
 	    "cap on queued recipients, N or auto"), EN("auto") },
 	{ D("run-as-root", CT_BOOL, G, 0, "true", "run as root (PowerMTA)") },
 	{ D("alias", CT_ANY, G | OTH, 0, NULL,
@@ -204,7 +204,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "disk floor for Management Console buffers") },
 	{ D("include", CT_STRING, G | SRC | DOM | VM | PL | PAT, TERND, NULL,
 	    "read another file (glob pattern, relative to this file)"), R },
-	{ D("always-allow-relaying", CT_BOOL, G | SRC, 0, "false",
+	{ D("always-allow-relaying", CT_BOOL, G | SRC, SMTPD, "false",
 	    "accept mail for any domain from this source") },
 	{ D("relay-domain", CT_STRING, G, 0, NULL,
 	    "accept mail for this domain pattern from anyone"), R },
@@ -293,7 +293,7 @@ static const struct cfg_directive cfg_directives[] = {
 	{ D("queue-interval", CT_TIME, Q, 0, NULL, "queue run interval") },
 	{ D("max-delivery-attempts", CT_INT, Q, 0, NULL,
 	    "bounce after this many attempts") },
-	{ D("max-queue-size", CT_INT, G, 0, "unlimited",
+	{ D("max-queue-size", CT_INT, G, QUEUED, "unlimited",
 	    "queued messages before submissions get 452"), EN("unlimited") },
 	{ D("dns-timeout", CT_TIME, Q, 0, NULL, "DNS query timeout") },
 	{ D("dns-rotate", CT_BOOL, G | VM | PL, 0, "false", "rotate name servers") },
@@ -333,7 +333,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "commands in flight when pipelining") },
 	{ D("delivery-interval", CT_TIME, Q, 0, NULL,
 	    "minimum time between connection attempts") },
-	{ D("allow-submission", CT_BOOL, SRC, 0, "false",
+	{ D("allow-submission", CT_BOOL, SRC, SMTPD, "false",
 	    "accept messages from this source") },
 	{ D("auth-plain", CT_PATH, SRC, 0, NULL, "password file for AUTH PLAIN") },
 	{ D("process-x-remote-mta-ip", CT_BOOL, SRC, 0, "false",
@@ -372,7 +372,7 @@ static const struct cfg_directive cfg_directives[] = {
 	/*
 	 * <source> (§2.3).
 	 */
-	{ D("smtp-service", CT_BOOL, SRC, 0, "true", "accept SMTP from this source") },
+	{ D("smtp-service", CT_BOOL, SRC, SMTPD, "true", "accept SMTP from this source") },
 	{ D("always-allow-api-submission", CT_BOOL, SRC, 0, "false",
 	    "allow the submission API extensions") },
 	{ D("allow-mailmerge", CT_BOOL, SRC, 0, "false", "permit XMRG/XDFN/XPRT") },
@@ -438,8 +438,8 @@ static const struct cfg_directive cfg_directives[] = {
 	    "append domain-suffix") },
 	{ D("disconnect-on-transient-error", CT_BOOL, SRC, 0, "false",
 	    "drop the connection instead of 4xx") },
-	{ D("smtp-data-timeout", CT_TIME, SRC, 0, "10m", "inbound data timeout") },
-	{ D("smtp-command-timeout", CT_TIME, SRC, 0, "10m",
+	{ D("smtp-data-timeout", CT_TIME, SRC, SMTPD, "10m", "inbound data timeout") },
+	{ D("smtp-command-timeout", CT_TIME, SRC, SMTPD, "10m",
 	    "inbound command timeout") },
 	{ D("source-group", CT_STRING, SRC, 0, NULL, "join a <source-group>") },
 	{ D("log-connections", CT_BOOL, SRC | Q, 0, "false", "log connections") },
@@ -489,7 +489,7 @@ static const struct cfg_directive cfg_directives[] = {
 	/*
 	 * <domain> (§2.5): concurrency, rates, connection reuse.
 	 */
-	{ D("max-smtp-out", CT_INT, Q | SRC | SP, DLVD, "20",
+	{ D("max-smtp-out", CT_INT, Q | SRC | SP, QUEUED | DLVD, "20",
 	    "simultaneous outbound connections") },
 	{ D("backoff-max-smtp-out", CT_INT, Q, 0, "20", "the same in backoff") },
 	{ D("source-ip-max-smtp-out", CT_ANY, Q, 0, NULL,
@@ -575,7 +575,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "h1, h2; [10.1.1.1]:2525 or lookup-mx:DOMAIN: static routing") },
 	{ D("route", CT_HOSTPORT, Q, DLVD, NULL,
 	    "host[:port]: deliver through this host (old form of smtp-hosts)") },
-	{ D("default-smtp-port", CT_INT, Q, 0, "25", "destination port") },
+	{ D("default-smtp-port", CT_INT, Q, DLVD, "25", "destination port") },
 	{ D("queue-to", CT_STRING, Q, 0, NULL, "put mail into another queue") },
 	{ D("disable-mx-rollup", CT_BOOL, Q, 0, "false", "no MX rollup") },
 	{ D("type", CT_ENUM, Q, 0, "smtp", "delivery method"),
@@ -703,7 +703,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "/REGEX/ RESULT, or SOURCE TARGET in <rewrite-list>"), R },
 	{ D("rcpt-to", CT_ANY, PAT, 0, NULL, "/REGEX/ RESULT"), R },
 	{ D("*", CT_ANY, PAT, 0, NULL, "catch-all RESULT"), R },
-	{ D("pattern", CT_ANY, PAT, 0, NULL,
+	{ D("pattern", CT_ANY, PAT, BNCD, NULL,
 	    "/REGEX/ CATEGORY (written without the name)"), R, MAXA(2) },
 
 	/*
@@ -732,7 +732,7 @@ static const struct cfg_directive cfg_directives[] = {
 	{ D("write-timeout", CT_TIME, ACCT, 0, "1m", "pipe write timeout") },
 	{ D("world-readable", CT_BOOL, ACCT, 0, "no", "file mode") },
 	{ D("count-moved-records", CT_BOOL, ACCT, 0, "false", "log counts") },
-	{ D("sync", CT_BOOL, ACCT, 0, "false", "fsync regularly") },
+	{ D("sync", CT_BOOL, ACCT, BNCD, "false", "fsync regularly") },
 	{ D("privacy-policy", CT_ANY, ACCT | OTH, 0, "retain",
 	    "retain, redact, siphash KEY, hmac-sha256 KEY ...") },
 
@@ -740,7 +740,7 @@ static const struct cfg_directive cfg_directives[] = {
 	 * <spool> (§2.12).
 	 */
 	{ D("priority", CT_INT, SPL, 0, "1", "1-100, higher first") },
-	{ D("min-free-space", CT_SIZE, SPL | OTH, 0, "0", "free space floor") },
+	{ D("min-free-space", CT_SIZE, SPL | OTH, QUEUED, "0", "free space floor") },
 	{ D("deliver-only", CT_BOOL, SPL, 0, "false", "drain only") },
 	{ D("delete-file-holders", CT_BOOL, SPL, 0, "false",
 	    "delete file holders") },
