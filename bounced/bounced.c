@@ -159,6 +159,7 @@ static void
 bounced_config(struct cfg *cfg, int initial)
 {
 	acct_config(cfg);
+	bounce_patterns_config(cfg);
 	if (b_cfg != NULL)
 		cfg_free(b_cfg);
 	b_cfg = cfg;

@@ -62,6 +62,10 @@ const char *dsn_status_text(const char *status, char *buf, size_t bufsz);
 /* bounce_class.c */
 /* PowerMTA bounce category of a failure.  Never NULL. */
 const char *bounce_classify(const char *dsn_status, const char *diag);
+/* Take the configuration's <bounce-category-patterns> (tried before the
+ * defaults); -1 if some line did not compile (it is skipped). */
+int	bounce_patterns_config(const struct cfg *);
+void	bounce_patterns_clear(void);
 
 /* acct.c */
 void	acct_config(const struct cfg *);
