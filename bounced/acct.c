@@ -27,6 +27,7 @@ struct acct_rule {
 	int	 records;		/* ACCT_* */
 	int	 sync;
 	char	*domain;		/* seeds' accounting-log in <domain> */
+	struct acct_layout layout;	/* columns */
 };
 
 struct acct_file {
@@ -79,9 +80,47 @@ acct_parse_records(const struct cfg_node *n)
 	return bits ? bits : ACCT_DEFAULT;
 }
 
+/* record-fields, user-string, iso-times, queue-filter of a block. */
+static void
+acct_rule_layout(struct acct_layout *l, const struct cfg_node *blk,
+    int records)
+{
+	const struct cfg_node *n;
+	const char *err, *s;
+	char fields[4096];
+	int i;
+
+	acct_layout_default(l);
+	if (blk == NULL) {
+		acct_layout_finish(l, records);
+		return;
+	}
+	for (n = cfg_child(blk, "record-fields"); n != NULL;
+	    n = cfg_next_named(n, "record-fields")) {
+		fields[0] = '\0';
+		for (i = 1; i < n->argc; i++) {
+			strlcat(fields, n->argv[i], sizeof(fields));
+			strlcat(fields, ",", sizeof(fields));
+		}
+		if (n->argc < 2 || acct_layout_fields(l, n->argv[0], fields,
+		    &err) == -1)
+			log_warnx("%s:%d: record-fields: %s",
+			    n->file ? n->file : "?", n->line,
+			    n->argc < 2 ? "expected TYPE FIELDS" : err);
+	}
+	if ((s = cfg_str(blk, "user-string", NULL)) != NULL &&
+	    (l->user_string = strdup(s)) == NULL)
+		fatal("acct_rule_layout");
+	if ((s = cfg_str(blk, "queue-filter", NULL)) != NULL &&
+	    (l->queue_filter = strdup(s)) == NULL)
+		fatal("acct_rule_layout");
+	l->iso_times = cfg_bool(blk, "iso-times", 1);
+	acct_layout_finish(l, records);
+}
+
 static void
 acct_rule_add(const struct cfg *cfg, const char *path, int records,
-    int sync, const char *domain)
+    int sync, const char *domain, const struct cfg_node *blk)
 {
 	struct acct_rule *r;
 
@@ -98,6 +137,7 @@ acct_rule_add(const struct cfg *cfg, const char *path, int records,
 	}
 	r->records = records;
 	r->sync = sync;
+	acct_rule_layout(&r->layout, blk, records);
 	if (domain != NULL && (r->domain = strdup(domain)) == NULL)
 		fatal("acct_rule_add");
 	acct_nrules++;
@@ -128,7 +168,8 @@ acct_walk_acclog(const struct cfg *cfg, const struct cfg_node *scope)
 		if (p != NULL && p->name != NULL &&
 		    strcmp(p->name, "domain") == 0)
 			domain = acct_node_arg(p);
-		acct_rule_add(cfg, acct_node_arg(n), ACCT_DEFAULT, 0, domain);
+		acct_rule_add(cfg, acct_node_arg(n), ACCT_DEFAULT, 0, domain,
+		    NULL);
 	}
 }
 
@@ -137,8 +178,10 @@ acct_rules_clear(void)
 {
 	size_t i;
 
-	for (i = 0; i < acct_nrules; i++)
+	for (i = 0; i < acct_nrules; i++) {
 		free(acct_rules[i].domain);
+		acct_layout_free(&acct_rules[i].layout);
+	}
 	free(acct_rules);
 	acct_rules = NULL;
 	acct_nrules = 0;
@@ -165,6 +208,7 @@ acct_file_close(struct acct_file *f)
 	close(f->fd);
 	acct_buf_free(&f->buf);
 	free(f->rule.domain);
+	acct_layout_free(&f->rule.layout);
 	free(f);
 }
 
@@ -175,13 +219,17 @@ acct_file_apply(struct acct_file *f)
 	const struct acct_rule *r;
 
 	free(f->rule.domain);
+	acct_layout_free(&f->rule.layout);
 	memset(&f->rule, 0, sizeof(f->rule));
 	if ((r = acct_rule_find(f->path)) == NULL) {
 		f->rule.records = ACCT_DEFAULT;
+		acct_layout_default(&f->rule.layout);
+		acct_layout_finish(&f->rule.layout, ACCT_DEFAULT);
 		return 0;
 	}
 	f->matched = 1;
 	f->rule = *r;
+	acct_layout_copy(&f->rule.layout, &r->layout);
 	if (r->domain != NULL && (f->rule.domain = strdup(r->domain)) == NULL)
 		fatal("acct_file_apply");
 	return 1;
@@ -200,7 +248,7 @@ acct_config(const struct cfg *cfg)
 	    n = cfg_next_named(n, "acct-file"))
 		acct_rule_add(cfg, acct_node_arg(n),
 		    acct_parse_records(cfg_child(n, "records")),
-		    cfg_bool(n, "sync", 0), NULL);
+		    cfg_bool(n, "sync", 0), NULL, n);
 	acct_walk_acclog(cfg, cfg->root);
 	/* Files the new config no longer names are closed; one that never
 	 * matched a block stays (ternd opened it, so it is configured). */
@@ -266,6 +314,10 @@ acct_wants(const struct acct_file *f, const struct acct_record *a, int bit)
 
 	if ((f->rule.records & bit) == 0)
 		return 0;
+	/* queue-filter: d, b, t and tq only (PowerMTA). */
+	if ((bit & (ACCT_D | ACCT_B | ACCT_T | ACCT_TQ)) &&
+	    !acct_layout_queue_ok(&f->rule.layout, a->queue))
+		return 0;
 	if (f->rule.domain == NULL)
 		return 1;
 	if (a->rcpt != NULL)
@@ -284,18 +336,12 @@ acct_wants(const struct acct_file *f, const struct acct_record *a, int bit)
 void
 acct_write(const struct acct_record *a)
 {
-	struct acct_buf row = { 0 };
 	struct acct_file *f;
 	int bit = acct_type_bit(a->type);
 
-	TAILQ_FOREACH(f, &acct_files, entry) {
-		if (!acct_wants(f, a, bit))
-			continue;
-		if (row.len == 0)
-			acct_csv_row(&row, a);
-		acct_buf_add(&f->buf, row.data, row.len);
-	}
-	acct_buf_free(&row);
+	TAILQ_FOREACH(f, &acct_files, entry)
+		if (acct_wants(f, a, bit))
+			acct_layout_row(&f->rule.layout, &f->buf, a);
 }
 
 static int
@@ -318,14 +364,18 @@ acct_write_all(int fd, const char *p, size_t len)
 static int
 acct_file_flush(struct acct_file *f)
 {
+	struct acct_buf hdr = { 0 };
 	struct stat st;
-	const char *hdr = acct_csv_header();
+	int r;
 
 	/* An empty file (new, or truncated by log rotation) starts with
 	 * the header line, as PowerMTA's files do. */
-	if (fstat(f->fd, &st) == -1 ||
+	acct_layout_header(&f->rule.layout, &hdr);
+	r = fstat(f->fd, &st) == -1 ||
 	    (st.st_size == 0 &&
-	    acct_write_all(f->fd, hdr, strlen(hdr)) == -1) ||
+	    acct_write_all(f->fd, hdr.data, hdr.len) == -1);
+	acct_buf_free(&hdr);
+	if (r ||
 	    acct_write_all(f->fd, f->buf.data, f->buf.len) == -1 ||
 	    (f->rule.sync && fdatasync(f->fd) == -1)) {
 		if (!f->failing)

@@ -17,20 +17,33 @@
 #include "bounced.h"
 #include "log.h"
 
-enum acct_col {
-	C_TYPE, C_TIMELOGGED, C_TIMEQUEUED, C_ORIG, C_RCPT, C_ORCPT,
-	C_DSNACTION, C_DSNSTATUS, C_DSNDIAG, C_DSNMTA, C_BOUNCECAT, C_SRCTYPE,
-	C_SRCMTA, C_DLVTYPE, C_DLVSRCIP, C_DLVDSTIP, C_DLVESMTP, C_DLVSIZE,
-	C_VMTA, C_JOBID, C_ENVID, C_QUEUE, C_VMTAPOOL, C_TOTALSECS,
-	C_TLSPROTO, C_TLSCIPHER, C_RCVSMTPUSER, C_NCOLS
+static const char *acct_col_names[ACCT_NCOLS] = {
+	"type", "timeLogged", "timeQueued", "orig", "rcpt", "orcpt",
+	"dsnAction", "dsnStatus", "dsnDiag", "dsnMta", "bounceCat", "srcType",
+	"srcMta", "dlvType", "dlvSourceIp", "dlvDestinationIp",
+	"dlvEsmtpAvailable", "dlvSize", "vmta", "jobId", "envId", "queue",
+	"vmtaPool", "totalSecondsQueued", "dlvTlsProtocol", "dlvTlsCipher",
+	"rcvSmtpUser",
 };
 
-static const char acct_header[] =
-    "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,"
-    "dsnDiag,dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,"
-    "dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,"
-    "vmtaPool,totalSecondsQueued,dlvTlsProtocol,dlvTlsCipher,rcvSmtpUser"
-    "\r\n";
+static char	 acct_header[1024];
+
+const char *
+acct_col_name(int col)
+{
+	return col >= 0 && col < ACCT_NCOLS ? acct_col_names[col] : NULL;
+}
+
+int
+acct_col_find(const char *name)
+{
+	int i;
+
+	for (i = 0; i < ACCT_NCOLS; i++)
+		if (strcasecmp(acct_col_names[i], name) == 0)
+			return i;
+	return -1;
+}
 
 void
 acct_buf_add(struct acct_buf *b, const char *s, size_t len)
@@ -68,6 +81,17 @@ acct_buf_free(struct acct_buf *b)
 const char *
 acct_csv_header(void)
 {
+	int i;
+
+	if (acct_header[0] == '\0') {
+		for (i = 0; i < ACCT_NCOLS; i++) {
+			if (i > 0)
+				strlcat(acct_header, ",", sizeof(acct_header));
+			strlcat(acct_header, acct_col_names[i],
+			    sizeof(acct_header));
+		}
+		strlcat(acct_header, "\r\n", sizeof(acct_header));
+	}
 	return acct_header;
 }
 
@@ -175,17 +199,30 @@ acct_is_failure(const char *type)
 	    strcmp(type, "rb") == 0;
 }
 
+/* A time as ISO text or, with iso-times no, as seconds since 1970. */
+static char *
+acct_time_col(int64_t t, int iso)
+{
+	char buf[64];
+
+	if (!iso) {
+		if (t <= 0)
+			return NULL;
+		snprintf(buf, sizeof(buf), "%" PRId64, t);
+		return strdup(buf);
+	}
+	return strdup(acct_csv_time(t, buf, sizeof(buf)));
+}
+
 /* The computed columns; the others are copied from the record. */
 static void
-acct_csv_computed(const struct acct_record *a, char **col)
+acct_csv_computed(const struct acct_record *a, char **col, int iso)
 {
 	char buf[2048];
 	int bits = acct_type_bit(a->type);
 
-	col[C_TIMELOGGED] = strdup(acct_csv_time(a->time_logged, buf,
-	    sizeof(buf)));
-	col[C_TIMEQUEUED] = strdup(acct_csv_time(a->time_queued, buf,
-	    sizeof(buf)));
+	col[C_TIMELOGGED] = acct_time_col(a->time_logged, iso);
+	col[C_TIMEQUEUED] = acct_time_col(a->time_queued, iso);
 	col[C_DSNSTATUS] = strdup(dsn_status_text(a->dsn_status, buf,
 	    sizeof(buf)));
 	col[C_DSNDIAG] = acct_clean(acct_csv_diag(a->dsn_diag, buf,
@@ -206,12 +243,9 @@ acct_csv_computed(const struct acct_record *a, char **col)
 }
 
 void
-acct_csv_row(struct acct_buf *b, const struct acct_record *a)
+acct_csv_cols(const struct acct_record *a, int iso, char **col)
 {
-	char *col[C_NCOLS];
-	int i;
-
-	memset(col, 0, sizeof(col));
+	memset(col, 0, sizeof(char *) * ACCT_NCOLS);
 	col[C_TYPE] = acct_clean(a->type);
 	col[C_ORIG] = acct_clean(a->orig);
 	col[C_RCPT] = acct_clean(a->rcpt);
@@ -231,8 +265,17 @@ acct_csv_row(struct acct_buf *b, const struct acct_record *a)
 	col[C_TLSPROTO] = acct_clean(a->tls_proto);
 	col[C_TLSCIPHER] = acct_clean(a->tls_cipher);
 	col[C_RCVSMTPUSER] = acct_clean(a->auth_user);
-	acct_csv_computed(a, col);
-	for (i = 0; i < C_NCOLS; i++) {
+	acct_csv_computed(a, col, iso);
+}
+
+void
+acct_csv_row(struct acct_buf *b, const struct acct_record *a)
+{
+	char *col[ACCT_NCOLS];
+	int i;
+
+	acct_csv_cols(a, 1, col);
+	for (i = 0; i < ACCT_NCOLS; i++) {
 		if (i > 0)
 			acct_buf_add(b, ",", 1);
 		acct_csv_field(b, col[i]);

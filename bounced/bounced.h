@@ -37,7 +37,23 @@ void	acct_buf_add(struct acct_buf *, const char *, size_t);
 void	acct_buf_adds(struct acct_buf *, const char *);
 void	acct_buf_free(struct acct_buf *);
 
+/* Columns every record can fill, in PowerMTA's default order. */
+enum acct_col {
+	C_TYPE, C_TIMELOGGED, C_TIMEQUEUED, C_ORIG, C_RCPT, C_ORCPT,
+	C_DSNACTION, C_DSNSTATUS, C_DSNDIAG, C_DSNMTA, C_BOUNCECAT, C_SRCTYPE,
+	C_SRCMTA, C_DLVTYPE, C_DLVSRCIP, C_DLVDSTIP, C_DLVESMTP, C_DLVSIZE,
+	C_VMTA, C_JOBID, C_ENVID, C_QUEUE, C_VMTAPOOL, C_TOTALSECS,
+	C_TLSPROTO, C_TLSCIPHER, C_RCVSMTPUSER, ACCT_NCOLS
+};
+
 /* acct_csv.c */
+/* "dsnStatus" for C_DSNSTATUS; NULL out of range. */
+const char *acct_col_name(int col);
+/* C_* of a column name (any case), -1 if none. */
+int	acct_col_find(const char *name);
+/* Every column's text for a record (malloc'd or NULL; caller frees). */
+void	acct_csv_cols(const struct acct_record *, int iso_times,
+	    char **col /* [ACCT_NCOLS] */);
 /* The header line, CRLF included. */
 const char *acct_csv_header(void);
 /* Append s as one RFC 4180 field (NULL: empty). */
@@ -66,6 +82,37 @@ const char *bounce_classify(const char *dsn_status, const char *diag);
  * defaults); -1 if some line did not compile (it is skipped). */
 int	bounce_patterns_config(const struct cfg *);
 void	bounce_patterns_clear(void);
+
+/* acct_layout.c: the columns of one file (`record-fields`, `user-string`,
+ * `iso-times`, `queue-filter`). */
+#define ACCT_MAXCOLS	64
+#define ACCT_NTYPES	8
+struct acct_layout {
+	int		 ncols;
+	char		*name[ACCT_MAXCOLS];	/* header text */
+	int		 col[ACCT_MAXCOLS];	/* C_*, ACCT_COL_USER, or
+						 * ACCT_COL_HEADER */
+	uint64_t	 sel[ACCT_NTYPES];	/* per type: columns it fills */
+	char		*user_string;
+	int		 iso_times;
+	char		*queue_filter;
+};
+#define ACCT_COL_USER	-1	/* userString */
+#define ACCT_COL_HEADER	-2	/* header_NAME: not known to bounced */
+/* The default: every column of acct_csv_header() for every type. */
+void	acct_layout_default(struct acct_layout *);
+/* One `record-fields TYPE FIELDS` line: 0, or -1 with *err set. */
+int	acct_layout_fields(struct acct_layout *, const char *type,
+	    const char *fields, const char **err);
+/* Drop the columns that no type of `records` (ACCT_* bits) selects. */
+void	acct_layout_finish(struct acct_layout *, int records);
+void	acct_layout_header(const struct acct_layout *, struct acct_buf *);
+void	acct_layout_row(const struct acct_layout *, struct acct_buf *,
+	    const struct acct_record *);
+/* queue-filter: does the file want a d/b/t/tq record of this queue? */
+int	acct_layout_queue_ok(const struct acct_layout *, const char *queue);
+void	acct_layout_free(struct acct_layout *);
+void	acct_layout_copy(struct acct_layout *, const struct acct_layout *);
 
 /* acct.c */
 void	acct_config(const struct cfg *);

@@ -861,6 +861,7 @@ test_table_used_by(void **state)
 		"min-free-space", "spool-max-recipients", "max-queue-size",
 		/* bounced */
 		"sync", "bounce-category-patterns", "pattern",
+		"record-fields", "user-string", "iso-times", "queue-filter",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server", NULL,
 	};

@@ -1,0 +1,253 @@
+/*
+ * acct_layout.c - the columns of one accounting file.
+ *
+ * A file's header is the union of the columns its record types select
+ * (`record-fields TYPE FIELDS`), in PowerMTA's default order, then
+ * userString and header_NAME columns in the order first named; `type`
+ * is always first.  A record leaves empty the columns its type did not
+ * select, so tools that read by header name work on any mix of types.
+ *
+ * header_NAME columns stay empty: queued does not pass message headers
+ * to bounced (yet); they are accepted so that PowerMTA configs load and
+ * the files keep the columns their consumers expect.
+ */
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bounced.h"
+#include "log.h"
+
+static int
+acct_type_index(int bit)
+{
+	int i;
+
+	for (i = 0; i < ACCT_NTYPES; i++)
+		if (bit == (1 << i))
+			return i;
+	return -1;
+}
+
+void
+acct_layout_default(struct acct_layout *l)
+{
+	int i;
+
+	memset(l, 0, sizeof(*l));
+	for (i = 0; i < ACCT_NCOLS; i++) {
+		l->name[i] = strdup(acct_col_name(i));
+		if (l->name[i] == NULL)
+			fatal("acct_layout_default");
+		l->col[i] = i;
+	}
+	/* userString next, selected only when user-string is set. */
+	if ((l->name[ACCT_NCOLS] = strdup("userString")) == NULL)
+		fatal("acct_layout_default");
+	l->col[ACCT_NCOLS] = ACCT_COL_USER;
+	l->ncols = ACCT_NCOLS + 1;
+	for (i = 0; i < ACCT_NTYPES; i++)
+		l->sel[i] = (1ULL << ACCT_NCOLS) - 1;
+	l->iso_times = 1;
+}
+
+/* Index of a column, added at the end if new; -1 if the name is none. */
+static int
+acct_layout_col(struct acct_layout *l, const char *name)
+{
+	int i, c;
+
+	if (strncasecmp(name, "header_", 7) == 0 && name[7] != '\0')
+		c = ACCT_COL_HEADER;
+	else if (strcasecmp(name, "userString") == 0)
+		c = ACCT_COL_USER;
+	else if ((c = acct_col_find(name)) < 0)
+		return -1;
+	for (i = 0; i < l->ncols; i++)
+		if (strcasecmp(l->name[i], name) == 0)
+			return i;
+	if (l->ncols == ACCT_MAXCOLS)
+		return -1;
+	if ((l->name[l->ncols] = strdup(name)) == NULL)
+		fatal("acct_layout_col");
+	l->col[l->ncols] = c;
+	return l->ncols++;
+}
+
+int
+acct_layout_fields(struct acct_layout *l, const char *type,
+    const char *fields, const char **err)
+{
+	char *s, *p, *tok;
+	uint64_t sel = 1;	/* type */
+	int t, i, neg;
+
+	if ((t = acct_type_index(acct_type_bit(type))) < 0) {
+		*err = "unknown record type";
+		return -1;
+	}
+	if ((s = p = strdup(fields)) == NULL)
+		fatal("acct_layout_fields");
+	*err = NULL;
+	while ((tok = strsep(&p, ", \t")) != NULL) {
+		if (*tok == '\0')
+			continue;
+		if (strcmp(tok, "*") == 0) {
+			sel |= (1ULL << ACCT_NCOLS) - 1;
+			continue;
+		}
+		if ((neg = tok[0] == '!'))
+			tok++;
+		if ((i = acct_layout_col(l, tok)) < 0) {
+			*err = "unknown field";
+			continue;
+		}
+		if (neg)
+			sel &= ~(1ULL << i);
+		else
+			sel |= 1ULL << i;
+	}
+	free(s);
+	l->sel[t] = sel | 1;
+	return *err ? -1 : 0;
+}
+
+void
+acct_layout_finish(struct acct_layout *l, int records)
+{
+	uint64_t any = 0, nsel[ACCT_NTYPES];
+	int i, t, n = 0;
+
+	/* user-string alone asks for its column in every type. */
+	if (l->user_string != NULL && (i = acct_layout_col(l,
+	    "userString")) >= 0)
+		for (t = 0; t < ACCT_NTYPES; t++)
+			l->sel[t] |= 1ULL << i;
+	/* Only the types the file holds make its header. */
+	for (t = 0; t < ACCT_NTYPES; t++)
+		if (records & (1 << t))
+			any |= l->sel[t];
+	memset(nsel, 0, sizeof(nsel));
+	for (i = 0; i < l->ncols; i++) {
+		if ((any & (1ULL << i)) == 0) {
+			free(l->name[i]);
+			continue;
+		}
+		l->name[n] = l->name[i];
+		l->col[n] = l->col[i];
+		for (t = 0; t < ACCT_NTYPES; t++)
+			if (l->sel[t] & (1ULL << i))
+				nsel[t] |= 1ULL << n;
+		n++;
+	}
+	l->ncols = n;
+	memcpy(l->sel, nsel, sizeof(nsel));
+}
+
+void
+acct_layout_header(const struct acct_layout *l, struct acct_buf *b)
+{
+	int i;
+
+	for (i = 0; i < l->ncols; i++) {
+		if (i > 0)
+			acct_buf_add(b, ",", 1);
+		acct_csv_field(b, l->name[i]);
+	}
+	acct_buf_add(b, "\r\n", 2);
+}
+
+void
+acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
+    const struct acct_record *a)
+{
+	char *col[ACCT_NCOLS];
+	uint64_t sel;
+	int i, t;
+
+	if ((t = acct_type_index(acct_type_bit(a->type))) < 0)
+		return;
+	sel = l->sel[t];
+	acct_csv_cols(a, l->iso_times, col);
+	for (i = 0; i < l->ncols; i++) {
+		if (i > 0)
+			acct_buf_add(b, ",", 1);
+		if ((sel & (1ULL << i)) == 0)
+			continue;
+		if (l->col[i] >= 0)
+			acct_csv_field(b, col[l->col[i]]);
+		else if (l->col[i] == ACCT_COL_USER)
+			acct_csv_field(b, l->user_string);
+	}
+	acct_buf_add(b, "\r\n", 2);
+	for (i = 0; i < ACCT_NCOLS; i++)
+		free(col[i]);
+}
+
+/*
+ * "[!]pattern,..." over the queue name ("domain/vmta") or its domain;
+ * the first pattern that matches decides, none: only if all were
+ * negative ("!gmail.com" means every other queue).
+ */
+int
+acct_layout_queue_ok(const struct acct_layout *l, const char *queue)
+{
+	char *s, *p, *tok, dom[256];
+	int neg, allneg = 1, ok = -1;
+	size_t len;
+
+	if (l->queue_filter == NULL)
+		return 1;
+	if (queue == NULL)
+		queue = "";
+	len = strcspn(queue, "/");
+	if (len >= sizeof(dom))
+		len = sizeof(dom) - 1;
+	memcpy(dom, queue, len);
+	dom[len] = '\0';
+	if ((s = p = strdup(l->queue_filter)) == NULL)
+		fatal("acct_layout_queue_ok");
+	while (ok == -1 && (tok = strsep(&p, ", \t")) != NULL) {
+		if (*tok == '\0')
+			continue;
+		if ((neg = tok[0] == '!'))
+			tok++;
+		else
+			allneg = 0;
+		if (fnmatch(tok, queue, FNM_CASEFOLD) == 0 ||
+		    fnmatch(tok, dom, FNM_CASEFOLD) == 0)
+			ok = !neg;
+	}
+	free(s);
+	return ok == -1 ? allneg : ok;
+}
+
+void
+acct_layout_free(struct acct_layout *l)
+{
+	int i;
+
+	for (i = 0; i < l->ncols; i++)
+		free(l->name[i]);
+	free(l->user_string);
+	free(l->queue_filter);
+	memset(l, 0, sizeof(*l));
+}
+
+void
+acct_layout_copy(struct acct_layout *d, const struct acct_layout *s)
+{
+	int i;
+
+	*d = *s;
+	for (i = 0; i < s->ncols; i++)
+		if ((d->name[i] = strdup(s->name[i])) == NULL)
+			fatal("acct_layout_copy");
+	if (s->user_string != NULL &&
+	    (d->user_string = strdup(s->user_string)) == NULL)
+		fatal("acct_layout_copy");
+	if (s->queue_filter != NULL &&
+	    (d->queue_filter = strdup(s->queue_filter)) == NULL)
+		fatal("acct_layout_copy");
+}
