@@ -11,8 +11,9 @@
 #   asan-unit          ctest in build-asan/
 #   asan-integration   pytest against build-asan/ (TERN_BUILD=build-asan);
 #                      any sanitizer report in the daemons' stderr fails
-#                      the test that started them (as root, run as user
-#                      nobody: see asan_integration_tests)
+#                      the test that started them (sanitizer builds of the
+#                      daemons neither chroot nor change users, so that
+#                      LeakSanitizer can read /proc at exit)
 #   fuzz-libternc      common/*.c compiled with clang for libFuzzer
 #   fuzz:NAME          tests/fuzz/fuzz_NAME.c built with
 #                      clang -fsanitize=fuzzer,address,undefined and run
@@ -126,11 +127,10 @@ unit_tests() {	# DIR
 	    --timeout 300 -j"$JOBS"
 }
 
-integration_tests() {	# BUILD-DIR [COMMAND-PREFIX...]
-	local build=$1 rc
-	shift
+integration_tests() {	# BUILD-DIR
+	local rc
 	# shellcheck disable=SC2086
-	"$@" env TERN_BUILD="$build" PYTHONDONTWRITEBYTECODE=1 \
+	env TERN_BUILD="$1" PYTHONDONTWRITEBYTECODE=1 \
 	    timeout -k 30 1200 "$PY" -m pytest -p no:cacheprovider -v \
 	    tests/integration ${PYTEST_ARGS:-}
 	rc=$?
@@ -140,31 +140,6 @@ integration_tests() {	# BUILD-DIR [COMMAND-PREFIX...]
 		echo "pytest did not finish within 20 minutes" >&2
 	fi
 	return "$rc"
-}
-
-# The integration tests on the sanitizer build.  LeakSanitizer cannot work
-# in a chroot (it reads /proc/PID/task at exit), and ternd started as root
-# chroots its daemons; so as root the tests run as an unprivileged user, for
-# whom ternd neither chroots nor changes users.  (The privileged path is
-# what the `integration` stage, run as root in CI, covers.)
-asan_integration_tests() {
-	local user=nobody gid
-	if [ "$(id -u)" -ne 0 ]; then
-		integration_tests build-asan
-		return
-	fi
-	gid=$(id -g "$user")
-	local drop=(setpriv --reuid="$user" --regid="$gid" --clear-groups)
-	if "${drop[@]}" test -r tests/integration/conftest.py -a \
-	    -x build-asan/ternd/ternd -a -w /tmp; then
-		echo "running the tests as $user (no chroot: leak checks work)"
-		integration_tests build-asan "${drop[@]}"
-	else
-		echo "WARNING: $user cannot read $PWD: running as root, where" \
-		    "the chrooted daemons cannot be checked for leaks" >&2
-		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-		    integration_tests build-asan
-	fi
 }
 
 # ---------------------------------------------------------------- fuzzing
@@ -307,7 +282,7 @@ elif stage asan-build build_tree build-asan -DTERN_SANITIZE=ON \
     -DCMAKE_BUILD_TYPE=Debug; then
 	export "${ASAN_ENV[@]}"
 	maybe unit asan-unit unit_tests build-asan
-	maybe integration asan-integration asan_integration_tests
+	maybe integration asan-integration integration_tests build-asan
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 else
 	not_run_unless unit asan-unit "asan-build failed"
