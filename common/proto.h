@@ -73,6 +73,18 @@ enum imsg_type {
 	/* queued -> smtpd: spool over its limits or not.  u32 full */
 	MSG_SPOOL_STATE,
 
+	/* --- ternd -> smtpd: secrets smtpd may not open itself --- */
+
+	/* The inbound STARTTLS certificate (smtp-server-tls-certificate),
+	 * sent before IMSG_START.  str pem (certificate chain and private
+	 * key as read from the file), str password (NULL: none) */
+	SMTPD_TLS_CERT = 120,
+	/* One password file (auth-plain FILE of a <source> or
+	 * <accepted-connect>), sent before IMSG_START.  str path (absolute,
+	 * as stored in the config tree), str contents ("user:crypt-hash"
+	 * lines) */
+	SMTPD_PASSWD_FILE,
+
 	/* --- queued <-> deliverd: delivery --- */
 
 	/* queued: deliver these recipients of one message; fd = message

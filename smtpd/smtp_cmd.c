@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "envelope.h"
+#include "smtp_addr.h"
 #include "smtp_cmd.h"
 
 enum arg_kind {
@@ -56,12 +57,6 @@ static const struct {
 	{ "ONEX",	SMTP_CMD_ONEX,		ARG_OPT },
 };
 
-/* A view of the octets still to parse. */
-struct span {
-	const unsigned char	*p;
-	const unsigned char	*end;
-};
-
 const char *
 smtp_cmd_reply(int err)
 {
@@ -89,305 +84,6 @@ smtp_cmd_name(enum smtp_verb v)
 	return "?";
 }
 
-/* --- character classes --- */
-
-static int
-is_alpha(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int
-is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int
-is_atext(int c)
-{
-	return is_alpha(c) || is_digit(c) || (c != 0 &&
-	    strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/* Length of the well-formed UTF-8 sequence at p (a non-ASCII lead octet),
- * or 0: no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	size_t n, i;
-	unsigned c = p[0], lo = 0x80, hi = 0xbf;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/* Step over one character of class ok() or one UTF-8 character; 0 if
- * the octet at s->p is neither. */
-static int
-take_char(struct span *s, int (*ok)(int), int *utf8)
-{
-	size_t n;
-
-	if (s->p >= s->end)
-		return 0;
-	if (*s->p < 0x80) {
-		if (!ok(*s->p))
-			return 0;
-		s->p++;
-		return 1;
-	}
-	if ((n = utf8_len(s->p, s->end)) == 0)
-		return 0;
-	*utf8 = 1;
-	s->p += n;
-	return 1;
-}
-
-/* --- addresses --- */
-
-static int
-local_dotstring(struct span *s, int *utf8)
-{
-	for (;;) {
-		if (!take_char(s, is_atext, utf8))
-			return -1;
-		while (take_char(s, is_atext, utf8))
-			;
-		if (s->p < s->end && *s->p == '.') {
-			s->p++;
-			continue;
-		}
-		return 0;
-	}
-}
-
-static int
-is_qtext(int c)
-{
-	return c == 32 || c == 33 || (c >= 35 && c <= 91) ||
-	    (c >= 93 && c <= 126);
-}
-
-static int
-local_quoted(struct span *s, int *utf8)
-{
-	s->p++;				/* DQUOTE */
-	while (s->p < s->end) {
-		if (*s->p == '"') {
-			s->p++;
-			return 0;
-		}
-		if (*s->p == '\\') {
-			if (s->end - s->p < 2 || s->p[1] < 32 || s->p[1] > 126)
-				return -1;
-			s->p += 2;
-			continue;
-		}
-		if (!take_char(s, is_qtext, utf8))
-			return -1;
-	}
-	return -1;
-}
-
-static int
-is_ldh(int c)
-{
-	/* '_' is not in RFC 5321, but real host names carry it. */
-	return is_alpha(c) || is_digit(c) || c == '-' || c == '_';
-}
-
-static int
-domain_name(struct span *s, int *utf8)
-{
-	const unsigned char *start = s->p, *label;
-
-	for (;;) {
-		label = s->p;
-		while (take_char(s, is_ldh, utf8))
-			;
-		if (s->p == label || s->p - label > 63 ||
-		    *label == '-' || s->p[-1] == '-')
-			return -1;
-		if (s->p < s->end && *s->p == '.') {
-			s->p++;
-			continue;
-		}
-		break;
-	}
-	return s->p - start > SMTP_DOMAIN_MAX ? -1 : 0;
-}
-
-static int
-is_dcontent(int c)
-{
-	return (c >= 33 && c <= 90) || (c >= 94 && c <= 126);
-}
-
-/* "[1.2.3.4]", "[IPv6:...]" or "[tag:text]" (RFC 5321 4.1.3). */
-static int
-address_literal(struct span *s)
-{
-	const unsigned char *in, *close;
-	char buf[64];
-	struct in6_addr a6;
-	size_t n;
-
-	in = s->p + 1;
-	if ((close = memchr(in, ']', s->end - in)) == NULL)
-		return -1;
-	n = close - in;
-	s->p = close + 1;
-	if (n == 0 || n >= sizeof(buf))
-		goto general;
-	memcpy(buf, in, n);
-	buf[n] = '\0';
-	if (is_digit(buf[0]))
-		return inet_pton(AF_INET, buf, &a6) == 1 ? 0 : -1;
-	if (strncasecmp(buf, "IPv6:", 5) == 0)
-		return inet_pton(AF_INET6, buf + 5, &a6) == 1 ? 0 : -1;
-general:
-	/* General-address-literal: Standardized-tag ":" 1*dcontent */
-	{
-		struct span t = { in, close };
-		int u = 0;
-
-		while (t.p < t.end && is_ldh(*t.p) && *t.p != '_')
-			t.p++;
-		if (t.p == in || t.p >= t.end || *t.p != ':' || t.p[-1] == '-')
-			return -1;
-		t.p++;
-		if (t.p == t.end)
-			return -1;
-		while (take_char(&t, is_dcontent, &u))
-			;
-		return u || t.p != t.end ? -1 : 0;
-	}
-}
-
-int
-smtp_addr_valid(const char *addr, size_t len, int *utf8)
-{
-	struct span s = { (const unsigned char *)addr,
-	    (const unsigned char *)addr + len };
-	int u = 0, r;
-
-	if (len == 0 || len > SMTP_ADDR_MAX)
-		return -1;
-	r = *s.p == '"' ? local_quoted(&s, &u) : local_dotstring(&s, &u);
-	if (r == -1 || s.p >= s.end || *s.p != '@')
-		return -1;
-	s.p++;
-	if (s.p < s.end && *s.p == '[') {
-		if (address_literal(&s) == -1)
-			return -1;
-	} else if (domain_name(&s, &u) == -1)
-		return -1;
-	if (s.p != s.end)
-		return -1;
-	if (utf8)
-		*utf8 = u;
-	return 0;
-}
-
-/* The mailbox inside <...>: find the closing bracket, stepping over
- * quoted strings, where '>' may appear. */
-static const unsigned char *
-path_end(const unsigned char *p, const unsigned char *end)
-{
-	int quoted = 0;
-
-	for (; p < end; p++) {
-		if (quoted && *p == '\\' && p + 1 < end)
-			p++;
-		else if (*p == '"')
-			quoted = !quoted;
-		else if (!quoted && *p == '>')
-			return p;
-	}
-	return NULL;
-}
-
-/* Skip an obsolete source route "@a,@b:" (RFC 5321 4.1.2: accept, ignore). */
-static int
-skip_route(struct span *s)
-{
-	int u = 0;
-
-	for (;;) {
-		if (s->p >= s->end || *s->p != '@')
-			return -1;
-		s->p++;
-		if (domain_name(s, &u) == -1)
-			return -1;
-		if (s->p < s->end && *s->p == ',') {
-			s->p++;
-			continue;
-		}
-		if (s->p < s->end && *s->p == ':') {
-			s->p++;
-			return 0;
-		}
-		return -1;
-	}
-}
-
-/* "<path>" at s->p; fills out->addr.  MAIL allows <>, RCPT <postmaster>. */
-static int
-parse_path(struct span *s, struct smtp_cmd *out, int mail)
-{
-	const unsigned char *close;
-	struct span in;
-	size_t n;
-
-	if (s->p >= s->end || *s->p != '<')
-		return -1;
-	in.p = s->p + 1;
-	if ((close = path_end(in.p, s->end)) == NULL)
-		return -1;
-	in.end = close;
-	s->p = close + 1;
-	if (in.p == in.end)
-		return mail ? 0 : -1;
-	if (*in.p == '@' && skip_route(&in) == -1)
-		return -1;
-	n = in.end - in.p;
-	if (!mail && n == 10 && strncasecmp((const char *)in.p, "postmaster",
-	    10) == 0) {
-		out->is_postmaster = 1;
-		memcpy(out->addr, in.p, n);
-		out->addr[n] = '\0';
-		return 0;
-	}
-	if (smtp_addr_valid((const char *)in.p, n, &out->addr_utf8) == -1)
-		return -1;
-	memcpy(out->addr, in.p, n);
-	out->addr[n] = '\0';
-	return 0;
-}
-
 /* --- ESMTP parameters --- */
 
 struct param {
@@ -399,7 +95,7 @@ struct param {
 static int
 is_keychar(int c)
 {
-	return is_alpha(c) || is_digit(c) || c == '-';
+	return smtp_is_alpha(c) || smtp_is_digit(c) || c == '-';
 }
 
 static int
@@ -416,7 +112,7 @@ next_param(struct span *s, struct param *pm)
 	size_t n;
 	int u = 0;
 
-	if (s->p >= s->end || (!is_alpha(*s->p) && !is_digit(*s->p)))
+	if (s->p >= s->end || (!smtp_is_alpha(*s->p) && !smtp_is_digit(*s->p)))
 		return -1;
 	while (s->p < s->end && is_keychar(*s->p))
 		s->p++;
@@ -428,7 +124,7 @@ next_param(struct span *s, struct param *pm)
 	pm->vlen = 0;
 	if (s->p < s->end && *s->p == '=') {
 		pm->val = (const char *)++s->p;
-		while (take_char(s, is_valuechar, &u))
+		while (smtp_take_char(s, is_valuechar, &u))
 			;
 		if ((pm->vlen = (const char *)s->p - pm->val) == 0)
 			return -1;
@@ -454,7 +150,7 @@ parse_number(const char *p, size_t n, uint64_t *out)
 	if (n == 0 || n > 20)
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (!is_digit(p[i]) || v > (UINT64_MAX - (p[i] - '0')) / 10)
+		if (!smtp_is_digit(p[i]) || v > (UINT64_MAX - (p[i] - '0')) / 10)
 			return -1;
 		v = v * 10 + (p[i] - '0');
 	}
@@ -465,7 +161,7 @@ parse_number(const char *p, size_t n, uint64_t *out)
 static int
 is_hex(int c)
 {
-	return is_digit(c) || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+	return smtp_is_digit(c) || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
 }
 
 /* xtext (RFC 3461 4): printable ASCII but "+" and "=", or "+XX". */
@@ -481,7 +177,7 @@ xtext_valid(const char *p, size_t n, int allow_utf8)
 				return -1;
 			u += 3;
 		} else if (*u >= 0x80 && allow_utf8 &&
-		    (l = utf8_len(u, end)) != 0)
+		    (l = smtp_utf8_len(u, end)) != 0)
 			u += l;
 		else if (*u >= 33 && *u <= 126 && *u != '=')
 			u++;
@@ -603,7 +299,7 @@ orcpt_valid(const struct param *pm)
 	if ((tlen = semi - pm->val) == 0)
 		return -1;
 	for (i = 0; i < tlen; i++)
-		if (!is_atext((unsigned char)pm->val[i]))
+		if (!smtp_is_atext((unsigned char)pm->val[i]))
 			return -1;
 	if (pm->vlen - tlen - 1 == 0)
 		return -1;
@@ -668,7 +364,7 @@ parse_mailrcpt(struct span *s, struct smtp_cmd *out, int mail)
 		return SMTP_ERR_SYNTAX;
 	s->p += kwlen;
 	skip_spaces(s);			/* "MAIL FROM: <a@b>" is common */
-	if (parse_path(s, out, mail) == -1)
+	if (smtp_parse_path(s, out, mail) == -1)
 		return mail ? SMTP_ERR_SENDER : SMTP_ERR_RCPT;
 	return parse_params(s, out, mail);
 }
@@ -687,7 +383,7 @@ parse_helo(struct span *s, struct smtp_cmd *out)
 	const unsigned char *start = s->p;
 	int u = 0;
 
-	while (take_char(s, is_helochar, &u))
+	while (smtp_take_char(s, is_helochar, &u))
 		;
 	if (s->p == start || s->p != s->end || s->p - start > SMTP_DOMAIN_MAX)
 		return SMTP_ERR_SYNTAX;
@@ -701,7 +397,7 @@ parse_bdat(struct span *s, struct smtp_cmd *out)
 {
 	const unsigned char *num = s->p;
 
-	while (s->p < s->end && is_digit(*s->p))
+	while (s->p < s->end && smtp_is_digit(*s->p))
 		s->p++;
 	if (parse_number((const char *)num, s->p - num, &out->chunk_size))
 		return SMTP_ERR_SYNTAX;
@@ -722,13 +418,13 @@ static int
 is_mechchar(int c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    is_digit(c) || c == '-' || c == '_';
+	    smtp_is_digit(c) || c == '-' || c == '_';
 }
 
 static int
 is_b64char(int c)
 {
-	return is_alpha(c) || is_digit(c) || c == '+' || c == '/' || c == '=';
+	return smtp_is_alpha(c) || smtp_is_digit(c) || c == '+' || c == '/' || c == '=';
 }
 
 static int
@@ -822,7 +518,7 @@ smtp_cmd_parse_len(const char *line, size_t len, struct smtp_cmd *out)
 	/* Trailing blanks are noise some clients add. */
 	while (s.end > s.p && (s.end[-1] == ' ' || s.end[-1] == '\t'))
 		s.end--;
-	for (w = s.p; w < s.end && is_alpha(*w); w++)
+	for (w = s.p; w < s.end && smtp_is_alpha(*w); w++)
 		;
 	if (w == s.p || (w < s.end && *w != ' '))
 		return SMTP_ERR_UNKNOWN;

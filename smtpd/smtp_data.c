@@ -87,6 +87,13 @@ smtp_data_text(struct smtp_session *s, const char *p, size_t n)
 	smtp_data_put(d, p, n);
 }
 
+/* BDAT: octets stored as they come. */
+void
+smtp_data_bytes(struct smtp_session *s, const char *p, size_t n)
+{
+	smtp_data_text(s, p, n);
+}
+
 static void
 smtp_data_eol(struct smtp_session *s, int bare)
 {

@@ -72,7 +72,8 @@ smtp_session_id(void)
 static int
 smtp_blocked(const struct smtp_session *s)
 {
-	return s->state == SMTP_S_CREATE || s->state == SMTP_S_COMMIT;
+	return s->state == SMTP_S_CREATE || s->state == SMTP_S_COMMIT ||
+	    s->delayed;
 }
 
 /* --- output --- */
@@ -121,6 +122,11 @@ smtp_finish(struct smtp_session *s)
 {
 	if (s->closing || s->finishing || s->wpending > 0)
 		return;
+	if (s->ssl != NULL && !s->tls_closed) {
+		smtp_tls_shutdown(s);
+		if (s->closing || s->wpending > 0)
+			return;		/* again from smtp_write_cb */
+	}
 	s->finishing = 1;
 	s->shutdown.data = s;
 	if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp,
@@ -149,33 +155,55 @@ smtp_write_cb(uv_write_t *req, int status)
 		smtp_update_read(s);
 }
 
-void
-smtp_flush(struct smtp_session *s)
+/* Hand buf (malloc'd; ours now) to the socket. */
+int
+smtp_write_raw(struct smtp_session *s, char *buf, size_t len)
 {
 	struct smtp_wreq *w;
 	int r;
 
-	if (s->closing)
+	if (s->closing) {
+		free(buf);
+		return -1;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("smtp_write_raw");
+	w->buf = uv_buf_init(buf, len);
+	w->s = s;
+	w->req.data = w;
+	if ((r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1,
+	    smtp_write_cb)) != 0) {
+		free(w->buf.base);
+		free(w);
+		smtp_close(s, uv_strerror(r));
+		return -1;
+	}
+	s->wpending += len;
+	return 0;
+}
+
+void
+smtp_flush(struct smtp_session *s)
+{
+	char *buf;
+	size_t len;
+
+	/* A failed AUTH holds its reply back (smtp_delay). */
+	if (s->closing || s->delayed)
 		return;
 	if (s->olen > 0) {
-		if ((w = calloc(1, sizeof(*w))) == NULL)
-			fatal("smtp_flush");
-		/* The buffer moves into the request; replies start a new one. */
-		w->buf = uv_buf_init(s->obuf, s->olen);
-		w->s = s;
-		w->req.data = w;
+		/* The buffer moves out; replies start a new one. */
+		buf = s->obuf;
+		len = s->olen;
 		s->obuf = NULL;
 		s->olen = s->ocap = 0;
-		if ((r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1,
-		    smtp_write_cb)) != 0) {
-			free(w->buf.base);
-			free(w);
-			smtp_close(s, uv_strerror(r));
+		if (s->ssl != NULL) {
+			smtp_tls_output(s, buf, len);
+			free(buf);
+		} else if (smtp_write_raw(s, buf, len) == -1)
 			return;
-		}
-		s->wpending += w->buf.len;
 	}
-	if (s->quit)
+	if (s->quit && !s->closing)
 		smtp_finish(s);
 }
 
@@ -197,8 +225,10 @@ smtp_free_cb(uv_handle_t *h)
 
 	if (--s->nhandles > 0)
 		return;
+	smtp_tls_free(s);
 	free(s->ibuf);
 	free(s->obuf);
+	free(s->auth_file);
 	free(s);
 	smtpd_session_gone();
 }
@@ -229,6 +259,12 @@ smtp_timeout_cb(uv_timer_t *t)
 {
 	struct smtp_session *s = t->data;
 
+	if (s->delayed) {
+		/* The held reply goes out now; carry on with the input. */
+		s->delayed = 0;
+		smtp_resume(s);
+		return;
+	}
 	if (s->quit) {
 		smtp_close(s, "timeout while closing");
 		return;
@@ -246,14 +282,25 @@ smtp_timer_reset(struct smtp_session *s)
 {
 	int64_t secs;
 
-	if (s->closing || s->quit)
+	if (s->closing || s->quit || s->delayed)
 		return;
-	if (s->state == SMTP_S_DATA)
+	if (s->state == SMTP_S_DATA || s->state == SMTP_S_BDAT)
 		secs = s->data_timeout;
 	else if (smtp_blocked(s))
 		secs = SMTP_QUEUED_TIMEOUT;
 	else
 		secs = s->cmd_timeout;
+	uv_timer_start(&s->timer, smtp_timeout_cb, (uint64_t)secs * 1000, 0);
+}
+
+/* Hold replies and input back for a while (after a failed AUTH: slows
+ * down password guessing without costing more than a timer). */
+void
+smtp_delay(struct smtp_session *s, int secs)
+{
+	if (s->closing || secs <= 0)
+		return;
+	s->delayed = 1;
 	uv_timer_start(&s->timer, smtp_timeout_cb, (uint64_t)secs * 1000, 0);
 }
 
@@ -264,6 +311,14 @@ smtp_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct smtp_session *s = h->data;
 
+	if (s->ssl != NULL) {
+		/* Ciphertext: decrypted into ibuf by smtp_process(). */
+		if (s->tlsbuf == NULL &&
+		    (s->tlsbuf = malloc(SMTP_TLS_RBUF)) == NULL)
+			fatal("smtp_alloc_cb");
+		*buf = uv_buf_init(s->tlsbuf, SMTP_TLS_RBUF);
+		return;
+	}
 	/* Allocated on demand: idle sessions hold no input buffer. */
 	if (s->ibuf == NULL && (s->ibuf = malloc(SMTP_IBUF_SIZE)) == NULL)
 		fatal("smtp_alloc_cb");
@@ -286,16 +341,33 @@ smtp_line(struct smtp_session *s, char *line, size_t n)
 	smtp_command(s, line, len);
 }
 
-/* Process as much buffered input as the state allows. */
-static void
-smtp_process(struct smtp_session *s)
+static int
+smtp_can_process(const struct smtp_session *s)
 {
-	size_t pos = 0, n;
+	return !smtp_blocked(s) && !s->quit && !s->closing && !s->starttls;
+}
+
+/* Process the buffered input from pos on; returns the new pos. */
+static size_t
+smtp_process_buf(struct smtp_session *s, size_t pos)
+{
+	size_t n;
 	char *lf;
 
-	while (pos < s->ilen && !smtp_blocked(s) && !s->quit && !s->closing) {
+	while (pos < s->ilen && smtp_can_process(s)) {
+		if (s->skip > 0) {
+			/* The octets of a refused BDAT chunk. */
+			n = s->ilen - pos < s->skip ? s->ilen - pos : s->skip;
+			s->skip -= n;
+			pos += n;
+			continue;
+		}
 		if (s->state == SMTP_S_DATA) {
 			pos += smtp_data_feed(s, s->ibuf + pos, s->ilen - pos);
+			continue;
+		}
+		if (s->state == SMTP_S_BDAT) {
+			pos += smtp_bdat_feed(s, s->ibuf + pos, s->ilen - pos);
 			continue;
 		}
 		if ((lf = memchr(s->ibuf + pos, '\n', s->ilen - pos)) == NULL) {
@@ -317,17 +389,58 @@ smtp_process(struct smtp_session *s)
 			smtp_line(s, s->ibuf + pos, n);
 		pos += n;
 	}
+	/* RFC 3207 section 6: nothing sent before the TLS handshake may
+	 * count as a command after it. */
+	if (s->starttls)
+		pos = s->ilen;
+	return pos;
+}
+
+/* Under TLS: decrypt what we can into ibuf; 0 if nothing came. */
+static size_t
+smtp_process_pull(struct smtp_session *s)
+{
+	size_t n;
+
+	if (s->ssl == NULL || !smtp_can_process(s) ||
+	    s->ilen >= SMTP_IBUF_SIZE)
+		return 0;
+	if (s->ibuf == NULL && (s->ibuf = malloc(SMTP_IBUF_SIZE)) == NULL)
+		fatal("smtp_process_pull");
+	n = smtp_tls_pull(s, s->ibuf + s->ilen, SMTP_IBUF_SIZE - s->ilen);
+	s->ilen += n;
+	return n;
+}
+
+/* Process as much buffered input as the state allows. */
+static void
+smtp_process(struct smtp_session *s)
+{
+	size_t pos;
+
+	do {
+		pos = s->ibuf != NULL ? smtp_process_buf(s, 0) : 0;
+		if (s->closing)
+			return;
+		if (pos > 0) {
+			memmove(s->ibuf, s->ibuf + pos, s->ilen - pos);
+			s->ilen -= pos;
+		}
+	} while (smtp_process_pull(s) > 0);
 	if (s->closing)
 		return;
-	if (pos > 0) {
-		memmove(s->ibuf, s->ibuf + pos, s->ilen - pos);
-		s->ilen -= pos;
-	}
 	if (s->ilen == 0 && s->state != SMTP_S_DATA) {
 		free(s->ibuf);
 		s->ibuf = NULL;
 	}
 	smtp_flush(s);
+	if (s->starttls && !s->closing) {
+		s->starttls = 0;
+		if (smtp_tls_start(s) == -1) {
+			smtp_close(s, "cannot start TLS");
+			return;
+		}
+	}
 	smtp_update_read(s);
 }
 
@@ -343,7 +456,13 @@ smtp_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		    uv_strerror(nread));
 		return;
 	}
-	s->ilen += nread;
+	if (s->ssl != NULL) {
+		if (smtp_tls_input(s, buf->base, nread) == -1) {
+			smtp_close(s, "TLS input");
+			return;
+		}
+	} else
+		s->ilen += nread;
 	smtp_timer_reset(s);
 	smtp_process(s);
 }

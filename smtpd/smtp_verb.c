@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +32,7 @@ xstrdup(const char *s)
 }
 
 /* A reply that counts as a client error; too many end the session. */
-static void
+void
 smtp_error(struct smtp_session *s, const char *reply)
 {
 	smtp_reply(s, "%s", reply);
@@ -151,13 +152,18 @@ smtp_helo(struct smtp_session *s, const struct smtp_cmd *cmd, int esmtp)
 		smtp_reply(s, "250 %s says hello", host);
 		return;
 	}
-	/* Extensions that come later (STARTTLS, AUTH, CHUNKING) go here. */
 	smtp_reply(s, "250-%s says hello", host);
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtp_reply(s, "250-PIPELINING");
 	smtp_reply(s, "250-8BITMIME");
 	smtp_reply(s, "250-SIZE %llu", (unsigned long long)s->max_size);
 	smtp_reply(s, "250-DSN");
+	if (s->allow_chunking)
+		smtp_reply(s, "250-CHUNKING");
+	if (s->ssl == NULL && s->allow_starttls && smtp_tls_available())
+		smtp_reply(s, "250-STARTTLS");
+	if (smtp_auth_offered(s))
+		smtp_reply(s, "250-AUTH PLAIN LOGIN");
 	smtp_reply(s, "250 SMTPUTF8");
 }
 
@@ -180,7 +186,11 @@ smtp_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_error(s, smtp_cmd_reply(SMTP_ERR_PARAM));
 		return;
 	}
-	if (smtpd.spool_full) {
+	if (s->require_auth && s->authuser[0] == '\0') {
+		smtp_error(s, "530 5.7.0 authentication required");
+		return;
+	}
+	if (smtpd_spool_full()) {
 		smtp_reply(s, R_NOSPACE);
 		return;
 	}
@@ -208,12 +218,16 @@ smtp_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	const char *addr = cmd->addr;
 	size_t cost;
 
-	if (s->state != SMTP_S_MAIL) {
+	if (s->state != SMTP_S_MAIL || s->tx->bdat) {
 		smtp_error(s, R_BADSEQ);
 		return;
 	}
 	if (!s->esmtp && smtp_has_params(cmd)) {
 		smtp_error(s, smtp_cmd_reply(SMTP_ERR_PARAM));
+		return;
+	}
+	if (smtpd_spool_full()) {
+		smtp_reply(s, R_NOSPACE);
 		return;
 	}
 	if (cmd->addr_utf8 && !(s->tx->flags & ENV_SMTPUTF8)) {
@@ -224,7 +238,7 @@ smtp_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		/* RFC 5321 4.5.1: always accepted; ours is at host-name. */
 		snprintf(pm, sizeof(pm), "postmaster@%s", smtpd.conf.hostname);
 		addr = pm;
-	} else if (!s->relay) {
+	} else if (!s->relay && s->authuser[0] == '\0') {
 		smtp_error(s, "550 5.7.1 relaying denied");
 		return;
 	}
@@ -241,7 +255,7 @@ smtp_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 static void
 smtp_data(struct smtp_session *s)
 {
-	if (s->state != SMTP_S_MAIL) {
+	if (s->state != SMTP_S_MAIL || s->tx->bdat) {
 		smtp_error(s, R_BADSEQ);
 		return;
 	}
@@ -272,13 +286,31 @@ smtp_quit_cmd(struct smtp_session *s)
 	smtp_quit(s);
 }
 
+/* How much of a command line may be logged: AUTH's initial response
+ * carries a password. */
+static size_t
+smtp_log_len(const char *line, size_t len)
+{
+	const char *sp;
+
+	if (len > 5 && strncasecmp(line, "AUTH ", 5) == 0 &&
+	    (sp = memchr(line + 5, ' ', len - 5)) != NULL)
+		return sp - line;
+	return len;
+}
+
 void
 smtp_command(struct smtp_session *s, const char *line, size_t len)
 {
 	struct smtp_cmd cmd;
 	int r;
 
-	log_debug("%08x <<< %.*s", s->id, (int)len, line);
+	if (s->auth_step != SMTP_AUTH_NONE) {
+		/* A response to our 334: credentials, never logged. */
+		smtp_auth_line(s, line, len);
+		return;
+	}
+	log_debug("%08x <<< %.*s", s->id, (int)smtp_log_len(line, len), line);
 	if ((r = smtp_cmd_parse_len(line, len, &cmd)) != SMTP_OK) {
 		/* Bulk lists hold bad addresses: not a misbehaving client. */
 		if (r == SMTP_ERR_RCPT)
@@ -315,12 +347,21 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 	case SMTP_CMD_QUIT:
 		smtp_quit_cmd(s);
 		break;
+	case SMTP_CMD_STARTTLS:
+		smtp_tls_cmd(s, &cmd);
+		break;
+	case SMTP_CMD_AUTH:
+		smtp_auth_cmd(s, &cmd);
+		break;
+	case SMTP_CMD_BDAT:
+		smtp_bdat_cmd(s, &cmd);
+		break;
 	case SMTP_CMD_HELP:
 		smtp_reply(s, "214 2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP "
 		    "QUIT HELP");
 		break;
 	default:
-		/* VRFY, EXPN, TURN...; STARTTLS, AUTH, BDAT until offered. */
+		/* VRFY, EXPN (off on purpose), TURN, ETRN... */
 		smtp_error(s, "502 5.5.1 command not implemented");
 		break;
 	}
@@ -345,7 +386,16 @@ smtp_created(struct smtp_session *s, const char *qid, int fd)
 	strlcpy(s->tx->qid, qid, sizeof(s->tx->qid));
 	if (smtp_data_begin(s, fd) == -1) {
 		smtp_reply(s, R_TEMPFAIL);
+		if (s->tx->bdat) {
+			s->skip = s->bdat_left;
+			s->bdat_left = 0;
+		}
 		smtp_tx_free(s);
+		smtp_resume(s);
+		return;
+	}
+	if (s->tx->bdat) {
+		smtp_bdat_begin(s);
 		smtp_resume(s);
 		return;
 	}
@@ -360,11 +410,19 @@ smtp_create_failed(struct smtp_session *s, uint32_t code, const char *status,
 {
 	/* The transaction stays: the client may RSET, QUIT or retry. */
 	s->state = SMTP_S_MAIL;
+	if (code == 452)
+		smtpd_spool_state(1);	/* still full: refuse at MAIL again */
 	smtp_reply_code(s, code, status, text);
+	if (s->tx->bdat) {
+		/* The chunk's octets follow the command: drop them. */
+		s->skip = s->bdat_left;
+		s->bdat_left = 0;
+		smtp_tx_free(s);
+	}
 	smtp_resume(s);
 }
 
-static const char *
+const char *
 smtp_derr_reply(int err)
 {
 	switch (err) {
@@ -391,6 +449,7 @@ smtp_commit(struct smtp_session *s)
 	env.helo = s->helo;
 	env.client = s->ip;
 	env.envid = tx->envid;
+	env.authuser = s->authuser[0] != '\0' ? s->authuser : NULL;
 	env.ret = tx->ret;
 	env.flags = tx->flags;
 	env.queued = time(NULL);
@@ -463,7 +522,14 @@ smtp_queued_lost(struct smtp_session *s)
 		s->tx->qid[0] = '\0';
 		smtp_tx_free(s);
 		break;
+	case SMTP_S_MAIL:
+		/* A BDAT transaction's file belonged to the old queued. */
+		if (s->tx != NULL && s->tx->bdat &&
+		    s->tx->data.error == SMTP_DERR_NONE)
+			s->tx->data.error = SMTP_DERR_QUEUED;
+		return;
 	case SMTP_S_DATA:
+	case SMTP_S_BDAT:
 		/* Read the rest of the text, then answer 451. */
 		if (s->tx->data.error == SMTP_DERR_NONE)
 			s->tx->data.error = SMTP_DERR_QUEUED;

@@ -69,19 +69,6 @@ smtpd_config(struct cfg *cfg, int initial)
 	    (long long)smtpd.conf.max_sessions);
 }
 
-static int
-smtpd_is_loopback(const struct sockaddr *sa)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-	if (sa->sa_family == AF_INET)
-		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
-	return 0;
-}
-
 /* A <source> value only if the block itself sets it: the table default
  * must not hide the global setting. */
 static void
@@ -104,7 +91,33 @@ smtpd_source_bool(const struct cfg_node *src, const char *name)
 	return 0;
 }
 
-/* Inbound policy of a new session, from its <source> block. */
+/* A yes/no that only a <source> sets (no global form). */
+static int
+smtpd_source_flag(const struct cfg_node *src, const char *name, int dflt)
+{
+	if (src != NULL && cfg_child(src, name) != NULL)
+		return cfg_bool(src, name, dflt);
+	return dflt;
+}
+
+static void
+smtpd_policy_auth(struct smtp_session *s, const struct cfg_node *src)
+{
+	const struct cfg_node *n;
+
+	s->allow_starttls = smtpd_source_flag(src, "allow-starttls", 1);
+	s->allow_auth = smtpd_source_flag(src, "allow-auth", 1);
+	s->auth_unencrypted = smtpd_source_flag(src,
+	    "allow-unencrypted-plain-auth", 0);
+	s->require_auth = smtpd_source_flag(src, "require-auth", 0);
+	s->allow_chunking = smtpd_source_flag(src, "allow-chunking", 1);
+	if (src != NULL && (n = cfg_child(src, "auth-plain")) != NULL &&
+	    n->argc > 0 && (s->auth_file = strdup(n->argv[0])) == NULL)
+		fatal("smtpd_policy_auth");
+}
+
+/* Inbound policy of a new session, from its <source> block.  Nobody
+ * relays unless the config says so, not even loopback clients. */
 void
 smtpd_policy(struct smtp_session *s)
 {
@@ -117,13 +130,13 @@ smtpd_policy(struct smtp_session *s)
 	s->data_timeout = smtpd.conf.data_timeout;
 	if (smtpd.cfg != NULL && sa->sa_family != AF_UNSPEC)
 		src = cfg_source_match(smtpd.cfg, sa);
-	s->relay = smtpd_is_loopback(sa) ||
-	    smtpd_source_bool(src, "always-allow-relaying") ||
+	s->relay = smtpd_source_bool(src, "always-allow-relaying") ||
 	    smtpd_source_bool(src, "allow-submission");
 	if (src != NULL && cfg_child(src, "max-message-size") != NULL) {
 		size = cfg_size(src, "max-message-size", s->max_size);
 		s->max_size = size == UINT64_MAX ? 0 : size;
 	}
+	smtpd_policy_auth(s, src);
 	smtpd_source_time(src, "smtp-command-timeout", &s->cmd_timeout);
 	smtpd_source_time(src, "smtp-data-timeout", &s->data_timeout);
 	if (s->cmd_timeout <= 0)
@@ -172,11 +185,36 @@ smtpd_listen(struct smtpd_listener *l)
 }
 
 static void
+smtpd_listener_free_cb(uv_handle_t *h);
+
+/* A reload dropped this listener: no new sessions on it, the ones in
+ * progress go on (they have their own sockets). */
+static void
+smtpd_listener_remove(const char *name)
+{
+	struct smtpd_listener **lp, *l;
+
+	for (lp = &smtpd_listeners; (l = *lp) != NULL; lp = &l->next)
+		if (strcmp(l->name, name) == 0) {
+			*lp = l->next;
+			log_info("no longer listening on %s", l->name);
+			uv_close((uv_handle_t *)&l->tcp,
+			    smtpd_listener_free_cb);
+			return;
+		}
+	log_warnx("no listener %s to close", name);
+}
+
+static void
 smtpd_listener(int kind, const char *name, int fd)
 {
 	struct smtpd_listener *l;
 	int r;
 
+	if (fd == -1) {
+		smtpd_listener_remove(name);
+		return;
+	}
 	if (kind != LISTEN_SMTP) {
 		log_warnx("unexpected listener %s (kind %d)", name, kind);
 		close(fd);
@@ -301,6 +339,27 @@ smtpd_commit_ok(struct imsg *imsg, struct msg *m)
 	smtp_committed(s, qid);
 }
 
+void
+smtpd_spool_state(int full)
+{
+	if (!smtpd.spool_full != !full)
+		log_info("spool %s", full ? "full: refusing mail" :
+		    "has room again");
+	smtpd.spool_full = full != 0;
+	smtpd.spool_full_at = uv_now(daemon_loop());
+}
+
+/* Whether to answer MAIL and RCPT with 452.  queued tells us when the
+ * spool fills up, but only re-checks when asked for a file, so a stale
+ * "full" lets a transaction through now and then: its DATA finds out
+ * (452 from queued, or a file and "room again"). */
+int
+smtpd_spool_full(void)
+{
+	return smtpd.spool_full &&
+	    uv_now(daemon_loop()) - smtpd.spool_full_at < SMTP_SPOOL_RECHECK;
+}
+
 static void
 smtpd_queued_msg(struct mproc *p, struct imsg *imsg)
 {
@@ -328,10 +387,7 @@ smtpd_queued_msg(struct mproc *p, struct imsg *imsg)
 	case MSG_SPOOL_STATE:
 		m_get_u32(&m, &full);
 		m_end(&m);
-		if (!smtpd.spool_full != !full)
-			log_info("spool %s", full ? "full: refusing mail" :
-			    "has room again");
-		smtpd.spool_full = full != 0;
+		smtpd_spool_state(full);
 		break;
 	default:
 		fatalx("unexpected %s from queued", proto_name(imsg->hdr.type));
@@ -415,12 +471,47 @@ smtpd_shutdown(void)
 		daemon_exit(0);
 }
 
+/* Secrets from ternd (ternd/secrets.c), before IMSG_START. */
+static void
+smtpd_parent_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct msg m;
+	const char *a, *b;
+
+	m_msg(&m, imsg);
+	if (imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+	}
+	switch (imsg->hdr.type) {
+	case SMTPD_TLS_CERT:
+		m_get_string(&m, &a);
+		m_get_string(&m, &b);
+		m_end(&m);
+		if (a != NULL)
+			smtp_tls_config(a, b);
+		break;
+	case SMTPD_PASSWD_FILE:
+		m_get_string(&m, &a);
+		m_get_string(&m, &b);
+		m_end(&m);
+		if (a != NULL && b != NULL)
+			smtp_auth_passwd_file(a, b);
+		break;
+	default:
+		fatalx("unexpected %s from ternd", proto_name(imsg->hdr.type));
+	}
+	/* The PEM and the hashes are in our copies now, not in this one. */
+	explicit_bzero((void *)imsg->data, imsg->len);
+}
+
 static const struct daemon_ops smtpd_ops = {
 	.proc = PROC_SMTPD,
 	.config = smtpd_config,
 	.peer = smtpd_peer,
 	.listener = smtpd_listener,
 	.start = smtpd_start,
+	.parent_msg = smtpd_parent_msg,
 	.shutdown = smtpd_shutdown,
 };
 

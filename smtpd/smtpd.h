@@ -6,6 +6,11 @@
  *	smtp_verb.c	what each command does; transactions
  *	smtp_data.c	the message text: dot-unstuffing, CRLF, the file
  *	smtp_cmd.c	the command parser (pure; unit tested and fuzzed)
+ *	smtp_addr.c	address syntax for it (pure as well)
+ *	smtp_tls.c	STARTTLS: OpenSSL over memory BIOs under libuv
+ *	smtp_auth.c	AUTH PLAIN and LOGIN against password files and
+ *			<smtp-user> blocks
+ *	smtp_bdat.c	CHUNKING (RFC 3030): BDAT chunks into the spool file
  *
  * A session that needs queued (a file at DATA, a commit after the final
  * dot) sends the request with its id as peerid and stops reading; the
@@ -42,6 +47,13 @@
 #define SMTP_DATA_TIMEOUT	(10 * 60)
 #define SMTP_QUEUED_TIMEOUT	(5 * 60)	/* waiting for queued */
 #define SMTP_STOP_GRACE		30		/* shutdown deadline */
+/* queued re-evaluates its limits only when asked for a file: after this
+ * long a full spool lets one transaction reach DATA to find out. */
+#define SMTP_SPOOL_RECHECK	(5 * 1000)	/* ms */
+#define SMTP_TLS_RBUF		(17 * 1024)	/* one TLS record and some */
+#define SMTP_AUTH_MAX_FAIL	3		/* failed AUTHs, then 421 */
+#define SMTP_AUTH_DELAY		1		/* seconds per failure */
+#define SMTP_AUTH_USER_MAX	255
 
 struct smtpd_conf {
 	char		 hostname[256];
@@ -56,6 +68,7 @@ struct smtpd_state {
 	struct smtpd_conf conf;
 	struct mproc	*queued;	/* NULL while queued is away */
 	int		 spool_full;
+	uint64_t	 spool_full_at;	/* uv_now() when we last heard so */
 	int		 stopping;
 	uint32_t	 nsessions;	/* counted against total-max-smtp-in */
 };
@@ -68,6 +81,7 @@ enum smtp_state {
 	SMTP_S_CREATE,		/* DATA sent to queued, waiting for the file */
 	SMTP_S_DATA,		/* reading the message text */
 	SMTP_S_COMMIT,		/* final dot seen, waiting for queued */
+	SMTP_S_BDAT,		/* reading the octets of a BDAT chunk */
 };
 
 enum smtp_refuse {
@@ -108,6 +122,7 @@ struct smtp_tx {
 	uint32_t	 rcptcap;
 	size_t		 envbytes;	/* estimated envelope size in an imsg */
 	char		 qid[QID_LEN + 1];	/* from MSG_CREATE_OK */
+	int		 bdat;		/* a BDAT transaction: DATA refused */
 	struct smtp_data data;
 };
 
@@ -129,6 +144,12 @@ struct smtp_session {
 	uint64_t	 max_size;
 	int64_t		 cmd_timeout;
 	int64_t		 data_timeout;
+	int		 allow_starttls;
+	int		 allow_auth;
+	int		 auth_unencrypted;	/* PLAIN/LOGIN without TLS */
+	int		 require_auth;
+	int		 allow_chunking;
+	char		*auth_file;	/* auth-plain of the <source>, or NULL */
 
 	enum smtp_state	 state;
 	int		 esmtp;
@@ -137,6 +158,25 @@ struct smtp_session {
 	int		 nerrors;
 	int		 quit;		/* close once the replies are out */
 	int		 finishing;	/* uv_shutdown under way */
+
+	/* TLS (smtp_tls.c): after STARTTLS every byte goes through ssl */
+	void		*ssl;		/* SSL *, NULL before STARTTLS */
+	int		 tls_up;	/* handshake done */
+	int		 tls_closed;	/* close_notify sent */
+	int		 starttls;	/* switch to TLS once the 220 is out */
+	char		*tlsbuf;	/* SMTP_TLS_RBUF, ciphertext read */
+
+	/* AUTH (smtp_auth.c) */
+	int		 auth_step;	/* SMTP_AUTH_*: the next line is data */
+	int		 auth_fails;
+	int		 delayed;	/* replies held back (failed AUTH) */
+	char		 authuser[SMTP_AUTH_USER_MAX + 1];	/* "" = none */
+	char		 login_user[SMTP_AUTH_USER_MAX + 1];
+
+	/* BDAT (smtp_bdat.c) */
+	uint64_t	 bdat_left;	/* octets of the chunk still to read */
+	int		 bdat_last;
+	uint64_t	 skip;		/* octets of a refused chunk to drop */
 
 	/* input: bytes read, not yet processed */
 	char		*ibuf;
@@ -150,12 +190,17 @@ struct smtp_session {
 	size_t		 wpending;	/* bytes inside uv_write requests */
 };
 
+enum { SMTP_AUTH_NONE = 0, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN_USER,
+    SMTP_AUTH_LOGIN_PASS };
+
 /* smtpd.c */
 void	smtpd_policy(struct smtp_session *);
 int	smtpd_queued_create(struct smtp_session *);
 void	smtpd_queued_commit(struct smtp_session *, const struct envelope *);
 void	smtpd_queued_rollback(const char *qid);
 void	smtpd_session_gone(void);
+int	smtpd_spool_full(void);
+void	smtpd_spool_state(int full);
 
 /* smtp_session.c */
 void	smtp_session_accept(uv_stream_t *server);
@@ -168,11 +213,37 @@ void	smtp_close(struct smtp_session *, const char *why);
 void	smtp_quit(struct smtp_session *);
 void	smtp_resume(struct smtp_session *);
 void	smtp_timer_reset(struct smtp_session *);
+int	smtp_write_raw(struct smtp_session *, char *buf, size_t len);
+void	smtp_delay(struct smtp_session *, int secs);
+
+/* smtp_tls.c */
+int	smtp_tls_config(const char *pem, const char *password);
+int	smtp_tls_available(void);
+void	smtp_tls_cmd(struct smtp_session *, const struct smtp_cmd *);
+int	smtp_tls_start(struct smtp_session *);
+int	smtp_tls_input(struct smtp_session *, const char *, size_t);
+size_t	smtp_tls_pull(struct smtp_session *, char *, size_t);
+void	smtp_tls_output(struct smtp_session *, const char *, size_t);
+void	smtp_tls_shutdown(struct smtp_session *);
+void	smtp_tls_free(struct smtp_session *);
+
+/* smtp_auth.c */
+void	smtp_auth_passwd_file(const char *path, const char *text);
+int	smtp_auth_offered(const struct smtp_session *);
+void	smtp_auth_cmd(struct smtp_session *, const struct smtp_cmd *);
+void	smtp_auth_line(struct smtp_session *, const char *, size_t);
+
+/* smtp_bdat.c */
+void	smtp_bdat_cmd(struct smtp_session *, const struct smtp_cmd *);
+size_t	smtp_bdat_feed(struct smtp_session *, const char *, size_t);
+void	smtp_bdat_begin(struct smtp_session *);
 
 /* smtp_verb.c */
 void	smtp_greet(struct smtp_session *);
 void	smtp_command(struct smtp_session *, const char *line, size_t len);
 void	smtp_data_done(struct smtp_session *);
+void	smtp_error(struct smtp_session *, const char *reply);
+const char *smtp_derr_reply(int err);
 void	smtp_tx_free(struct smtp_session *);
 void	smtp_created(struct smtp_session *, const char *qid, int fd);
 void	smtp_create_failed(struct smtp_session *, uint32_t code,
@@ -185,6 +256,7 @@ void	smtp_stopping(struct smtp_session *);
 
 /* smtp_data.c */
 int	smtp_data_begin(struct smtp_session *, int fd);
+void	smtp_data_bytes(struct smtp_session *, const char *, size_t);
 size_t	smtp_data_feed(struct smtp_session *, const char *, size_t);
 int	smtp_data_finish(struct smtp_session *);
 void	smtp_data_abort(struct smtp_data *);

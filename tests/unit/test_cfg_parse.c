@@ -856,7 +856,11 @@ test_table_used_by(void **state)
 		"source", "accepted-connect", "smtp-service",
 		"always-allow-relaying", "allow-submission",
 		"total-max-smtp-in", "smtp-command-timeout",
-		"smtp-data-timeout",
+		"smtp-data-timeout", "smtp-server-tls-certificate",
+		"smtp-server-tls-ciphers", "auth-plain", "require-auth",
+		"allow-auth", "allow-unencrypted-plain-auth", "allow-starttls",
+		"allow-chunking", "smtp-user", "password",
+		"authentication-method",
 		/* queued */
 		"min-free-space", "spool-max-recipients", "max-queue-size",
 		/* bounced */

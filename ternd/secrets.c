@@ -1,0 +1,117 @@
+/*
+ * secrets.c - files that only root may read and a chrooted daemon could
+ * not open anyway: the inbound TLS certificate and key, and the password
+ * files of SMTP AUTH.  ternd reads them each time it starts smtpd and
+ * sends their contents down the setup channel before IMSG_START, so smtpd
+ * never needs a path into the host's file system.
+ */
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "ternd.h"
+
+/* A certificate or a password file is small; a huge one is a mistake
+ * (and must fit in one imsg). */
+#define SECRET_MAX	(IMSG_MAX_SIZE - 4096)
+
+/* The whole file as a NUL-terminated string, or NULL (logged). */
+static char *
+secrets_read(const char *path)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t off = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("cannot read %s", path);
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || st.st_size < 0 ||
+	    st.st_size > SECRET_MAX) {
+		log_warnx("%s: missing or larger than %d bytes", path,
+		    SECRET_MAX);
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc(st.st_size + 1)) == NULL)
+		fatal("secrets_read");
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	if (strlen(buf) != off) {
+		log_warnx("%s: contains NUL bytes", path);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void
+secrets_cert(struct child *c, const struct cfg_node *n)
+{
+	char *pem;
+
+	if (n->argc < 1 || (pem = secrets_read(n->argv[0])) == NULL) {
+		log_warnx("smtpd: no STARTTLS without a readable "
+		    "smtp-server-tls-certificate");
+		return;
+	}
+	m_create(c->mp, SMTPD_TLS_CERT, 0, -1);
+	m_add_string(c->mp, pem);
+	m_add_string(c->mp, n->argc > 1 ? n->argv[1] : NULL);
+	m_close(c->mp);
+	explicit_bzero(pem, strlen(pem));
+	free(pem);
+}
+
+static void
+secrets_passwd(struct child *c, const char *path)
+{
+	char *text;
+
+	if ((text = secrets_read(path)) == NULL)
+		return;
+	m_create(c->mp, SMTPD_PASSWD_FILE, 0, -1);
+	m_add_string(c->mp, path);
+	m_add_string(c->mp, text);
+	m_close(c->mp);
+	explicit_bzero(text, strlen(text));
+	free(text);
+}
+
+/* Everything smtpd needs, sent between its listeners and IMSG_START. */
+void
+secrets_send(struct ternd *t, struct child *c)
+{
+	const struct cfg_node *n, *a;
+
+	if (c->proc != PROC_SMTPD || c->mp == NULL)
+		return;
+	if ((n = cfg_child(t->cfg->root, "smtp-server-tls-certificate")) !=
+	    NULL)
+		secrets_cert(c, n);
+	for (n = t->cfg->root->child; n != NULL; n = n->next) {
+		if (strcmp(n->name, "source") != 0 &&
+		    strcmp(n->name, "accepted-connect") != 0)
+			continue;
+		for (a = cfg_child(n, "auth-plain"); a != NULL;
+		    a = cfg_next_named(a, "auth-plain"))
+			if (a->argc > 0)
+				secrets_passwd(c, a->argv[0]);
+	}
+}

@@ -1,0 +1,593 @@
+"""Inbound ESMTP (issue 5): STARTTLS, AUTH, CHUNKING, relay policy.
+
+Real clients only: smtplib, raw sockets, `openssl s_client`.  Every Tern
+here listens on 127.0.0.1 and routes example.test to the `sink` fixture.
+Certificates are made with the openssl CLI in tmp_path; password hashes
+with crypt(3) through Python's crypt module and `openssl passwd`.
+"""
+
+import base64
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import warnings
+
+import pytest
+
+from conftest import LOOPBACK, make_message, scaled
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
+
+SENDER = "sender@client.test"
+CN = "tern-inbound.test"
+
+
+# ------------------------------------------------------------- helpers
+
+def make_cert(dir, cn=CN, password=None):
+    """A self-signed certificate and its key in one PEM file (as PowerMTA's
+    smtp-server-tls-certificate wants); returns (pem path, cert path)."""
+    key, crt, pem = dir / "key.pem", dir / "cert.pem", dir / "server.pem"
+    args = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-days", "2",
+            "-subj", f"/CN={cn}/O=Tern tests",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(crt)]
+    args += ["-passout", f"pass:{password}"] if password else ["-nodes"]
+    subprocess.run(args, check=True, capture_output=True, timeout=60)
+    pem.write_bytes(crt.read_bytes() + key.read_bytes())
+    return pem, crt
+
+
+DEFAULT_SOURCE = (f"<source {LOOPBACK}>\n"
+                  "    always-allow-relaying yes\n"
+                  "</source>\n")
+
+
+def start_tern(make_tern, sink, source="    always-allow-relaying yes\n",
+               extra=""):
+    """A Tern whose <source 127.0.0.1> block holds `source` (instead of
+    the fixture's plain relaying one), plus `extra` at global level."""
+    t = make_tern(routes={"example.test": sink}, start=False)
+    text = t.config_text()
+    assert DEFAULT_SOURCE in text
+    t._config_text = text.replace(
+        DEFAULT_SOURCE, f"<source {LOOPBACK}>\n{source}</source>\n") + extra
+    t.write_config()
+    t.start()
+    return t
+
+
+def tls_conf(pem, password=None):
+    pw = f" {password}" if password else ""
+    return f"smtp-server-tls-certificate {pem}{pw}\n"
+
+
+def client_ctx(crt):
+    ctx = ssl.create_default_context(cafile=str(crt))
+    ctx.check_hostname = False      # the certificate names 127.0.0.1 as IP
+    return ctx
+
+
+class Raw:
+    """A line-level SMTP client on a plain socket, for what smtplib hides
+    (pipelining, BDAT octets, refused commands)."""
+
+    def __init__(self, port, source=None):
+        self.sock = socket.create_connection(
+            (LOOPBACK, port), timeout=scaled(20),
+            source_address=(source, 0) if source else None)
+        self.buf = b""
+        self.banner = self.reply()
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One whole (multi-line) reply: (code, text of all lines)."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError(f"closed after {lines!r}")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode())
+            if line[3:4] != b"-":
+                return int(line[:3]), "\n".join(lines)
+
+    def cmd(self, line: str):
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def starttls(self, ctx):
+        code, _ = self.cmd("STARTTLS")
+        assert code == 220
+        assert self.buf == b"", "bytes after the 220 before TLS"
+        self.sock = ctx.wrap_socket(self.sock)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def htpasswd(path, users: dict):
+    """users: name -> (password, scheme); scheme 2y, 6 or 5."""
+    lines = []
+    for name, (pw, scheme) in users.items():
+        if scheme == "2y":
+            h = crypt.crypt(pw, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+            h = "$2y$" + h[4:]
+        else:
+            h = subprocess.run(["openssl", "passwd", f"-{scheme}", pw],
+                               check=True, capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+        assert h.startswith(f"${scheme}$"), h
+        lines.append(f"{name}:{h}")
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def plain(user, pw):
+    return base64.b64encode(f"\0{user}\0{pw}".encode()).decode()
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+# ------------------------------------------------------------ STARTTLS
+
+def test_starttls_openssl_s_client_sees_configured_certificate(
+        make_tern, sink, tmp_path):
+    pem, _ = make_cert(tmp_path)
+    t = make_tern(routes={"example.test": sink}, extra=tls_conf(pem))
+    out = subprocess.run(
+        ["openssl", "s_client", "-starttls", "smtp", "-connect",
+         f"{LOOPBACK}:{t.smtp_port}", "-brief"],
+        input=b"QUIT\r\n", capture_output=True, timeout=scaled(30))
+    text = (out.stdout + out.stderr).decode(errors="replace")
+    assert f"CN = {CN}" in text or f"CN={CN}" in text, text
+    assert "Protocol version: TLSv1.2" in text or \
+        "Protocol version: TLSv1.3" in text, text
+
+
+def test_starttls_smtplib_delivers_and_resets_session(
+        make_tern, sink, tmp_path):
+    pem, crt = make_cert(tmp_path)
+    t = make_tern(routes={"example.test": sink}, extra=tls_conf(pem))
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, local_hostname="client.test",
+                      timeout=scaled(30)) as s:
+        s.ehlo()
+        assert s.has_extn("starttls")
+        s.starttls(context=client_ctx(crt))
+        subject = dict(x[0] for x in s.sock.getpeercert()["subject"])
+        assert subject["commonName"] == CN
+        assert s.sock.version() in ("TLSv1.2", "TLSv1.3")
+        s.ehlo()
+        # Offered once only; not again inside TLS.
+        assert not s.has_extn("starttls")
+        t.send_on(s, SENDER, ["tls@example.test"],
+                  make_message(subject="over tls", to="tls@example.test"))
+    got = t.wait_messages(sink, 1, rcpt="tls@example.test")
+    assert b"Subject: over tls" in got[0].data
+
+
+def test_starttls_with_encrypted_key_and_password(make_tern, sink, tmp_path):
+    pem, crt = make_cert(tmp_path, password="s3cret")
+    t = make_tern(routes={"example.test": sink},
+                  extra=tls_conf(pem, password="s3cret"))
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30)) as s:
+        s.ehlo()
+        s.starttls(context=client_ctx(crt))
+        assert s.noop()[0] == 250
+
+
+def test_starttls_ignores_commands_pipelined_before_handshake(
+        make_tern, sink, tmp_path):
+    """RFC 3207 section 6: what was sent in clear after STARTTLS must not
+    be executed inside the TLS session (command injection)."""
+    pem, crt = make_cert(tmp_path)
+    t = make_tern(routes={"example.test": sink}, extra=tls_conf(pem))
+    c = Raw(t.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        c.send(b"STARTTLS\r\nHELP\r\n")
+        code, _ = c.reply()
+        assert code == 220
+        c.sock = client_ctx(crt).wrap_socket(c.sock)
+        c.buf = b""
+        code, text = c.cmd("NOOP")
+        assert (code, text) == (250, "250 2.0.0 ok"), text
+        # A fresh session: MAIL needs EHLO again.
+        code, _ = c.cmd(f"MAIL FROM:<{SENDER}>")
+        assert code == 503
+    finally:
+        c.close()
+
+
+def test_no_starttls_without_certificate(tern):
+    with tern.smtp() as s:
+        assert not s.has_extn("starttls")
+        code, msg = s.docmd("STARTTLS")
+        assert code == 502, msg
+
+
+def test_starttls_refuses_tls_1_1(make_tern, sink, tmp_path):
+    pem, crt = make_cert(tmp_path)
+    t = make_tern(routes={"example.test": sink}, extra=tls_conf(pem))
+    ctx = client_ctx(crt)
+    try:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        pytest.skip("this OpenSSL cannot even offer TLS 1.1")
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30)) as s:
+        s.ehlo()
+        with pytest.raises((ssl.SSLError, OSError)):
+            s.starttls(context=ctx)
+    # The server lives on.
+    with t.smtp() as s:
+        assert s.noop()[0] == 250
+
+
+# ---------------------------------------------------------------- AUTH
+
+USERS = {
+    "alice": ("alice-pw-2y", "2y"),
+    "bob": ("bob-pw-6", "6"),
+    "carol": ("carol-pw-5", "5"),
+}
+
+
+def auth_tern(make_tern, sink, tmp_path, source_extra=""):
+    pem, crt = make_cert(tmp_path)
+    pw = htpasswd(tmp_path / "passwd", USERS)
+    t = start_tern(make_tern, sink, source=(
+        f"    auth-plain {pw}\n"
+        f"    require-auth yes\n{source_extra}"), extra=(
+        f"smtp-server-tls-certificate {pem}\n"
+        f"<smtp-user dave>\n"
+        f"    password dave-plain-pw\n"
+        f"</smtp-user>\n"))
+    return t, crt
+
+
+def tls_client(t, crt):
+    s = smtplib.SMTP(LOOPBACK, t.smtp_port, local_hostname="client.test",
+                     timeout=scaled(30))
+    s.ehlo()
+    s.starttls(context=client_ctx(crt))
+    s.ehlo()
+    return s
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "carol", "dave"])
+def test_auth_plain_each_hash_scheme_and_smtp_user(make_tern, sink,
+                                                    tmp_path, user):
+    t, crt = auth_tern(make_tern, sink, tmp_path)
+    pw = USERS[user][0] if user in USERS else "dave-plain-pw"
+    rcpt = f"{user}@example.test"
+    with tls_client(t, crt) as s:
+        assert "PLAIN" in s.esmtp_features["auth"].upper()
+        assert "LOGIN" in s.esmtp_features["auth"].upper()
+        code, msg = s.docmd("AUTH", "PLAIN " + plain(user, pw))
+        assert code == 235, msg
+        t.send_on(s, SENDER, [rcpt], make_message(to=rcpt))
+    t.wait_messages(sink, 1, rcpt=rcpt)
+    row = t.wait_acct("d", rcpt)[0]
+    assert row["rcvSmtpUser"] == user
+
+
+def test_auth_login_mechanism(make_tern, sink, tmp_path):
+    t, crt = auth_tern(make_tern, sink, tmp_path)
+    with tls_client(t, crt) as s:
+        code, msg = s.docmd("AUTH", "LOGIN")
+        assert (code, msg) == (334, b"VXNlcm5hbWU6")
+        code, msg = s.docmd(b64("bob"))
+        assert (code, msg) == (334, b"UGFzc3dvcmQ6")
+        code, msg = s.docmd(b64("bob-pw-6"))
+        assert code == 235, msg
+        # smtplib's own login() (it picks PLAIN or LOGIN) on a new session
+    with tls_client(t, crt) as s:
+        s.login("carol", "carol-pw-5")
+        t.send_on(s, SENDER, ["c@example.test"], make_message())
+    t.wait_messages(sink, 1, rcpt="c@example.test")
+
+
+def test_require_auth_refuses_mail_until_authenticated(make_tern, sink,
+                                                       tmp_path):
+    t, crt = auth_tern(make_tern, sink, tmp_path)
+    with tls_client(t, crt) as s:
+        code, msg = s.mail(SENDER)
+        assert code == 530 and msg.startswith(b"5.7.0"), msg
+        s.login("alice", "alice-pw-2y")
+        assert s.mail(SENDER)[0] == 250
+
+
+def test_auth_needs_tls_unless_allowed(make_tern, sink, tmp_path):
+    t, crt = auth_tern(make_tern, sink, tmp_path)
+    with t.smtp() as s:
+        assert not s.has_extn("auth")
+        code, msg = s.docmd("AUTH", "PLAIN " + plain("alice", "alice-pw-2y"))
+        assert code == 538, msg
+
+
+def test_auth_unencrypted_when_allowed(make_tern, sink, tmp_path):
+    t, crt = auth_tern(make_tern, sink, tmp_path,
+                       source_extra="    allow-unencrypted-plain-auth yes\n")
+    with t.smtp() as s:
+        assert s.has_extn("auth")
+        s.login("bob", "bob-pw-6")
+        t.send_on(s, SENDER, ["u@example.test"], make_message())
+    t.wait_messages(sink, 1, rcpt="u@example.test")
+
+
+def test_auth_failures_are_slowed_then_disconnected(make_tern, sink,
+                                                    tmp_path, monkeypatch):
+    monkeypatch.setenv("TERN_VERBOSE", "1")     # log every command
+    t, crt = auth_tern(make_tern, sink, tmp_path)
+    c = Raw(t.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        c.starttls(client_ctx(crt))
+        c.cmd("EHLO client.test")
+        code, _ = c.cmd("AUTH PLAIN " + plain("alice", "wrong-one"))
+        assert code == 535
+        start = time.monotonic()
+        code, _ = c.cmd("AUTH PLAIN " + plain("alice", "wrong-two"))
+        assert code == 535
+        # The second failure waited for the first one's delay (1 s).
+        assert time.monotonic() - start >= 0.9
+        c.send(b"AUTH LOGIN\r\n")
+        assert c.reply()[0] == 334
+        assert c.cmd(b64("alice"))[0] == 334
+        code, text = c.cmd(b64("wrong-three"))
+        assert code == 535
+        code, text = c.reply()
+        assert code == 421, text
+    finally:
+        c.close()
+    log = t.log_text()
+    assert "authentication failed" in log
+    for secret in ("wrong-one", "wrong-two", "wrong-three",
+                   plain("alice", "wrong-one"), b64("wrong-three")):
+        assert secret not in log, f"{secret} logged"
+
+
+def test_auth_cancel_and_bad_mechanism(make_tern, sink, tmp_path):
+    t, crt = auth_tern(make_tern, sink, tmp_path)
+    with tls_client(t, crt) as s:
+        assert s.docmd("AUTH", "CRAM-SHA9")[0] == 504
+        assert s.docmd("AUTH", "LOGIN")[0] == 334
+        assert s.docmd("*")[0] == 501
+        assert s.noop()[0] == 250
+
+
+# ------------------------------------------------------- relay policy
+
+def test_relay_only_from_allowed_sources(make_tern, sink):
+    t = make_tern(routes={"example.test": sink}, extra=(
+        "<source 127.0.0.2>\n"
+        "    always-allow-relaying yes\n"
+        "</source>\n"))
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                      source_address=("127.0.0.2", 0)) as s:
+        s.ehlo()
+        t.send_on(s, SENDER, ["ok2@example.test"], make_message())
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                      source_address=("127.0.0.3", 0)) as s:
+        s.ehlo()
+        assert s.mail(SENDER)[0] == 250
+        code, msg = s.rcpt("no3@example.test")
+        assert code == 550 and msg.startswith(b"5.7.1"), msg
+        # postmaster is always accepted (RFC 5321 4.5.1)
+        assert s.rcpt("postmaster")[0] == 250
+    t.wait_messages(sink, 1, rcpt="ok2@example.test")
+    assert not sink.messages_for("no3@example.test")
+
+
+def test_authenticated_client_may_relay(make_tern, sink, tmp_path):
+    pw = htpasswd(tmp_path / "passwd", USERS)
+    t = make_tern(routes={"example.test": sink}, extra=(
+        "<source 127.0.0.3>\n"
+        f"    auth-plain {pw}\n"
+        "    allow-unencrypted-plain-auth yes\n"
+        "</source>\n"))
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                      source_address=("127.0.0.3", 0)) as s:
+        s.ehlo()
+        s.mail(SENDER)
+        assert s.rcpt("x3@example.test")[0] == 550
+        s.rset()
+        s.login("carol", "carol-pw-5")
+        t.send_on(s, SENDER, ["x3@example.test"], make_message())
+    t.wait_messages(sink, 1, rcpt="x3@example.test")
+
+
+# ---------------------------------------------------------- CHUNKING
+
+def _bdat_session(t):
+    c = Raw(t.smtp_port)
+    code, text = c.cmd("EHLO client.test")
+    assert "CHUNKING" in text
+    return c
+
+
+def test_bdat_chunks_arrive_intact(tern, sink):
+    body = make_message(subject="chunked", to="ch@example.test",
+                        body="line one\n.dot line\n" + ("z" * 900 + "\n") * 8)
+    c = _bdat_session(tern)
+    try:
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert c.cmd("RCPT TO:<ch@example.test>")[0] == 250
+        first, rest = body[:100], body[100:]
+        c.send(f"BDAT {len(first)}\r\n".encode() + first)
+        assert c.reply()[0] == 250
+        # Pipelined: the LAST chunk and a NOOP in one write.
+        c.send(f"BDAT {len(rest)} LAST\r\n".encode() + rest + b"NOOP\r\n")
+        code, text = c.reply()
+        assert code == 250 and "queued" in text, text
+        assert c.reply()[0] == 250
+        # DATA is refused inside a BDAT transaction, but a new one is fine.
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert c.cmd("RCPT TO:<ch2@example.test>")[0] == 250
+        c.send(b"BDAT 0 LAST\r\n")
+        assert c.reply()[0] == 250
+    finally:
+        c.close()
+    got = tern.wait_messages(sink, 1, rcpt="ch@example.test")
+    # Only our Received: header in front; the rest octet for octet.
+    assert got[0].data.endswith(body)
+
+
+def test_bdat_refused_chunks_are_skipped(tern, sink):
+    c = _bdat_session(tern)
+    try:
+        # No transaction: refused, and its octets are not commands.
+        c.send(b"BDAT 6\r\nQUIT\r\n")
+        assert c.reply()[0] == 503
+        assert c.cmd("NOOP")[0] == 250
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        c.send(b"BDAT 4\r\nabcd")
+        assert c.reply()[0] == 554         # no recipients yet
+        assert c.cmd("RCPT TO:<mix@example.test>")[0] == 250
+        c.send(b"BDAT 4\r\nabcd")
+        assert c.reply()[0] == 250
+        assert c.cmd("DATA")[0] == 503
+        assert c.cmd("RCPT TO:<mix2@example.test>")[0] == 503
+        assert c.cmd("RSET")[0] == 250
+        assert c.cmd("NOOP")[0] == 250
+    finally:
+        c.close()
+
+
+def test_bdat_size_limit(make_tern, sink):
+    t = make_tern(routes={"example.test": sink},
+                  extra="max-message-size 2k\n")
+    c = _bdat_session(t)
+    try:
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert c.cmd("RCPT TO:<big@example.test>")[0] == 250
+        c.send(b"BDAT 1500\r\n" + b"a" * 1500)
+        assert c.reply()[0] == 250
+        c.send(b"BDAT 1500 LAST\r\n" + b"b" * 1500)
+        code, text = c.reply()
+        assert code == 552, text
+        assert c.cmd("NOOP")[0] == 250
+    finally:
+        c.close()
+    time.sleep(scaled(1))
+    assert not sink.messages_for("big@example.test")
+
+
+# ------------------------------------------------------- back-pressure
+
+def test_spool_limit_gives_452_and_recovers(make_tern, sink):
+    """spool-max-recipients 5 and a destination that defers everything:
+    once 5 recipients wait, new mail gets 452 4.3.1 (at MAIL as soon as
+    smtpd has heard from queued), nothing accepted is lost, and once the
+    queue drains mail is accepted again."""
+    sink.add_rule("RCPT", "451 4.3.0 come back later", count=None)
+    t = make_tern(routes={"example.test": sink},
+                  extra="spool-max-recipients 5\n")
+    for i in range(5):
+        t.send(SENDER, [f"bp{i}@example.test"], make_message())
+
+    # The 6th message is refused somewhere in its transaction...
+    with pytest.raises(smtplib.SMTPResponseException) as e:
+        t.send(SENDER, ["bp-extra@example.test"], make_message())
+    assert e.value.smtp_code == 452, e.value
+    # ...and from then on at MAIL.
+    with t.smtp() as s:
+        code, msg = s.mail(SENDER)
+        assert (code, msg[:5]) == (452, b"4.3.1"), msg
+
+    sink.clear_rules()
+    for i in range(5):
+        t.wait_messages(sink, 1, rcpt=f"bp{i}@example.test", timeout=30)
+
+    def accepted():
+        try:
+            t.send(SENDER, ["bp-after@example.test"], make_message())
+            return True
+        except smtplib.SMTPException:
+            return False
+    t.wait_for(accepted, timeout=30, interval=0.5,
+               what="mail accepted again after the queue drained")
+    t.wait_messages(sink, 1, rcpt="bp-after@example.test")
+    assert not sink.messages_for("bp-extra@example.test")
+
+
+# ------------------------------------------------------------------ DSN
+
+class _DsnHandler:
+    """aiosmtpd handler of a receiver that offers DSN (aiosmtpd itself does
+    not know the extension): records the raw MAIL and RCPT arguments."""
+
+    def __init__(self):
+        self.mail_args, self.rcpt_args, self.messages = [], [], []
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-DSN", responses[-1]]
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope.original_content)
+        return "250 2.0.0 ok"
+
+
+def _without(arg, keys):
+    return " ".join(w for w in arg.split()
+                    if w.split("=", 1)[0].upper() not in keys)
+
+
+def test_dsn_parameters_reach_the_next_server(make_tern):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP as AioSMTP
+
+    handler = _DsnHandler()
+
+    class DsnSMTP(AioSMTP):
+        async def smtp_MAIL(self, arg):
+            handler.mail_args.append(arg)
+            await super().smtp_MAIL(_without(arg, {"RET", "ENVID"}))
+
+        async def smtp_RCPT(self, arg):
+            handler.rcpt_args.append(arg)
+            await super().smtp_RCPT(_without(arg, {"NOTIFY", "ORCPT"}))
+
+    class DsnController(Controller):
+        def factory(self):
+            return DsnSMTP(self.handler, **self.SMTP_kwargs)
+
+    from conftest import free_port
+    port = free_port()
+    ctl = DsnController(handler, hostname=LOOPBACK, port=port,
+                        ready_timeout=scaled(10))
+    ctl.start()
+    try:
+        t = make_tern(routes={"dsn.test": port})
+        with t.smtp() as s:
+            t.send_on(s, SENDER, ["who@dsn.test"], make_message(),
+                      mail_options=["RET=HDRS", "ENVID=env+2Did-42"],
+                      rcpt_options=["NOTIFY=SUCCESS,FAILURE",
+                                    "ORCPT=rfc822;orig@dsn.test"])
+        t.wait_for(lambda: handler.messages, what="message at DSN sink")
+        mail = " ".join(a for a in handler.mail_args if "sender@" in a)
+        rcpt = " ".join(a for a in handler.rcpt_args if "who@" in a)
+        assert "RET=HDRS" in mail, handler.mail_args
+        assert "ENVID=env+2Did-42" in mail, handler.mail_args
+        assert "NOTIFY=SUCCESS,FAILURE" in rcpt, handler.rcpt_args
+        assert "ORCPT=rfc822;orig@dsn.test" in rcpt, handler.rcpt_args
+    finally:
+        ctl.stop()
