@@ -4,6 +4,7 @@
  *	tern.c		command line, verbs, exit codes
  *	cli_conn.c	finding the control socket, one request/answer
  *	cli_format.c	JSON answers as aligned human tables
+ *	cli_rows.c	domains, VMTAs and jobs as tables
  */
 #ifndef TERN_CLI_H
 #define TERN_CLI_H
@@ -33,6 +34,14 @@ void	cli_print_json(FILE *, const json_t *);
 void	cli_print_status(FILE *, const json_t *);
 void	cli_print_queues(FILE *, const json_t *);
 void	cli_print_settings(FILE *, const json_t *);
+/* A JSON scalar as table text (yes/no, "-" for none). */
+const char *cli_cell(const json_t *, char *buf, size_t bufsz);
+
+/* cli_rows.c */
+void	cli_print_domains(FILE *, const json_t *);
+void	cli_print_vmtas(FILE *, const json_t *);
+void	cli_print_jobs(FILE *, const json_t *);
+
 /* Seconds as "1d2h", "5m30s", "0s". */
 const char *cli_duration(long long secs, char *buf, size_t bufsz);
 

@@ -118,6 +118,12 @@ cli_scalar(const json_t *v, char *buf, size_t bufsz)
 	return buf;
 }
 
+const char *
+cli_cell(const json_t *v, char *buf, size_t bufsz)
+{
+	return cli_scalar(v, buf, bufsz);
+}
+
 /* --- tables --- */
 
 static void

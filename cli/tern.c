@@ -21,8 +21,9 @@
 #include "ctl.h"
 
 enum cli_cmd {
-	CMD_STATUS, CMD_QUEUES, CMD_VERSION, CMD_SETTINGS, CMD_PAUSE,
-	CMD_RESUME, CMD_SCHEDULE, CMD_CHECK
+	CMD_STATUS, CMD_QUEUES, CMD_DOMAINS, CMD_VMTAS, CMD_JOBS, CMD_VERSION,
+	CMD_SETTINGS, CMD_PAUSE, CMD_RESUME, CMD_SCHEDULE, CMD_DELETE,
+	CMD_SETQUEUE, CMD_RESOLVE, CMD_TRACE, CMD_CHECK
 };
 
 struct cli_verb {
@@ -33,9 +34,20 @@ struct cli_verb {
 	const char	*usage;
 };
 
+#define QOPTS	"[--domain=D] [--vmta=V] [--mode=M] [--errors] " \
+		"[--maxitems=N] [DOMAIN[/VMTA]]"
+
+/* One line per verb: other modules add theirs here. */
 static const struct cli_verb cli_verbs[] = {
 	{ CMD_STATUS, { "show", "status" }, 0, 0, "show status" },
-	{ CMD_QUEUES, { "show", "queues" }, 0, 0, "show queues" },
+	{ CMD_QUEUES, { "show", "queues" }, 0, 8, "show queues " QOPTS },
+	{ CMD_QUEUES, { "show", "topqueues" }, 0, 8,
+	    "show topqueues " QOPTS },
+	{ CMD_DOMAINS, { "show", "domains" }, 0, 8, "show domains " QOPTS },
+	{ CMD_DOMAINS, { "show", "topdomains" }, 0, 8,
+	    "show topdomains " QOPTS },
+	{ CMD_VMTAS, { "show", "vmtas" }, 0, 8, "show vmtas [--maxitems=N]" },
+	{ CMD_JOBS, { "show", "jobs" }, 0, 0, "show jobs" },
 	{ CMD_VERSION, { "show", "version" }, 0, 0, "show version" },
 	{ CMD_SETTINGS, { "show", "settings" }, 0, 1,
 	    "show settings [DOMAIN[/VMTA]]" },
@@ -43,6 +55,12 @@ static const struct cli_verb cli_verbs[] = {
 	{ CMD_RESUME, { "resume", "queue" }, 1, 1,
 	    "resume queue DOMAIN[/VMTA]" },
 	{ CMD_SCHEDULE, { "schedule", NULL }, 1, 1, "schedule DOMAIN[/VMTA]" },
+	{ CMD_DELETE, { "delete", NULL }, 1, 2,
+	    "delete --queue=DOMAIN[/VMTA] | --jobId=ID" },
+	{ CMD_SETQUEUE, { "set", "queue" }, 2, 3,
+	    "set queue --mode=normal|backoff DOMAIN[/VMTA]" },
+	{ CMD_RESOLVE, { "resolve", NULL }, 1, 1, "resolve DOMAIN" },
+	{ CMD_TRACE, { "trace", NULL }, 1, 4, "trace DOMAIN[/VMTA]" },
 	{ CMD_CHECK, { "check-config", NULL }, 0, 1, "check-config [FILE]" },
 };
 #define CLI_NVERBS	(sizeof(cli_verbs) / sizeof(cli_verbs[0]))
@@ -186,6 +204,15 @@ cli_answer(const struct cli_verb *v, json_t *j)
 		break;
 	case CMD_QUEUES:
 		cli_print_queues(stdout, j);
+		break;
+	case CMD_DOMAINS:
+		cli_print_domains(stdout, j);
+		break;
+	case CMD_VMTAS:
+		cli_print_vmtas(stdout, j);
+		break;
+	case CMD_JOBS:
+		cli_print_jobs(stdout, j);
 		break;
 	case CMD_SETTINGS:
 		cli_print_settings(stdout, j);

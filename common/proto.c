@@ -35,6 +35,7 @@ proto_name(uint32_t type)
 	N(BNC_RECORD) N(BNC_ACK)
 	N(CTL_STATUS_REQ) N(CTL_STATUS) N(CTL_QUEUES_REQ) N(CTL_QUEUES)
 	N(CTL_PROCS_REQ) N(CTL_PROCS) N(CTL_QUEUE_OP) N(CTL_RESULT)
+	N(CTL_JOBS_REQ) N(CTL_JOBS)
 #undef N
 	}
 	snprintf(buf, sizeof(buf), "imsg-%u", type);

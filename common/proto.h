@@ -132,14 +132,27 @@ enum imsg_type {
 	CTL_QUEUE_OP,
 	/* reply to a CTL_* operation.  u32 ok, str message */
 	CTL_RESULT,
+
+	/* --- mgmtd <-> queued: listings for the CLI and HTTP (420-449) --- */
+
+	/* mgmtd -> queued: recipients per job id.  peerid = request */
+	CTL_JOBS_REQ = 420,
+	/* queued -> mgmtd: JSON array [{jobId, messages, rcpts}].  str json */
+	CTL_JOBS,
 };
 
 /* IMSG_LISTENER kinds */
 enum { LISTEN_SMTP = 1, LISTEN_HTTP, LISTEN_CONTROL };
 /* IMSG_FILE kinds */
-enum { FILE_ACCT = 1 };
+enum { FILE_ACCT = 1,
+	/* to mgmtd: a memfd holding the http-mgmt-auth (htpasswd) content */
+	FILE_HTPASSWD = 420 };
 /* CTL_QUEUE_OP operations */
-enum { QOP_PAUSE = 1, QOP_RESUME, QOP_SCHEDULE };
+enum { QOP_PAUSE = 1, QOP_RESUME, QOP_SCHEDULE,
+	/* issue 8 (420-449): str is a queue name, except QOP_DELETE_JOB
+	 * (a job id).  Delete drops waiting recipients without accounting,
+	 * as pmta's delete does; in-flight ones finish. */
+	QOP_DELETE = 420, QOP_DELETE_JOB };
 
 const char	*proc_name(int proc);
 const char	*proto_name(uint32_t type);

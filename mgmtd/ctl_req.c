@@ -3,8 +3,13 @@
  * wait for all of them (CTL_DAEMON_TIMEOUT at most), build one JSON
  * document.  Nothing blocks: each request is parked in a list under its
  * id, which travels as the imsg peerid and comes back in the replies.
+ *
+ * The verbs are in one table (ctl_verbs below); the CLI and the HTTP
+ * endpoints both come through ctl_req_start() with a request line.
  */
 #include <sys/queue.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +19,7 @@
 #include "mgmtd.h"
 #include "proto.h"
 
-enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP };
+enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP, REQ_JOBS };
 
 #define BIT(proc)	(1u << (proc))
 
@@ -26,6 +31,9 @@ struct ctl_req {
 	unsigned		 waiting;	/* BIT(PROC_*) */
 	json_t			*part[PROC_COUNT];
 	uv_timer_t		 timer;
+	/* REQ_QUEUES: the listing wanted; strings copied from the words */
+	struct ctl_listopt	 opt;
+	char			 sdomain[256], svmta[256], smode[32];
 };
 
 static TAILQ_HEAD(, ctl_req)	 ctl_reqs = TAILQ_HEAD_INITIALIZER(ctl_reqs);
@@ -34,6 +42,31 @@ static uint32_t			 ctl_nextid;
 /* Whom to blame first when several daemons are silent. */
 static const int ctl_blame[] = { PROC_QUEUED, PROC_BOUNCED, PROC_TERND };
 #define CTL_NBLAME	(sizeof(ctl_blame) / sizeof(ctl_blame[0]))
+
+void
+ctl_conn_reply(struct ctl_conn *c, json_t *j)
+{
+	c->req = NULL;
+	c->reply(c, j);
+}
+
+void
+ctl_conn_error(struct ctl_conn *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctl_conn_reply(c, json_pack("{s:s}", "error", msg));
+}
+
+void
+ctl_conn_set_req(struct ctl_conn *c, void *req)
+{
+	c->req = req;
+}
 
 static void
 ctl_req_free_cb(uv_handle_t *h)
@@ -71,7 +104,7 @@ ctl_status_json(struct ctl_req *r)
 	if (!json_is_object(status))
 		status = json_pack("{s:O}", "queued", status);
 	else
-		json_incref(status);
+		status = json_deep_copy(status);
 	if (json_is_object(acct))
 		json_object_update(status, acct);
 	return json_pack("{s:o,s:O}", "status", status, "processes",
@@ -89,7 +122,10 @@ ctl_req_done(struct ctl_req *r)
 			j = ctl_status_json(r);
 			break;
 		case REQ_QUEUES:
+			j = ctl_list(r->part[PROC_QUEUED], &r->opt);
+			break;
 		case REQ_QOP:
+		case REQ_JOBS:
 			j = json_incref(r->part[PROC_QUEUED]);
 			break;
 		}
@@ -116,7 +152,7 @@ ctl_req_timeout(uv_timer_t *t)
 }
 
 /* Send the question to every daemon in `procs`, all or none. */
-static void
+static struct ctl_req *
 ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
     uint32_t op, const char *queue)
 {
@@ -129,7 +165,7 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 		    mgmtd_peer(ctl_blame[i]) == NULL) {
 			ctl_conn_error(c, "%s not responding",
 			    proc_name(ctl_blame[i]));
-			return;
+			return NULL;
 		}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		fatal("ctl_req_ask");
@@ -153,13 +189,16 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 		    NULL, 0);
 	if (!(procs & BIT(PROC_QUEUED)) ||
 	    (p = mgmtd_peer(PROC_QUEUED)) == NULL)
-		return;
+		return r;
 	switch (kind) {
 	case REQ_STATUS:
 		m_compose(p, CTL_STATUS_REQ, r->id, -1, NULL, 0);
 		break;
 	case REQ_QUEUES:
 		m_compose(p, CTL_QUEUES_REQ, r->id, -1, NULL, 0);
+		break;
+	case REQ_JOBS:
+		m_compose(p, CTL_JOBS_REQ, r->id, -1, NULL, 0);
 		break;
 	case REQ_QOP:
 		m_create(p, CTL_QUEUE_OP, r->id, -1);
@@ -168,23 +207,84 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 		m_close(p);
 		break;
 	}
+	return r;
+}
+
+/* --- verbs --- */
+
+static void
+ctl_show_status(struct ctl_conn *c, char **w, int n)
+{
+	if (n != 2) {
+		ctl_conn_error(c, "usage: show status");
+		return;
+	}
+	ctl_req_ask(c, REQ_STATUS, BIT(PROC_QUEUED) | BIT(PROC_BOUNCED) |
+	    BIT(PROC_TERND), 0, NULL);
+}
+
+/* show queues|topqueues|domains|topdomains|vmtas [options] */
+static void
+ctl_show_list(struct ctl_conn *c, char **w, int n)
+{
+	struct ctl_listopt opt;
+	struct ctl_req *r;
+	const char *err;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.paused = -1;
+	if (strncmp(w[1], "top", 3) == 0) {
+		opt.top = 1;
+		opt.maxitems = 20;
+	}
+	if (strstr(w[1], "domain") != NULL)
+		opt.group = LIST_DOMAINS;
+	else if (strstr(w[1], "vmta") != NULL)
+		opt.group = LIST_VMTAS;
+	if (ctl_list_parse(w + 2, n - 2, &opt, &err) == -1) {
+		ctl_conn_error(c, "%s", err);
+		return;
+	}
+	if ((r = ctl_req_ask(c, REQ_QUEUES, BIT(PROC_QUEUED), 0, NULL)) ==
+	    NULL)
+		return;
+	r->opt = opt;
+	if (opt.domain != NULL)
+		r->opt.domain = strncpy(r->sdomain, opt.domain,
+		    sizeof(r->sdomain) - 1);
+	if (opt.vmta != NULL)
+		r->opt.vmta = strncpy(r->svmta, opt.vmta,
+		    sizeof(r->svmta) - 1);
+	if (opt.mode != NULL)
+		r->opt.mode = strncpy(r->smode, opt.mode,
+		    sizeof(r->smode) - 1);
 }
 
 static void
-ctl_req_version(struct ctl_conn *c)
+ctl_show_jobs(struct ctl_conn *c, char **w, int n)
+{
+	ctl_req_ask(c, REQ_JOBS, BIT(PROC_QUEUED), 0, NULL);
+}
+
+static void
+ctl_show_version(struct ctl_conn *c, char **w, int n)
 {
 	ctl_conn_reply(c, json_pack("{s:s,s:s}", "product", "Tern",
 	    "version", TERN_VERSION));
 }
 
 static void
-ctl_req_settings(struct ctl_conn *c, const char *queue)
+ctl_show_settings(struct ctl_conn *c, char **w, int n)
 {
 	const char *err = "no configuration";
 	json_t *j = NULL;
 
+	if (n > 3) {
+		ctl_conn_error(c, "usage: show settings [DOMAIN[/VMTA]]");
+		return;
+	}
 	if (mgmtd_cfg() != NULL)
-		j = ctl_settings(mgmtd_cfg(), queue, &err);
+		j = ctl_settings(mgmtd_cfg(), n == 3 ? w[2] : NULL, &err);
 	if (j == NULL)
 		ctl_conn_error(c, "%s", err);
 	else
@@ -193,14 +293,12 @@ ctl_req_settings(struct ctl_conn *c, const char *queue)
 
 /* "pause queue Q", "resume queue Q", "schedule Q" (PowerMTA's form) or
  * "schedule queue Q". */
-static int
-ctl_req_qop(struct ctl_conn *c, char **w, int n)
+static void
+ctl_qop_verb(struct ctl_conn *c, char **w, int n)
 {
 	const char *verb = w[0];
-	int op;
+	int op = ctl_qop(verb);
 
-	if ((op = ctl_qop(verb)) == 0)
-		return 0;
 	if (n >= 2 && strcmp(w[1], "queue") == 0) {
 		w++;
 		n--;
@@ -208,36 +306,87 @@ ctl_req_qop(struct ctl_conn *c, char **w, int n)
 		n = 0;
 	if (n != 2 || strlen(w[1]) > 512) {
 		ctl_conn_error(c, "usage: %s queue DOMAIN[/VMTA]", verb);
-		return 1;
+		return;
 	}
 	ctl_req_ask(c, REQ_QOP, BIT(PROC_QUEUED), op, w[1]);
-	return 1;
 }
 
-static int
-ctl_req_show(struct ctl_conn *c, char **w, int n)
+/* The value of "--name=V" or "--name V" at w[*i]; NULL if not it. */
+static const char *
+ctl_optval(char **w, int n, int *i, const char *name)
 {
-	if (strcmp(w[0], "show") != 0 || n < 2)
-		return 0;
-	if (strcmp(w[1], "status") == 0 && n == 2)
-		ctl_req_ask(c, REQ_STATUS, BIT(PROC_QUEUED) |
-		    BIT(PROC_BOUNCED) | BIT(PROC_TERND), 0, NULL);
-	else if ((strcmp(w[1], "queues") == 0 ||
-	    strcmp(w[1], "queue") == 0) && n == 2)
-		ctl_req_ask(c, REQ_QUEUES, BIT(PROC_QUEUED), 0, NULL);
-	else if (strcmp(w[1], "version") == 0 && n == 2)
-		ctl_req_version(c);
-	else if (strcmp(w[1], "settings") == 0 && n <= 3)
-		ctl_req_settings(c, n == 3 ? w[2] : NULL);
-	else
-		return 0;
-	return 1;
+	size_t len = strlen(name);
+
+	if (strncasecmp(w[*i], name, len) != 0)
+		return NULL;
+	if (w[*i][len] == '=')
+		return w[*i] + len + 1;
+	if (w[*i][len] == '\0' && *i + 1 < n)
+		return w[++*i];
+	return NULL;
 }
+
+/* delete --queue=DOMAIN/VMTA | --jobId=ID */
+static void
+ctl_delete(struct ctl_conn *c, char **w, int n)
+{
+	const char *queue = NULL, *job = NULL, *v;
+	int i;
+
+	for (i = 1; i < n; i++) {
+		if ((v = ctl_optval(w, n, &i, "--queue")) != NULL)
+			queue = v;
+		else if ((v = ctl_optval(w, n, &i, "--jobId")) != NULL)
+			job = v;
+		else
+			break;
+	}
+	if (i != n || (queue == NULL) == (job == NULL) ||
+	    strlen(queue ? queue : job) > 512) {
+		ctl_conn_error(c, "usage: delete --queue=DOMAIN[/VMTA] | "
+		    "--jobId=ID");
+		return;
+	}
+	ctl_req_ask(c, REQ_QOP, BIT(PROC_QUEUED), queue ? QOP_DELETE :
+	    QOP_DELETE_JOB, queue ? queue : job);
+}
+
+/* Verbs whose daemon side does not exist yet: say so plainly. */
+static void
+ctl_unavailable(struct ctl_conn *c, char **w, int n)
+{
+	ctl_conn_error(c, "%s%s%s: not available in this version of Tern",
+	    w[0], n > 1 && w[1][0] != '-' ? " " : "",
+	    n > 1 && w[1][0] != '-' ? w[1] : "");
+}
+
+static const struct ctl_verb ctl_verbs[] = {
+	{ "show", "status", ctl_show_status },
+	{ "show", "queues", ctl_show_list },
+	{ "show", "queue", ctl_show_list },
+	{ "show", "topqueues", ctl_show_list },
+	{ "show", "domains", ctl_show_list },
+	{ "show", "topdomains", ctl_show_list },
+	{ "show", "vmtas", ctl_show_list },
+	{ "show", "jobs", ctl_show_jobs },
+	{ "show", "version", ctl_show_version },
+	{ "show", "settings", ctl_show_settings },
+	{ "pause", NULL, ctl_qop_verb },
+	{ "resume", NULL, ctl_qop_verb },
+	{ "schedule", NULL, ctl_qop_verb },
+	{ "delete", NULL, ctl_delete },
+	{ "set", "queue", ctl_unavailable },
+	{ "resolve", NULL, ctl_unavailable },
+	{ "trace", NULL, ctl_unavailable },
+};
+#define CTL_NVERBS	(sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
 void
 ctl_req_start(struct ctl_conn *c, char *line)
 {
 	char *w[CTL_MAX_WORDS], copy[CTL_MAX_REQUEST + 1];
+	const struct ctl_verb *v;
+	size_t i;
 	int n;
 
 	strlcpy(copy, line, sizeof(copy));
@@ -251,8 +400,14 @@ ctl_req_start(struct ctl_conn *c, char *line)
 		return;
 	}
 	log_debug("control: %s", copy);
-	if (ctl_req_show(c, w, n) || ctl_req_qop(c, w, n))
+	for (i = 0; i < CTL_NVERBS; i++) {
+		v = &ctl_verbs[i];
+		if (strcmp(w[0], v->w0) != 0 || (v->w1 != NULL &&
+		    (n < 2 || strcmp(w[1], v->w1) != 0)))
+			continue;
+		v->fn(c, w, n);
 		return;
+	}
 	ctl_conn_error(c, "unknown command: %s", copy);
 }
 

@@ -24,8 +24,9 @@
  * client to send its line. */
 #define CTL_CONN_TIMEOUT	(CTL_DAEMON_TIMEOUT + 5000)
 
-struct ctl_conn {
-	TAILQ_ENTRY(ctl_conn)	 entry;
+struct ctl_sock {
+	struct ctl_conn		 base;		/* first: ctl_req sees this */
+	TAILQ_ENTRY(ctl_sock)	 entry;
 	uv_pipe_t		 pipe;
 	uv_timer_t		 timer;
 	uv_write_t		 wreq;
@@ -33,21 +34,20 @@ struct ctl_conn {
 	char			*out;		/* reply being written */
 	char			 in[CTL_MAX_REQUEST + 1];
 	size_t			 inlen;
-	void			*req;		/* ctl_req waiting */
 	int			 done;		/* line received */
 	int			 draining;	/* reply sent, reading to EOF */
 	int			 closing;
 	int			 handles;	/* open uv handles */
 };
 
-static TAILQ_HEAD(, ctl_conn)	 ctl_conns = TAILQ_HEAD_INITIALIZER(ctl_conns);
+static TAILQ_HEAD(, ctl_sock)	 ctl_conns = TAILQ_HEAD_INITIALIZER(ctl_conns);
 static int			 ctl_nconns;
 static uv_pipe_t		*ctl_listener;
 
 static void
 ctl_conn_free_cb(uv_handle_t *h)
 {
-	struct ctl_conn *c = h->data;
+	struct ctl_sock *c = h->data;
 
 	if (--c->handles > 0)
 		return;
@@ -56,14 +56,14 @@ ctl_conn_free_cb(uv_handle_t *h)
 }
 
 static void
-ctl_conn_close(struct ctl_conn *c)
+ctl_conn_close(struct ctl_sock *c)
 {
 	if (c->closing)
 		return;
 	c->closing = 1;
-	if (c->req != NULL) {
-		ctl_req_detach(c->req);
-		c->req = NULL;
+	if (c->base.req != NULL) {
+		ctl_req_detach(c->base.req);
+		c->base.req = NULL;
 	}
 	TAILQ_REMOVE(&ctl_conns, c, entry);
 	ctl_nconns--;
@@ -82,7 +82,7 @@ static void ctl_conn_read(uv_stream_t *, ssize_t, const uv_buf_t *);
 static void
 ctl_conn_shut(uv_shutdown_t *sr, int status)
 {
-	struct ctl_conn *c = sr->data;
+	struct ctl_sock *c = sr->data;
 
 	if (status < 0 || c->closing) {
 		ctl_conn_close(c);
@@ -97,7 +97,7 @@ ctl_conn_shut(uv_shutdown_t *sr, int status)
 static void
 ctl_conn_written(uv_write_t *w, int status)
 {
-	struct ctl_conn *c = w->data;
+	struct ctl_sock *c = w->data;
 
 	if (status < 0) {
 		log_debug("control: write: %s", uv_strerror(status));
@@ -113,7 +113,7 @@ ctl_conn_written(uv_write_t *w, int status)
 
 /* Write text and "\n", then close; text is taken over. */
 static void
-ctl_conn_send(struct ctl_conn *c, char *text)
+ctl_conn_send(struct ctl_sock *c, char *text)
 {
 	uv_buf_t b[2];
 	int r;
@@ -134,17 +134,16 @@ ctl_conn_send(struct ctl_conn *c, char *text)
 	}
 }
 
-void
-ctl_conn_reply(struct ctl_conn *c, json_t *j)
+/* The answer to the request line: JSON and "\n", then close. */
+static void
+ctl_sock_reply(struct ctl_conn *base, json_t *j)
 {
+	struct ctl_sock *c = (struct ctl_sock *)base;
 	char *text;
 
-	c->req = NULL;
-	if (j == NULL) {
-		ctl_conn_error(c, "out of memory");
-		return;
-	}
-	text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (j == NULL)
+		j = json_pack("{s:s}", "error", "out of memory");
+	text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
 	if (text == NULL) {
 		ctl_conn_close(c);
@@ -153,31 +152,13 @@ ctl_conn_reply(struct ctl_conn *c, json_t *j)
 	ctl_conn_send(c, text);
 }
 
-void
-ctl_conn_error(struct ctl_conn *c, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ctl_conn_reply(c, json_pack("{s:s}", "error", msg));
-}
-
-void
-ctl_conn_set_req(struct ctl_conn *c, void *req)
-{
-	c->req = req;
-}
-
 static void
 ctl_conn_timeout(uv_timer_t *t)
 {
-	struct ctl_conn *c = t->data;
+	struct ctl_sock *c = t->data;
 
-	if (c->req == NULL && !c->done)
-		ctl_conn_error(c, "request timed out");
+	if (c->base.req == NULL && !c->done)
+		ctl_conn_error(&c->base, "request timed out");
 	else
 		ctl_conn_close(c);
 }
@@ -185,7 +166,7 @@ ctl_conn_timeout(uv_timer_t *t)
 static void
 ctl_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-	struct ctl_conn *c = h->data;
+	struct ctl_sock *c = h->data;
 
 	/* One byte more than allowed, to notice a request too long. */
 	if (c->draining)
@@ -194,18 +175,18 @@ ctl_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 }
 
 static void
-ctl_conn_line(struct ctl_conn *c, size_t len)
+ctl_conn_line(struct ctl_sock *c, size_t len)
 {
 	c->done = 1;
 	c->in[len] = '\0';
 	uv_read_stop((uv_stream_t *)&c->pipe);
-	ctl_req_start(c, c->in);
+	ctl_req_start(&c->base, c->in);
 }
 
 static void
 ctl_conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-	struct ctl_conn *c = s->data;
+	struct ctl_sock *c = s->data;
 	char *nl;
 
 	if (c->draining) {
@@ -228,14 +209,14 @@ ctl_conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		ctl_conn_line(c, nl - c->in);
 	else if (c->inlen > CTL_MAX_REQUEST) {
 		c->done = 1;
-		ctl_conn_error(c, "request too long");
+		ctl_conn_error(&c->base, "request too long");
 	}
 }
 
 static void
 ctl_accept(uv_stream_t *server, int status)
 {
-	struct ctl_conn *c;
+	struct ctl_sock *c;
 
 	if (status < 0) {
 		log_warnx("control: accept: %s", uv_strerror(status));
@@ -246,6 +227,7 @@ ctl_accept(uv_stream_t *server, int status)
 	uv_pipe_init(server->loop, &c->pipe, 0);
 	uv_timer_init(server->loop, &c->timer);
 	c->pipe.data = c->timer.data = c;
+	c->base.reply = ctl_sock_reply;
 	c->handles = 2;
 	TAILQ_INSERT_TAIL(&ctl_conns, c, entry);
 	ctl_nconns++;
@@ -257,7 +239,7 @@ ctl_accept(uv_stream_t *server, int status)
 	 * client learns why. */
 	if (ctl_nconns > CTL_MAX_CONN) {
 		c->done = 1;
-		ctl_conn_error(c, "too many control connections");
+		ctl_conn_error(&c->base, "too many control connections");
 		return;
 	}
 	uv_timer_start(&c->timer, ctl_conn_timeout, CTL_CONN_TIMEOUT, 0);

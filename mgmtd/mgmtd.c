@@ -1,10 +1,12 @@
 /*
  * mgmtd.c - the management daemon: serves the control socket of the
- * `tern` CLI by asking queued, bounced and ternd (HTTP comes later).
+ * `tern` CLI and the HTTP interface by asking queued, bounced and ternd.
  *
  * It keeps no state of its own besides the running configuration (for
- * "show settings"): every answer is fetched from the daemon that owns it
- * when asked, so mgmtd can be restarted at any time.
+ * "show settings") and the traffic of the last hour (for the monitor's
+ * chart, rebuilt by sampling after a restart): every answer is fetched
+ * from the daemon that owns it when asked, so mgmtd can be restarted at
+ * any time.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@ static struct mproc	*g_queued;
 static struct mproc	*g_bounced;
 static int		 g_started;
 static int		 g_control_fd = -1;	/* until IMSG_START */
+static int		 g_http_fd = -1;
 
 struct mproc *
 mgmtd_peer(int proc)
@@ -44,7 +47,7 @@ static int
 mgmtd_is_reply(uint32_t type)
 {
 	return type == CTL_STATUS || type == CTL_QUEUES ||
-	    type == CTL_PROCS || type == CTL_RESULT;
+	    type == CTL_PROCS || type == CTL_RESULT || type == CTL_JOBS;
 }
 
 static void
@@ -80,6 +83,7 @@ mgmtd_config(struct cfg *cfg, int initial)
 	if (g_cfg != NULL)
 		cfg_free(g_cfg);
 	g_cfg = cfg;
+	http_configure(cfg);
 }
 
 static void
@@ -111,20 +115,40 @@ mgmtd_peer_new(int proc, int instance, int fd)
 static void
 mgmtd_listener(int kind, const char *name, int fd)
 {
-	if (kind != LISTEN_CONTROL) {
-		log_warnx("listener %s: HTTP management is not available yet",
-		    name);
+	int *slot;
+
+	switch (kind) {
+	case LISTEN_CONTROL:
+		slot = &g_control_fd;
+		break;
+	case LISTEN_HTTP:
+		slot = &g_http_fd;
+		break;
+	default:
+		log_warnx("listener %s: not for mgmtd", name);
 		close(fd);
 		return;
 	}
 	/* Clients are accepted once every peer is known (IMSG_START). */
 	if (!g_started) {
-		if (g_control_fd != -1)
-			close(g_control_fd);
-		g_control_fd = fd;
-		return;
+		if (*slot != -1)
+			close(*slot);
+		*slot = fd;
+	} else if (kind == LISTEN_CONTROL)
+		ctl_server_listen(fd);
+	else
+		http_listen(fd);
+}
+
+static void
+mgmtd_file(int kind, const char *path, int fd)
+{
+	if (kind == FILE_HTPASSWD)
+		http_htpasswd(fd);
+	else {
+		log_warnx("file %s: not for mgmtd", path);
+		close(fd);
 	}
-	ctl_server_listen(fd);
 }
 
 static void
@@ -135,6 +159,11 @@ mgmtd_start(void)
 		ctl_server_listen(g_control_fd);
 		g_control_fd = -1;
 	}
+	if (g_http_fd != -1) {
+		http_listen(g_http_fd);
+		g_http_fd = -1;
+	}
+	history_start();
 	log_debug("started");
 }
 
@@ -142,6 +171,7 @@ static void
 mgmtd_shutdown(void)
 {
 	ctl_server_close();
+	http_close();
 	daemon_exit(0);
 }
 
@@ -150,6 +180,7 @@ static const struct daemon_ops mgmtd_ops = {
 	.config = mgmtd_config,
 	.peer = mgmtd_peer_new,
 	.listener = mgmtd_listener,
+	.file = mgmtd_file,
 	.start = mgmtd_start,
 	.parent_msg = mgmtd_parent_msg,
 	.shutdown = mgmtd_shutdown,

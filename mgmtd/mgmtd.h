@@ -1,12 +1,23 @@
 /*
- * mgmtd.h - the management daemon: the control socket of the `tern` CLI.
+ * mgmtd.h - the management daemon: the control socket of the `tern` CLI
+ * and the HTTP interface (JSON API, PowerMTA monitor URLs, Prometheus
+ * metrics, the web monitor page).
  *
  *	mgmtd.c		the daemon: config, peers, replies from daemons
  *	ctl_server.c	the control socket: connections, one request line
  *			in, one JSON document out
- *	ctl_req.c	requests: what to ask which daemon, waiting for the
- *			answers (5 s at most), building the JSON reply
+ *	ctl_req.c	requests: the verb table, what to ask which daemon,
+ *			waiting for the answers (5 s at most), the JSON reply
+ *	ctl_list.c	queue listings: filters, sorting, per domain/VMTA
  *	ctl_settings.c	"show settings": the running configuration
+ *	http_server.c	HTTP on the libuv loop (libh2o): accept, access
+ *			control, routing
+ *	http_auth.c	http-access ACL and http-mgmt-auth (htpasswd)
+ *	http_api.c	the endpoints: JSON, XML, Prometheus text
+ *	http_history.c	traffic per minute over the last hour
+ *
+ * Both front ends speak to the daemons through the same requests: an
+ * HTTP endpoint runs a control request line and reshapes its answer.
  */
 #ifndef TERN_MGMTD_H
 #define TERN_MGMTD_H
@@ -18,7 +29,16 @@
 #include "cfg.h"
 #include "mproc.h"
 
-struct ctl_conn;
+/*
+ * Whoever asked: a CLI connection, an HTTP request, or mgmtd itself.
+ * reply() gets the answer (reference stolen; NULL: out of memory) and
+ * is called exactly once unless the client went away first (it then
+ * calls ctl_req_detach(req) itself).
+ */
+struct ctl_conn {
+	void	(*reply)(struct ctl_conn *, json_t *);
+	void	 *req;		/* ctl_req waiting, or NULL */
+};
 
 /* mgmtd.c */
 /* The channel to a daemon (PROC_QUEUED, PROC_BOUNCED, PROC_TERND), or
@@ -29,15 +49,13 @@ const struct cfg *mgmtd_cfg(void);
 /* ctl_server.c */
 void	ctl_server_listen(int fd);
 void	ctl_server_close(void);
-/* Answer the request of conn with j (reference stolen) and close. */
+
+/* ctl_req.c */
+/* Answer conn with j (reference stolen). */
 void	ctl_conn_reply(struct ctl_conn *, json_t *j);
 void	ctl_conn_error(struct ctl_conn *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-/* Park a request on conn; should the client go away first, the request
- * is told with ctl_req_detach(). */
 void	ctl_conn_set_req(struct ctl_conn *, void *req);
-
-/* ctl_req.c */
 /* A request line of conn: answer it now or after asking daemons. */
 void	ctl_req_start(struct ctl_conn *, char *line);
 /* A reply from a daemon to request `id`. */
@@ -47,9 +65,50 @@ void	ctl_req_peer_lost(int proc);
 /* The client of req went away. */
 void	ctl_req_detach(void *req);
 
+/*
+ * The verb table: one line per verb, so that other modules
+ * (ctl_reload.c, ctl_rotate.c, ...) add theirs with one entry in
+ * ctl_req.c.  w1 NULL: a one-word verb.  The handler gets every word of
+ * the request (w[0] is the verb) and answers conn, now or later.
+ */
+struct ctl_verb {
+	const char	*w0;
+	const char	*w1;
+	void		(*fn)(struct ctl_conn *, char **w, int n);
+};
+
+/* ctl_list.c */
+struct ctl_listopt {
+	const char	*domain;	/* only this domain */
+	const char	*vmta;		/* only this VMTA */
+	const char	*mode;		/* only queues in this mode */
+	int		 errors;	/* only queues with a last error */
+	int		 paused;	/* 1 paused, 0 not, -1 any */
+	int		 group;		/* LIST_QUEUES, LIST_DOMAINS, ... */
+	int		 top;		/* sort by recipients, descending */
+	long		 maxitems;	/* 0: all */
+};
+enum { LIST_QUEUES, LIST_DOMAINS, LIST_VMTAS };
+/* Options of a listing ("--domain=D", "--vmta V", "--errors", ...)
+ * from words; -1 with *err on a bad option. */
+int	 ctl_list_parse(char **w, int n, struct ctl_listopt *, const char **err);
+/* queued's queue array reshaped by opt (queues is not stolen). */
+json_t	*ctl_list(const json_t *queues, const struct ctl_listopt *);
+
 /* ctl_settings.c */
 /* {"queue":..., "settings":{name: value}} for "domain[/vmta]" or the
  * global settings when queue is NULL; NULL with *err on failure. */
 json_t	*ctl_settings(const struct cfg *, const char *queue, const char **err);
+
+/* http_server.c */
+void	http_listen(int fd);
+void	http_configure(const struct cfg *);
+void	http_htpasswd(int fd);
+void	http_close(void);
+
+/* http_history.c */
+void	history_start(void);
+/* {"minutes":[{"t":unix,"received":..,...} x 60], "lastHour":{...}} */
+json_t	*history_json(void);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * queue_ctl.c - answers to mgmtd: status counters, the queue listing, and
- * operations on a queue (pause, resume, schedule).
+ * queue_ctl.c - answers to mgmtd: status counters, the queue listing, the
+ * job listing, and operations on a queue (pause, resume, schedule,
+ * delete) or on a job (delete).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,56 @@ queue_schedule_now(struct squeue *q)
 	sched_arm_timer();
 }
 
+/* Recipients of it become final (bounced, no accounting record: pmta's
+ * delete writes none either) and the item goes away. */
+static uint64_t
+item_delete(struct sitem *it)
+{
+	struct qmsg *m = it->msg;
+	uint32_t i, k;
+
+	sched_item_detach(it);
+	for (i = 0; i < it->nidx; i++) {
+		k = it->idx[i];
+		if (m->env->rcpts[k].state != RCPT_PENDING)
+			continue;
+		m->env->rcpts[k].state = RCPT_BOUNCED;
+		m->pending--;
+		qd->nrcpts--;
+		commit_result(m, m->env->rcpts[k].index, RCPT_BOUNCED);
+	}
+	i = it->nidx;
+	sched_item_free(it);
+	sched_msg_maybe_final(m);
+	return i;
+}
+
+/* Delete what waits in q (ready or waiting for a retry), or, with q
+ * NULL, what waits anywhere for job `job`.  Items at deliverd are left
+ * to finish: their outcome is already on its way. */
+static uint64_t
+queue_delete(struct squeue *q, const char *job)
+{
+	struct qmsg *m, *mnext;
+	struct sitem *it, *inext;
+	uint64_t n = 0;
+
+	for (m = RB_MIN(qmsg_tree, &qd->msgs); m != NULL; m = mnext) {
+		mnext = RB_NEXT(qmsg_tree, &qd->msgs, m);
+		if (m->removing || (job != NULL && (m->env->jobid == NULL ||
+		    strcmp(m->env->jobid, job) != 0)))
+			continue;
+		for (it = LIST_FIRST(&m->items); it != NULL; it = inext) {
+			inext = LIST_NEXT(it, mentry);
+			if (it->worker > 0 || (q != NULL && it->queue != q))
+				continue;
+			n += item_delete(it);
+		}
+	}
+	sched_arm_timer();
+	return n;
+}
+
 static void
 queue_apply(struct squeue *q, uint32_t op)
 {
@@ -108,6 +159,9 @@ queue_apply(struct squeue *q, uint32_t op)
 		break;
 	case QOP_SCHEDULE:
 		queue_schedule_now(q);
+		break;
+	case QOP_DELETE:
+		queue_delete(q, NULL);
 		break;
 	}
 }
@@ -140,24 +194,63 @@ queue_op_named(const char *name, uint32_t op)
 	return n;
 }
 
+static void
+ctl_result(struct mproc *p, uint32_t reqid, int ok, const char *text)
+{
+	m_create(p, CTL_RESULT, reqid, -1);
+	m_add_u32(p, ok);
+	m_add_string(p, text);
+	m_close(p);
+}
+
+static void
+ctl_job_delete(struct mproc *p, uint32_t reqid, const char *job)
+{
+	char text[400];
+	uint64_t n;
+
+	if (job == NULL || *job == '\0') {
+		ctl_result(p, reqid, 0, "no job id");
+		return;
+	}
+	n = queue_delete(NULL, job);
+	sched_kick();
+	snprintf(text, sizeof(text), "%llu recipient%s of job %s deleted",
+	    (unsigned long long)n, n == 1 ? "" : "s", job);
+	ctl_result(p, reqid, 1, text);
+}
+
 void
 ctl_queue_op(struct mproc *p, uint32_t reqid, struct msg *m)
 {
 	const char *name, *verb;
 	char text[400];
+	uint64_t before = 0;
 	uint32_t op;
 	int n;
 
 	m_get_u32(m, &op);
 	m_get_string(m, &name);
 	m_end(m);
+	if (op == QOP_DELETE_JOB) {
+		ctl_job_delete(p, reqid, name);
+		return;
+	}
 	verb = op == QOP_PAUSE ? "paused" : op == QOP_RESUME ? "resumed" :
-	    "scheduled";
-	if (name == NULL || op < QOP_PAUSE || op > QOP_SCHEDULE)
+	    op == QOP_DELETE ? "emptied" : "scheduled";
+	if (name == NULL || ((op < QOP_PAUSE || op > QOP_SCHEDULE) &&
+	    op != QOP_DELETE))
 		n = 0;
-	else
+	else if (op == QOP_DELETE) {
+		before = qd->nrcpts;
 		n = queue_op_named(name, op);
-	if (n > 0)
+	} else
+		n = queue_op_named(name, op);
+	if (n > 0 && op == QOP_DELETE)
+		snprintf(text, sizeof(text), "%llu recipient%s deleted from "
+		    "%d queue%s", (unsigned long long)(before - qd->nrcpts),
+		    before - qd->nrcpts == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	else if (n > 0)
 		snprintf(text, sizeof(text), "%d queue%s %s", n,
 		    n == 1 ? "" : "s", verb);
 	else
@@ -168,4 +261,62 @@ ctl_queue_op(struct mproc *p, uint32_t reqid, struct msg *m)
 	m_add_string(p, text);
 	m_close(p);
 	sched_kick();
+}
+
+/* Job ids (X-Job) of the messages in the queue with their counts:
+ * one pass over the messages into an array, sorted by job id, summed. */
+struct jobent {
+	const char	*id;
+	uint64_t	 rcpts;
+};
+
+static int
+jobent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct jobent *)a)->id,
+	    ((const struct jobent *)b)->id);
+}
+
+void
+ctl_jobs(struct mproc *p, uint32_t reqid)
+{
+	struct jobent *v;
+	struct qmsg *m;
+	json_t *arr = json_array();
+	size_t n = 0, i, j;
+	uint64_t rcpts;
+
+	if ((v = calloc(qd->nmsgs + 1, sizeof(*v))) == NULL)
+		fatal("ctl_jobs");
+	RB_FOREACH(m, qmsg_tree, &qd->msgs) {
+		if (m->env->jobid == NULL || m->pending == 0 ||
+		    n == qd->nmsgs)
+			continue;
+		v[n].id = m->env->jobid;
+		v[n++].rcpts = m->pending;
+	}
+	qsort(v, n, sizeof(*v), jobent_cmp);
+	for (i = 0; i < n; i = j) {
+		rcpts = 0;
+		for (j = i; j < n && strcmp(v[j].id, v[i].id) == 0; j++)
+			rcpts += v[j].rcpts;
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:I}",
+		    "jobId", v[i].id, "messages", (json_int_t)(j - i),
+		    "rcpts", (json_int_t)rcpts));
+	}
+	free(v);
+	ctl_reply_json(p, CTL_JOBS, reqid, arr);
+}
+
+/* Requests of issue 8 that queued.c passes on; 0 if not one of them. */
+int
+ctl_msg(struct mproc *p, struct imsg *imsg, struct msg *m)
+{
+	switch (imsg->hdr.type) {
+	case CTL_JOBS_REQ:
+		m_end(m);
+		ctl_jobs(p, imsg->hdr.peerid);
+		return 1;
+	}
+	return 0;
 }

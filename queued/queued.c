@@ -303,6 +303,8 @@ mgmtd_msg(struct mproc *p, struct imsg *imsg)
 		ctl_queue_op(p, imsg->hdr.peerid, &m);
 		return;
 	}
+	if (ctl_msg(p, imsg, &m))
+		return;
 	fatalx("mgmtd sent unexpected %s", proto_name(imsg->hdr.type));
 }
 

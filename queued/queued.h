@@ -157,6 +157,9 @@ struct squeue	*sched_queue_next(struct squeue *);
 void		 ctl_status(struct mproc *, uint32_t reqid);
 void		 ctl_queues(struct mproc *, uint32_t reqid);
 void		 ctl_queue_op(struct mproc *, uint32_t reqid, struct msg *);
+void		 ctl_jobs(struct mproc *, uint32_t reqid);
+/* Other control requests (queue_ctl.c); 0 if not handled. */
+int		 ctl_msg(struct mproc *, struct imsg *, struct msg *);
 
 /* queue_acct.c */
 void		 acct_send(const struct acct_record *);

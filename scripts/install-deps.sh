@@ -21,11 +21,15 @@ PKGS=(
 	# libraries
 	libuv1-dev libudns-dev libssl-dev libbsd-dev libjansson-dev
 	libcrypt-dev
+	# mgmtd's HTTP server (h2o on libuv)
+	libh2o-dev
 	# unit tests
 	libcmocka-dev
 	# integration tests (always run with /usr/bin/python3)
 	python3 python3-pytest python3-pytest-timeout python3-aiosmtpd
 	python3-dnslib python3-dkim swaks
+	# mgmtd tests: Prometheus text parser, the web page in a real browser
+	python3-prometheus-client chromium
 	# tools the scripts and tests call
 	openssl procps
 )

@@ -153,7 +153,7 @@ setup_add_listener(struct ternd *t, int kind, const char *name, int fd)
 	return 0;
 }
 
-static int
+int
 setup_tcp_listener(struct ternd *t, int kind, const char *spec)
 {
 	struct sockaddr_storage ss;

@@ -215,7 +215,11 @@ child_resources(struct ternd *t, struct child *c)
 		m_add_string(c->mp, t->listeners[i].name);
 		m_close(c->mp);
 	}
-	for (i = 0; i < t->nfiles && c->proc == PROC_BOUNCED; i++) {
+	for (i = 0; i < t->nfiles; i++) {
+		want = t->files[i].kind == FILE_HTPASSWD ? PROC_MGMTD :
+		    PROC_BOUNCED;
+		if (want != c->proc)
+			continue;
 		m_create(c->mp, IMSG_FILE, 0, dup(t->files[i].fd));
 		m_add_u32(c->mp, t->files[i].kind);
 		m_add_string(c->mp, t->files[i].path);

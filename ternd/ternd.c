@@ -125,7 +125,7 @@ main(int argc, char **argv)
 		fatal("daemon");
 
 	if (setup_paths(env) == -1 || setup_listeners(env) == -1 ||
-	    setup_files(env) == -1)
+	    setup_files(env) == -1 || setup_http(env) == -1)
 		fatalx("cannot start");
 
 	env->loop = uv_default_loop();

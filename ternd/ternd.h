@@ -72,6 +72,10 @@ extern struct ternd	*env;
 int	setup_paths(struct ternd *);
 int	setup_listeners(struct ternd *);
 int	setup_files(struct ternd *);
+int	setup_tcp_listener(struct ternd *, int kind, const char *spec);
+
+/* setup_http.c: mgmtd's HTTP listener and htpasswd content */
+int	setup_http(struct ternd *);
 
 /* super.c: children */
 void	super_init(struct ternd *);

@@ -867,7 +867,10 @@ test_table_used_by(void **state)
 		"sync", "bounce-category-patterns", "pattern",
 		"record-fields", "user-string", "iso-times", "queue-filter",
 		/* deliverd */
-		"smtp-source-host", "default-smtp-port", "name-server", NULL,
+		"smtp-source-host", "default-smtp-port", "name-server",
+		/* mgmtd (ternd opens the port and reads the htpasswd) */
+		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
+		"http-access", NULL,
 	};
 	const struct cfg_directive *t, *d;
 	size_t n, i, k;

@@ -1,0 +1,70 @@
+/*
+ * http.h - what the HTTP files of mgmtd share (see mgmtd.h for the map).
+ */
+#ifndef TERN_MGMTD_HTTP_H
+#define TERN_MGMTD_HTTP_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "cfg.h"
+#include "mgmtd.h"
+
+/* Access levels, as http-access names them. */
+enum { HTTP_NONE = 0, HTTP_MONITOR, HTTP_OPERATOR, HTTP_ADMIN };
+
+/* Reply formats. */
+enum { FMT_JSON = 0, FMT_XML, FMT_TEXT, FMT_HTML };
+
+/* One request, as the endpoints see it. */
+struct http_call;
+
+/* http_auth.c */
+int	http_level_parse(const char *);
+void	http_acl_configure(const struct cfg *);
+int	http_acl_level(const struct sockaddr *);
+int	http_auth_required(void);
+int	http_auth_check(const char *value, size_t len, uint64_t now_ms);
+
+/* http_server.c: for the endpoints */
+/* A query parameter (decoded), or NULL. */
+const char *http_param(struct http_call *, const char *name);
+int	 http_format(struct http_call *);
+/* Send a reply now. */
+void	 http_reply(struct http_call *, int status, const char *ctype,
+	    const char *body, size_t len);
+/* Run a control request line; shape() turns the answer (borrowed) into
+ * the reply with http_reply(). */
+typedef void (*http_shape)(struct http_call *, json_t *);
+void	 http_run(struct http_call *, const char *line, http_shape);
+/* Keep j (a reference is taken) with the request for a later shape. */
+void	 http_keep(struct http_call *, json_t *);
+json_t	*http_kept(struct http_call *);
+
+/* http_api.c */
+struct http_route {
+	const char	*method;	/* "GET" (also HEAD) or "POST" */
+	const char	*path;
+	int		 level;		/* lowest access level allowed */
+	void		(*fn)(struct http_call *);
+};
+const struct http_route *http_route_find(const char *method,
+	    const char *path, size_t len, int *path_known);
+
+/* http_format.c */
+/* json as XML (pmta's <rsp><data>..</data><succ/></rsp>); item names
+ * the elements of arrays.  Returns a malloc'd string. */
+char	*http_xml(const json_t *data, const char *item, int ok,
+	    const char *message);
+/* json as pmta's JSON envelope {"data":..,"status":..,"message":..}. */
+char	*http_json_envelope(const json_t *data, int ok, const char *message);
+/* Prometheus text exposition from status and queues. */
+char	*http_metrics(const json_t *status, const json_t *queues);
+
+/* The web monitor page, embedded at build time (www_embed.c). */
+extern const char	 www_monitor_html[];
+extern const size_t	 www_monitor_html_len;
+
+#endif
