@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -28,7 +29,7 @@ static uint64_t		 b_ack_seq;	/* highest seq written, not acked */
 static int		 b_ack_pending;
 static int		 b_started;
 static int		 b_queued_fd = -1;	/* held until IMSG_START */
-static uint64_t		 b_count_d, b_count_b, b_count_t;
+static uint64_t		 b_count_d, b_count_b, b_count_t, b_count_dsn;
 
 static void
 bounced_count(const char *type)
@@ -84,9 +85,99 @@ bounced_record(struct imsg *imsg)
 	uv_check_start(&b_check, bounced_check_cb);
 }
 
+/* The first bytes of the original: all of it for RET=FULL, else enough
+ * for its header. */
+static char *
+bounced_read_orig(int fd, uint64_t size, int full, size_t *len)
+{
+	size_t want = full && size <= DSN_MAX_RETURN ? size : 64 * 1024;
+	ssize_t n;
+	char *buf;
+
+	*len = 0;
+	if (fd == -1)
+		return NULL;
+	if (want > size)
+		want = size;
+	if ((buf = malloc(want + 1)) == NULL)
+		fatal("bounced_read_orig");
+	while (*len < want && (n = pread(fd, buf + *len, want - *len,
+	    *len)) > 0)
+		*len += n;
+	buf[*len] = '\0';
+	return buf;
+}
+
+/* Host name in the DSN: host-name, else the system's. */
+static const char *
+bounced_host(void)
+{
+	static char host[256];
+	const char *h;
+
+	if (b_cfg != NULL && (h = cfg_str(b_cfg->root, "host-name",
+	    NULL)) != NULL)
+		return h;
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+		strlcpy(host, "localhost", sizeof(host));
+	return host;
+}
+
+static void
+bounced_dsn(struct mproc *p, struct imsg *imsg)
+{
+	static unsigned serial;
+	struct dsn_req r;
+	struct msg m;
+	char *orig, *text;
+	size_t len;
+
+	memset(&r, 0, sizeof(r));
+	m_msg(&m, imsg);
+	m_get_string(&m, &r.qid);
+	m_get_string(&m, &r.sender);
+	m_get_string(&m, &r.envid);
+	m_get_u32(&m, &r.ret);
+	m_get_u32(&m, &r.flags);
+	m_get_i64(&m, &r.queued);
+	m_get_u64(&m, &r.size);
+	m_get_string(&m, &r.rcpt);
+	m_get_string(&m, &r.orcpt);
+	m_get_u32(&m, &r.notify);
+	m_get_string(&m, &r.dsn_status);
+	m_get_string(&m, &r.diag);
+	m_get_string(&m, &r.mta);
+	m_get_string(&m, &r.queue);
+	m_end(&m);
+	if (!dsn_wanted(&r) || r.rcpt == NULL) {
+		if (imsg->fd != -1)
+			close(imsg->fd);
+		return;
+	}
+	orig = bounced_read_orig(imsg->fd, r.size, r.ret == RET_FULL, &len);
+	if (imsg->fd != -1)
+		close(imsg->fd);
+	text = dsn_build(&r, bounced_host(), orig, len, time(NULL),
+	    ++serial);
+	free(orig);
+	m_create(p, BNC_INJECT, 0, -1);
+	m_add_string(p, r.qid);
+	m_add_string(p, r.sender);
+	m_add_string(p, NULL);
+	m_add_string(p, text);
+	m_close(p);
+	b_count_dsn++;
+	log_info("%s: DSN about <%s> to <%s>", r.qid, r.rcpt, r.sender);
+	free(text);
+}
+
 static void
 bounced_queued_msg(struct mproc *p, struct imsg *imsg)
 {
+	if (imsg->hdr.type == BNC_DSN) {
+		bounced_dsn(p, imsg);
+		return;
+	}
 	if (imsg->fd != -1)
 		close(imsg->fd);
 	switch (imsg->hdr.type) {
@@ -114,9 +205,9 @@ bounced_status_json(void)
 	json_t *root;
 	char *s;
 
-	root = json_pack("{s:{s:I,s:I,s:I}}", "acct",
+	root = json_pack("{s:{s:I,s:I,s:I},s:I}", "acct",
 	    "d", (json_int_t)b_count_d, "b", (json_int_t)b_count_b,
-	    "t", (json_int_t)b_count_t);
+	    "t", (json_int_t)b_count_t, "dsn", (json_int_t)b_count_dsn);
 	if (root == NULL)
 		fatalx("bounced_status_json");
 	s = json_dumps(root, JSON_COMPACT);

@@ -114,6 +114,31 @@ int	acct_layout_queue_ok(const struct acct_layout *, const char *queue);
 void	acct_layout_free(struct acct_layout *);
 void	acct_layout_copy(struct acct_layout *, const struct acct_layout *);
 
+/* dsn.c: RFC 3464 failure notifications. */
+#define DSN_MAX_RETURN	(128 * 1024)	/* RET=FULL up to this size */
+struct dsn_req {
+	const char	*qid;
+	const char	*sender;
+	const char	*envid;
+	uint32_t	 ret;		/* RET_* */
+	uint32_t	 flags;		/* ENV_* */
+	int64_t		 queued;
+	uint64_t	 size;		/* of the original */
+	const char	*rcpt;
+	const char	*orcpt;
+	uint32_t	 notify;
+	const char	*dsn_status;
+	const char	*diag;
+	const char	*mta;
+	const char	*queue;
+};
+/* The whole DSN message (CRLF), malloc'd.  orig: the first origlen bytes
+ * of the original message (header at least), may be NULL. */
+char	*dsn_build(const struct dsn_req *, const char *host,
+	    const char *orig, size_t origlen, int64_t now, unsigned serial);
+/* Whether this failure gets a DSN (sender, NOTIFY, not about a DSN). */
+int	 dsn_wanted(const struct dsn_req *);
+
 /* acct.c */
 void	acct_config(const struct cfg *);
 void	acct_file(const char *path, int fd);

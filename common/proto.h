@@ -114,6 +114,20 @@ enum imsg_type {
 	/* bounced: records up to seq are written.  u64 seq */
 	BNC_ACK,
 
+	/* --- queued <-> bounced: DSNs (issue 7: 320-349) --- */
+
+	/* queued: a recipient failed for good and its sender asked for (or
+	 * did not refuse) a failure DSN; fd = the message file (read only,
+	 * body = the first `size` bytes).  str qid, str sender, str envid,
+	 * u32 ret (RET_*), u32 flags (ENV_*), i64 queued (unix time),
+	 * u64 size, str rcpt, str orcpt, u32 notify, str dsn_status,
+	 * str diag (remote reply), str mta ("host (ip)"), str queue */
+	BNC_DSN = 320,
+	/* bounced: put this message in the queue (a DSN, null sender,
+	 * flagged ENV_DSN).  str about_qid (what it reports on), str rcpt,
+	 * str vmta (may be NULL), str text (the whole message, CRLF) */
+	BNC_INJECT,
+
 	/* --- control: mgmtd <-> ternd / queued / bounced --- */
 
 	/* mgmtd -> queued: status counters.  peerid = request */

@@ -227,7 +227,7 @@ batch_reply_commit(struct bcommit *c)
 		log_warnx("%s: cannot commit: %s", c->qid, strerror(c->error));
 		queue_fs_discard(c->qid);
 		envelope_free(c->env);
-		if (qd->smtpd == NULL)
+		if (qd->smtpd == NULL || c->session == COMMIT_LOCAL)
 			return;
 		m_create(qd->smtpd, MSG_COMMIT_FAIL, c->session, -1);
 		m_add_u32(qd->smtpd, 451);
@@ -237,7 +237,7 @@ batch_reply_commit(struct bcommit *c)
 		m_close(qd->smtpd);
 		return;
 	}
-	if (qd->smtpd != NULL) {
+	if (qd->smtpd != NULL && c->session != COMMIT_LOCAL) {
 		m_create(qd->smtpd, MSG_COMMIT_OK, c->session, -1);
 		m_add_string(qd->smtpd, c->qid);
 		m_close(qd->smtpd);

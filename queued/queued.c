@@ -270,6 +270,10 @@ bounced_msg(struct mproc *p, struct imsg *imsg)
 	uint64_t seq;
 
 	m_msg(&m, imsg);
+	if (imsg->hdr.type == BNC_INJECT) {
+		inject_message(&m);
+		return;
+	}
 	if (imsg->hdr.type != BNC_ACK)
 		fatalx("bounced sent unexpected %s",
 		    proto_name(imsg->hdr.type));

@@ -161,6 +161,14 @@ void		 ctl_jobs(struct mproc *, uint32_t reqid);
 /* Other control requests (queue_ctl.c); 0 if not handled. */
 int		 ctl_msg(struct mproc *, struct imsg *, struct msg *);
 
+/* queue_inject.c: DSNs (bounced builds them, queued stores them) */
+#define COMMIT_LOCAL	UINT32_MAX	/* commit_message() session of a
+					 * message made by Tern: no smtpd reply */
+void		 inject_dsn_request(struct qmsg *, uint32_t k,
+		    const char *queue, const char *status,
+		    const struct dlv_result *);
+void		 inject_message(struct msg *);
+
 /* queue_acct.c */
 void		 acct_send(const struct acct_record *);
 void		 acct_bounced_up(void);

@@ -109,6 +109,7 @@ result_apply(struct qmsg *m, uint32_t k, struct squeue *q,
 		q->bounced++;
 		qd->n_bounced++;
 		result_acct(m, k, q, "b", "failed", r, NULL);
+		inject_dsn_request(m, k, q->name, NULL, r);
 		log_info("%s: to=<%s> bounced: %s", m->env->qid,
 		    m->env->rcpts[k].addr, r->diag ? r->diag : "");
 		return;
@@ -123,6 +124,7 @@ result_apply(struct qmsg *m, uint32_t k, struct squeue *q,
 		q->bounced++;
 		qd->n_bounced++;
 		result_acct(m, k, q, "b", "failed", r, "4.4.7");
+		inject_dsn_request(m, k, q->name, "4.4.7", r);
 		log_info("%s: to=<%s> expired after %d attempts: %s",
 		    m->env->qid, m->env->rcpts[k].addr, m->attempts[k],
 		    r->diag ? r->diag : "");

@@ -4,7 +4,9 @@ Every test starts the suite on its own config (conftest.make_tern) and
 reads the accounting CSVs with Python's csv module by header name.
 """
 import csv
+import email
 import io
+import time
 from pathlib import Path
 
 from conftest import make_message, scaled, wait_for
@@ -52,7 +54,7 @@ def test_record_fields_user_string_iso_times_queue_filter(make_tern, sink,
 
     def both():
         h, rows = _rows(custom)
-        return len(rows) >= 2 and (h, rows)
+        return {good, bad} <= {r["rcpt"] for r in rows} and (h, rows)
     header, rows = wait_for(both, scaled(20), what="rows in custom.csv")
     assert header[0] == "type"
     # the union of both types' columns, in PowerMTA's order, then
@@ -61,7 +63,7 @@ def test_record_fields_user_string_iso_times_queue_filter(make_tern, sink,
     assert header[-2:] == ["userString", "header_Message-Id"], header
     assert header.index("timeLogged") < header.index("orig") < \
         header.index("rcpt") < header.index("bounceCat")
-    [d] = [r for r in rows if r["type"] == "d"]
+    [d] = [r for r in rows if r["type"] == "d" and r["rcpt"] == good]
     [b] = [r for r in rows if r["type"] == "b"]
     assert d["rcpt"] == good and d["orig"] == SENDER
     assert d["dlvSourceIp"] == "127.0.0.1"
@@ -77,3 +79,102 @@ def test_record_fields_user_string_iso_times_queue_filter(make_tern, sink,
     assert d["timeLogged"].isdigit() and int(d["timeLogged"]) > 1.6e9, d
     # queue-filter other.test: nothing for example.test's queue
     assert _rows(other)[1] == []
+    # the DSN about `bad` reaches the sender (the catchall) before we stop
+    tern.wait_acct("d", SENDER)
+
+
+# ------------------------------------------------------------ DSNs
+
+def _dsn_for(catchall, sender: str, n: int = 1, timeout: float = 20):
+    """The DSN messages catchall received for sender, parsed."""
+    def got():
+        msgs = [m for m in catchall.messages if sender in m.rcpt_tos]
+        return len(msgs) >= n and msgs
+    msgs = wait_for(got, scaled(timeout), what=f"DSN to {sender}")
+    return [(m, email.message_from_bytes(m.data)) for m in msgs]
+
+
+def _parts(dsn):
+    """(human, delivery-status fields per recipient, returned part)."""
+    assert dsn.get_content_type() == "multipart/report", dsn
+    assert dsn.get_param("report-type") == "delivery-status"
+    human, status, returned = dsn.get_payload()
+    assert human.get_content_type() == "text/plain"
+    assert status.get_content_type() == "message/delivery-status"
+    # the email package gives the per-message block, then one block per
+    # recipient
+    blocks = status.get_payload()
+    return human, blocks, returned
+
+
+def test_hard_bounce_dsn_notify_ret_envid_orcpt(make_tern, sink, catchall):
+    tern = make_tern(routes={"example.test": sink})
+    bad = "gone@example.test"
+    sink.add_rule("RCPT", "550 5.1.1 <gone@example.test>: no such user",
+                  count=None, match=bad)
+    msg = make_message(subject="quarterly report", to=bad)
+    tern.send(SENDER, [bad], msg, mail_options=["RET=HDRS", "ENVID=env-42"],
+              rcpt_options=["NOTIFY=FAILURE",
+                            "ORCPT=rfc822;alias@example.test"])
+    tern.wait_acct("b", bad)
+    [(raw, dsn)] = _dsn_for(catchall, SENDER)
+    assert raw.mail_from in ("", "<>")         # null sender
+    assert "auto-replied" in dsn["Auto-Submitted"]
+    human, blocks, returned = _parts(dsn)
+    assert bad in human.get_payload()
+    per_msg, per_rcpt = blocks[0], blocks[1]
+    assert per_msg["Reporting-MTA"] == "dns; tern.test"
+    assert per_msg["Original-Envelope-Id"] == "env-42"
+    assert per_rcpt["Final-Recipient"] == "rfc822; " + bad
+    assert per_rcpt["Original-Recipient"] == "rfc822;alias@example.test"
+    assert per_rcpt["Action"] == "failed"
+    assert per_rcpt["Status"] == "5.1.1"
+    assert per_rcpt["Diagnostic-Code"].startswith("smtp; 550 5.1.1")
+    assert per_rcpt["Remote-MTA"].startswith("dns; ")
+    # RET=HDRS: the original's header only
+    assert returned.get_content_type() == "text/rfc822-headers"
+    text = returned.get_payload()
+    assert "quarterly report" in text and "Hello." not in text
+    # the DSN's own accounting: a d row to the sender, nothing more
+    tern.wait_acct("d", SENDER)
+
+
+def test_ret_full_returns_the_whole_message(make_tern, sink, catchall):
+    tern = make_tern(routes={"example.test": sink})
+    bad = "gone@example.test"
+    sink.add_rule("RCPT", "550 5.1.1 no such user", count=None, match=bad)
+    tern.send(SENDER, [bad], make_message(subject="full", to=bad,
+                                          body="The body itself.\n"),
+              mail_options=["RET=FULL"])
+    [(raw, dsn)] = _dsn_for(catchall, SENDER)
+    _, _, returned = _parts(dsn)
+    assert returned.get_content_type() == "message/rfc822"
+    [orig] = returned.get_payload()
+    assert orig["Subject"] == "full"
+    assert "The body itself." in orig.get_payload()
+    tern.wait_acct("d", SENDER)
+
+
+def test_no_dsn_for_notify_never_null_sender_or_dsn(make_tern, sink,
+                                                    catchall):
+    """NOTIFY=NEVER and a null sender get no DSN; and a DSN that bounces
+    itself produces no DSN about the DSN (only its b row)."""
+    tern = make_tern(routes={"example.test": sink,
+                             "client.test": sink})
+    sink.add_rule("RCPT", "550 5.1.1 no such user", count=None,
+                  match="gone@example.test")
+    sink.add_rule("RCPT", "550 5.1.1 no such sender mailbox", count=None,
+                  match="dead@client.test")
+    tern.send("a@client.test", ["gone@example.test"],
+              make_message(to="gone@example.test"),
+              rcpt_options=["NOTIFY=NEVER"])
+    tern.send("", ["gone@example.test"], make_message(to="x"))
+    # the DSN to dead@client.test bounces: no DSN about it
+    tern.send("dead@client.test", ["gone@example.test"],
+              make_message(to="gone@example.test"))
+    tern.wait_acct("b", "dead@client.test")   # the DSN's own bounce
+    time.sleep(scaled(3))
+    assert len(tern.acct_rows("b", "gone@example.test")) == 3
+    assert len(tern.acct_rows("b", "dead@client.test")) == 1
+    assert catchall.messages == []
+    assert [m for m in sink.messages] == []
