@@ -97,7 +97,7 @@ shape_status(struct http_call *c, json_t *j)
 	json_t *h = history_json(), *data;
 
 	data = json_pack("{s:{s:s,s:I,s:{s:{s:{s:I},s:{s:I}},"
-	    "s:{s:{s:I},s:{s:I}}},s:{s:{s:I,s:I}},s:{s:{s:I},s:I},"
+	    "s:{s:{s:I},s:{s:I}}},s:{s:{s:I,s:I,s:f}},s:{s:{s:I},s:I},"
 	    "s:{s:I,s:I,s:I},s:b}}",
 	    "status",
 	    "status", "running",
@@ -109,6 +109,7 @@ shape_status(struct http_call *c, json_t *j)
 	    "out", "rcp", jint(h, "lastHour.delivered"),
 	    "queue", "smtp", "rcp", jint(j, "status.queue.recipients"),
 	    "msg", jint(j, "status.queue.messages"),
+	    "kb", jint(j, "status.queue.bytes") / 1024.0,
 	    "spool", "files", "inUse", jint(j, "status.queue.messages"),
 	    "totalRcp", jint(j, "status.queue.recipients"),
 	    "counters", "delivered", jint(j, "status.delivered"),

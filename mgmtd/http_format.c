@@ -284,6 +284,10 @@ http_metrics(const json_t *sj, const json_t *queues)
 	    "Recipients not yet final in the spool");
 	sb_printf(&b, "tern_spool_recipients %lld\n",
 	    (long long)jint(st, "queue", "recipients"));
+	prom_head(&b, "tern_spool_bytes", "gauge",
+	    "Bytes of the messages in the spool");
+	sb_printf(&b, "tern_spool_bytes %lld\n",
+	    (long long)jint(st, "queue", "bytes"));
 	prom_head(&b, "tern_spool_full", "gauge",
 	    "1 while the spool is over its limits (SMTP answers 452)");
 	sb_printf(&b, "tern_spool_full %d\n",

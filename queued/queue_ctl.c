@@ -30,11 +30,18 @@ ctl_reply_json(struct mproc *p, uint32_t type, uint32_t reqid, json_t *j)
 void
 ctl_status(struct mproc *p, uint32_t reqid)
 {
+	struct qmsg *m;
+	uint64_t bytes = 0;
 	json_t *j;
 
-	j = json_pack("{s:{s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:b}",
+	/* Spool use: the sum of the message sizes (a walk over the
+	 * messages; queued keeps no running total). */
+	RB_FOREACH(m, qmsg_tree, &qd->msgs)
+		bytes += m->env->size;
+	j = json_pack("{s:{s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:b}",
 	    "queue", "messages", (json_int_t)qd->nmsgs,
 	    "recipients", (json_int_t)qd->nrcpts,
+	    "bytes", (json_int_t)bytes,
 	    "received", (json_int_t)qd->n_received,
 	    "delivered", (json_int_t)qd->n_delivered,
 	    "bounced", (json_int_t)qd->n_bounced,

@@ -322,6 +322,7 @@ def test_http_pmta_urls_json_and_xml(web, sink):
     assert st["status"] == "success" and st["message"] == ""
     assert st["data"]["status"]["traffic"]["total"]["out"]["rcp"] == 1
     assert st["data"]["status"]["traffic"]["total"]["in"]["rcp"] == 1
+    assert st["data"]["status"]["queue"]["smtp"]["kb"] == 0
 
     q = h.get_json("/queues?format=json")
     assert q["status"] == "success"
@@ -384,7 +385,8 @@ def test_metrics_parse_with_prometheus(web, sink):
     assert fams["tern_queue_recipients"].type == "gauge"
     assert sample(fams, "tern_queue_recipients", domain="example.test") == 0
     assert sample(fams, "tern_received") == 1  # messages
-    assert sample(fams, "tern_spool_messages") is not None
+    assert sample(fams, "tern_spool_messages") == 0
+    assert sample(fams, "tern_spool_bytes") == 0
     assert sample(fams, "tern_queue_connections",
                   domain="example.test") is not None
     assert sample(fams, "tern_process_restarts", process="queued") == 0

@@ -135,6 +135,10 @@ def test_monitor_page_in_chromium(make_tern, sink, tmp_path):
                        ("n-retry", st["retryPending"])):
         assert page.ids[key].strip() == str(value), key
     assert (st["delivered"], st["bounced"]) == (1, 1)
+    # One message (the paused one) is in the spool.
+    assert st["queue"]["bytes"] > 100
+    assert page.ids["n-spool"].strip() == \
+        f"{st['queue']['bytes'] / 1024:.1f} kB"
     assert page.ids["h-delivered"].strip() == "1"
     assert page.ids["h-bounced"].strip() == "1"
 
