@@ -106,6 +106,13 @@ enum imsg_type {
 	/* deliverd: replay after (re)connect finished. */
 	DLV_HELLO_END,
 
+	/* --- ternd -> deliverd: DKIM keys (deliverd never opens them) --- */
+
+	/* One private key of a domain-key line, read by ternd as root,
+	 * sent before IMSG_START.  str selector, str domain ("*" = any),
+	 * str vmta (NULL: a global key), str pem */
+	DLV_DKIM_KEY = 220,
+
 	/* --- queued <-> bounced: accounting --- */
 
 	/* queued: one accounting record.  peerid unused.  u64 seq, then

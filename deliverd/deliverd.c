@@ -45,8 +45,10 @@ deliverd_config(struct cfg *cfg, int initial)
 
 	d_cfg = cfg;
 	/* Queues copy what they need: the old tree can go after this. */
-	if (!initial)
+	if (!initial) {
+		mta_dns_reconfig();
 		mta_queue_reconfig();
+	}
 	if (old != NULL)
 		cfg_free(old);
 	log_debug("%s configuration", initial ? "initial" : "new");
@@ -135,11 +137,23 @@ deliverd_shutdown(void)
 	mta_check_exit();
 }
 
+static void
+deliverd_parent_msg(struct mproc *p, struct imsg *imsg)
+{
+	switch (imsg->hdr.type) {
+	case DLV_DKIM_KEY:
+		mta_dkim_key_recv(imsg);
+		return;
+	}
+	fatalx("unexpected %s from ternd", proto_name(imsg->hdr.type));
+}
+
 static const struct daemon_ops deliverd_ops = {
 	.proc = PROC_DELIVERD,
 	.config = deliverd_config,
 	.peer = deliverd_peer,
 	.start = deliverd_start,
+	.parent_msg = deliverd_parent_msg,
 	.shutdown = deliverd_shutdown,
 };
 

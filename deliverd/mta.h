@@ -39,6 +39,7 @@
 #define MTA_QUIT_TIMEOUT	5000
 #define MTA_DIAG_MAX		1024		/* diag text sent to queued */
 #define MTA_ESMTP_MAX		256
+#define MTA_MAX_SOURCES		256		/* addresses of one queue */
 
 /* Per recipient: what happened. */
 struct mta_result {
@@ -50,6 +51,8 @@ struct mta_result {
 	char		*src_ip;
 	char		*dst_ip;
 	char		*esmtp;
+	char		*tls_proto;
+	char		*tls_cipher;
 };
 
 /* The connection a result was obtained on (any field may be NULL). */
@@ -58,7 +61,12 @@ struct mta_conninfo {
 	const char	*src_ip;
 	const char	*dst_ip;
 	const char	*esmtp;
+	const char	*tls_proto;	/* NULL: in clear */
+	const char	*tls_cipher;
 };
+
+/* TLS policy of a queue */
+enum { MTA_TLS_NO = 0, MTA_TLS_OPPORTUNISTIC, MTA_TLS_REQUIRED };
 
 enum mta_job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
 
@@ -75,6 +83,8 @@ struct mta_job {
 	char			*queue;		/* "domain/vmta" */
 	char			*domain;
 	int			 fd;		/* message file, -1 once sent */
+	char			*dkim;		/* DKIM-Signature header, or NULL */
+	int			 dkim_done;	/* signing was tried */
 	struct mta_result	*res;		/* env->nrcpt entries */
 };
 
@@ -100,6 +110,11 @@ int		 mta_job_count(void);
 int		 mta_job_active(void);
 uint32_t	 mta_status_of(const struct smtp_reply *);
 
+/* mta_dkim.c */
+void		 mta_dkim_key_recv(struct imsg *);
+char		*mta_dkim_sign(int fd, uint64_t size, const char *vmta,
+		    const char *qid);
+
 /* mta_dns.c */
 enum {
 	MTA_DNS_OK = 0,
@@ -121,6 +136,28 @@ struct mta_dnsreq *mta_dns_addr(const char *name, mta_dns_addr_cb, void *);
 void		 mta_dns_cancel(struct mta_dnsreq *);
 const char	*mta_dns_error(void);
 const char	*mta_dns_strstatus(int);
+void		 mta_dns_reconfig(void);
+
+/* mta_dns_cache.c: answers by (kind, name), kept for their TTL */
+enum { MTA_DNS_C_MX = 1, MTA_DNS_C_ADDR };
+struct mta_dns_mx {
+	int		 pref;
+	char		 name[256];
+};
+struct mta_dns_entry {
+	int		 status;	/* MTA_DNS_* */
+	int		 n;		/* mx[] or addrs[] entries */
+	time_t		 expire;
+	struct mta_dns_mx *mx;
+	struct sockaddr_storage *addrs;
+};
+struct mta_dns_entry *mta_dns_entry_new(int status, int nmx);
+void		 mta_dns_entry_free(struct mta_dns_entry *);
+void		 mta_dns_cache_put(int kind, const char *name,
+		    struct mta_dns_entry *, unsigned ttl);
+struct mta_dns_entry *mta_dns_cache_get(int kind, const char *name);
+void		 mta_dns_cache_clear(void);
+void		 mta_dns_mx_order(struct mta_dns_mx *, int);
 
 /* mta_body.c: dot-stuffing of a message body, chunk by chunk. */
 struct mta_body {
@@ -139,6 +176,19 @@ void		 mta_body_init(struct mta_body *, int fd, uint64_t size);
 ssize_t		 mta_body_next(struct mta_body *, char *out);
 size_t		 mta_body_stuff(struct mta_body *, const char *in, size_t len,
 		    char *out);
+
+/* mta_limit.c: token buckets (rates), one token deep */
+struct mta_bucket {
+	int		 on;
+	double		 tokens;
+	double		 per_ms;	/* tokens added per millisecond */
+	uint64_t	 last;		/* uv_now() of the last fill */
+};
+void		 mta_bucket_set(struct mta_bucket *, const struct cfg_rate *);
+void		 mta_bucket_interval(struct mta_bucket *, uint64_t ms);
+int		 mta_bucket_ready(struct mta_bucket *, uint64_t now);
+int		 mta_bucket_take(struct mta_bucket *, uint64_t now);
+uint64_t	 mta_bucket_wait(struct mta_bucket *, uint64_t now);
 
 /* mta_queue.c */
 struct mta_host {
@@ -165,10 +215,35 @@ struct mta_queue {
 	int			 nmx;
 	time_t			 mx_expire;
 	struct mta_dnsreq	*mxreq;		/* lookup under way */
+	char			*resolve_to;	/* look this up instead */
 	char			*helo;
-	char			*source;	/* bind address, NULL: any */
+	struct sockaddr_storage	*srcs;		/* bind addresses, none: any */
+	int			 nsrcs;
+	int			 nextsrc;
+	int			 random_ip;
+	int			 tls_mode;	/* MTA_TLS_* */
+	int			 tls_broken;	/* handshakes fail: in clear */
+	int			 dkim_sign;	/* dkim-sign yes */
 	int			 max_conn;
 	int			 max_msg;	/* 0: unlimited */
+	int			 max_rcpt;	/* per transaction, 0: any */
+	uint64_t		 max_size;	/* max-message-size, 0: any */
+	struct mta_bucket	 msg_rate;	/* max-msg-rate */
+	struct mta_bucket	 conn_rate;	/* max-connect-rate */
+	struct mta_bucket	 conn_ival;	/* delivery-interval */
+	uv_timer_t		*timer;		/* a rate lets work go on */
+	/* backoff mode (mta_backoff.c) */
+	struct mta_pattern	*patterns;	/* smtp-pattern-list */
+	int			 npatterns;
+	int			 adaptive;	/* adaptive-max-smtp-out */
+	int			 soft_limit;	/* adaptive-soft-bounce-limit */
+	int			 soft_count;
+	uint64_t		 soft_start;
+	int			 backoff;	/* in backoff mode */
+	uint64_t		 backoff_until;
+	uint64_t		 backoff_ms;
+	int			 backoff_conn;	/* backoff-max-smtp-out */
+	struct mta_bucket	 backoff_rate;	/* backoff-max-msg-rate */
 	/* state */
 	int			 conn_limit;	/* lowered when the host refuses */
 	struct mta_joblist	 jobs;
@@ -179,6 +254,7 @@ struct mta_queue {
 
 void		 mta_queue_add(struct mta_job *);
 struct mta_job	*mta_queue_next(struct mta_queue *);
+struct mta_job	*mta_queue_take(struct mta_queue *);
 void		 mta_queue_pump(struct mta_queue *);
 void		 mta_queue_conn_failed(struct mta_queue *, uint32_t status,
 		    const char *dsn, const char *diag,
@@ -186,8 +262,19 @@ void		 mta_queue_conn_failed(struct mta_queue *, uint32_t status,
 void		 mta_queue_session_gone(struct mta_queue *,
 		    struct mta_session *);
 const struct mta_host *mta_queue_host(struct mta_queue *, int);
+const struct sockaddr_storage *mta_queue_pick_source(struct mta_queue *);
 int		 mta_queue_nhosts(const struct mta_queue *);
 void		 mta_queue_reconfig(void);
+void		 mta_queue_wake(struct mta_queue *, uint64_t ms);
+void		 mta_queue_outcome(struct mta_job *);
+
+/* mta_backoff.c */
+struct mta_pattern;
+void		 mta_backoff_settings(struct mta_queue *);
+void		 mta_backoff_clear(struct mta_queue *);
+void		 mta_backoff_check(struct mta_queue *);
+void		 mta_backoff_reply(struct mta_queue *, uint32_t status,
+		    const char *diag);
 void		 mta_queue_shutdown(void);
 
 /* mta_session.c: one connection; mta_smtp.c: the dialogue on it. */
@@ -200,6 +287,7 @@ enum mta_phase {
 
 enum mta_state {
 	MTA_RESOLVE, MTA_CONNECT, MTA_BANNER, MTA_EHLO, MTA_HELO,
+	MTA_STARTTLS, MTA_TLS,
 	MTA_IDLE, MTA_MAIL, MTA_RCPT, MTA_DATA, MTA_BODY, MTA_EOM,
 	MTA_RSET, MTA_QUIT, MTA_CLOSED
 };
@@ -213,6 +301,20 @@ enum mta_state {
 #define MTA_EXT_DSN		0x20
 
 struct mta_conn;
+struct mta_tls;
+
+/* mta_tls.c: OpenSSL on memory BIOs under a session */
+struct mta_tls	*mta_tls_new(const char *servername);
+void		 mta_tls_free(struct mta_tls *);
+int		 mta_tls_done(const struct mta_tls *);
+char		*mta_tls_pending(struct mta_tls *, size_t *);
+int		 mta_tls_handshake(struct mta_tls *, char *err, size_t);
+int		 mta_tls_feed(struct mta_tls *, const char *, size_t);
+ssize_t		 mta_tls_read(struct mta_tls *, char *, size_t, char *err,
+		    size_t);
+int		 mta_tls_write(struct mta_tls *, const char *, size_t);
+const char	*mta_tls_protocol(const struct mta_tls *);
+const char	*mta_tls_cipher(const struct mta_tls *);
 
 struct mta_session {
 	TAILQ_ENTRY(mta_session) entry;
@@ -221,6 +323,7 @@ struct mta_session {
 	enum mta_state		 state;
 	uv_timer_t		 timer;
 	struct mta_conn		*conn;		/* the TCP connection, or NULL */
+	struct mta_tls		*tls;		/* after STARTTLS, or NULL */
 	uv_getaddrinfo_t	*gai;		/* resolution under way */
 	struct mta_dnsreq	*dnsreq;	/* or this, for MX hosts */
 	struct sockaddr_storage	*addrs;		/* addresses of the host */
@@ -233,11 +336,16 @@ struct mta_session {
 	int			 port;
 	char			 dst[64];	/* peer IP */
 	char			 src[64];	/* our IP */
+	struct sockaddr_storage	 bindaddr;	/* source address (a copy: */
+	int			 bound;		/* reconfig may free q's) */
+	char			 bindname[64];
 	char			 mta[320];	/* "host (ip)" */
 	char			 esmtp[MTA_ESMTP_MAX];
 	int			 ext;		/* MTA_EXT_* */
 	uint64_t		 sizemax;	/* SIZE limit, 0: none */
 	int			 nmsg;		/* transactions done */
+	int			 stale;		/* made under an older config: no
+						 * new work after this one */
 	/* last error while connecting, for the queue if all fail */
 	uint32_t		 err_status;
 	char			 err_dsn[16];
@@ -257,6 +365,8 @@ struct mta_session {
 	int			 pipelined;
 	int			 mailfailed;
 	int			 discard;	/* 354 without recipients */
+	int			 more;		/* recipients left for another
+						 * transaction (max-rcpt) */
 	struct mta_body		 body;
 };
 
@@ -277,12 +387,15 @@ void		 mta_session_conninfo(struct mta_session *,
 void		 mta_session_connfail(struct mta_session *, uint32_t status,
 		    const char *dsn, const char *diag);
 void		 mta_session_close(struct mta_session *);
+void		 mta_session_tls_start(struct mta_session *);
 
 void		 mta_smtp_connected(struct mta_session *);
 void		 mta_smtp_reply(struct mta_session *);
 void		 mta_smtp_lost(struct mta_session *, const char *why);
 void		 mta_smtp_timeout(struct mta_session *);
 void		 mta_smtp_wrote(struct mta_session *);
+void		 mta_smtp_tls_ready(struct mta_session *);
+void		 mta_smtp_tls_failed(struct mta_session *, const char *);
 void		 mta_session_job(struct mta_session *, struct mta_job *);
 void		 mta_session_quit(struct mta_session *);
 

@@ -5,11 +5,18 @@
  * uv_poll_t and its single timer is a uv_timer_t (udns asks for it through
  * dns_set_tmcbck).  The name servers are those of /etc/resolv.conf unless
  * the config names some (`name-server host[:port]`, tests use that to
- * point us at a fake server on loopback).
+ * point us at a fake server on loopback).  `dns-timeout` bounds how long
+ * one lookup may take.
+ *
+ * Answers are cached (mta_dns_cache.c) for their TTL within bounds, so
+ * that a busy domain costs one MX lookup per TTL, not one per connection.
+ * A cache hit is still answered from the loop, never from inside the
+ * call, so callers can store the request handle before the callback runs.
  *
  * The MX answer is turned into an ordered host list here: by preference,
  * equal preferences shuffled (RFC 5321 5.1), no MX record = the domain
- * itself (implicit MX), a lone "." = null MX (RFC 7505).
+ * itself (implicit MX), a lone "." = null MX (RFC 7505).  Addresses are
+ * looked up as A and AAAA together; IPv4 comes first.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -22,19 +29,34 @@
 #include "log.h"
 #include "mta.h"
 
+enum { REQ_MX, REQ_ADDR };
+
 struct mta_dnsreq {
-	struct dns_query	*q;
+	TAILQ_ENTRY(mta_dnsreq)	 entry;		/* answered from the cache */
+	int			 kind;
+	struct dns_query	*q[2];		/* MX, or A and AAAA */
+	int			 pending;
 	mta_dns_mx_cb		 mxcb;
 	mta_dns_addr_cb		 addrcb;
 	void			*arg;
 	char			*name;
 	int			 port;
+	/* address lookups: what came back so far */
+	int			 st[2];
+	unsigned		 ttl;
+	struct sockaddr_storage	*addrs;
+	int			 naddrs;
+	/* the answer to hand over (owned until the callback) */
+	struct mta_dns_entry	*ans;
 };
+
+static TAILQ_HEAD(, mta_dnsreq) dns_ready = TAILQ_HEAD_INITIALIZER(dns_ready);
 
 static int		 dns_state;	/* 0: not tried, 1: ready, -1: failed */
 static char		 dns_error[128];
 static uv_poll_t	 dns_poll;
 static uv_timer_t	 dns_timer;
+static uv_timer_t	 dns_ready_timer;
 
 static void
 mta_dns_timer_cb(uv_timer_t *t)
@@ -70,6 +92,7 @@ mta_dns_servers(void)
 
 	n = cfg_child(mta_cfg()->root, "name-server");
 	for (; n != NULL; n = cfg_next_named(n, "name-server")) {
+		memset(&ss, 0, sizeof(ss));
 		if (cfg_parse_hostport(n->arg, host, sizeof(host), &port, 53,
 		    &err) == -1 ||
 		    (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
@@ -90,6 +113,26 @@ mta_dns_servers(void)
 	return 0;
 }
 
+/*
+ * dns-timeout is the time a lookup may take in all: udns doubles its
+ * timeout on each of its tries, so two tries of a third of it fit.
+ */
+static void
+mta_dns_options(void)
+{
+	int64_t secs;
+
+	secs = cfg_time(mta_cfg()->root, "dns-timeout", 0);
+	if (secs <= 0)
+		return;
+	if (secs > 300)
+		secs = 300;
+	dns_set_opt(NULL, DNS_OPT_TIMEOUT, secs >= 3 ? secs / 3 : 1);
+	dns_set_opt(NULL, DNS_OPT_NTRIES, secs >= 3 ? 2 : 1);
+}
+
+static void	mta_dns_ready_cb(uv_timer_t *);
+
 /* Set up the resolver on first use.  0: ready. */
 static int
 mta_dns_init(void)
@@ -103,6 +146,7 @@ mta_dns_init(void)
 	    sizeof(dns_error));
 	if (dns_init(NULL, 0) < 0 || mta_dns_servers() == -1)
 		return -1;
+	mta_dns_options();
 	if ((fd = dns_open(NULL)) < 0) {
 		snprintf(dns_error, sizeof(dns_error), "cannot open the "
 		    "resolver socket: %s", dns_strerror(dns_status(NULL)));
@@ -111,9 +155,19 @@ mta_dns_init(void)
 	uv_poll_init(daemon_loop(), &dns_poll, fd);
 	uv_poll_start(&dns_poll, UV_READABLE, mta_dns_poll_cb);
 	uv_timer_init(daemon_loop(), &dns_timer);
+	uv_timer_init(daemon_loop(), &dns_ready_timer);
 	dns_set_tmcbck(NULL, mta_dns_utm, NULL);
 	dns_state = 1;
 	return 0;
+}
+
+/* A new configuration: the timeout may have changed (name servers are
+ * read once; a change of name-server needs a restart of deliverd). */
+void
+mta_dns_reconfig(void)
+{
+	if (dns_state == 1)
+		mta_dns_options();
 }
 
 const char *
@@ -123,13 +177,14 @@ mta_dns_error(void)
 }
 
 static struct mta_dnsreq *
-mta_dns_req(const char *name, void *arg)
+mta_dns_req(int kind, const char *name, void *arg)
 {
 	struct mta_dnsreq *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (r->name = strdup(name)) == NULL)
 		fatal("mta_dns_req");
+	r->kind = kind;
 	r->arg = arg;
 	return r;
 }
@@ -137,6 +192,8 @@ mta_dns_req(const char *name, void *arg)
 static void
 mta_dns_req_free(struct mta_dnsreq *r)
 {
+	mta_dns_entry_free(r->ans);
+	free(r->addrs);
 	free(r->name);
 	free(r);
 }
@@ -144,9 +201,15 @@ mta_dns_req_free(struct mta_dnsreq *r)
 void
 mta_dns_cancel(struct mta_dnsreq *r)
 {
+	int i;
+
 	if (r == NULL)
 		return;
-	dns_cancel(NULL, r->q);
+	for (i = 0; i < 2; i++)
+		if (r->q[i] != NULL)
+			dns_cancel(NULL, r->q[i]);
+	if (r->pending == 0)
+		TAILQ_REMOVE(&dns_ready, r, entry);
 	mta_dns_req_free(r);
 }
 
@@ -163,26 +226,26 @@ mta_dns_status(int st)
 	}
 }
 
-/* --- MX --- */
+/* --- handing answers over --- */
 
+/* Sort by preference, then shuffle each run of equal preference. */
 static int
 mta_dns_mx_cmp(const void *a, const void *b)
 {
-	const struct dns_mx *x = a, *y = b;
+	const struct mta_dns_mx *x = a, *y = b;
 
-	return x->priority < y->priority ? -1 : x->priority > y->priority;
+	return x->pref < y->pref ? -1 : x->pref > y->pref;
 }
 
-/* Sort by preference, then shuffle each run of equal preference. */
-static void
-mta_dns_mx_order(struct dns_mx *mx, int n)
+void
+mta_dns_mx_order(struct mta_dns_mx *mx, int n)
 {
-	struct dns_mx t;
+	struct mta_dns_mx t;
 	int i, j, k;
 
 	qsort(mx, n, sizeof(*mx), mta_dns_mx_cmp);
 	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && mx[j].priority == mx[i].priority; j++)
+		for (j = i + 1; j < n && mx[j].pref == mx[i].pref; j++)
 			;
 		for (k = j - 1; k > i; k--) {
 			int r = i + arc4random_uniform(k - i + 1);
@@ -194,61 +257,132 @@ mta_dns_mx_order(struct dns_mx *mx, int n)
 	}
 }
 
-static struct mta_host *
-mta_dns_hosts(const char *const *names, int n, int port)
+static void
+mta_dns_deliver_mx(struct mta_dnsreq *r, const struct mta_dns_entry *e)
 {
+	struct mta_dns_mx *mx;
 	struct mta_host *h;
+	unsigned ttl;
 	int i;
 
-	if ((h = calloc(n, sizeof(*h))) == NULL)
-		fatal("mta_dns_hosts");
-	for (i = 0; i < n; i++) {
-		if ((h[i].name = strdup(names[i])) == NULL)
-			fatal("mta_dns_hosts");
-		h[i].port = port;
+	if (e->status != MTA_DNS_OK) {
+		r->mxcb(r->arg, e->status, NULL, 0, 0);
+		return;
+	}
+	if ((mx = calloc(e->n, sizeof(*mx))) == NULL ||
+	    (h = calloc(e->n, sizeof(*h))) == NULL)
+		fatal("mta_dns_deliver_mx");
+	memcpy(mx, e->mx, e->n * sizeof(*mx));
+	mta_dns_mx_order(mx, e->n);
+	for (i = 0; i < e->n; i++) {
+		if ((h[i].name = strdup(mx[i].name)) == NULL)
+			fatal("mta_dns_deliver_mx");
+		h[i].port = r->port;
 		h[i].dns = 1;
 	}
-	return h;
+	free(mx);
+	ttl = e->expire > time(NULL) ? e->expire - time(NULL) : 0;
+	r->mxcb(r->arg, MTA_DNS_OK, h, e->n, ttl);
 }
+
+static void
+mta_dns_deliver_addr(struct mta_dnsreq *r, const struct mta_dns_entry *e)
+{
+	struct sockaddr_storage *ss;
+
+	if (e->status != MTA_DNS_OK || e->n == 0) {
+		r->addrcb(r->arg, e->status == MTA_DNS_OK ? MTA_DNS_NODATA :
+		    e->status, NULL, 0);
+		return;
+	}
+	if ((ss = calloc(e->n, sizeof(*ss))) == NULL)
+		fatal("mta_dns_deliver_addr");
+	memcpy(ss, e->addrs, e->n * sizeof(*ss));
+	r->addrcb(r->arg, MTA_DNS_OK, ss, e->n);
+}
+
+/* The request's answer is in r->ans: call back and forget it. */
+static void
+mta_dns_finish(struct mta_dnsreq *r)
+{
+	if (r->kind == REQ_MX)
+		mta_dns_deliver_mx(r, r->ans);
+	else
+		mta_dns_deliver_addr(r, r->ans);
+	mta_dns_req_free(r);
+}
+
+static void
+mta_dns_ready_cb(uv_timer_t *t)
+{
+	struct mta_dnsreq *r;
+
+	while ((r = TAILQ_FIRST(&dns_ready)) != NULL) {
+		TAILQ_REMOVE(&dns_ready, r, entry);
+		mta_dns_finish(r);
+	}
+}
+
+/* Answer from the cache on the next loop turn; 0 when there was one. */
+static int
+mta_dns_from_cache(struct mta_dnsreq *r, int type)
+{
+	if ((r->ans = mta_dns_cache_get(type, r->name)) == NULL)
+		return -1;
+	log_debug("dns: %s %s from the cache", type == MTA_DNS_C_MX ? "MX" :
+	    "address", r->name);
+	TAILQ_INSERT_TAIL(&dns_ready, r, entry);
+	uv_timer_start(&dns_ready_timer, mta_dns_ready_cb, 0, 0);
+	return 0;
+}
+
+/* --- MX --- */
 
 static void
 mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 {
 	struct mta_dnsreq *r = arg;
-	struct mta_host *hosts;
-	const char **names;
-	unsigned ttl = 300;
-	int i, st, n = 0;
+	struct mta_dns_entry *e;
+	int i, st;
 
+	r->q[0] = NULL;
+	r->pending = 0;
 	st = rr ? 0 : dns_status(ctx);
 	if (st == DNS_E_NODATA || (rr && rr->dnsmx_nrr == 0)) {
 		/* No MX: the domain is its own mail host (RFC 5321 5.1). */
-		hosts = mta_dns_hosts((const char *const *)&r->name, 1,
-		    r->port);
-		r->mxcb(r->arg, MTA_DNS_OK, hosts, 1, ttl);
-	} else if (rr == NULL)
-		r->mxcb(r->arg, mta_dns_status(st), NULL, 0, 0);
-	else if (rr->dnsmx_nrr == 1 && (rr->dnsmx_mx[0].name[0] == '\0' ||
-	    strcmp(rr->dnsmx_mx[0].name, ".") == 0))
-		r->mxcb(r->arg, MTA_DNS_NULLMX, NULL, 0, 0);
-	else {
-		mta_dns_mx_order(rr->dnsmx_mx, rr->dnsmx_nrr);
-		if ((names = calloc(rr->dnsmx_nrr, sizeof(*names))) == NULL)
-			fatal("mta_dns_mx_result");
-		for (i = 0; i < rr->dnsmx_nrr; i++)
-			if (rr->dnsmx_mx[i].name[0] != '\0')
-				names[n++] = rr->dnsmx_mx[i].name;
-		ttl = rr->dnsmx_ttl;
-		if (n == 0)
-			r->mxcb(r->arg, MTA_DNS_NULLMX, NULL, 0, 0);
-		else {
-			hosts = mta_dns_hosts(names, n, r->port);
-			r->mxcb(r->arg, MTA_DNS_OK, hosts, n, ttl);
+		e = mta_dns_entry_new(MTA_DNS_OK, 1);
+		e->mx[0].pref = 0;
+		strlcpy(e->mx[0].name, r->name, sizeof(e->mx[0].name));
+		mta_dns_cache_put(MTA_DNS_C_MX, r->name, e,
+		    rr ? rr->dnsmx_ttl : 0);
+	} else if (rr == NULL) {
+		e = mta_dns_entry_new(mta_dns_status(st), 0);
+		if (e->status == MTA_DNS_NXDOMAIN)
+			mta_dns_cache_put(MTA_DNS_C_MX, r->name, e, 0);
+	} else if (rr->dnsmx_nrr == 1 && (rr->dnsmx_mx[0].name[0] == '\0' ||
+	    strcmp(rr->dnsmx_mx[0].name, ".") == 0)) {
+		e = mta_dns_entry_new(MTA_DNS_NULLMX, 0);
+		mta_dns_cache_put(MTA_DNS_C_MX, r->name, e, rr->dnsmx_ttl);
+	} else {
+		e = mta_dns_entry_new(MTA_DNS_OK, rr->dnsmx_nrr);
+		e->n = 0;
+		for (i = 0; i < rr->dnsmx_nrr; i++) {
+			/* "." among real hosts means nothing: skip it. */
+			if (rr->dnsmx_mx[i].name[0] == '\0' ||
+			    strcmp(rr->dnsmx_mx[i].name, ".") == 0)
+				continue;
+			e->mx[e->n].pref = rr->dnsmx_mx[i].priority;
+			strlcpy(e->mx[e->n].name, rr->dnsmx_mx[i].name,
+			    sizeof(e->mx[e->n].name));
+			e->n++;
 		}
-		free(names);
+		if (e->n == 0)
+			e->status = MTA_DNS_NULLMX;
+		mta_dns_cache_put(MTA_DNS_C_MX, r->name, e, rr->dnsmx_ttl);
 	}
 	free(rr);
-	mta_dns_req_free(r);
+	r->ans = e;
+	mta_dns_finish(r);
 }
 
 struct mta_dnsreq *
@@ -258,44 +392,120 @@ mta_dns_mx(const char *domain, int port, mta_dns_mx_cb cb, void *arg)
 
 	if (mta_dns_init() == -1)
 		return NULL;
-	r = mta_dns_req(domain, arg);
+	r = mta_dns_req(REQ_MX, domain, arg);
 	r->mxcb = cb;
 	r->port = port;
-	r->q = dns_submit_mx(NULL, domain, DNS_NOSRCH, mta_dns_mx_result, r);
-	if (r->q == NULL) {
+	if (mta_dns_from_cache(r, MTA_DNS_C_MX) == 0)
+		return r;
+	r->q[0] = dns_submit_mx(NULL, domain, DNS_NOSRCH, mta_dns_mx_result,
+	    r);
+	if (r->q[0] == NULL) {
 		mta_dns_req_free(r);
 		return NULL;
 	}
+	r->pending = 1;
 	return r;
 }
 
 /* --- addresses --- */
 
 static void
-mta_dns_a_result(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *arg)
+mta_dns_addr_add(struct mta_dnsreq *r, int family, const void *a, int n,
+    unsigned ttl)
 {
-	struct mta_dnsreq *r = arg;
-	struct sockaddr_storage *ss = NULL;
-	struct sockaddr_in *sin;
-	int i, n = rr ? rr->dnsa4_nrr : 0;
+	struct sockaddr_storage *ss;
+	int i;
 
-	if (n > 0 && (ss = calloc(n, sizeof(*ss))) == NULL)
-		fatal("mta_dns_a_result");
+	if (n <= 0)
+		return;
+	ss = reallocarray(r->addrs, r->naddrs + n, sizeof(*ss));
+	if (ss == NULL)
+		fatal("mta_dns_addr_add");
+	r->addrs = ss;
 	for (i = 0; i < n; i++) {
-		sin = (struct sockaddr_in *)&ss[i];
-		sin->sin_family = AF_INET;
-		sin->sin_addr = rr->dnsa4_addr[i];
+		ss = &r->addrs[r->naddrs++];
+		memset(ss, 0, sizeof(*ss));
+		if (family == AF_INET) {
+			((struct sockaddr_in *)ss)->sin_family = AF_INET;
+			((struct sockaddr_in *)ss)->sin_addr =
+			    ((const struct in_addr *)a)[i];
+		} else {
+			((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+			((struct sockaddr_in6 *)ss)->sin6_addr =
+			    ((const struct in6_addr *)a)[i];
+		}
 	}
-	if (n > 0)
-		r->addrcb(r->arg, MTA_DNS_OK, ss, n);
-	else
-		r->addrcb(r->arg, rr ? MTA_DNS_NODATA :
-		    mta_dns_status(dns_status(ctx)), NULL, 0);
-	free(rr);
-	mta_dns_req_free(r);
+	if (r->ttl == 0 || ttl < r->ttl)
+		r->ttl = ttl;
 }
 
-/* IPv4 only for now: an AAAA lookup and happy eyeballs come later. */
+/* Both lookups are back: one answer.  Any address wins; then a
+ * temporary failure of either; then NXDOMAIN; else no data. */
+static void
+mta_dns_addr_done(struct mta_dnsreq *r)
+{
+	struct mta_dns_entry *e;
+	struct sockaddr_storage *v4first;
+	int i, n = 0, status;
+
+	if (r->naddrs > 0)
+		status = MTA_DNS_OK;
+	else if (r->st[0] == MTA_DNS_TEMP || r->st[1] == MTA_DNS_TEMP)
+		status = MTA_DNS_TEMP;
+	else if (r->st[0] == MTA_DNS_NXDOMAIN || r->st[1] == MTA_DNS_NXDOMAIN)
+		status = MTA_DNS_NXDOMAIN;
+	else
+		status = MTA_DNS_NODATA;
+	e = mta_dns_entry_new(status, 0);
+	if (r->naddrs > 0) {
+		/* IPv4 first: the receivers of bulk mail know it best. */
+		if ((v4first = calloc(r->naddrs, sizeof(*v4first))) == NULL)
+			fatal("mta_dns_addr_done");
+		for (i = 0; i < r->naddrs; i++)
+			if (r->addrs[i].ss_family == AF_INET)
+				v4first[n++] = r->addrs[i];
+		for (i = 0; i < r->naddrs; i++)
+			if (r->addrs[i].ss_family != AF_INET)
+				v4first[n++] = r->addrs[i];
+		e->addrs = v4first;
+		e->n = n;
+	}
+	if (status != MTA_DNS_TEMP)
+		mta_dns_cache_put(MTA_DNS_C_ADDR, r->name, e, r->ttl);
+	r->ans = e;
+	mta_dns_finish(r);
+}
+
+static void
+mta_dns_a4_result(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *arg)
+{
+	struct mta_dnsreq *r = arg;
+
+	r->q[0] = NULL;
+	r->st[0] = rr ? MTA_DNS_OK : mta_dns_status(dns_status(ctx));
+	if (rr != NULL)
+		mta_dns_addr_add(r, AF_INET, rr->dnsa4_addr, rr->dnsa4_nrr,
+		    rr->dnsa4_ttl);
+	free(rr);
+	if (--r->pending == 0)
+		mta_dns_addr_done(r);
+}
+
+static void
+mta_dns_a6_result(struct dns_ctx *ctx, struct dns_rr_a6 *rr, void *arg)
+{
+	struct mta_dnsreq *r = arg;
+
+	r->q[1] = NULL;
+	r->st[1] = rr ? MTA_DNS_OK : mta_dns_status(dns_status(ctx));
+	if (rr != NULL)
+		mta_dns_addr_add(r, AF_INET6, rr->dnsa6_addr, rr->dnsa6_nrr,
+		    rr->dnsa6_ttl);
+	free(rr);
+	if (--r->pending == 0)
+		mta_dns_addr_done(r);
+}
+
 struct mta_dnsreq *
 mta_dns_addr(const char *name, mta_dns_addr_cb cb, void *arg)
 {
@@ -303,13 +513,22 @@ mta_dns_addr(const char *name, mta_dns_addr_cb cb, void *arg)
 
 	if (mta_dns_init() == -1)
 		return NULL;
-	r = mta_dns_req(name, arg);
+	r = mta_dns_req(REQ_ADDR, name, arg);
 	r->addrcb = cb;
-	r->q = dns_submit_a4(NULL, name, DNS_NOSRCH, mta_dns_a_result, r);
-	if (r->q == NULL) {
+	if (mta_dns_from_cache(r, MTA_DNS_C_ADDR) == 0)
+		return r;
+	r->q[0] = dns_submit_a4(NULL, name, DNS_NOSRCH, mta_dns_a4_result, r);
+	if (r->q[0] == NULL) {
 		mta_dns_req_free(r);
 		return NULL;
 	}
+	r->q[1] = dns_submit_a6(NULL, name, DNS_NOSRCH, mta_dns_a6_result, r);
+	if (r->q[1] == NULL) {
+		dns_cancel(NULL, r->q[0]);
+		mta_dns_req_free(r);
+		return NULL;
+	}
+	r->pending = 2;
 	return r;
 }
 

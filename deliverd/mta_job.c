@@ -96,8 +96,11 @@ mta_job_free(struct mta_job *job)
 		free(r->src_ip);
 		free(r->dst_ip);
 		free(r->esmtp);
+		free(r->tls_proto);
+		free(r->tls_cipher);
 	}
 	free(job->res);
+	free(job->dkim);
 	envelope_free(job->env);
 	free(job->queue);
 	free(job->domain);
@@ -157,6 +160,8 @@ mta_job_set(struct mta_job *job, uint32_t i, uint32_t status,
 		r->src_ip = xstrdup(ci->src_ip);
 		r->dst_ip = xstrdup(ci->dst_ip);
 		r->esmtp = xstrdup(ci->esmtp);
+		r->tls_proto = xstrdup(ci->tls_proto);
+		r->tls_cipher = xstrdup(ci->tls_cipher);
 	}
 }
 
@@ -231,6 +236,8 @@ mta_job_report(struct mproc *p, const struct mta_job *job)
 		d.src_ip = r->src_ip;
 		d.dst_ip = r->dst_ip;
 		d.esmtp = r->esmtp;
+		d.tls_proto = r->tls_proto;
+		d.tls_cipher = r->tls_cipher;
 		d.size = job->env->size;
 		m_create(p, DLV_RESULT, job->peerid, -1);
 		m_add_result(p, &d);
@@ -255,6 +262,7 @@ mta_job_done(struct mta_job *job)
 		nactive--;
 	job->state = JOB_DONE;
 	mta_job_log(job);
+	mta_queue_outcome(job);
 	if ((p = mta_queued()) != NULL)
 		mta_job_report(p, job);
 	mta_check_exit();

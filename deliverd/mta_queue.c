@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "mta.h"
 #include "proto.h"
@@ -26,6 +27,8 @@
 #define MTA_MX_TTL_MAX	3600
 
 RB_HEAD(mta_queues, mta_queue);
+
+static void	mta_queue_timer_free(uv_handle_t *);
 
 static struct mta_queues queues = RB_INITIALIZER(&queues);
 
@@ -154,30 +157,98 @@ mta_queue_hosts(struct mta_queue *q)
 	free(list);
 }
 
+/* Add the addresses of "IP" or "CIDR" to the queue's sources. */
+static void
+mta_queue_add_sources(struct mta_queue *q, const char *spec)
+{
+	struct cfg_cidr c;
+	struct sockaddr_storage *ss;
+	const char *err;
+	uint32_t base, first, last, a;
+
+	if (cfg_parse_cidr(spec, &c, &err) == -1) {
+		log_warnx("%s: source %s: %s", q->name, spec, err);
+		return;
+	}
+	if (c.af == AF_INET6) {
+		/* One address: a v6 prefix is too big to spread over. */
+		first = last = 0;
+	} else {
+		memcpy(&base, c.addr, 4);
+		base = ntohl(base) & (c.bits ? ~0U << (32 - c.bits) : 0);
+		first = base;
+		last = base + (c.bits < 32 ? (1U << (32 - c.bits)) - 1 : 0);
+		/* Network and broadcast addresses are not hosts. */
+		if (c.bits <= 30) {
+			first++;
+			last--;
+		}
+		if (last - first >= MTA_MAX_SOURCES)
+			last = first + MTA_MAX_SOURCES - 1;
+	}
+	for (a = first; ; a++) {
+		if (q->nsrcs >= MTA_MAX_SOURCES)
+			break;
+		ss = reallocarray(q->srcs, q->nsrcs + 1, sizeof(*ss));
+		if (ss == NULL)
+			fatal("mta_queue_add_sources");
+		q->srcs = ss;
+		ss = &q->srcs[q->nsrcs++];
+		memset(ss, 0, sizeof(*ss));
+		if (c.af == AF_INET6) {
+			((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+			memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, c.addr,
+			    16);
+		} else {
+			((struct sockaddr_in *)ss)->sin_family = AF_INET;
+			((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(a);
+		}
+		if (a == last)
+			break;
+	}
+}
+
 /*
- * Source address and EHLO name.  smtp-source-host IP [NAME] gives both;
- * a host-name set for the domain or VMTA wins over its NAME, a global
- * host-name does not.
+ * Source addresses and EHLO name.  smtp-source-host (alias source,
+ * bind-to-source-ip) IP|CIDR [NAME] gives both, and may be repeated;
+ * the seeds' source-pool CIDR names a <source-pool CIDR> block whose
+ * addresses are used, with its random-ip.  A host-name set for the
+ * domain or VMTA wins over NAME, a global host-name does not.
  */
 static void
 mta_queue_source(struct mta_queue *q)
 {
-	struct cfg_node *src, *hn;
-	struct in6_addr a6;
+	struct cfg_node *src, *hn, *sp, *vm;
 	char host[256];
+	const char *name = NULL;
 
 	src = mta_queue_node(q, "smtp-source-host");
 	hn = mta_queue_node(q, "host-name");
-	if (src != NULL && src->argc >= 1) {
-		if (inet_pton(AF_INET, src->argv[0], &a6) == 1 ||
-		    inet_pton(AF_INET6, src->argv[0], &a6) == 1)
-			q->source = xstrdup(src->argv[0]);
-		else
-			log_warnx("%s: smtp-source-host %s: only a single "
-			    "address is supported", q->name, src->argv[0]);
-		if (src->argc >= 2 && !mta_queue_scoped(hn))
-			q->helo = xstrdup(src->argv[1]);
+	vm = q->vmta ? cfg_vmta(mta_cfg(), q->vmta) : NULL;
+	if (src != NULL) {
+		/* Every smtp-source-host line of the scope that set it. */
+		for (; src != NULL; src = cfg_next_named(src,
+		    "smtp-source-host")) {
+			if (src->argc >= 1)
+				mta_queue_add_sources(q, src->argv[0]);
+			if (src->argc >= 2 && name == NULL)
+				name = src->argv[1];
+		}
 	}
+	if ((sp = mta_queue_node(q, "source-pool")) != NULL) {
+		mta_queue_add_sources(q, sp->arg);
+		q->random_ip = cfg_bool(vm ? vm : mta_cfg()->root, "random-ip",
+		    0);
+		for (sp = cfg_child(mta_cfg()->root, "source-pool"); sp != NULL;
+		    sp = cfg_next_named(sp, "source-pool"))
+			if (sp->child != NULL && sp->arg != NULL &&
+			    strcmp(sp->arg, mta_queue_str(q, "source-pool")) == 0)
+				q->random_ip = cfg_bool(sp, "random-ip",
+				    q->random_ip);
+	} else if (vm != NULL)
+		q->random_ip = cfg_bool(vm, "random-ip", 0);
+	if (name != NULL && !mta_queue_scoped(hn))
+		q->helo = xstrdup(name);
 	if (q->helo == NULL && hn != NULL)
 		q->helo = xstrdup(hn->arg);
 	if (q->helo == NULL) {
@@ -187,6 +258,18 @@ mta_queue_source(struct mta_queue *q)
 		} else
 			q->helo = xstrdup("localhost");
 	}
+}
+
+/* The source address for a new connection: round robin, or at random
+ * with random-ip.  NULL: let the kernel choose. */
+const struct sockaddr_storage *
+mta_queue_pick_source(struct mta_queue *q)
+{
+	if (q->nsrcs == 0)
+		return NULL;
+	if (q->random_ip)
+		return &q->srcs[arc4random_uniform(q->nsrcs)];
+	return &q->srcs[q->nextsrc++ % q->nsrcs];
 }
 
 static void
@@ -207,21 +290,106 @@ mta_queue_clear_settings(struct mta_queue *q)
 	q->nhosts = 0;
 	free(q->helo);
 	q->helo = NULL;
-	free(q->source);
-	q->source = NULL;
+	free(q->srcs);
+	q->srcs = NULL;
+	q->nsrcs = 0;
+	free(q->resolve_to);
+	q->resolve_to = NULL;
+}
+
+static void
+mta_queue_rate(struct mta_queue *q, const char *name, struct mta_bucket *b)
+{
+	struct cfg_rate r;
+	const char *v, *err;
+
+	if ((v = mta_queue_str(q, name)) == NULL ||
+	    cfg_parse_rate(v, &r, &err) == -1) {
+		b->on = 0;
+		return;
+	}
+	mta_bucket_set(b, &r);
+}
+
+static int
+mta_queue_word_no(const char *v)
+{
+	return strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
+	    strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0;
+}
+
+/* use-starttls yes|no|if-available, require-starttls, the seeds' tls
+ * required|if-available|no: one policy. */
+static void
+mta_queue_tls(struct mta_queue *q)
+{
+	const char *v;
+	int req;
+
+	q->tls_mode = MTA_TLS_OPPORTUNISTIC;
+	if ((v = mta_queue_str(q, "use-starttls")) != NULL &&
+	    mta_queue_word_no(v))
+		q->tls_mode = MTA_TLS_NO;
+	if ((v = mta_queue_str(q, "tls")) != NULL) {
+		if (strcasecmp(v, "required") == 0)
+			q->tls_mode = MTA_TLS_REQUIRED;
+		else if (mta_queue_word_no(v))
+			q->tls_mode = MTA_TLS_NO;
+		else
+			q->tls_mode = MTA_TLS_OPPORTUNISTIC;
+	}
+	if ((v = mta_queue_str(q, "require-starttls")) != NULL &&
+	    cfg_parse_bool(v, &req, &v) == 0 && req)
+		q->tls_mode = MTA_TLS_REQUIRED;
+}
+
+/* Rates, sizes and recipients per transaction. */
+static void
+mta_queue_limits(struct mta_queue *q)
+{
+	const char *v, *err;
+	int64_t secs;
+	int a, b;
+
+	mta_queue_rate(q, "max-msg-rate", &q->msg_rate);
+	mta_queue_rate(q, "max-connect-rate", &q->conn_rate);
+	if ((v = mta_queue_str(q, "delivery-interval")) == NULL ||
+	    cfg_parse_time(v, &secs, &err) == -1)
+		secs = 0;
+	mta_bucket_interval(&q->conn_ival, secs > 0 ? secs * 1000 : 0);
+	q->max_size = 0;
+	if ((v = mta_queue_str(q, "max-message-size")) != NULL &&
+	    cfg_parse_size(v, &q->max_size, &err) == -1)
+		q->max_size = 0;
+	/* PowerMTA's max-rcpt-per-transaction and the seeds'
+	 * max-rcpt-per-message: the smaller one that is set. */
+	a = mta_queue_int(q, "max-rcpt-per-transaction", 1000);
+	b = mta_queue_int(q, "max-rcpt-per-message", 0);
+	q->max_rcpt = a > 0 && (b <= 0 || a < b) ? a : b > 0 ? b : 0;
 }
 
 static void
 mta_queue_settings(struct mta_queue *q)
 {
+	const char *v;
+
 	mta_queue_clear_settings(q);
 	mta_queue_hosts(q);
 	mta_queue_source(q);
+	if ((v = mta_queue_str(q, "resolve-to")) != NULL)
+		q->resolve_to = xstrdup(v);
 	q->max_conn = mta_queue_int(q, "max-smtp-out", MTA_DEFAULT_MAX_CONN);
 	if (q->max_conn < 1)
 		q->max_conn = 1;
 	q->max_msg = mta_queue_int(q, "max-msg-per-connection", 0);
 	q->conn_limit = q->max_conn;
+	mta_queue_limits(q);
+	mta_queue_tls(q);
+	q->tls_broken = 0;
+	mta_backoff_settings(q);
+	q->dkim_sign = (v = mta_queue_str(q, "dkim-sign")) != NULL &&
+	    (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
+	    strcasecmp(v, "on") == 0);
 }
 
 static struct mta_queue *
@@ -246,17 +414,22 @@ mta_queue_get(const char *name, const char *domain)
 	mta_queue_settings(q);
 	RB_INSERT(mta_queues, &queues, q);
 	log_debug("queue %s: %d host(s), max %d connection(s), helo %s, "
-	    "source %s", q->name, q->nhosts, q->max_conn, q->helo,
-	    q->source ? q->source : "any");
+	    "%d source address(es)", q->name, q->nhosts, q->max_conn, q->helo,
+	    q->nsrcs);
 	return q;
 }
 
 static void
 mta_queue_maybe_free(struct mta_queue *q)
 {
-	if (q->njobs > 0 || q->nsessions > 0)
+	/* A queue in backoff stays, or it would forget it. */
+	mta_backoff_check(q);
+	if (q->njobs > 0 || q->nsessions > 0 || q->backoff)
 		return;
 	RB_REMOVE(mta_queues, &queues, q);
+	if (q->timer != NULL)
+		uv_close((uv_handle_t *)q->timer, mta_queue_timer_free);
+	mta_backoff_clear(q);
 	mta_dns_cancel(q->mxreq);
 	mta_queue_free_hosts(q->mx, q->nmx);
 	mta_queue_clear_settings(q);
@@ -270,8 +443,20 @@ void
 mta_queue_add(struct mta_job *job)
 {
 	struct mta_queue *q;
+	char diag[MTA_DIAG_MAX];
 
 	q = mta_queue_get(job->queue, job->domain);
+	if (q->max_size > 0 && job->env->size > q->max_size) {
+		/* No receiver is asked: the limit is ours. */
+		snprintf(diag, sizeof(diag), "message size %llu exceeds "
+		    "max-message-size %llu for %s",
+		    (unsigned long long)job->env->size,
+		    (unsigned long long)q->max_size, q->domain);
+		mta_job_fail(job, DLV_PERMFAIL, 0, "5.3.4", diag, NULL);
+		mta_job_done(job);
+		mta_queue_maybe_free(q);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&q->jobs, job, qentry);
 	q->njobs++;
 	mta_queue_pump(q);
@@ -291,6 +476,87 @@ mta_queue_next(struct mta_queue *q)
 	if (--q->njobs == 0)
 		q->conn_limit = q->max_conn;
 	return job;
+}
+
+static void
+mta_queue_timer_cb(uv_timer_t *t)
+{
+	struct mta_queue *q = t->data;
+
+	mta_queue_pump(q);
+	mta_queue_maybe_free(q);
+}
+
+static void
+mta_queue_timer_free(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Come back when a rate lets more work go. */
+static void
+mta_queue_arm(struct mta_queue *q, uint64_t ms)
+{
+	if (q->timer == NULL) {
+		if ((q->timer = calloc(1, sizeof(*q->timer))) == NULL)
+			fatal("mta_queue_arm");
+		uv_timer_init(daemon_loop(), q->timer);
+		q->timer->data = q;
+	}
+	if (uv_is_active((uv_handle_t *)q->timer) &&
+	    uv_timer_get_due_in(q->timer) <= ms)
+		return;
+	uv_timer_start(q->timer, mta_queue_timer_cb, ms, 0);
+}
+
+/* The message rate that applies now: backoff-max-msg-rate in backoff. */
+static struct mta_bucket *
+mta_queue_rate_now(struct mta_queue *q)
+{
+	mta_backoff_check(q);
+	return q->backoff && q->backoff_rate.on ? &q->backoff_rate :
+	    &q->msg_rate;
+}
+
+void
+mta_queue_wake(struct mta_queue *q, uint64_t ms)
+{
+	mta_queue_arm(q, ms);
+}
+
+/* The next job for a ready session, if max-msg-rate allows one now. */
+struct mta_job *
+mta_queue_take(struct mta_queue *q)
+{
+	uint64_t now = uv_now(daemon_loop());
+
+	struct mta_bucket *rate = mta_queue_rate_now(q);
+
+	if (q->njobs == 0)
+		return NULL;
+	if (!mta_bucket_take(rate, now)) {
+		mta_queue_arm(q, mta_bucket_wait(rate, now));
+		return NULL;
+	}
+	return mta_queue_next(q);
+}
+
+/* Whether a new connection may be opened now (and count it). */
+static int
+mta_queue_may_connect(struct mta_queue *q)
+{
+	uint64_t now = uv_now(daemon_loop()), w;
+
+	/* No point connecting while no message may go. */
+	if ((w = mta_bucket_wait(mta_queue_rate_now(q), now)) > 0 ||
+	    (w = mta_bucket_wait(&q->conn_rate, now)) > 0 ||
+	    (w = mta_bucket_wait(&q->conn_ival, now)) > 0) {
+		mta_queue_arm(q, w);
+		return 0;
+	}
+	mta_bucket_take(&q->conn_rate, now);
+	mta_bucket_take(&q->conn_ival, now);
+	return 1;
 }
 
 /* Every waiting job gets the same outcome. */
@@ -356,6 +622,43 @@ mta_queue_mx_cb(void *arg, int status, struct mta_host *hosts, int n,
 	mta_queue_maybe_free(q);
 }
 
+/* One fixed host instead of the MX hosts. */
+static void
+mta_queue_literal(struct mta_queue *q, const char *name, size_t len,
+    int port)
+{
+	mta_queue_free_hosts(q->mx, q->nmx);
+	q->mx = calloc(1, sizeof(*q->mx));
+	if (q->mx == NULL || (q->mx->name = strndup(name, len)) == NULL)
+		fatal("mta_queue_literal");
+	q->mx->port = port;
+	q->nmx = 1;
+	q->mx_expire = INT64_MAX;
+}
+
+/*
+ * resolve-to HOST[:PORT]: look up HOST's MX instead of the domain's, or
+ * connect to HOST itself when it is an address.  0: hosts are set.
+ */
+static int
+mta_queue_resolve_to(struct mta_queue *q)
+{
+	struct in6_addr a;
+	char host[256];
+	const char *err;
+	int port;
+
+	if (cfg_parse_hostport(q->resolve_to, host, sizeof(host), &port,
+	    mta_queue_port(q), &err) == -1)
+		return -1;
+	if (inet_pton(AF_INET, host, &a) != 1 &&
+	    inet_pton(AF_INET6, host, &a) != 1)
+		return -1;
+	if (q->nmx == 0)
+		mta_queue_literal(q, host, strlen(host), port);
+	return 0;
+}
+
 /*
  * No route: the domain's MX hosts.  0 when there are hosts to use (the
  * answer may be refreshing meanwhile), -1 while there are none yet or the
@@ -369,22 +672,16 @@ mta_queue_mx(struct mta_queue *q)
 
 	if (q->domain[0] == '[') {
 		/* An address literal is its own host, no DNS. */
-		if (q->nmx == 0) {
-			mta_queue_free_hosts(q->mx, q->nmx);
-			q->mx = calloc(1, sizeof(*q->mx));
-			if (q->mx == NULL ||
-			    (q->mx->name = strndup(q->domain + 1,
-			    strcspn(q->domain + 1, "]"))) == NULL)
-				fatal("mta_queue_mx");
-			q->mx->port = mta_queue_port(q);
-			q->nmx = 1;
-			q->mx_expire = INT64_MAX;
-		}
+		if (q->nmx == 0)
+			mta_queue_literal(q, q->domain + 1,
+			    strcspn(q->domain + 1, "]"), mta_queue_port(q));
 		return 0;
 	}
+	if (q->resolve_to != NULL && mta_queue_resolve_to(q) == 0)
+		return 0;
 	if ((q->nmx == 0 || time(NULL) >= q->mx_expire) && q->mxreq == NULL) {
-		q->mxreq = mta_dns_mx(q->domain, mta_queue_port(q),
-		    mta_queue_mx_cb, q);
+		q->mxreq = mta_dns_mx(q->resolve_to ? q->resolve_to :
+		    q->domain, mta_queue_port(q), mta_queue_mx_cb, q);
 		if (q->mxreq == NULL && q->nmx == 0) {
 			err = mta_dns_error();
 			snprintf(diag, sizeof(diag), "MX lookup for %s failed: "
@@ -401,13 +698,15 @@ void
 mta_queue_pump(struct mta_queue *q)
 {
 	struct mta_session *s, *tmp;
+	struct mta_job *job;
 	int want, limit;
 
 	TAILQ_FOREACH_SAFE(s, &q->sessions, entry, tmp) {
 		if (q->njobs == 0)
 			return;
-		if (mta_session_phase(s) == MTA_PHASE_IDLE)
-			mta_session_job(s, mta_queue_next(q));
+		if (mta_session_phase(s) == MTA_PHASE_IDLE &&
+		    (job = mta_queue_take(q)) != NULL)
+			mta_session_job(s, job);
 	}
 	if (mta_stopping() || q->njobs == 0)
 		return;
@@ -416,7 +715,11 @@ mta_queue_pump(struct mta_queue *q)
 	/* Each connecting session will take one job when it is ready. */
 	want = q->njobs - mta_queue_count(q, MTA_PHASE_CONNECTING);
 	limit = q->conn_limit < q->max_conn ? q->conn_limit : q->max_conn;
+	if (q->backoff && q->backoff_conn < limit)
+		limit = q->backoff_conn;
 	while (want-- > 0 && q->nsessions < limit) {
+		if (!mta_queue_may_connect(q))
+			break;
 		s = mta_session_new(q);
 		TAILQ_INSERT_TAIL(&q->sessions, s, entry);
 		q->nsessions++;
@@ -456,6 +759,22 @@ mta_queue_session_gone(struct mta_queue *q, struct mta_session *s)
 	mta_queue_maybe_free(q);
 }
 
+/* A job is done: its failures may put the queue into backoff. */
+void
+mta_queue_outcome(struct mta_job *job)
+{
+	struct mta_queue key, *q;
+	uint32_t i;
+
+	key.name = job->queue;
+	if ((q = RB_FIND(mta_queues, &queues, &key)) == NULL)
+		return;
+	for (i = 0; i < job->env->nrcpt; i++)
+		if (job->res[i].status != DLV_OK)
+			mta_backoff_reply(q, job->res[i].status,
+			    job->res[i].diag);
+}
+
 /* The hosts to try: the configured route, else the MX hosts. */
 int
 mta_queue_nhosts(const struct mta_queue *q)
@@ -473,6 +792,21 @@ mta_queue_host(struct mta_queue *q, int i)
 	return NULL;
 }
 
+/* Connections made under the old config (route, source, port) take no
+ * new work: idle ones close now, busy ones after their transaction; new
+ * ones follow the new config. */
+static void
+mta_queue_stale_sessions(struct mta_queue *q)
+{
+	struct mta_session *s, *stmp;
+
+	TAILQ_FOREACH_SAFE(s, &q->sessions, entry, stmp) {
+		s->stale = 1;
+		if (mta_session_phase(s) != MTA_PHASE_BUSY)
+			mta_session_quit(s);
+	}
+}
+
 void
 mta_queue_reconfig(void)
 {
@@ -480,7 +814,12 @@ mta_queue_reconfig(void)
 
 	RB_FOREACH_SAFE(q, mta_queues, &queues, tmp) {
 		mta_queue_settings(q);
-		q->mx_expire = 0;	/* the port may have changed */
+		/* The port or resolve-to may have changed. */
+		mta_queue_free_hosts(q->mx, q->nmx);
+		q->mx = NULL;
+		q->nmx = 0;
+		q->mx_expire = 0;
+		mta_queue_stale_sessions(q);
 		mta_queue_pump(q);
 		mta_queue_maybe_free(q);
 	}

@@ -44,6 +44,7 @@ static uint32_t	session_nextid;
 struct mta_session *
 mta_session_new(struct mta_queue *q)
 {
+	const struct sockaddr_storage *src;
 	struct mta_session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -51,7 +52,16 @@ mta_session_new(struct mta_queue *q)
 	s->id = ++session_nextid;
 	s->q = q;
 	s->state = MTA_RESOLVE;
-	s->hostfirst = q->nexthost++;
+	/* Routes round robin over their hosts; MX hosts are tried in
+	 * preference order (equal ones were shuffled by the lookup). */
+	s->hostfirst = q->nhosts > 0 ? q->nexthost++ : 0;
+	/* One source address for the life of the connection. */
+	if ((src = mta_queue_pick_source(q)) != NULL) {
+		s->bindaddr = *src;
+		s->bound = 1;
+		uv_ip_name((const struct sockaddr *)src, s->bindname,
+		    sizeof(s->bindname));
+	}
 	smtp_reply_init(&s->reply);
 	uv_timer_init(daemon_loop(), &s->timer);
 	s->timer.data = s;
@@ -67,6 +77,8 @@ mta_session_phase(const struct mta_session *s)
 	case MTA_BANNER:
 	case MTA_EHLO:
 	case MTA_HELO:
+	case MTA_STARTTLS:
+	case MTA_TLS:
 		return MTA_PHASE_CONNECTING;
 	case MTA_IDLE:
 		return MTA_PHASE_IDLE;
@@ -103,6 +115,8 @@ mta_conn_close(struct mta_session *s)
 {
 	struct mta_conn *c = s->conn;
 
+	mta_tls_free(s->tls);
+	s->tls = NULL;
 	if (c == NULL)
 		return;
 	s->conn = NULL;
@@ -119,13 +133,81 @@ mta_session_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
+/* Plain text from the server into the reply parser.  -1: the session
+ * is gone or closed (stop feeding). */
+static int
+mta_session_feed(struct mta_session *s, struct mta_conn *c, const char *data,
+    size_t n)
+{
+	size_t used, off = 0;
+	int rv;
+
+	/* Several pipelined replies may come in one read. */
+	while (off < n) {
+		if (c->s != s || s->state == MTA_CLOSED)
+			return -1;
+		rv = smtp_reply_feed(&s->reply, data + off, n - off, &used);
+		off += used;
+		if (rv == SMTP_REPLY_ERROR) {
+			mta_smtp_lost(s, s->reply.error);
+			return -1;
+		}
+		if (rv == SMTP_REPLY_DONE) {
+			mta_smtp_reply(s);
+			if (c->s != s || s->state == MTA_CLOSED)
+				return -1;
+			smtp_reply_reset(&s->reply);
+			/* STARTTLS accepted: the rest is TLS records. */
+			if (s->tls != NULL && off < n) {
+				if (mta_tls_feed(s->tls, data + off,
+				    n - off) == -1) {
+					mta_smtp_lost(s, "TLS buffer error");
+					return -1;
+				}
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+static void	mta_session_tls_flush(struct mta_session *);
+
+/* Records from the network under TLS: handshake, then plain text. */
+static void
+mta_session_tls_in(struct mta_session *s, struct mta_conn *c)
+{
+	char plain[MTA_READ_BUF], err[256];
+	ssize_t k;
+	int rv;
+
+	if (!mta_tls_done(s->tls)) {
+		rv = mta_tls_handshake(s->tls, err, sizeof(err));
+		mta_session_tls_flush(s);
+		if (rv == -1) {
+			mta_smtp_tls_failed(s, err);
+			return;
+		}
+		if (rv == 0)
+			return;
+		mta_smtp_tls_ready(s);
+		if (c->s != s || s->tls == NULL)
+			return;
+	}
+	while ((k = mta_tls_read(s->tls, plain, sizeof(plain), err,
+	    sizeof(err))) > 0) {
+		if (mta_session_feed(s, c, plain, k) == -1)
+			return;
+	}
+	if (k == -1)
+		mta_smtp_lost(s, err);
+}
+
 static void
 mta_session_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct mta_conn *c = st->data;
 	struct mta_session *s = c->s;
-	size_t used, off = 0;
-	int rv;
 
 	if (s == NULL || n == 0)
 		return;
@@ -134,21 +216,16 @@ mta_session_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		    uv_strerror(n));
 		return;
 	}
-	/* Several pipelined replies may come in one read. */
-	while (off < (size_t)n && c->s == s && s->state != MTA_CLOSED) {
-		rv = smtp_reply_feed(&s->reply, buf->base + off, n - off,
-		    &used);
-		off += used;
-		if (rv == SMTP_REPLY_ERROR) {
-			mta_smtp_lost(s, s->reply.error);
+	if (s->tls != NULL) {
+		if (mta_tls_feed(s->tls, buf->base, n) == -1) {
+			mta_smtp_lost(s, "TLS buffer error");
 			return;
 		}
-		if (rv == SMTP_REPLY_DONE) {
-			mta_smtp_reply(s);
-			if (s->state != MTA_CLOSED)
-				smtp_reply_reset(&s->reply);
-		}
+		mta_session_tls_in(s, c);
+		return;
 	}
+	if (mta_session_feed(s, c, buf->base, n) == 1 && c->s == s)
+		mta_session_tls_in(s, c);
 }
 
 static void
@@ -175,7 +252,7 @@ mta_session_connect_cb(uv_connect_t *req, int status)
 	mta_smtp_connected(s);
 }
 
-/* Bind to the queue's source address, if it has one of this family. */
+/* Bind to the session's source address, if it is of this family. */
 static int
 mta_session_bind(struct mta_session *s, int family)
 {
@@ -183,15 +260,9 @@ mta_session_bind(struct mta_session *s, int family)
 	uv_os_fd_t fd;
 	int one = 1;
 
-	if (s->q->source == NULL)
+	if (!s->bound || s->bindaddr.ss_family != family)
 		return 0;
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET && uv_ip4_addr(s->q->source, 0,
-	    (struct sockaddr_in *)&ss) != 0)
-		return 0;
-	if (family == AF_INET6 && uv_ip6_addr(s->q->source, 0,
-	    (struct sockaddr_in6 *)&ss) != 0)
-		return 0;
+	ss = s->bindaddr;
 	/* The port is chosen at connect time, per destination, so that
 	 * many connections from one address do not run out of ports. */
 	if (uv_fileno((uv_handle_t *)&s->conn->tcp, &fd) == 0)
@@ -239,7 +310,7 @@ mta_session_connect_addr(struct mta_session *s)
 		    mta_session_connect_cb);
 	if (r != 0) {
 		snprintf(diag, sizeof(diag), "connect to %s:%d from %s: %s",
-		    s->dst, s->port, s->q->source ? s->q->source : "any",
+		    s->dst, s->port, s->bound ? s->bindname : "any",
 		    uv_strerror(r));
 		mta_session_seterr(s, DLV_TEMPFAIL, "4.4.1", diag);
 		mta_conn_close(s);
@@ -330,7 +401,12 @@ mta_session_dns_cb(void *arg, int status, struct sockaddr_storage *addrs,
 		return;
 	}
 	for (i = 0; i < n; i++)
-		((struct sockaddr_in *)&addrs[i])->sin_port = htons(s->port);
+		if (addrs[i].ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&addrs[i])->sin6_port =
+			    htons(s->port);
+		else
+			((struct sockaddr_in *)&addrs[i])->sin_port =
+			    htons(s->port);
 	mta_session_addrs(s, addrs, n);
 }
 
@@ -472,10 +548,9 @@ mta_session_write_cb(uv_write_t *req, int status)
 		mta_smtp_wrote(s);
 }
 
-/* Takes buf from mta_session_wbuf(); len <= its size.  notify: call
- * mta_smtp_wrote() once it is written (flow control of the body). */
-void
-mta_session_write(struct mta_session *s, char *buf, size_t len, int notify)
+static void
+mta_session_rawwrite(struct mta_session *s, char *buf, size_t len,
+    int notify)
 {
 	struct mta_wreq *w;
 	uv_buf_t b;
@@ -494,6 +569,56 @@ mta_session_write(struct mta_session *s, char *buf, size_t len, int notify)
 		free(w);
 		mta_smtp_lost(s, uv_strerror(r));
 	}
+}
+
+/* What OpenSSL has to send, out on the socket. */
+static void
+mta_session_tls_flush(struct mta_session *s)
+{
+	char *out;
+	size_t len;
+
+	if (s->tls != NULL && (out = mta_tls_pending(s->tls, &len)) != NULL)
+		mta_session_rawwrite(s, out, len, 0);
+}
+
+/* The server said 220 to STARTTLS: start the handshake. */
+void
+mta_session_tls_start(struct mta_session *s)
+{
+	char err[256];
+
+	s->tls = mta_tls_new(s->host);
+	s->state = MTA_TLS;
+	if (mta_tls_handshake(s->tls, err, sizeof(err)) == -1) {
+		mta_smtp_tls_failed(s, err);
+		return;
+	}
+	mta_session_tls_flush(s);
+}
+
+/* Takes buf from mta_session_wbuf(); len <= its size.  notify: call
+ * mta_smtp_wrote() once it is written (flow control of the body). */
+void
+mta_session_write(struct mta_session *s, char *buf, size_t len, int notify)
+{
+	char *out;
+	size_t olen;
+
+	if (s->tls == NULL || s->conn == NULL) {
+		mta_session_rawwrite(s, buf, len, notify);
+		return;
+	}
+	if (mta_tls_write(s->tls, buf, len) == -1) {
+		mta_session_wbuf_free(buf);
+		mta_smtp_lost(s, "TLS write error");
+		return;
+	}
+	mta_session_wbuf_free(buf);
+	if ((out = mta_tls_pending(s->tls, &olen)) != NULL)
+		mta_session_rawwrite(s, out, olen, notify);
+	else if (notify)
+		mta_smtp_wrote(s);
 }
 
 /* Hold commands back until mta_session_uncork(): one write, one
@@ -568,6 +693,12 @@ mta_session_conninfo(struct mta_session *s, struct mta_conninfo *ci)
 	ci->src_ip = s->src[0] ? s->src : NULL;
 	ci->dst_ip = s->dst[0] ? s->dst : NULL;
 	ci->esmtp = s->esmtp;
+	ci->tls_proto = NULL;
+	ci->tls_cipher = NULL;
+	if (s->tls != NULL && mta_tls_done(s->tls)) {
+		ci->tls_proto = mta_tls_protocol(s->tls);
+		ci->tls_cipher = mta_tls_cipher(s->tls);
+	}
 }
 
 /* --- the end --- */

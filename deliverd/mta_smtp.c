@@ -32,6 +32,8 @@ mta_smtp_waiting_for(const struct mta_session *s)
 	case MTA_BANNER:	return "the greeting";
 	case MTA_EHLO:		return "reply to EHLO";
 	case MTA_HELO:		return "reply to HELO";
+	case MTA_STARTTLS:	return "reply to STARTTLS";
+	case MTA_TLS:		return "the TLS handshake";
 	case MTA_MAIL:		return "reply to MAIL FROM";
 	case MTA_RCPT:		return "reply to RCPT TO";
 	case MTA_DATA:		return "reply to DATA";
@@ -191,16 +193,86 @@ mta_smtp_ext(struct mta_session *s, const char *line)
 		s->sizemax = strtoull(line + n + 1, NULL, 10);
 }
 
+/* Whether this session should ask for STARTTLS now. */
+static int
+mta_smtp_want_tls(const struct mta_session *s)
+{
+	const struct mta_queue *q = s->q;
+
+	if (s->tls != NULL || !(s->ext & MTA_EXT_STARTTLS))
+		return 0;
+	return q->tls_mode == MTA_TLS_REQUIRED ||
+	    (q->tls_mode == MTA_TLS_OPPORTUNISTIC && !q->tls_broken);
+}
+
 static void
 mta_smtp_ready(struct mta_session *s)
 {
+	char diag[MTA_DIAG_MAX];
 	int i;
 
 	if (s->state == MTA_EHLO)
 		for (i = 1; i < s->reply.nlines; i++)
 			mta_smtp_ext(s, smtp_reply_line(&s->reply, i));
-	log_debug("session %u: ready at %s, extensions %s", s->id, s->mta,
-	    s->esmtp[0] ? s->esmtp : "none");
+	if (mta_smtp_want_tls(s)) {
+		s->state = MTA_STARTTLS;
+		mta_session_send(s, "STARTTLS\r\n");
+		mta_session_timer(s, MTA_CMD_TIMEOUT);
+		return;
+	}
+	if (s->tls == NULL && s->q->tls_mode == MTA_TLS_REQUIRED) {
+		/* Never in clear: a temporary failure, so the mail waits
+		 * (and expires) rather than going out unprotected. */
+		snprintf(diag, sizeof(diag), "TLS is required but %s does not "
+		    "offer STARTTLS", s->mta);
+		mta_session_connfail(s, DLV_TEMPFAIL, "4.7.10", diag);
+		return;
+	}
+	log_debug("session %u: ready at %s, extensions %s%s", s->id, s->mta,
+	    s->esmtp[0] ? s->esmtp : "none", s->tls ? ", TLS" : "");
+	s->state = MTA_IDLE;
+	mta_smtp_next(s);
+}
+
+/* Handshake done: start again with EHLO (RFC 3207 4.2). */
+void
+mta_smtp_tls_ready(struct mta_session *s)
+{
+	log_debug("session %u: TLS with %s: %s %s", s->id, s->mta,
+	    mta_tls_protocol(s->tls), mta_tls_cipher(s->tls));
+	s->ext = 0;
+	s->esmtp[0] = '\0';
+	s->sizemax = 0;
+	mta_smtp_ehlo(s, "EHLO");
+}
+
+void
+mta_smtp_tls_failed(struct mta_session *s, const char *why)
+{
+	char diag[MTA_DIAG_MAX];
+
+	snprintf(diag, sizeof(diag), "STARTTLS with %s failed: %s", s->mta,
+	    why);
+	/* Opportunistic: the next connections of the queue go in clear
+	 * rather than fail the same way again. */
+	if (s->q->tls_mode != MTA_TLS_REQUIRED)
+		s->q->tls_broken = 1;
+	mta_session_connfail(s, DLV_TEMPFAIL, "4.7.5", diag);
+}
+
+static void
+mta_smtp_starttls_reply(struct mta_session *s)
+{
+	if (s->reply.code == 220) {
+		mta_session_tls_start(s);
+		return;
+	}
+	if (s->q->tls_mode == MTA_TLS_REQUIRED) {
+		mta_smtp_refused(s);
+		return;
+	}
+	/* Refused, but TLS was only wished for: go on in clear. */
+	s->ext &= ~MTA_EXT_STARTTLS;
 	s->state = MTA_IDLE;
 	mta_smtp_next(s);
 }
@@ -237,7 +309,8 @@ mta_smtp_send_mail(struct mta_session *s)
 
 	if (s->ext & MTA_EXT_SIZE)
 		snprintf(size, sizeof(size), " SIZE=%llu",
-		    (unsigned long long)env->size);
+		    (unsigned long long)env->size +
+		    (s->job->dkim ? strlen(s->job->dkim) : 0));
 	/* RFC 3461: DSN requests travel on when the next hop takes them. */
 	if (s->ext & MTA_EXT_DSN) {
 		if (env->ret == RET_FULL || env->ret == RET_HDRS)
@@ -306,12 +379,18 @@ mta_smtp_precheck(struct mta_session *s)
 		mta_smtp_end_job(s, DLV_PERMFAIL, 0, "5.3.4", diag);
 		return -1;
 	}
+	s->more = 0;
 	for (i = 0; i < env->nrcpt; i++) {
-		if (mta_smtp_addr_ok(env->rcpts[i].addr))
-			s->sent[s->nsent++] = i;
-		else
+		if (job->res[i].status != 0)
+			continue;	/* done in an earlier transaction */
+		if (!mta_smtp_addr_ok(env->rcpts[i].addr))
 			mta_job_set(job, i, DLV_PERMFAIL, 0, "5.1.3",
 			    "bad recipient address syntax", NULL);
+		else if (s->q->max_rcpt > 0 &&
+		    s->nsent >= (uint32_t)s->q->max_rcpt)
+			s->more = 1;	/* the next transaction takes it */
+		else
+			s->sent[s->nsent++] = i;
 	}
 	if (s->nsent == 0) {
 		mta_smtp_end_job(s, DLV_PERMFAIL, 0, "5.1.3",
@@ -334,6 +413,12 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 	s->nsent = s->nreplied = s->naccepted = 0;
 	s->mailfailed = s->discard = 0;
 	s->pipelined = (s->ext & MTA_EXT_PIPELINING) != 0;
+	if (s->q->dkim_sign && !job->dkim_done && job->fd != -1) {
+		/* Once per job, before MAIL: SIZE counts the signature. */
+		job->dkim = mta_dkim_sign(job->fd, job->env->size,
+		    s->q->vmta, job->env->qid);
+		job->dkim_done = 1;
+	}
 	if (mta_smtp_precheck(s) == -1) {
 		mta_smtp_next(s);
 		return;
@@ -363,13 +448,13 @@ mta_smtp_next(struct mta_session *s)
 
 	if (s->state == MTA_CLOSED)
 		return;
-	if (mta_stopping() || (s->q->max_msg > 0 &&
+	if (mta_stopping() || s->stale || (s->q->max_msg > 0 &&
 	    s->nmsg >= s->q->max_msg)) {
 		mta_session_quit(s);
 		return;
 	}
 	s->state = MTA_IDLE;
-	if ((job = mta_queue_next(s->q)) != NULL) {
+	if ((job = mta_queue_take(s->q)) != NULL) {
 		mta_smtp_start(s, job);
 		return;
 	}
@@ -495,6 +580,14 @@ mta_smtp_data_reply(struct mta_session *s, const char *diag)
 		return;
 	}
 	if (s->reply.code == 354) {
+		if (s->job->dkim != NULL) {
+			/* The signature goes first; it has no dot to stuff. */
+			size_t n = strlen(s->job->dkim);
+			char *buf = mta_session_wbuf(n);
+
+			memcpy(buf, s->job->dkim, n);
+			mta_session_write(s, buf, n, 0);
+		}
 		mta_body_init(&s->body, s->job->fd, s->job->env->size);
 		s->state = MTA_BODY;
 		mta_smtp_body(s);
@@ -523,8 +616,10 @@ mta_smtp_body(struct mta_session *s)
 	}
 	mta_session_write(s, buf, n, 1);
 	if (s->body.ended) {
-		/* Every byte is in the socket's queue: the file can go. */
-		mta_job_close_fd(s->job);
+		/* Every byte is in the socket's queue: the file can go,
+		 * unless recipients wait for another transaction. */
+		if (!s->more)
+			mta_job_close_fd(s->job);
 		s->state = MTA_EOM;
 		mta_session_timer(s, MTA_EOM_TIMEOUT);
 	} else
@@ -539,12 +634,54 @@ mta_smtp_wrote(struct mta_session *s)
 }
 
 static void
+mta_smtp_eom_partial(struct mta_session *s, const char *diag)
+{
+	struct mta_conninfo ci;
+	struct mta_job *job = s->job;
+	const char *dsn;
+	uint32_t i, status;
+
+	if (smtp_reply_class(&s->reply) == 2) {
+		status = DLV_OK;
+		dsn = smtp_reply_status(&s->reply);
+	} else
+		status = mta_smtp_failure(s, &dsn);
+	mta_session_conninfo(s, &ci);
+	for (i = 0; i < s->nsent; i++)
+		if (s->acc[s->sent[i]])
+			mta_job_set(job, s->sent[i], status, status != DLV_OK,
+			    dsn, diag, &ci);
+	if (status != DLV_OK || mta_stopping() ||
+	    (s->q->max_msg > 0 && s->nmsg >= s->q->max_msg)) {
+		/* The rest waits for another try or connection. */
+		mta_smtp_end_job(s, DLV_TEMPFAIL, 0, "4.5.3",
+		    "too many recipients for one transaction; the rest "
+		    "follow later");
+		mta_smtp_next(s);
+		return;
+	}
+	s->job = NULL;
+	free(s->acc);
+	free(s->sent);
+	s->acc = NULL;
+	s->sent = NULL;
+	s->state = MTA_IDLE;
+	mta_smtp_start(s, job);
+}
+
+static void
 mta_smtp_eom_reply(struct mta_session *s, const char *diag)
 {
 	const char *dsn;
 	uint32_t status;
 
 	s->nmsg++;
+	if (s->more && !s->discard) {
+		/* max-rcpt: this reply is for the recipients of this
+		 * transaction; the others go in the next one. */
+		mta_smtp_eom_partial(s, diag);
+		return;
+	}
 	if (s->discard)
 		mta_smtp_end_job(s, DLV_TEMPFAIL, 0, "4.0.0", diag);
 	else if (smtp_reply_class(&s->reply) == 2)
@@ -594,6 +731,9 @@ mta_smtp_reply(struct mta_session *s)
 			mta_smtp_ready(s);
 		else
 			mta_smtp_refused(s);
+		return;
+	case MTA_STARTTLS:
+		mta_smtp_starttls_reply(s);
 		return;
 	case MTA_MAIL:
 		mta_smtp_mail_reply(s, diag);

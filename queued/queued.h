@@ -80,6 +80,7 @@ struct squeue {
 	int64_t		 retry[QUEUE_MAX_RETRIES];	/* retry-after, ms */
 	int		 nretry;
 	int64_t		 bounce_after;	/* ms */
+	int		 max_attempts;	/* max-delivery-attempts, 0: any */
 	uint64_t	 delivered, bounced, deferred;
 };
 RB_HEAD(squeue_tree, squeue);

@@ -116,6 +116,10 @@ queue_configure(struct squeue *q)
 	    cfg_parse_time(v, &secs, &err) == -1)
 		secs = 4 * 86400;
 	q->bounce_after = secs * 1000;
+	q->max_attempts = 0;
+	if ((v = queue_setting(q, "max-delivery-attempts")) != NULL &&
+	    cfg_parse_int(v, &secs, &err) == 0 && secs < 65535)
+		q->max_attempts = secs;
 	if ((v = queue_setting(q, "max-smtp-out")) != NULL)
 		cfg_parse_int(v, &max_out, &err);
 	if (max_out <= 0)

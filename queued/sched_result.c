@@ -119,7 +119,9 @@ result_apply(struct qmsg *m, uint32_t k, struct squeue *q,
 	q->last_error = r->diag ? strdup(r->diag) : NULL;
 	if (m->attempts[k] < UINT16_MAX)
 		m->attempts[k]++;
-	if (now_ms() - m->env->queued * 1000 >= q->bounce_after) {
+	/* Expired, or tried max-delivery-attempts times. */
+	if (now_ms() - m->env->queued * 1000 >= q->bounce_after ||
+	    (q->max_attempts > 0 && m->attempts[k] >= q->max_attempts)) {
 		rcpt_final(m, k, RCPT_BOUNCED);
 		q->bounced++;
 		qd->n_bounced++;

@@ -225,6 +225,7 @@ child_resources(struct ternd *t, struct child *c)
 		m_add_string(c->mp, t->files[i].path);
 		m_close(c->mp);
 	}
+	keys_send(t, c);
 	secrets_send(t, c);
 }
 

@@ -85,6 +85,9 @@ void	super_stop_all(struct ternd *);
 struct child *super_child(int proc, int instance);
 char	*super_procs_json(struct ternd *);
 
+/* keys.c: DKIM keys for deliverd, read as root */
+void	keys_send(struct ternd *, struct child *);
+
 /* secrets.c: TLS keys and password files for smtpd, read as root */
 void	secrets_send(struct ternd *, struct child *);
 

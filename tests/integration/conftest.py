@@ -874,3 +874,174 @@ def make_tern(tern_build, tmp_path, catchall):
 def tern(make_tern, sink):
     """A running Tern that routes example.test to `sink`."""
     return make_tern(routes={"example.test": sink})
+
+
+# ------------------------------------------------- deliverd: DNS and hosts
+# (appended for the deliverd issue: a real DNS server on loopback and sinks
+# on other 127.0.0.x addresses)
+
+class HostSink(Sink):
+    """A Sink on any loopback address (127.0.0.x), so that several
+    receivers can share one port (a domain's smtp-port) and MX records
+    can point at them.  Received.peer shows the address Tern came from.
+
+        with HostSink("127.0.0.2", port) as mx1: ...
+    """
+
+    def __init__(self, host: str = LOOPBACK, port: Optional[int] = None,
+                 name: str = "sink", tls_context=None,
+                 require_starttls: bool = False):
+        self.host = host
+        super().__init__(port=port or free_port(), name=name)
+        self._tls_context = tls_context
+        self._require_starttls = require_starttls
+
+    def start(self) -> "HostSink":
+        kw = {}
+        if self._tls_context is not None:
+            kw["tls_context"] = self._tls_context
+            kw["require_starttls"] = self._require_starttls
+        self._controller = _SinkController(
+            self, _SinkHandler(self), hostname=self.host, port=self.port,
+            ready_timeout=scaled(10), server_hostname=f"{self.name}.test",
+            enable_SMTPUTF8=True, **kw)
+        self._controller.start()
+        with self._lock:
+            self._counting = True
+        return self
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class DnsServer:
+    """An authoritative DNS server (dnslib) on 127.0.0.1 at a free UDP
+    port, serving a zone given as a dict:
+
+        zone = {
+            "dns.test": {"MX": [(10, "mx1.dns.test"), (20, "mx2.dns.test")]},
+            "mx1.dns.test": {"A": ["127.0.0.2"]},
+            "sel._domainkey.dns.test": {"TXT": ["v=DKIM1; k=rsa; p=..."]},
+            "broken.test": "SERVFAIL",      # or "TIMEOUT" (no answer)
+        }
+        with DnsServer(zone) as dns:
+            extra = f"name-server {dns.addr}"
+
+    Names not in the zone are NXDOMAIN; a name without the asked type
+    gives NOERROR with no answer (NODATA).  `ttl` applies to every record.
+    `queries` lists (name, type) of every question, to count lookups.
+    The zone may be changed while the server runs (dns.zone[...] = ...).
+    """
+
+    def __init__(self, zone: dict, ttl: int = 300, host: str = LOOPBACK):
+        self.zone = {k.lower().rstrip("."): v for k, v in zone.items()}
+        self.ttl = ttl
+        self.host = host
+        self.port = None
+        self.queries: list = []
+        self._lock = threading.Lock()
+        self._sock = None
+        self._thread = None
+        self._stop = threading.Event()
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def count(self, name: str, qtype: Optional[str] = None) -> int:
+        name = name.lower().rstrip(".")
+        with self._lock:
+            return sum(1 for n, t in self.queries
+                       if n == name and (qtype is None or t == qtype))
+
+    def start(self) -> "DnsServer":
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((self.host, 0))
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._sock is not None:
+            self._sock.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self._sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                reply = self._answer(data)
+            except Exception:       # a bad packet: no answer
+                continue
+            if reply is not None:
+                try:
+                    self._sock.sendto(reply, peer)
+                except OSError:
+                    pass
+
+    def _answer(self, data: bytes) -> Optional[bytes]:
+        from dnslib import DNSRecord, RR, QTYPE, RCODE, A, AAAA, MX, TXT
+        req = DNSRecord.parse(data)
+        q = req.q
+        name = str(q.qname).lower().rstrip(".")
+        qtype = QTYPE[q.qtype]
+        with self._lock:
+            self.queries.append((name, qtype))
+        reply = req.reply()
+        entry = self.zone.get(name)
+        if entry == "TIMEOUT":
+            return None
+        if entry == "SERVFAIL":
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply.pack()
+        if entry is None:
+            reply.header.rcode = RCODE.NXDOMAIN
+            return reply.pack()
+        for value in entry.get(qtype, []):
+            if qtype == "A":
+                rdata = A(value)
+            elif qtype == "AAAA":
+                rdata = AAAA(value)
+            elif qtype == "MX":
+                pref, host = value
+                rdata = MX(host, pref)
+            elif qtype == "TXT":
+                # long TXT values (DKIM keys) in 255-byte strings
+                b = value.encode()
+                rdata = TXT([b[i:i + 255] for i in range(0, len(b), 255)])
+            else:
+                continue
+            reply.add_answer(RR(q.qname, q.qtype, rdata=rdata, ttl=self.ttl))
+        return reply.pack()
+
+
+@pytest.fixture
+def dns_zone():
+    """Factory: dns_zone({...}) -> a started DnsServer, stopped at the
+    end of the test."""
+    servers = []
+
+    def make(zone: dict, ttl: int = 300) -> DnsServer:
+        s = DnsServer(zone, ttl=ttl).start()
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()

@@ -868,6 +868,11 @@ test_table_used_by(void **state)
 		"record-fields", "user-string", "iso-times", "queue-filter",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server",
+		"max-delivery-attempts", "dkim-sign", "domain-key",
+		"use-starttls", "require-starttls", "tls", "dns-timeout",
+		"resolve-to", "max-rcpt-per-message",
+		"max-rcpt-per-transaction", "max-msg-rate",
+		"max-connect-rate", "delivery-interval", "random-ip",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", NULL,

@@ -1,0 +1,190 @@
+"""deliverd: routing by DNS, against a real DNS server on loopback.
+
+Each test serves a zone with conftest.DnsServer (dnslib's wire format on
+127.0.0.1, a free UDP port, given to Tern as `name-server 127.0.0.1:PORT`)
+and receives mail with HostSinks on other loopback addresses that share one
+port, the test domains' `smtp-port`.  `<domain *>` has no route here, so
+every domain is looked up in DNS; client.test (the DSNs) goes to catchall.
+"""
+
+import time
+
+import pytest
+
+from conftest import HostSink, free_port, make_message, scaled
+
+SENDER = "sender@client.test"
+
+
+def dns_tern(make_tern, catchall, dns, domains, port, extra="", **kw):
+    """A Tern that resolves through `dns`; each of `domains` delivers to
+    `port` (smtp-port) on whatever its MX records say."""
+    settings = {d: f"smtp-port {port}" for d in domains}
+    for d, more in kw.pop("more", {}).items():
+        settings[d] = settings.get(d, "") + "\n" + more
+    return make_tern(default_route=None, routes={"client.test": catchall},
+                     domain_settings=settings,
+                     extra=f"name-server {dns.addr}\n" + extra, **kw)
+
+
+def test_mx_preference_order(make_tern, catchall, dns_zone):
+    """Mail goes to the most preferred MX while it answers."""
+    port = free_port()
+    dns = dns_zone({
+        "pref.test": {"MX": [(20, "mx2.pref.test"), (10, "mx1.pref.test")]},
+        "mx1.pref.test": {"A": ["127.0.0.2"]},
+        "mx2.pref.test": {"A": ["127.0.0.3"]},
+    })
+    with HostSink("127.0.0.2", port, "mx1") as mx1, \
+            HostSink("127.0.0.3", port, "mx2") as mx2:
+        t = dns_tern(make_tern, catchall, dns, ["pref.test"], port)
+        for i in range(3):
+            t.send(SENDER, [f"r{i}@pref.test"], make_message(to="r@pref.test"))
+        t.wait_messages(mx1, 3)
+        assert mx2.messages == []
+        row = t.wait_acct("d", "r0@pref.test")[0]
+        assert "mx1.pref.test" in row["dsnMta"]
+        assert row["dlvDestinationIp"] == "127.0.0.2"
+
+
+def test_mx_fallback_when_first_refuses(make_tern, catchall, dns_zone):
+    """The first MX refuses connections: the next one gets the mail, in
+    the same attempt (no deferral)."""
+    port = free_port()
+    dns = dns_zone({
+        "fb.test": {"MX": [(10, "dead.fb.test"), (20, "live.fb.test")]},
+        "dead.fb.test": {"A": ["127.0.0.4"]},      # nothing listens there
+        "live.fb.test": {"A": ["127.0.0.3"]},
+    })
+    with HostSink("127.0.0.3", port, "live") as live:
+        t = dns_tern(make_tern, catchall, dns, ["fb.test"], port)
+        t.send(SENDER, ["a@fb.test"], make_message(to="a@fb.test"))
+        t.wait_messages(live, 1)
+        row = t.wait_acct("d", "a@fb.test")[0]
+        assert row["dlvDestinationIp"] == "127.0.0.3"
+        assert t.acct_rows("t", "a@fb.test") == []
+
+
+def test_implicit_mx(make_tern, catchall, dns_zone):
+    """No MX record: the domain's own A record is its mail host."""
+    port = free_port()
+    dns = dns_zone({"amx.test": {"A": ["127.0.0.5"]}})
+    with HostSink("127.0.0.5", port, "amx") as sink:
+        t = dns_tern(make_tern, catchall, dns, ["amx.test"], port)
+        t.send(SENDER, ["a@amx.test"], make_message(to="a@amx.test"))
+        t.wait_messages(sink, 1)
+        assert t.wait_acct("d", "a@amx.test")[0]["dlvDestinationIp"] == \
+            "127.0.0.5"
+
+
+def test_null_mx_bounces_without_connecting(make_tern, catchall, dns_zone):
+    """RFC 7505 null MX: a hard bounce (5.1.10) at once."""
+    port = free_port()
+    dns = dns_zone({"nomail.test": {"MX": [(0, ".")],
+                                    "A": ["127.0.0.6"]}})
+    with HostSink("127.0.0.6", port, "never") as never:
+        t = dns_tern(make_tern, catchall, dns, ["nomail.test"], port)
+        t.send(SENDER, ["a@nomail.test"], make_message(to="a@nomail.test"))
+        row = t.wait_acct("b", "a@nomail.test")[0]
+        assert row["dsnStatus"].startswith("5.1.10")
+        assert "null MX" in row["dsnDiag"]
+        assert never.connections == 0
+        assert t.acct_rows("t", "a@nomail.test") == []
+
+
+def test_nxdomain_bounces(make_tern, catchall, dns_zone):
+    """A domain that does not exist: a b row, no retries."""
+    port = free_port()
+    dns = dns_zone({})
+    t = dns_tern(make_tern, catchall, dns, ["nosuch.test"], port)
+    t.send(SENDER, ["a@nosuch.test"], make_message(to="a@nosuch.test"))
+    row = t.wait_acct("b", "a@nosuch.test")[0]
+    assert row["dsnStatus"].startswith("5.1.2")
+    assert t.acct_rows("t", "a@nosuch.test") == []
+
+
+def test_servfail_is_retried_then_delivered(make_tern, catchall, dns_zone):
+    """SERVFAIL is temporary: a t row, and delivery once DNS is back."""
+    port = free_port()
+    dns = dns_zone({"flaky.test": "SERVFAIL",
+                    "mx.flaky.test": {"A": ["127.0.0.7"]}})
+    with HostSink("127.0.0.7", port, "flaky") as sink:
+        t = dns_tern(make_tern, catchall, dns, ["flaky.test"], port)
+        t.send(SENDER, ["a@flaky.test"], make_message(to="a@flaky.test"))
+        row = t.wait_acct("t", "a@flaky.test")[0]
+        assert row["dsnStatus"].startswith("4.4.3")
+        assert t.acct_rows("b", "a@flaky.test") == []
+        dns.zone["flaky.test"] = {"MX": [(10, "mx.flaky.test")]}
+        t.wait_messages(sink, 1, timeout=30)
+        t.wait_acct("d", "a@flaky.test")
+
+
+def test_dns_timeout_is_retried(make_tern, catchall, dns_zone):
+    """A name server that does not answer: after dns-timeout, a t row."""
+    port = free_port()
+    dns = dns_zone({"silent.test": "TIMEOUT"})
+    t = dns_tern(make_tern, catchall, dns, ["silent.test"], port,
+                 extra="dns-timeout 2s\n")
+    t.send(SENDER, ["a@silent.test"], make_message(to="a@silent.test"))
+    row = t.wait_acct("t", "a@silent.test", timeout=20)[0]
+    assert row["dsnStatus"].startswith("4.4.3")
+    assert t.acct_rows("b", "a@silent.test") == []
+
+
+def test_answers_are_cached_for_their_ttl(make_tern, catchall, dns_zone):
+    """Two connections a while apart cost one MX and one A lookup."""
+    port = free_port()
+    dns = dns_zone({"cache.test": {"MX": [(10, "mx.cache.test")]},
+                    "mx.cache.test": {"A": ["127.0.0.8"]}}, ttl=600)
+    with HostSink("127.0.0.8", port, "cache") as sink:
+        # one message per connection: the second needs a new one
+        t = dns_tern(make_tern, catchall, dns, ["cache.test"], port,
+                     deliverd_processes=1,
+                     more={"cache.test": "max-msg-per-connection 1"})
+        t.send(SENDER, ["a@cache.test"], make_message(to="a@cache.test"))
+        t.wait_messages(sink, 1)
+        t.wait_for(lambda: sink.concurrent == 0, what="QUIT after 1 message")
+        t.send(SENDER, ["b@cache.test"], make_message(to="b@cache.test"))
+        t.wait_messages(sink, 2)
+        assert sink.connections == 2
+        assert dns.count("cache.test", "MX") == 1
+        assert dns.count("mx.cache.test", "A") == 1
+
+
+def test_resolve_to_address(make_tern, catchall, dns_zone):
+    """resolve-to IP: the domain's mail goes there, whatever its MX."""
+    port = free_port()
+    dns = dns_zone({"rt.test": {"MX": [(10, "mx.rt.test")]},
+                    "mx.rt.test": {"A": ["127.0.0.2"]}})
+    with HostSink("127.0.0.9", port, "rt") as sink:
+        t = dns_tern(make_tern, catchall, dns, ["rt.test"], port,
+                     more={"rt.test": "resolve-to 127.0.0.9"})
+        t.send(SENDER, ["a@rt.test"], make_message(to="a@rt.test"))
+        t.wait_messages(sink, 1)
+
+
+def test_resolve_to_name_uses_its_mx(make_tern, catchall, dns_zone):
+    """resolve-to NAME: the MX of NAME stands in for the domain's."""
+    port = free_port()
+    dns = dns_zone({"alias.test": {"MX": [(10, "mx.hub.test")]},
+                    "hub.test": {"MX": [(10, "mx.hub.test")]},
+                    "mx.hub.test": {"A": ["127.0.0.10"]}})
+    with HostSink("127.0.0.10", port, "hub") as sink:
+        t = dns_tern(make_tern, catchall, dns, ["other.test"], port,
+                     more={"other.test": "resolve-to hub.test"})
+        t.send(SENDER, ["a@other.test"], make_message(to="a@other.test"))
+        t.wait_messages(sink, 1)
+        assert dns.count("other.test") == 0
+
+
+def test_smtp_hosts_override_dns(make_tern, catchall, dns_zone):
+    """smtp-hosts (PowerMTA 4.5's route) wins over the MX records."""
+    port = free_port()
+    dns = dns_zone({"sh.test": {"MX": [(10, "mx.sh.test")]},
+                    "mx.sh.test": {"A": ["127.0.0.2"]}})
+    with HostSink("127.0.0.11", port, "sh") as sink:
+        t = dns_tern(make_tern, catchall, dns, ["sh.test"], port,
+                     more={"sh.test": f"smtp-hosts [127.0.0.11]:{port}"})
+        t.send(SENDER, ["a@sh.test"], make_message(to="a@sh.test"))
+        t.wait_messages(sink, 1)
+        assert dns.count("sh.test", "MX") == 0
