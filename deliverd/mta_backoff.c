@@ -1,0 +1,204 @@
+/*
+ * mta_backoff.c - backoff mode of a queue.
+ *
+ * A queue goes into backoff when a receiver's reply matches a
+ * `reply /REGEX/ mode=backoff` line of the queue's <smtp-pattern-list>,
+ * or (the seeds' adaptive throttling) when `adaptive-max-smtp-out yes`
+ * and `adaptive-soft-bounce-limit` soft failures come within a minute.
+ * In backoff the queue keeps to `backoff-max-smtp-out` connections (half
+ * of max-smtp-out when unset) and to `backoff-max-msg-rate` if set.
+ *
+ * Unlike PowerMTA, where backoff lasts until someone ends it, it always
+ * ends by itself: after `adaptive-backoff-interval`, else
+ * `backoff-to-normal-after`, else 10 minutes; a `mode=normal` reply ends
+ * it at once.  Every change is logged.
+ */
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "mta.h"
+
+#define BACKOFF_DEFAULT_MS	(10 * 60 * 1000)
+#define SOFT_WINDOW_MS		60000
+
+struct mta_pattern {
+	regex_t		 re;
+	int		 mode;		/* 1: backoff, -1: normal, 0: other */
+};
+
+static const char *
+mta_backoff_setting(const struct mta_queue *q, const char *name)
+{
+	struct cfg_node *n;
+
+	n = cfg_domain_setting(mta_cfg(), q->vmta, q->domain, name);
+	return n != NULL && n->arg != NULL && n->arg[0] != '\0' ? n->arg :
+	    NULL;
+}
+
+void
+mta_backoff_clear(struct mta_queue *q)
+{
+	int i;
+
+	for (i = 0; i < q->npatterns; i++)
+		regfree(&q->patterns[i].re);
+	free(q->patterns);
+	q->patterns = NULL;
+	q->npatterns = 0;
+}
+
+/* "reply /REGEX/ ACTION[,ACTION...]" into a pattern; -1 if not usable. */
+static int
+mta_backoff_pattern(const struct cfg_node *n, struct mta_pattern *p)
+{
+	const char *a = n->arg, *end, *act;
+	char *re;
+	int r;
+
+	if (a == NULL || a[0] != '/' || (end = strrchr(a + 1, '/')) == NULL)
+		return -1;
+	if ((re = strndup(a + 1, end - a - 1)) == NULL)
+		fatal("mta_backoff_pattern");
+	r = regcomp(&p->re, re, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+	free(re);
+	if (r != 0) {
+		log_warnx("%s:%d: bad reply pattern %s", n->file, n->line, a);
+		return -1;
+	}
+	act = end + 1;
+	p->mode = strstr(act, "mode=backoff") ? 1 :
+	    strstr(act, "mode=normal") ? -1 : 0;
+	return 0;
+}
+
+static void
+mta_backoff_patterns(struct mta_queue *q)
+{
+	struct cfg_node *b, *n;
+	struct mta_pattern *p;
+	const char *name;
+
+	if ((name = mta_backoff_setting(q, "smtp-pattern-list")) == NULL)
+		return;
+	for (b = cfg_child(mta_cfg()->root, "smtp-pattern-list"); b != NULL;
+	    b = cfg_next_named(b, "smtp-pattern-list")) {
+		if (b->arg == NULL || strcmp(b->arg, name) != 0)
+			continue;
+		for (n = cfg_child(b, "reply"); n != NULL;
+		    n = cfg_next_named(n, "reply")) {
+			p = reallocarray(q->patterns, q->npatterns + 1,
+			    sizeof(*p));
+			if (p == NULL)
+				fatal("mta_backoff_patterns");
+			q->patterns = p;
+			if (mta_backoff_pattern(n, &p[q->npatterns]) == 0)
+				q->npatterns++;
+		}
+	}
+}
+
+/* Settings of the queue (again after a reload). */
+void
+mta_backoff_settings(struct mta_queue *q)
+{
+	struct cfg_rate r;
+	const char *v, *err;
+	int64_t t, n;
+
+	mta_backoff_clear(q);
+	mta_backoff_patterns(q);
+	q->adaptive = (v = mta_backoff_setting(q, "adaptive-max-smtp-out")) !=
+	    NULL && cfg_parse_bool(v, &q->adaptive, &err) == 0 && q->adaptive;
+	q->soft_limit = 0;
+	if ((v = mta_backoff_setting(q, "adaptive-soft-bounce-limit")) != NULL &&
+	    cfg_parse_int(v, &n, &err) == 0 && n < 1000000)
+		q->soft_limit = n;
+	q->backoff_ms = BACKOFF_DEFAULT_MS;
+	if (((v = mta_backoff_setting(q, "adaptive-backoff-interval")) !=
+	    NULL || (v = mta_backoff_setting(q, "backoff-to-normal-after")) !=
+	    NULL) && cfg_parse_time(v, &t, &err) == 0 && t > 0 &&
+	    t < 86400 * 30)
+		q->backoff_ms = t * 1000;
+	q->backoff_conn = q->max_conn > 1 ? q->max_conn / 2 : 1;
+	if ((v = mta_backoff_setting(q, "backoff-max-smtp-out")) != NULL &&
+	    cfg_parse_int(v, &n, &err) == 0 && n >= 1 && n < 1000000)
+		q->backoff_conn = n;
+	q->backoff_rate.on = 0;
+	if ((v = mta_backoff_setting(q, "backoff-max-msg-rate")) != NULL &&
+	    cfg_parse_rate(v, &r, &err) == 0)
+		mta_bucket_set(&q->backoff_rate, &r);
+}
+
+static void
+mta_backoff_enter(struct mta_queue *q, const char *why)
+{
+	uint64_t now = uv_now(daemon_loop());
+
+	q->backoff_until = now + q->backoff_ms;
+	if (!q->backoff) {
+		q->backoff = 1;
+		log_info("queue %s: backoff mode (%s): at most %d "
+		    "connection(s)%s, for %llds", q->name, why,
+		    q->backoff_conn, q->backoff_rate.on ?
+		    ", backoff-max-msg-rate" : "",
+		    (long long)(q->backoff_ms / 1000));
+	}
+	mta_queue_wake(q, q->backoff_ms);
+}
+
+static void
+mta_backoff_leave(struct mta_queue *q, const char *why)
+{
+	if (!q->backoff)
+		return;
+	q->backoff = 0;
+	q->soft_count = 0;
+	log_info("queue %s: back to normal mode (%s)", q->name, why);
+}
+
+/* Leave backoff when its time is up; called before the queue works. */
+void
+mta_backoff_check(struct mta_queue *q)
+{
+	if (q->backoff && uv_now(daemon_loop()) >= q->backoff_until)
+		mta_backoff_leave(q, "backoff interval over");
+}
+
+/* A failure reply (or connection error) of the queue. */
+void
+mta_backoff_reply(struct mta_queue *q, uint32_t status, const char *diag)
+{
+	uint64_t now = uv_now(daemon_loop());
+	char why[128];
+	int i;
+
+	for (i = 0; diag != NULL && i < q->npatterns; i++) {
+		if (regexec(&q->patterns[i].re, diag, 0, NULL, 0) != 0)
+			continue;
+		if (q->patterns[i].mode == 1) {
+			snprintf(why, sizeof(why), "reply matched a pattern: "
+			    "%.80s", diag);
+			mta_backoff_enter(q, why);
+		} else if (q->patterns[i].mode == -1)
+			mta_backoff_leave(q, "reply matched a mode=normal "
+			    "pattern");
+		break;
+	}
+	if (status != DLV_TEMPFAIL || !q->adaptive || q->soft_limit <= 0)
+		return;
+	if (now - q->soft_start > SOFT_WINDOW_MS) {
+		q->soft_start = now;
+		q->soft_count = 0;
+	}
+	if (++q->soft_count >= q->soft_limit) {
+		snprintf(why, sizeof(why), "%d soft failures within a minute",
+		    q->soft_count);
+		mta_backoff_enter(q, why);
+	}
+}
