@@ -80,10 +80,24 @@ smtp_data_text(struct smtp_session *s, const char *p, size_t n)
 {
 	struct smtp_data *d = &s->tx->data;
 
+	size_t k;
+
 	d->body += n;
 	if (s->max_size && d->body > s->max_size &&
 	    d->error == SMTP_DERR_NONE)
 		d->error = SMTP_DERR_TOOBIG;
+	if (d->hstate == SMTP_HDR_COLLECT) {
+		k = smtp_hdr_feed(s, p, n);
+		p += k;
+		n -= k;
+	}
+	smtp_data_put(d, p, n);
+}
+
+/* Headers after processing (smtp_hdr.c): not counted again. */
+void
+smtp_data_put_raw(struct smtp_data *d, const char *p, size_t n)
+{
 	smtp_data_put(d, p, n);
 }
 
@@ -282,6 +296,7 @@ smtp_data_begin(struct smtp_session *s, int fd)
 	d->len = d->written = d->body = d->linelen = 0;
 	d->error = SMTP_DERR_NONE;
 	d->len = smtp_received(s, d->buf, SMTP_WBUF_SIZE);
+	smtp_hdr_begin(s);
 	return 0;
 }
 
@@ -293,6 +308,7 @@ smtp_data_finish(struct smtp_session *s)
 	struct smtp_data *d = &s->tx->data;
 	int err;
 
+	smtp_hdr_finish(s);
 	if (d->error == SMTP_DERR_NONE && d->len > 0)
 		smtp_data_write(d);
 	err = d->error;
@@ -310,6 +326,7 @@ smtp_data_finish(struct smtp_session *s)
 void
 smtp_data_abort(struct smtp_data *d)
 {
+	smtp_hdr_free(d);
 	if (d->fd != -1)
 		close(d->fd);
 	d->fd = -1;

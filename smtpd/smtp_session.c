@@ -229,6 +229,7 @@ smtp_free_cb(uv_handle_t *h)
 	free(s->ibuf);
 	free(s->obuf);
 	free(s->auth_file);
+	free(s->default_vmta);
 	free(s);
 	smtpd_session_gone();
 }
@@ -249,6 +250,7 @@ smtp_close(struct smtp_session *s, const char *why)
 		s->counted = 0;
 		smtpd.nsessions--;
 	}
+	smtp_limit_release(s);
 	uv_timer_stop(&s->timer);
 	uv_close((uv_handle_t *)&s->timer, smtp_free_cb);
 	uv_close((uv_handle_t *)&s->tcp, smtp_free_cb);

@@ -50,6 +50,10 @@ smtp_greet(struct smtp_session *s)
 	case SMTP_REFUSE_BUSY:
 		smtp_reply(s, "421 4.7.0 too many connections");
 		break;
+	case SMTP_REFUSE_LIMIT:
+		smtp_reply(s, "421 4.7.0 too many connections from your "
+		    "address or network");
+		break;
 	case SMTP_REFUSE_SOURCE:
 		smtp_reply(s, "521 5.7.1 %s does not accept mail from you",
 		    smtpd.conf.hostname);
@@ -86,6 +90,8 @@ smtp_tx_free(struct smtp_session *s)
 	free(tx->rcpts);
 	free(tx->sender);
 	free(tx->envid);
+	free(tx->vmta);
+	free(tx->jobid);
 	free(tx);
 	s->tx = NULL;
 	if (s->state != SMTP_S_INIT)
@@ -432,6 +438,10 @@ smtp_derr_reply(int err)
 		return "554 5.6.0 message has a line too long";
 	case SMTP_DERR_NOSPC:
 		return R_NOSPACE;
+	case SMTP_DERR_HDRTOOBIG:
+		return "552 5.3.4 header section too big";
+	case SMTP_DERR_VMTA:
+		return "550 5.7.1 unknown virtual MTA in X-Virtual-MTA";
 	default:
 		return R_TEMPFAIL;
 	}
@@ -450,6 +460,8 @@ smtp_commit(struct smtp_session *s)
 	env.client = s->ip;
 	env.envid = tx->envid;
 	env.authuser = s->authuser[0] != '\0' ? s->authuser : NULL;
+	env.vmta = tx->vmta != NULL ? tx->vmta : s->default_vmta;
+	env.jobid = tx->jobid;
 	env.ret = tx->ret;
 	env.flags = tx->flags;
 	env.queued = time(NULL);
@@ -470,6 +482,11 @@ smtp_data_done(struct smtp_session *s)
 	err = smtp_data_finish(s);
 	if (err == SMTP_DERR_NONE && smtpd.queued == NULL)
 		err = SMTP_DERR_QUEUED;
+	if (err == SMTP_DERR_NONE && s->tx->vmta != NULL &&
+	    s->reject_bad_vmta && smtpd.cfg != NULL &&
+	    cfg_vmta(smtpd.cfg, s->tx->vmta) == NULL &&
+	    cfg_pool(smtpd.cfg, s->tx->vmta) == NULL)
+		err = SMTP_DERR_VMTA;
 	if (err != SMTP_DERR_NONE) {
 		log_info("%s: rejected from %s: %s", s->tx->qid, s->ip,
 		    smtp_derr_reply(err));

@@ -116,6 +116,34 @@ smtpd_policy_auth(struct smtp_session *s, const struct cfg_node *src)
 		fatal("smtpd_policy_auth");
 }
 
+/* Header processing (smtp_hdr.c) and the VMTA of the source's mail. */
+static void
+smtpd_policy_headers(struct smtp_session *s, const struct cfg_node *src)
+{
+	const char *v;
+
+	s->x_vmta = smtpd_source_flag(src, "process-x-virtual-mta", 0);
+	s->x_job = smtpd_source_flag(src, "process-x-job", 0);
+	s->x_envid = smtpd_source_flag(src, "process-x-envid", 0);
+	s->add_msgid = smtpd_source_flag(src, "add-message-id-header", 0);
+	s->reject_bad_vmta = smtpd_source_flag(src,
+	    "reject-invalid-virtual-mta", 1);
+	s->add_date = SMTP_ADD_DATE_NO;
+	if (src != NULL && (v = cfg_str(src, "add-date-header", NULL)) !=
+	    NULL) {
+		if (strcmp(v, "override") == 0)
+			s->add_date = SMTP_ADD_DATE_OVERRIDE;
+		else if (cfg_bool(src, "add-date-header", 0))
+			s->add_date = SMTP_ADD_DATE_YES;
+	}
+	v = NULL;
+	if (src != NULL)
+		v = cfg_str(src, "default-virtual-mta", cfg_str(src,
+		    "virtual-mta", NULL));
+	if (v != NULL && *v != '\0' && (s->default_vmta = strdup(v)) == NULL)
+		fatal("smtpd_policy_headers");
+}
+
 /* Inbound policy of a new session, from its <source> block.  Nobody
  * relays unless the config says so, not even loopback clients. */
 void
@@ -137,6 +165,7 @@ smtpd_policy(struct smtp_session *s)
 		s->max_size = size == UINT64_MAX ? 0 : size;
 	}
 	smtpd_policy_auth(s, src);
+	smtpd_policy_headers(s, src);
 	smtpd_source_time(src, "smtp-command-timeout", &s->cmd_timeout);
 	smtpd_source_time(src, "smtp-data-timeout", &s->data_timeout);
 	if (s->cmd_timeout <= 0)
@@ -151,6 +180,8 @@ smtpd_policy(struct smtp_session *s)
 	else if (smtpd.conf.max_sessions > 0 &&
 	    smtpd.nsessions >= smtpd.conf.max_sessions)
 		s->refuse = SMTP_REFUSE_BUSY;
+	else if (smtp_limit_take(s, src) == -1)
+		s->refuse = SMTP_REFUSE_LIMIT;
 	else {
 		s->counted = 1;
 		smtpd.nsessions++;

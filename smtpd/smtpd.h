@@ -11,6 +11,9 @@
  *	smtp_auth.c	AUTH PLAIN and LOGIN against password files and
  *			<smtp-user> blocks
  *	smtp_bdat.c	CHUNKING (RFC 3030): BDAT chunks into the spool file
+ *	smtp_limit.c	max-smtp-in per source, source group and client IP
+ *	smtp_hdr.c	header processing (X-Virtual-MTA, X-Job, X-EnvId,
+ *			Message-ID:, Date:) while the text streams to disk
  *
  * A session that needs queued (a file at DATA, a commit after the final
  * dot) sends the request with its id as peerid and stops reading; the
@@ -54,6 +57,8 @@
 #define SMTP_AUTH_MAX_FAIL	3		/* failed AUTHs, then 421 */
 #define SMTP_AUTH_DELAY		1		/* seconds per failure */
 #define SMTP_AUTH_USER_MAX	255
+#define SMTP_NLIMITS		3		/* client IP, source, group */
+#define SMTP_HDR_MAX		(1024 * 1024)	/* header section held back */
 
 struct smtpd_conf {
 	char		 hostname[256];
@@ -89,6 +94,7 @@ enum smtp_refuse {
 	SMTP_REFUSE_BUSY,	/* total-max-smtp-in reached */
 	SMTP_REFUSE_SOURCE,	/* <source> smtp-service no */
 	SMTP_REFUSE_STOPPING,	/* shutting down */
+	SMTP_REFUSE_LIMIT,	/* max-smtp-in of the source, group or IP */
 };
 
 /* Why a message cannot be accepted, found while reading its text. */
@@ -99,6 +105,8 @@ enum smtp_derr {
 	SMTP_DERR_IO,		/* 451 4.3.0 */
 	SMTP_DERR_NOSPC,	/* 452 4.3.1 */
 	SMTP_DERR_QUEUED,	/* 451 4.3.0: queued went away meanwhile */
+	SMTP_DERR_HDRTOOBIG,	/* 552 5.3.4: header section over SMTP_HDR_MAX */
+	SMTP_DERR_VMTA,		/* 550 5.7.1: X-Virtual-MTA names no VMTA */
 };
 
 struct smtp_data {
@@ -110,7 +118,13 @@ struct smtp_data {
 	uint64_t	 body;		/* message bytes received, normalised */
 	size_t		 linelen;
 	int		 error;		/* SMTP_DERR_* */
+	int		 hstate;	/* SMTP_HDR_* (smtp_hdr.c) */
+	char		*hbuf;		/* header section held back */
+	size_t		 hlen, hcap;
 };
+
+enum { SMTP_HDR_OFF = 0, SMTP_HDR_COLLECT, SMTP_HDR_DONE };
+enum { SMTP_ADD_DATE_NO = 0, SMTP_ADD_DATE_YES, SMTP_ADD_DATE_OVERRIDE };
 
 struct smtp_tx {
 	char		*sender;	/* "" for <> */
@@ -123,6 +137,10 @@ struct smtp_tx {
 	size_t		 envbytes;	/* estimated envelope size in an imsg */
 	char		 qid[QID_LEN + 1];	/* from MSG_CREATE_OK */
 	int		 bdat;		/* a BDAT transaction: DATA refused */
+	char		*vmta;		/* from X-Virtual-MTA */
+	char		*jobid;		/* from X-Job */
+	int		 has_msgid;	/* the message has a Message-ID: */
+	int		 has_date;
 	struct smtp_data data;
 };
 
@@ -135,6 +153,7 @@ struct smtp_session {
 	int		 nhandles;	/* open libuv handles; free at 0 */
 	int		 closing;
 	int		 counted;	/* in smtpd.nsessions */
+	char		*limits[SMTP_NLIMITS];	/* max-smtp-in counters held */
 	struct sockaddr_storage ss;
 	char		 ip[INET6_ADDRSTRLEN];
 
@@ -150,6 +169,13 @@ struct smtp_session {
 	int		 require_auth;
 	int		 allow_chunking;
 	char		*auth_file;	/* auth-plain of the <source>, or NULL */
+	int		 x_vmta;	/* process-x-virtual-mta */
+	int		 x_job;		/* process-x-job */
+	int		 x_envid;	/* process-x-envid */
+	int		 add_msgid;	/* add-message-id-header */
+	int		 add_date;	/* add-date-header: SMTP_ADD_DATE_* */
+	int		 reject_bad_vmta;	/* reject-invalid-virtual-mta */
+	char		*default_vmta;	/* default-virtual-mta, or NULL */
 
 	enum smtp_state	 state;
 	int		 esmtp;
@@ -233,6 +259,17 @@ int	smtp_auth_offered(const struct smtp_session *);
 void	smtp_auth_cmd(struct smtp_session *, const struct smtp_cmd *);
 void	smtp_auth_line(struct smtp_session *, const char *, size_t);
 
+/* smtp_limit.c */
+int	smtp_limit_take(struct smtp_session *, const struct cfg_node *src);
+void	smtp_limit_release(struct smtp_session *);
+
+/* smtp_hdr.c */
+int	smtp_hdr_wanted(const struct smtp_session *);
+void	smtp_hdr_begin(struct smtp_session *);
+size_t	smtp_hdr_feed(struct smtp_session *, const char *, size_t);
+void	smtp_hdr_finish(struct smtp_session *);
+void	smtp_hdr_free(struct smtp_data *);
+
 /* smtp_bdat.c */
 void	smtp_bdat_cmd(struct smtp_session *, const struct smtp_cmd *);
 size_t	smtp_bdat_feed(struct smtp_session *, const char *, size_t);
@@ -257,6 +294,7 @@ void	smtp_stopping(struct smtp_session *);
 /* smtp_data.c */
 int	smtp_data_begin(struct smtp_session *, int fd);
 void	smtp_data_bytes(struct smtp_session *, const char *, size_t);
+void	smtp_data_put_raw(struct smtp_data *, const char *, size_t);
 size_t	smtp_data_feed(struct smtp_session *, const char *, size_t);
 int	smtp_data_finish(struct smtp_session *);
 void	smtp_data_abort(struct smtp_data *);

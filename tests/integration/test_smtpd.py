@@ -7,6 +7,7 @@ with crypt(3) through Python's crypt module and `openssl passwd`.
 """
 
 import base64
+import re
 import smtplib
 import socket
 import ssl
@@ -411,6 +412,171 @@ def test_authenticated_client_may_relay(make_tern, sink, tmp_path):
         s.login("carol", "carol-pw-5")
         t.send_on(s, SENDER, ["x3@example.test"], make_message())
     t.wait_messages(sink, 1, rcpt="x3@example.test")
+
+
+# ------------------------------------------------------ connection limits
+
+def _banner(port, source):
+    c = Raw(port, source=source)
+    return c, c.banner[0]
+
+
+def test_max_smtp_in_per_source_and_group(make_tern, sink):
+    t = make_tern(routes={"example.test": sink}, extra=(
+        "<source 127.0.0.2>\n"
+        "    max-smtp-in 2\n"
+        "</source>\n"
+        "<source-group shared>\n"
+        "    max-smtp-in 1\n"
+        "</source-group>\n"
+        "<source 127.0.0.4>\n"
+        "    source-group shared\n"
+        "</source>\n"
+        "<source 127.0.0.5>\n"
+        "    source-group shared\n"
+        "</source>\n"))
+    held = []
+    try:
+        for _ in range(2):
+            c, code = _banner(t.smtp_port, "127.0.0.2")
+            held.append(c)
+            assert code == 220
+        c, code = _banner(t.smtp_port, "127.0.0.2")
+        c.close()
+        assert code == 421, "third connection from the source"
+        # Another client is not affected.
+        c, code = _banner(t.smtp_port, "127.0.0.3")
+        c.close()
+        assert code == 220
+        # The group: .4 and .5 share one slot.
+        c, code = _banner(t.smtp_port, "127.0.0.4")
+        held.append(c)
+        assert code == 220
+        c, code = _banner(t.smtp_port, "127.0.0.5")
+        c.close()
+        assert code == 421, "second connection of the source group"
+        # A slot comes back when a connection ends.
+        held.pop(0).cmd("QUIT")
+
+        def again():
+            c, code = _banner(t.smtp_port, "127.0.0.2")
+            c.close()
+            return code == 220
+        t.wait_for(again, timeout=10, what="a slot for 127.0.0.2 again")
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_global_max_smtp_in_is_per_client_ip(make_tern, sink):
+    t = make_tern(routes={"example.test": sink}, extra="max-smtp-in 1\n")
+    a, code = _banner(t.smtp_port, "127.0.0.2")
+    try:
+        assert code == 220
+        c, code = _banner(t.smtp_port, "127.0.0.2")
+        c.close()
+        assert code == 421
+        c, code = _banner(t.smtp_port, "127.0.0.3")
+        c.close()
+        assert code == 220
+    finally:
+        a.close()
+
+
+# ------------------------------------------------------------- headers
+
+VMTA_CONF = ("<virtual-mta vm1>\n"
+             "    smtp-source-host 127.0.0.1 vm1.tern.test\n"
+             "</virtual-mta>\n")
+
+
+def _headers(data: bytes) -> bytes:
+    return data.split(b"\r\n\r\n", 1)[0]
+
+
+def test_x_virtual_mta_job_envid_processed_and_removed(make_tern, sink):
+    t = start_tern(make_tern, sink, source=(
+        "    always-allow-relaying yes\n"
+        "    process-x-virtual-mta yes\n"
+        "    process-x-job yes\n"
+        "    process-x-envid yes\n"), extra=VMTA_CONF)
+    msg = make_message(subject="hdr", to="h@example.test", headers=(
+        "X-Virtual-MTA: vm1", "X-Job:  campaign-7 ", "X-EnvId: env-99",
+        "X-Other: stays"), body="X-Job: in the body stays\n")
+    t.send(SENDER, ["h@example.test"], msg)
+    got = t.wait_messages(sink, 1, rcpt="h@example.test")[0]
+    hdrs = _headers(got.data).lower()
+    assert b"x-virtual-mta" not in hdrs
+    assert b"x-job" not in hdrs
+    assert b"x-envid" not in hdrs
+    assert b"x-other: stays" in hdrs
+    assert b"X-Job: in the body stays" in got.data
+    row = t.wait_acct("d", "h@example.test")[0]
+    assert row["vmta"] == "vm1"
+    assert row["queue"] == "example.test/vm1"
+    assert row["jobId"] == "campaign-7"
+    assert row["envId"] == "env-99"
+
+
+def test_x_headers_left_alone_when_not_enabled(tern, sink):
+    msg = make_message(to="n@example.test", headers=("X-Virtual-MTA: vm1",
+                                                     "X-Job: j1"))
+    tern.send(SENDER, ["n@example.test"], msg)
+    got = tern.wait_messages(sink, 1, rcpt="n@example.test")[0]
+    assert b"X-Virtual-MTA: vm1" in got.data and b"X-Job: j1" in got.data
+    row = tern.wait_acct("d", "n@example.test")[0]
+    assert row["vmta"] in ("", "{default}") and row["jobId"] == ""
+
+
+def test_unknown_x_virtual_mta_is_rejected(make_tern, sink):
+    t = start_tern(make_tern, sink, source=(
+        "    always-allow-relaying yes\n"
+        "    process-x-virtual-mta yes\n"), extra=VMTA_CONF)
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        t.send(SENDER, ["u@example.test"], make_message(
+            headers=("X-Virtual-MTA: nosuch",)))
+    assert e.value.smtp_code == 550
+
+
+def test_default_virtual_mta_of_source(make_tern, sink):
+    t = start_tern(make_tern, sink, source=(
+        "    always-allow-relaying yes\n"
+        "    default-virtual-mta vm1\n"), extra=VMTA_CONF)
+    t.send(SENDER, ["dv@example.test"], make_message())
+    row = t.wait_acct("d", "dv@example.test")[0]
+    assert row["vmta"] == "vm1" and row["queue"] == "example.test/vm1"
+
+
+def test_message_id_and_date_added_when_missing(make_tern, sink):
+    t = start_tern(make_tern, sink, source=(
+        "    always-allow-relaying yes\n"
+        "    add-message-id-header yes\n"
+        "    add-date-header yes\n"))
+    bare = (b"From: <a@client.test>\r\nSubject: bare\r\n\r\nbody\r\n")
+    t.send(SENDER, ["md@example.test"], bare)
+    full = make_message(subject="full", to="mf@example.test")
+    t.send(SENDER, ["mf@example.test"], full)
+    got = t.wait_messages(sink, 1, rcpt="md@example.test")[0]
+    hdrs = _headers(got.data)
+    assert re.search(rb"(?m)^Message-ID: <[^>]+@tern\.test>\r?$", hdrs), hdrs
+    assert re.search(rb"(?m)^Date: \w{3}, \d\d \w{3} \d{4} ", hdrs), hdrs
+    assert got.data.endswith(b"\r\n\r\nbody\r\n")
+    got = t.wait_messages(sink, 1, rcpt="mf@example.test")[0]
+    assert got.data.endswith(full)      # nothing added, nothing changed
+
+
+def test_header_section_too_big(make_tern, sink):
+    t = start_tern(make_tern, sink, source=(
+        "    always-allow-relaying yes\n"
+        "    process-x-job yes\n"))
+    many = tuple(f"X-Filler-{i}: " + "f" * 900 for i in range(1300))
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        t.send(SENDER, ["big@example.test"], make_message(headers=many))
+    assert e.value.smtp_code == 552
+    # The session and the daemon go on.
+    t.send(SENDER, ["small@example.test"], make_message(
+        headers=("X-Job: after",)))
+    t.wait_messages(sink, 1, rcpt="small@example.test")
 
 
 # ---------------------------------------------------------- CHUNKING

@@ -860,7 +860,10 @@ test_table_used_by(void **state)
 		"smtp-server-tls-ciphers", "auth-plain", "require-auth",
 		"allow-auth", "allow-unencrypted-plain-auth", "allow-starttls",
 		"allow-chunking", "smtp-user", "password",
-		"authentication-method",
+		"authentication-method", "max-smtp-in", "source-group",
+		"process-x-virtual-mta", "process-x-job", "process-x-envid",
+		"add-message-id-header", "add-date-header",
+		"default-virtual-mta", "reject-invalid-virtual-mta",
 		/* queued */
 		"min-free-space", "spool-max-recipients", "max-queue-size",
 		/* bounced */
