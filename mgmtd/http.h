@@ -28,6 +28,18 @@ int	http_acl_level(const struct sockaddr *);
 int	http_auth_required(void);
 int	http_auth_check(const char *value, size_t len, uint64_t now_ms);
 
+/* http_parse.c (pure, fuzzed) */
+/* The value of query parameter name, decoded into out; its length, or
+ * -1 when absent or longer than outsz - 1. */
+int	http_query_get(const char *q, size_t qlen, const char *name,
+	    char *out, size_t outsz);
+/* "Basic BASE64(user:pass)" into user and pass; 0, or -1 if malformed
+ * or too long. */
+int	http_basic_decode(const char *value, size_t len, char *user,
+	    size_t usz, char *pass, size_t psz);
+/* One htpasswd line, split in place; -1 for comments and junk. */
+int	http_htpasswd_line(char *line, char **user, char **hash);
+
 /* http_server.c: for the endpoints */
 /* A query parameter (decoded), or NULL. */
 const char *http_param(struct http_call *, const char *name);

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "cfg.h"
@@ -133,7 +132,7 @@ users_clear(void)
 void
 http_htpasswd(int fd)
 {
-	char *buf, *line, *next, *colon;
+	char *buf, *line, *next, *user, *hash;
 	off_t size;
 	ssize_t n;
 
@@ -149,20 +148,18 @@ http_htpasswd(int fd)
 	for (line = buf; line != NULL && *line != '\0'; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
-		line[strcspn(line, "\r")] = '\0';
-		if (*line == '#' || (colon = strchr(line, ':')) == NULL)
+		if (http_htpasswd_line(line, &user, &hash) == -1)
 			continue;
-		*colon = '\0';
-		if (colon[1] != '$') {
+		if (hash[0] != '$') {
 			log_warnx("http-mgmt-auth: user %s: hash not in a "
 			    "crypt(3) $id$ form (bcrypt, SHA-crypt); ignored",
-			    line);
+			    user);
 			continue;
 		}
 		if (nusers == USERS_MAX)
 			break;
-		users[nusers].name = strdup(line);
-		users[nusers].hash = strdup(colon + 1);
+		users[nusers].name = strdup(user);
+		users[nusers].hash = strdup(hash);
 		nusers++;
 	}
 	free(buf);
@@ -231,36 +228,20 @@ int
 http_auth_check(const char *value, size_t len, uint64_t now)
 {
 	uint8_t digest[SHA256_DIGEST_LENGTH];
-	unsigned char dec[1024];
-	char *colon;
-	int n;
+	char user[256], pass[512];
+	int ok;
 
-	if (len < 6 || strncasecmp(value, "Basic ", 6) != 0 || len > 700)
+	if (len > 1024)
 		return 0;
 	SHA256((const unsigned char *)value, len, digest);
 	if (cache_find(digest, now))
 		return 1;
-	value += 6;
-	len -= 6;
-	while (len > 0 && *value == ' ') {
-		value++;
-		len--;
-	}
-	if ((n = EVP_DecodeBlock(dec, (const unsigned char *)value,
-	    len)) < 0)
+	if (http_basic_decode(value, len, user, sizeof(user), pass,
+	    sizeof(pass)) == -1)
 		return 0;
-	/* EVP_DecodeBlock counts padding as data. */
-	while (len > 0 && value[len - 1] == '=' && n > 0) {
-		len--;
-		n--;
-	}
-	dec[n] = '\0';
-	if (strlen((char *)dec) != (size_t)n ||
-	    (colon = strchr((char *)dec, ':')) == NULL)
-		return 0;
-	*colon = '\0';
-	if (!check_password((char *)dec, colon + 1))
-		return 0;
-	cache_add(digest, now);
-	return 1;
+	ok = check_password(user, pass);
+	explicit_bzero(pass, sizeof(pass));
+	if (ok)
+		cache_add(digest, now);
+	return ok;
 }

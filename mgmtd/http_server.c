@@ -43,62 +43,21 @@ static uv_tcp_t		*http_listener;
 
 /* --- helpers for the endpoints --- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode s[0..len) into pool memory. */
-static char *
-http_decode(h2o_mem_pool_t *pool, const char *s, size_t len)
-{
-	char *out = h2o_mem_alloc_pool(pool, len + 1), *o = out;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '+')
-			*o++ = ' ';
-		else if (s[i] == '%' && i + 2 < len &&
-		    hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			*o++ = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
-			i += 2;
-		} else
-			*o++ = s[i];
-	}
-	*o = '\0';
-	return out;
-}
-
 const char *
 http_param(struct http_call *c, const char *name)
 {
 	h2o_req_t *req = c->req;
-	const char *q, *end, *amp, *eq;
-	size_t nlen = strlen(name);
+	size_t qlen;
+	char *out;
 
 	if (req->query_at == SIZE_MAX)
 		return NULL;
-	q = req->path.base + req->query_at + 1;
-	end = req->path.base + req->path.len;
-	for (; q < end; q = amp + 1) {
-		if ((amp = memchr(q, '&', end - q)) == NULL)
-			amp = end;
-		eq = memchr(q, '=', amp - q);
-		if ((size_t)((eq ? eq : amp) - q) == nlen &&
-		    memcmp(q, name, nlen) == 0)
-			return eq ? http_decode(&req->pool, eq + 1,
-			    amp - eq - 1) : "";
-		if (amp == end)
-			break;
-	}
-	return NULL;
+	qlen = req->path.len - req->query_at - 1;
+	out = h2o_mem_alloc_pool(&req->pool, qlen + 1);
+	if (http_query_get(req->path.base + req->query_at + 1, qlen, name,
+	    out, qlen + 1) == -1)
+		return NULL;
+	return out;
 }
 
 int

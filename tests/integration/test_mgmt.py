@@ -361,6 +361,7 @@ def test_metrics_parse_with_prometheus(web, sink):
              make_message())
     web.wait_acct("b", "bad@example.test")
     web.wait_messages(sink, 1)
+    web.wait_acct("d", SENDER)      # the DSN about bad@ reached the sender
 
     def families():
         status, headers, body = h.request("GET", "/metrics")
@@ -376,7 +377,8 @@ def test_metrics_parse_with_prometheus(web, sink):
         return None
 
     fams = wait_for(lambda: (lambda f: sample(
-        f, "tern_delivered", domain="example.test") == 1 and f)(families()),
+        f, "tern_delivered", domain="example.test") == 1 and sample(
+        f, "tern_spool_messages") == 0 and f)(families()),
         what="delivered counter")
     assert fams["tern_delivered"].type == "counter"
     assert sample(fams, "tern_bounced", domain="example.test",
@@ -384,7 +386,7 @@ def test_metrics_parse_with_prometheus(web, sink):
     assert sample(fams, "tern_deferred", domain="example.test") == 0
     assert fams["tern_queue_recipients"].type == "gauge"
     assert sample(fams, "tern_queue_recipients", domain="example.test") == 0
-    assert sample(fams, "tern_received") == 1  # messages
+    assert sample(fams, "tern_received") == 2  # the message and its DSN
     assert sample(fams, "tern_spool_messages") == 0
     assert sample(fams, "tern_spool_bytes") == 0
     assert sample(fams, "tern_queue_connections",
