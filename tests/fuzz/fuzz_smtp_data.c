@@ -4,7 +4,8 @@
  *
  *	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
  *	    -isystem /usr/include/bsd -DLIBBSD_OVERLAY -Icommon -Ismtpd \
- *	    tests/fuzz/fuzz_smtp_data.c smtpd/smtp_data.c common/log.c \
+ *	    tests/fuzz/fuzz_smtp_data.c smtpd/smtp_data.c smtpd/smtp_hdr.c \
+ *	    common/log.c \
  *	    -lbsd -o fuzz_smtp_data
  *	./fuzz_smtp_data -max_total_time=10 tests/fuzz/corpus/smtp_data
  *
@@ -12,8 +13,10 @@
  * its first bytes (as TCP reads would cut it).  Both must consume the
  * same octets, end at the same place and store the same bytes; what is
  * stored has no bare LF, and the end is only ever <CRLF>.<CRLF>.
+ * When the high bit of the first byte is set, header processing
+ * (smtp_hdr.c: X-Virtual-MTA, X-Job, X-EnvId removed) is on for both runs.
  *
- * FUZZ_EXTRA: smtpd/smtp_data.c
+ * FUZZ_EXTRA: smtpd/smtp_data.c smtpd/smtp_hdr.c
  */
 #include <sys/mman.h>
 #include <stdint.h>
@@ -45,7 +48,7 @@ struct run {
 
 static void
 run(const uint8_t *data, size_t len, const uint8_t *cuts, size_t ncuts,
-    struct run *r)
+    int hdr, struct run *r)
 {
 	static struct smtp_session s;
 	static struct smtp_tx tx;
@@ -60,6 +63,7 @@ run(const uint8_t *data, size_t len, const uint8_t *cuts, size_t ncuts,
 	strlcpy(s.helo, "client.example", sizeof(s.helo));
 	strlcpy(s.ip, "192.0.2.1", sizeof(s.ip));
 	s.max_size = 1 << 20;
+	s.x_vmta = s.x_job = s.x_envid = hdr;
 	tx.sender = "s@example.com";
 	tx.rcpts = &rcpt;
 	tx.nrcpt = 1;
@@ -93,6 +97,9 @@ run(const uint8_t *data, size_t len, const uint8_t *cuts, size_t ncuts,
 	r->out = r->file + hdrlen;
 	r->len = end - hdrlen;
 	smtp_data_abort(&tx.data);
+	free(tx.vmta);
+	free(tx.jobid);
+	free(tx.envid);
 	close(fd);
 }
 
@@ -101,13 +108,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	struct run a, b;
 	size_t ncuts = len > 0 ? data[0] % 8 : 0, i;
+	int hdr = len > 0 && (data[0] & 0x80);
 	const char *eod;
 
 	if (ncuts >= len)
 		ncuts = 0;
 	run(data + ncuts + (len > 0), len - ncuts - (len > 0), data + 1,
-	    ncuts, &a);
-	run(data + ncuts + (len > 0), len - ncuts - (len > 0), NULL, 0, &b);
+	    ncuts, hdr, &a);
+	run(data + ncuts + (len > 0), len - ncuts - (len > 0), NULL, 0, hdr,
+	    &b);
 	if (a.consumed != b.consumed || a.ended != b.ended ||
 	    a.error != b.error)
 		__builtin_trap();
