@@ -336,12 +336,18 @@ acct_wants(const struct acct_file *f, const struct acct_record *a, int bit)
 void
 acct_write(const struct acct_record *a)
 {
+	acct_write_ext(a, NULL);
+}
+
+void
+acct_write_ext(const struct acct_record *a, const struct acct_extra *x)
+{
 	struct acct_file *f;
 	int bit = acct_type_bit(a->type);
 
 	TAILQ_FOREACH(f, &acct_files, entry)
 		if (acct_wants(f, a, bit))
-			acct_layout_row(&f->rule.layout, &f->buf, a);
+			acct_layout_row(&f->rule.layout, &f->buf, a, x);
 }
 
 static int

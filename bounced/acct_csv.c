@@ -23,7 +23,8 @@ static const char *acct_col_names[ACCT_NCOLS] = {
 	"srcMta", "dlvType", "dlvSourceIp", "dlvDestinationIp",
 	"dlvEsmtpAvailable", "dlvSize", "vmta", "jobId", "envId", "queue",
 	"vmtaPool", "totalSecondsQueued", "dlvTlsProtocol", "dlvTlsCipher",
-	"rcvSmtpUser",
+	"rcvSmtpUser", "dsnReportingMta", "format", "feedbackType",
+	"userAgent", "reportedDomain", "repSourceIp",
 };
 
 static char	 acct_header[1024];
@@ -84,7 +85,7 @@ acct_csv_header(void)
 	int i;
 
 	if (acct_header[0] == '\0') {
-		for (i = 0; i < ACCT_NCOLS; i++) {
+		for (i = 0; i < ACCT_NCLASSIC; i++) {
 			if (i > 0)
 				strlcat(acct_header, ",", sizeof(acct_header));
 			strlcat(acct_header, acct_col_names[i],
@@ -243,9 +244,18 @@ acct_csv_computed(const struct acct_record *a, char **col, int iso)
 }
 
 void
-acct_csv_cols(const struct acct_record *a, int iso, char **col)
+acct_csv_cols(const struct acct_record *a, const struct acct_extra *x,
+    int iso, char **col)
 {
 	memset(col, 0, sizeof(char *) * ACCT_NCOLS);
+	if (x != NULL) {
+		col[C_DSNREPMTA] = acct_clean(x->reporting_mta);
+		col[C_FORMAT] = acct_clean(x->format);
+		col[C_FEEDBACKTYPE] = acct_clean(x->feedback_type);
+		col[C_USERAGENT] = acct_clean(x->user_agent);
+		col[C_REPORTEDDOMAIN] = acct_clean(x->reported_domain);
+		col[C_REPSOURCEIP] = acct_clean(x->rep_source_ip);
+	}
 	col[C_TYPE] = acct_clean(a->type);
 	col[C_ORIG] = acct_clean(a->orig);
 	col[C_RCPT] = acct_clean(a->rcpt);
@@ -274,8 +284,8 @@ acct_csv_row(struct acct_buf *b, const struct acct_record *a)
 	char *col[ACCT_NCOLS];
 	int i;
 
-	acct_csv_cols(a, 1, col);
-	for (i = 0; i < ACCT_NCOLS; i++) {
+	acct_csv_cols(a, NULL, 1, col);
+	for (i = 0; i < ACCT_NCLASSIC; i++) {
 		if (i > 0)
 			acct_buf_add(b, ",", 1);
 		acct_csv_field(b, col[i]);

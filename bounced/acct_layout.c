@@ -19,6 +19,16 @@
 #include "bounced.h"
 #include "log.h"
 
+/* `*` for a type: the classic columns, and for the report types (f, rb,
+ * rs) their own ones too. */
+static uint64_t
+acct_type_all(int t)
+{
+	if ((1 << t) & (ACCT_F | ACCT_RB | ACCT_RS))
+		return (1ULL << ACCT_NCOLS) - 1;
+	return (1ULL << ACCT_NCLASSIC) - 1;
+}
+
 static int
 acct_type_index(int bit)
 {
@@ -48,7 +58,7 @@ acct_layout_default(struct acct_layout *l)
 	l->col[ACCT_NCOLS] = ACCT_COL_USER;
 	l->ncols = ACCT_NCOLS + 1;
 	for (i = 0; i < ACCT_NTYPES; i++)
-		l->sel[i] = (1ULL << ACCT_NCOLS) - 1;
+		l->sel[i] = acct_type_all(i);
 	l->iso_times = 1;
 }
 
@@ -94,7 +104,7 @@ acct_layout_fields(struct acct_layout *l, const char *type,
 		if (*tok == '\0')
 			continue;
 		if (strcmp(tok, "*") == 0) {
-			sel |= (1ULL << ACCT_NCOLS) - 1;
+			sel |= acct_type_all(t);
 			continue;
 		}
 		if ((neg = tok[0] == '!'))
@@ -160,7 +170,7 @@ acct_layout_header(const struct acct_layout *l, struct acct_buf *b)
 
 void
 acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
-    const struct acct_record *a)
+    const struct acct_record *a, const struct acct_extra *x)
 {
 	char *col[ACCT_NCOLS];
 	uint64_t sel;
@@ -169,7 +179,7 @@ acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
 	if ((t = acct_type_index(acct_type_bit(a->type))) < 0)
 		return;
 	sel = l->sel[t];
-	acct_csv_cols(a, l->iso_times, col);
+	acct_csv_cols(a, x, l->iso_times, col);
 	for (i = 0; i < l->ncols; i++) {
 		if (i > 0)
 			acct_buf_add(b, ",", 1);

@@ -30,6 +30,7 @@ static int		 b_ack_pending;
 static int		 b_started;
 static int		 b_queued_fd = -1;	/* held until IMSG_START */
 static uint64_t		 b_count_d, b_count_b, b_count_t, b_count_dsn;
+static uint64_t		 b_count_inbound;	/* rb, rs, f rows */
 
 static void
 bounced_count(const char *type)
@@ -85,12 +86,11 @@ bounced_record(struct imsg *imsg)
 	uv_check_start(&b_check, bounced_check_cb);
 }
 
-/* The first bytes of the original: all of it for RET=FULL, else enough
- * for its header. */
+/* The first min(size, cap) bytes of a message file. */
 static char *
-bounced_read_orig(int fd, uint64_t size, int full, size_t *len)
+bounced_read_orig(int fd, uint64_t size, size_t cap, size_t *len)
 {
-	size_t want = full && size <= DSN_MAX_RETURN ? size : 64 * 1024;
+	size_t want = cap;
 	ssize_t n;
 	char *buf;
 
@@ -154,7 +154,10 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 			close(imsg->fd);
 		return;
 	}
-	orig = bounced_read_orig(imsg->fd, r.size, r.ret == RET_FULL, &len);
+	/* RET=FULL: all of it (if small enough); else enough for the
+	 * header. */
+	orig = bounced_read_orig(imsg->fd, r.size, r.ret == RET_FULL &&
+	    r.size <= DSN_MAX_RETURN ? r.size : 64 * 1024, &len);
 	if (imsg->fd != -1)
 		close(imsg->fd);
 	text = dsn_build(&r, bounced_host(), orig, len, time(NULL),
@@ -171,11 +174,51 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 	free(text);
 }
 
+#define INBOUND_MAX	(1024 * 1024)	/* bytes of a report we read */
+
+/* An asynchronous bounce or feedback report (inbound.c). */
+static void
+bounced_inbound(struct imsg *imsg)
+{
+	const char *qid, *sender, *rcpt, *client;
+	struct msg m;
+	uint64_t size;
+	size_t len;
+	char *buf, srcmta[300];
+	int rows;
+
+	m_msg(&m, imsg);
+	m_get_string(&m, &qid);
+	m_get_string(&m, &sender);
+	m_get_string(&m, &rcpt);
+	m_get_u64(&m, &size);
+	m_get_string(&m, &client);
+	m_end(&m);
+	buf = bounced_read_orig(imsg->fd, size, INBOUND_MAX, &len);
+	if (imsg->fd != -1)
+		close(imsg->fd);
+	if (buf == NULL || rcpt == NULL) {
+		free(buf);
+		return;
+	}
+	snprintf(srcmta, sizeof(srcmta), "%s", client ? client : "");
+	rows = inbound_process(buf, len, rcpt, srcmta, time(NULL));
+	free(buf);
+	b_count_inbound += rows;
+	acct_flush();
+	log_info("%s: report to <%s>: %d row(s)", qid ? qid : "?", rcpt,
+	    rows);
+}
+
 static void
 bounced_queued_msg(struct mproc *p, struct imsg *imsg)
 {
 	if (imsg->hdr.type == BNC_DSN) {
 		bounced_dsn(p, imsg);
+		return;
+	}
+	if (imsg->hdr.type == BNC_INBOUND) {
+		bounced_inbound(imsg);
 		return;
 	}
 	if (imsg->fd != -1)
@@ -205,9 +248,10 @@ bounced_status_json(void)
 	json_t *root;
 	char *s;
 
-	root = json_pack("{s:{s:I,s:I,s:I},s:I}", "acct",
+	root = json_pack("{s:{s:I,s:I,s:I},s:I,s:I}", "acct",
 	    "d", (json_int_t)b_count_d, "b", (json_int_t)b_count_b,
-	    "t", (json_int_t)b_count_t, "dsn", (json_int_t)b_count_dsn);
+	    "t", (json_int_t)b_count_t, "dsn", (json_int_t)b_count_dsn,
+	    "reports", (json_int_t)b_count_inbound);
 	if (root == NULL)
 		fatalx("bounced_status_json");
 	s = json_dumps(root, JSON_COMPACT);

@@ -43,7 +43,21 @@ enum acct_col {
 	C_DSNACTION, C_DSNSTATUS, C_DSNDIAG, C_DSNMTA, C_BOUNCECAT, C_SRCTYPE,
 	C_SRCMTA, C_DLVTYPE, C_DLVSRCIP, C_DLVDSTIP, C_DLVESMTP, C_DLVSIZE,
 	C_VMTA, C_JOBID, C_ENVID, C_QUEUE, C_VMTAPOOL, C_TOTALSECS,
-	C_TLSPROTO, C_TLSCIPHER, C_RCVSMTPUSER, ACCT_NCOLS
+	C_TLSPROTO, C_TLSCIPHER, C_RCVSMTPUSER,
+	/* rb, rs and f records only (parsed inbound reports) */
+	C_DSNREPMTA, C_FORMAT, C_FEEDBACKTYPE, C_USERAGENT, C_REPORTEDDOMAIN,
+	C_REPSOURCEIP, ACCT_NCOLS
+};
+#define ACCT_NCLASSIC	(C_RCVSMTPUSER + 1)	/* the columns of d, b, t */
+
+/* What a parsed report adds to a record (NULL: empty). */
+struct acct_extra {
+	const char	*reporting_mta;
+	const char	*format;	/* dsn, arf, qmail, ... */
+	const char	*feedback_type;
+	const char	*user_agent;
+	const char	*reported_domain;
+	const char	*rep_source_ip;
 };
 
 /* acct_csv.c */
@@ -52,8 +66,8 @@ const char *acct_col_name(int col);
 /* C_* of a column name (any case), -1 if none. */
 int	acct_col_find(const char *name);
 /* Every column's text for a record (malloc'd or NULL; caller frees). */
-void	acct_csv_cols(const struct acct_record *, int iso_times,
-	    char **col /* [ACCT_NCOLS] */);
+void	acct_csv_cols(const struct acct_record *, const struct acct_extra *,
+	    int iso_times, char **col /* [ACCT_NCOLS] */);
 /* The header line, CRLF included. */
 const char *acct_csv_header(void);
 /* Append s as one RFC 4180 field (NULL: empty). */
@@ -108,7 +122,7 @@ int	acct_layout_fields(struct acct_layout *, const char *type,
 void	acct_layout_finish(struct acct_layout *, int records);
 void	acct_layout_header(const struct acct_layout *, struct acct_buf *);
 void	acct_layout_row(const struct acct_layout *, struct acct_buf *,
-	    const struct acct_record *);
+	    const struct acct_record *, const struct acct_extra *);
 /* queue-filter: does the file want a d/b/t/tq record of this queue? */
 int	acct_layout_queue_ok(const struct acct_layout *, const char *queue);
 void	acct_layout_free(struct acct_layout *);
@@ -139,11 +153,22 @@ char	*dsn_build(const struct dsn_req *, const char *host,
 /* Whether this failure gets a DSN (sender, NOTIFY, not about a DSN). */
 int	 dsn_wanted(const struct dsn_req *);
 
+/* inbound.c: asynchronous bounces and feedback reports -> rb, rs, f */
+/* Parse one inbound message sent to `to` and write its rows; the
+ * number of rows written. */
+int	inbound_process(const char *msg, size_t len, const char *to,
+	    const char *client, int64_t now);
+/* "a-joe=isp.example@bounce.example" -> "joe@isp.example"; NULL if the
+ * address is no VERP address. */
+const char *verp_decode(const char *addr, char *buf, size_t bufsz);
+
 /* acct.c */
 void	acct_config(const struct cfg *);
 void	acct_file(const char *path, int fd);
 /* Queue the record for every file that wants it. */
 void	acct_write(const struct acct_record *);
+/* The same for a record bounced made itself (rb, rs, f). */
+void	acct_write_ext(const struct acct_record *, const struct acct_extra *);
 /* Write out what acct_write() queued; 0 ok, -1 some file failed. */
 int	acct_flush(void);
 void	acct_shutdown(void);

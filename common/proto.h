@@ -134,6 +134,12 @@ enum imsg_type {
 	 * flagged ENV_DSN).  str about_qid (what it reports on), str rcpt,
 	 * str vmta (may be NULL), str text (the whole message, CRLF) */
 	BNC_INJECT,
+	/* queued: a message for the bounce domain (an asynchronous bounce
+	 * or a feedback report), already final in the queue; fd = the
+	 * message file (read only, body = the first `size` bytes).
+	 * str qid, str sender, str rcpt (the bounce address), u64 size,
+	 * str client (submitting IP) */
+	BNC_INBOUND,
 
 	/* --- control: mgmtd <-> ternd / queued / bounced --- */
 

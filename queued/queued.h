@@ -170,6 +170,16 @@ void		 inject_dsn_request(struct qmsg *, uint32_t k,
 		    const struct dlv_result *);
 void		 inject_message(struct msg *);
 
+/* queue_inbound.c: mail for the bounce domain goes to bounced; 1 if
+ * recipient k was handed over (and is final) */
+int		 inbound_divert(struct qmsg *, uint32_t k);
+
+/* queue_verp.c: VERP senders */
+const char	*verp_sender(const struct envelope *, const char *rcpt,
+		    char *buf, size_t bufsz);
+void		 verp_job_split(struct sitem *, const struct rcpt *rest,
+		    uint32_t n);
+
 /* queue_acct.c */
 void		 acct_send(const struct acct_record *);
 void		 acct_bounced_up(void);

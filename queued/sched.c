@@ -262,6 +262,9 @@ sched_add_message(struct envelope *env, int shard, int fresh)
 	for (i = 0; i < env->nrcpt; i++) {
 		if (env->rcpts[i].state != RCPT_PENDING || done[i])
 			continue;
+		/* bounce domain: to bounced (queue_inbound.c) */
+		if (inbound_divert(m, i))
+			continue;
 		addr_domain(env->rcpts[i].addr, dom, sizeof(dom));
 		for (n = 0, j = i; j < env->nrcpt; j++) {
 			if (env->rcpts[j].state != RCPT_PENDING || done[j] ||
@@ -316,6 +319,8 @@ job_send(struct sitem *it, int w)
 	struct qmsg *m = it->msg;
 	struct envelope sub;
 	struct rcpt *r;
+	char verp[MAX_ADDR * 2];
+	const char *vs;
 	uint32_t i, n = 0;
 	int fd;
 
@@ -337,6 +342,14 @@ job_send(struct sitem *it, int w)
 	sub = *m->env;
 	sub.rcpts = r;
 	sub.nrcpt = n;
+	/* VERP (queue_verp.c): one recipient per job, its own sender. */
+	if ((vs = verp_sender(m->env, r[0].addr, verp, sizeof(verp))) !=
+	    NULL) {
+		if (n > 1)
+			verp_job_split(it, r + 1, n - 1);
+		sub.nrcpt = n = 1;
+		sub.sender = (char *)vs;
+	}
 	m_create(qd->workers[w], DLV_JOB, 0, fd);
 	m_add_envelope(qd->workers[w], &sub);
 	m_add_string(qd->workers[w], it->queue->name);

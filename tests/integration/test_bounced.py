@@ -178,3 +178,107 @@ def test_no_dsn_for_notify_never_null_sender_or_dsn(make_tern, sink,
     assert len(tern.acct_rows("b", "dead@client.test")) == 1
     assert catchall.messages == []
     assert [m for m in sink.messages] == []
+
+
+# ------------------------------------------------------------ VERP, rb, f
+
+VERP_EXTRA = """
+bounce-domain bounce.test
+<feedback-loop-processor>
+    <address-list>
+        domain fbl.test
+    </address-list>
+</feedback-loop-processor>
+"""
+
+
+def _report(to: str, report_type: str, parts: list) -> str:
+    """A multipart/report message as a remote system would send it."""
+    b = "=_report_boundary"
+    out = [f"From: MAILER-DAEMON@mx.example.test", f"To: <{to}>",
+           "Subject: report", "MIME-Version: 1.0",
+           f'Content-Type: multipart/report; report-type={report_type};',
+           f'\tboundary="{b}"', "", "A report."]
+    for ctype, body in parts:
+        out += [f"--{b}", f"Content-Type: {ctype}", "", body.strip("\n"),
+                ""]
+    out += [f"--{b}--", ""]
+    return "\r\n".join(out)
+
+
+def test_verp_round_trip_async_bounce_to_rb_row(make_tern, sink, catchall):
+    tern = make_tern(routes={"example.test": sink}, records="d,b,t,rb,rs,f",
+                     extra=VERP_EXTRA)
+    rcpt = "joe@example.test"
+    tern.send("news@client.test", [rcpt], make_message(to=rcpt))
+    [got] = tern.wait_messages(sink, 1, rcpt=rcpt)
+    verp = "news-joe=example.test@bounce.test"
+    assert got.mail_from == verp
+    tern.wait_acct("d", rcpt)
+
+    # later, the receiver's system bounces it to the VERP address; its
+    # report names an internal address, the VERP address the real one
+    dsn = _report(verp, "delivery-status", [
+        ("text/plain", "Sorry."),
+        ("message/delivery-status",
+         "Reporting-MTA: dns; mx.example.test\r\n\r\n"
+         "Final-Recipient: rfc822; j.doe@store1.example.test\r\n"
+         "Action: failed\r\nStatus: 5.1.1\r\n"
+         "Remote-MTA: dns; store1.example.test\r\n"
+         "Diagnostic-Code: smtp; 550 5.1.1 <j.doe@store1>: user unknown"),
+        ("text/rfc822-headers", f"Return-Path: <{verp}>\r\nSubject: x"),
+    ])
+    tern.send("", [verp], dsn)
+    [rb] = tern.wait_acct("rb", rcpt)
+    assert rb["orig"] == verp
+    assert rb["dsnStatus"].startswith("5.1.1"), rb
+    assert rb["dsnDiag"].startswith("smtp;550 5.1.1"), rb
+    assert rb["bounceCat"] == "bad-mailbox", rb
+    assert rb["dsnMta"] == "store1.example.test", rb
+    assert rb["dsnReportingMta"] == "mx.example.test", rb
+    assert rb["format"] == "dsn", rb
+    # the report was consumed, not relayed anywhere
+    time.sleep(scaled(1))
+    assert [m for m in catchall.messages if verp in m.rcpt_tos] == []
+
+
+def test_qmail_bounce_to_rb_row(make_tern, sink, catchall):
+    tern = make_tern(routes={"example.test": sink}, records="d,b,rb",
+                     extra=VERP_EXTRA)
+    verp = "news-ann=example.test@bounce.test"
+    text = ("From: MAILER-DAEMON@mx.example.test\r\nTo: <" + verp + ">\r\n"
+            "Subject: failure notice\r\n\r\n"
+            "Hi. This is the qmail-send program at mx.example.test.\r\n"
+            "I'm afraid I wasn't able to deliver your message to the "
+            "following addresses.\r\n\r\n"
+            "<ann@example.test>:\r\n"
+            "Sorry, no mailbox here by that name. (#5.1.1)\r\n")
+    tern.send("", [verp], text)
+    [rb] = tern.wait_acct("rb", "ann@example.test")
+    assert rb["format"] == "qmail", rb
+    assert rb["bounceCat"] == "bad-mailbox", rb
+
+
+def test_arf_report_to_f_row(make_tern, sink, catchall):
+    tern = make_tern(routes={"example.test": sink}, records="d,b,f",
+                     extra=VERP_EXTRA)
+    verp = "news-joe=example.test@bounce.test"
+    arf = _report("fbl@fbl.test", "feedback-report", [
+        ("text/plain", "This is an email abuse report."),
+        ("message/feedback-report",
+         "Feedback-Type: abuse\r\nUser-Agent: SomeISP-FBL/1.0\r\n"
+         "Version: 1\r\nOriginal-Mail-From: <" + verp + ">\r\n"
+         "Source-IP: 192.0.2.25\r\nReported-Domain: client.test"),
+        ("text/rfc822-headers",
+         "Return-Path: <" + verp + ">\r\nFrom: news@client.test\r\n"
+         "Subject: offers"),
+    ])
+    tern.send("", ["fbl@fbl.test"], arf)
+    [f] = tern.wait_acct("f", "joe@example.test")
+    assert f["feedbackType"] == "abuse", f
+    assert f["format"] == "arf", f
+    assert f["userAgent"] == "SomeISP-FBL/1.0", f
+    assert f["reportedDomain"] == "client.test", f
+    assert f["dlvSourceIp"] == "192.0.2.25", f
+    assert f["orig"] == verp, f
+    assert catchall.messages == []

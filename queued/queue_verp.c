@@ -1,0 +1,89 @@
+/*
+ * queue_verp.c - VERP: the envelope sender of a delivery encodes its
+ * recipient, so that a bounce that comes back later, asynchronously,
+ * names the recipient it is about in the address it is sent to.
+ *
+ *	sender bounces@news.example, recipient joe@isp.example,
+ *	bounce-domain bounce.example
+ *	=> MAIL FROM:<bounces-joe=isp.example@bounce.example>
+ *
+ * (PowerMTA's form: SENDERLOCAL-RCPTLOCAL=RCPTDOMAIN@DOMAIN.)  VERP is on
+ * for a recipient when a `bounce-domain` applies to its domain (global,
+ * or in its <domain>), or when the <source> the message came from says
+ * `verp-default yes` (then the sender's own domain is used unless a
+ * bounce-domain is set).  A VERP'd job carries one recipient: each
+ * recipient needs its own MAIL FROM.  Null senders (DSNs) are never
+ * VERP'd.  bounced decodes the address (inbound.c).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sched_int.h"
+
+static int
+verp_source_default(const struct envelope *e)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct cfg_node *src;
+
+	if (e->client == NULL)
+		return 0;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, e->client, &sin->sin_addr) == 1)
+		sin->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, e->client, &sin6->sin6_addr) == 1)
+		sin6->sin6_family = AF_INET6;
+	else
+		return 0;
+	if ((src = cfg_source_match(qd->cfg, (struct sockaddr *)&ss)) == NULL)
+		return 0;
+	return cfg_bool(src, "verp-default", 0);
+}
+
+const char *
+verp_sender(const struct envelope *e, const char *rcpt, char *buf,
+    size_t bufsz)
+{
+	const struct cfg_node *n;
+	const char *bdom = NULL, *at, *rat;
+	char rdom[256];
+
+	if (qd->cfg == NULL || e->sender == NULL || e->sender[0] == '\0' ||
+	    (e->flags & ENV_DSN) || (at = strrchr(e->sender, '@')) == NULL ||
+	    (rat = strrchr(rcpt, '@')) == NULL)
+		return NULL;
+	addr_domain(rcpt, rdom, sizeof(rdom));
+	if ((n = cfg_domain_setting(qd->cfg, e->vmta, rdom,
+	    "bounce-domain")) != NULL && n->arg != NULL && n->arg[0] != '\0')
+		bdom = n->arg;
+	if (bdom == NULL && !verp_source_default(e))
+		return NULL;
+	if (snprintf(buf, bufsz, "%.*s-%.*s=%s@%s", (int)(at - e->sender),
+	    e->sender, (int)(rat - rcpt), rcpt, rat + 1,
+	    bdom ? bdom : at + 1) >= (int)bufsz)
+		return NULL;
+	return buf;
+}
+
+/* job_send(): the recipients after the first of a VERP'd item go back to
+ * the queue as an item of their own, due now. */
+void
+verp_job_split(struct sitem *it, const struct rcpt *rest, uint32_t n)
+{
+	struct qmsg *m = it->msg;
+	struct sitem *nit;
+	uint32_t i, k;
+
+	nit = sched_item_new(m, it->queue, n);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < m->env->nrcpt; k++)
+			if (m->env->rcpts[k].index == rest[i].index)
+				break;
+		nit->idx[i] = k;
+	}
+	sched_item_schedule(nit, now_ms());
+}
