@@ -23,7 +23,8 @@
 enum cli_cmd {
 	CMD_STATUS, CMD_QUEUES, CMD_DOMAINS, CMD_VMTAS, CMD_JOBS, CMD_VERSION,
 	CMD_SETTINGS, CMD_PAUSE, CMD_RESUME, CMD_SCHEDULE, CMD_DELETE,
-	CMD_SETQUEUE, CMD_RESOLVE, CMD_TRACE, CMD_CHECK
+	CMD_SETQUEUE, CMD_RESOLVE, CMD_TRACE, CMD_CHECK,
+	CMD_RELOAD
 };
 
 struct cli_verb {
@@ -62,6 +63,8 @@ static const struct cli_verb cli_verbs[] = {
 	{ CMD_RESOLVE, { "resolve", NULL }, 1, 1, "resolve DOMAIN" },
 	{ CMD_TRACE, { "trace", NULL }, 1, 4, "trace DOMAIN[/VMTA]" },
 	{ CMD_CHECK, { "check-config", NULL }, 0, 1, "check-config [FILE]" },
+	/* ternd parses the config again; errors come back (exit 1). */
+	{ CMD_RELOAD, { "reload", NULL }, 0, 0, "reload" },
 };
 #define CLI_NVERBS	(sizeof(cli_verbs) / sizeof(cli_verbs[0]))
 

@@ -112,6 +112,14 @@ daemon_parent_msg(struct mproc *p, struct imsg *imsg)
 		else
 			fatalx("unexpected %s", proto_name(imsg->hdr.type));
 		return;
+	case IMSG_LISTENER_CLOSE:
+		/* Reload dropped a listener: ops->listener with fd -1. */
+		m_get_string(&m, &name);
+		m_end(&m);
+		if (name == NULL || d_ops->listener == NULL)
+			fatalx("unexpected %s", proto_name(imsg->hdr.type));
+		d_ops->listener(0, name, -1);
+		return;
 	case IMSG_START:
 		m_get_u32(&m, &inst);
 		m_get_u32(&m, &kind);

@@ -26,6 +26,7 @@ struct daemon_ops {
 	/* New config (initial: first one).  The daemon owns cfg. */
 	void	(*config)(struct cfg *, int initial);
 	void	(*peer)(int proc, int instance, int fd);
+	/* fd -1: stop listening on `name` (a reload dropped it). */
 	void	(*listener)(int kind, const char *name, int fd);
 	void	(*file)(int kind, const char *path, int fd);
 	void	(*start)(void);

@@ -160,6 +160,19 @@ enum imsg_type {
 	/* reply to a CTL_* operation.  u32 ok, str message */
 	CTL_RESULT,
 
+	/* --- configuration reload (issue 4: 450-499) --- */
+
+	/* mgmtd -> ternd: parse the configuration again and, when it is
+	 * valid, send it to every daemon (`tern reload`).  peerid =
+	 * request, no payload.  Reply: CTL_RESULT, ok = 1 when the new
+	 * configuration is in use; message = every error and warning,
+	 * "FILE:LINE: message" lines. */
+	CTL_RELOAD = 450,
+	/* ternd -> smtpd: a listener the reloaded configuration no longer
+	 * names; stop accepting on it (sessions in progress go on).
+	 * str name (as sent in IMSG_LISTENER) */
+	IMSG_LISTENER_CLOSE,
+
 	/* --- mgmtd <-> queued: listings for the CLI and HTTP (420-449) --- */
 
 	/* mgmtd -> queued: recipients per job id.  peerid = request */

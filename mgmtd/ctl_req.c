@@ -19,7 +19,7 @@
 #include "mgmtd.h"
 #include "proto.h"
 
-enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP, REQ_JOBS };
+enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP, REQ_JOBS, REQ_RELOAD };
 
 #define BIT(proc)	(1u << (proc))
 
@@ -128,6 +128,9 @@ ctl_req_done(struct ctl_req *r)
 		case REQ_JOBS:
 			j = json_incref(r->part[PROC_QUEUED]);
 			break;
+		case REQ_RELOAD:	/* {ok, message}: ternd's CTL_RESULT */
+			j = json_incref(r->part[PROC_TERND]);
+			break;
 		}
 		ctl_conn_reply(r->conn, j);
 	}
@@ -182,8 +185,8 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 	ctl_conn_set_req(c, r);
 
 	if (procs & BIT(PROC_TERND))
-		m_compose(mgmtd_peer(PROC_TERND), CTL_PROCS_REQ, r->id, -1,
-		    NULL, 0);
+		m_compose(mgmtd_peer(PROC_TERND), kind == REQ_RELOAD ?
+		    CTL_RELOAD : CTL_PROCS_REQ, r->id, -1, NULL, 0);
 	if (procs & BIT(PROC_BOUNCED))
 		m_compose(mgmtd_peer(PROC_BOUNCED), CTL_STATUS_REQ, r->id, -1,
 		    NULL, 0);
@@ -205,6 +208,8 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 		m_add_u32(p, op);
 		m_add_string(p, queue);
 		m_close(p);
+		break;
+	case REQ_RELOAD:	/* ternd only */
 		break;
 	}
 	return r;
@@ -351,6 +356,18 @@ ctl_delete(struct ctl_conn *c, char **w, int n)
 	    QOP_DELETE_JOB, queue ? queue : job);
 }
 
+/* reload: ternd parses the config again (ternd/reload.c) and answers
+ * whether it is in use, with every error and warning. */
+static void
+ctl_reload(struct ctl_conn *c, char **w, int n)
+{
+	if (n != 1) {
+		ctl_conn_error(c, "usage: reload");
+		return;
+	}
+	ctl_req_ask(c, REQ_RELOAD, BIT(PROC_TERND), 0, NULL);
+}
+
 /* Verbs whose daemon side does not exist yet: say so plainly. */
 static void
 ctl_unavailable(struct ctl_conn *c, char **w, int n)
@@ -375,6 +392,7 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "resume", NULL, ctl_qop_verb },
 	{ "schedule", NULL, ctl_qop_verb },
 	{ "delete", NULL, ctl_delete },
+	{ "reload", NULL, ctl_reload },
 	{ "set", "queue", ctl_unavailable },
 	{ "resolve", NULL, ctl_unavailable },
 	{ "trace", NULL, ctl_unavailable },

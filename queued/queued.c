@@ -387,8 +387,13 @@ static void
 queued_config(struct cfg *cfg, int initial)
 {
 	if (!initial) {
+		/* Reload: the spool stays where it is (ternd says so);
+		 * limits and queue settings follow the new tree. */
 		cfg_free(qd->cfg);
 		qd->cfg = cfg;
+		sched_reconfigure();
+		if (qd->started)
+			spool_is_full();
 		return;
 	}
 	qd->cfg = cfg;

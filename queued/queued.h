@@ -140,6 +140,7 @@ int		 commit_idle(void);
 void		 sched_init(void);
 void		 sched_add_message(struct envelope *, int shard, int fresh);
 void		 sched_kick(void);
+void		 sched_reconfigure(void);
 void		 sched_worker_up(int worker);
 void		 sched_worker_down(int worker);
 void		 sched_result(int worker, struct dlv_result *);

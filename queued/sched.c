@@ -170,6 +170,23 @@ sched_queue_activate(struct squeue *q)
 	sched_kick();
 }
 
+/* A reloaded configuration: every queue takes its new retry, expiry and
+ * connection settings; queues allowed more now get going. */
+void
+sched_reconfigure(void)
+{
+	struct squeue *q;
+
+	RB_FOREACH(q, squeue_tree, &qd->queues) {
+		queue_configure(q);
+		if (!TAILQ_EMPTY(&q->ready) && !q->active) {
+			TAILQ_INSERT_TAIL(&active, q, aentry);
+			q->active = 1;
+		}
+	}
+	sched_kick();
+}
+
 void
 sched_kick(void)
 {

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "proc.h"
 #include "proto.h"
+#include "reload.h"
 #include "ternd.h"
 
 #define BACKOFF_MIN_MS	200
@@ -417,6 +418,9 @@ child_msg(struct mproc *p, struct imsg *imsg)
 
 	m_msg(&m, imsg);
 	switch (imsg->hdr.type) {
+	case CTL_RELOAD:
+		reload_ctl(p, imsg);
+		return;
 	case CTL_PROCS_REQ:
 		m_end(&m);
 		json = super_procs_json(env);

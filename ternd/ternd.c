@@ -14,6 +14,7 @@
 #include "log.h"
 #include "paths.h"
 #include "proto.h"
+#include "reload.h"
 #include "ternd.h"
 
 struct ternd	*env;
@@ -48,8 +49,13 @@ ternd_signal(uv_signal_t *h, int sig)
 		super_reap(env);
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP: configuration reload is not available yet; "
-		    "restart ternd to apply changes");
+		/* reload.c logs what it did and every error. */
+		if (!env->stopping) {
+			char *report;
+
+			reload_config(env, &report);
+			free(report);
+		}
 		break;
 	}
 }
