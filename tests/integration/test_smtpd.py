@@ -757,3 +757,104 @@ def test_dsn_parameters_reach_the_next_server(make_tern):
         assert "ORCPT=rfc822;orig@dsn.test" in rcpt, handler.rcpt_args
     finally:
         ctl.stop()
+
+
+# ------------------------------------------------------ protocol and input
+
+def test_pipelined_transaction_in_one_write(tern, sink):
+    c = Raw(tern.smtp_port)
+    try:
+        c.send(b"EHLO client.test\r\nMAIL FROM:<" + SENDER.encode() +
+               b">\r\nRCPT TO:<p1@example.test>\r\nRCPT TO:<p2@example.test>"
+               b"\r\nDATA\r\n")
+        codes = [c.reply()[0] for _ in range(5)]
+        assert codes == [250, 250, 250, 250, 354], codes
+        c.send(make_message(to="p1@example.test") + b".\r\nQUIT\r\n")
+        code, text = c.reply()
+        assert code == 250 and "queued" in text
+        assert c.reply()[0] == 221
+    finally:
+        c.close()
+    got = tern.wait_messages(sink, 1, rcpt="p1@example.test")
+    assert "p2@example.test" in got[0].rcpt_tos
+
+
+@pytest.mark.parametrize("line, code", [
+    (b"FROBNICATE", 500),
+    (b"MAIL FROM:<no spaces allowed@x.test>", 501),
+    (b"MAIL FROM:<" + SENDER.encode() + b"> SIZE=abc", 501),
+    (b"MAIL FROM:<" + SENDER.encode() + b"> FOO=BAR", 555),
+    (b"NOOP \x00 hidden", 554),
+    (b"NOOP " + b"x" * 2000, 500),
+    (b"VRFY postmaster", 502),
+    (b"EXPN staff", 502),
+    (b"RCPT TO:<r@example.test>", 503),
+    (b"DATA", 503),
+])
+def test_bad_input_gets_an_error_and_the_session_goes_on(tern, line, code):
+    c = Raw(tern.smtp_port)
+    try:
+        assert c.cmd("EHLO client.test")[0] == 250
+        c.send(line + b"\r\n")
+        got, text = c.reply()
+        assert got == code, text
+        assert c.cmd("NOOP") == (250, "250 2.0.0 ok")
+    finally:
+        c.close()
+
+
+def test_bad_recipient_syntax_and_sequence(tern):
+    c = Raw(tern.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert c.cmd("RCPT TO:<broken@>")[0] == 501
+        assert c.cmd("DATA")[0] == 554          # no valid recipients
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 503   # nested MAIL
+    finally:
+        c.close()
+
+
+def test_too_many_errors_end_the_session(tern):
+    c = Raw(tern.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        codes = []
+        for _ in range(25):
+            c.send(b"FROBNICATE\r\n")
+            try:
+                codes.append(c.reply()[0])
+            except (EOFError, OSError):
+                break
+            if codes[-1] == 421:
+                break
+        assert codes[-1] == 421 and codes.count(500) >= 20, codes
+    finally:
+        c.close()
+
+
+def test_bare_lf_and_oversize_data(make_tern, sink):
+    t = make_tern(routes={"example.test": sink},
+                  extra="max-message-size 4k\n")
+    c = Raw(t.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        c.cmd(f"MAIL FROM:<{SENDER}>")
+        c.cmd("RCPT TO:<lf@example.test>")
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: lf\nX: y\n\nbare\nlines\r\n.\r\n")
+        assert c.reply()[0] == 250
+        c.cmd(f"MAIL FROM:<{SENDER}>")
+        c.cmd("RCPT TO:<big@example.test>")
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n" * 100 +
+               (b"y" * 70 + b"\r\n") * 100 + b".\r\n")
+        code, text = c.reply()
+        assert code == 552, text
+        assert c.cmd("NOOP")[0] == 250
+    finally:
+        c.close()
+    got = t.wait_messages(sink, 1, rcpt="lf@example.test")[0]
+    assert got.data.endswith(b"Subject: lf\r\nX: y\r\n\r\nbare\r\nlines\r\n")
+    time.sleep(scaled(1))
+    assert not sink.messages_for("big@example.test")
