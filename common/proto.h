@@ -113,6 +113,13 @@ enum imsg_type {
 	 * str vmta (NULL: a global key), str pem */
 	DLV_DKIM_KEY = 220,
 
+	/* --- deliverd -> queued: queue state for the CLI --- */
+
+	/* A queue entered (1) or left (0) backoff mode.  str queue
+	 * ("domain/vmta"), u32 backoff, u64 seconds it lasts at most,
+	 * str reason */
+	DLV_QUEUE_MODE,
+
 	/* --- queued <-> bounced: accounting --- */
 
 	/* queued: one accounting record.  peerid unused.  u64 seq, then

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mta.h"
+#include "proto.h"
 
 #define BACKOFF_DEFAULT_MS	(10 * 60 * 1000)
 #define SOFT_WINDOW_MS		60000
@@ -135,6 +136,22 @@ mta_backoff_settings(struct mta_queue *q)
 		mta_bucket_set(&q->backoff_rate, &r);
 }
 
+/* Tell queued, for `tern show queues`. */
+static void
+mta_backoff_tell(struct mta_queue *q, const char *why)
+{
+	struct mproc *p;
+
+	if ((p = mta_queued()) == NULL)
+		return;
+	m_create(p, DLV_QUEUE_MODE, 0, -1);
+	m_add_string(p, q->name);
+	m_add_u32(p, q->backoff);
+	m_add_u64(p, q->backoff ? (q->backoff_ms + 999) / 1000 : 0);
+	m_add_string(p, why);
+	m_close(p);
+}
+
 static void
 mta_backoff_enter(struct mta_queue *q, const char *why)
 {
@@ -148,6 +165,7 @@ mta_backoff_enter(struct mta_queue *q, const char *why)
 		    q->backoff_conn, q->backoff_rate.on ?
 		    ", backoff-max-msg-rate" : "",
 		    (long long)(q->backoff_ms / 1000));
+		mta_backoff_tell(q, why);
 	}
 	mta_queue_wake(q, q->backoff_ms);
 }
@@ -160,6 +178,7 @@ mta_backoff_leave(struct mta_queue *q, const char *why)
 	q->backoff = 0;
 	q->soft_count = 0;
 	log_info("queue %s: back to normal mode (%s)", q->name, why);
+	mta_backoff_tell(q, why);
 }
 
 /* Leave backoff when its time is up; called before the queue works. */

@@ -62,7 +62,8 @@ ctl_queue_json(struct squeue *q)
 	    "rcpts", (json_int_t)q->nrcpts,
 	    "inflight", (json_int_t)q->inflight_jobs,
 	    "paused", q->paused,
-	    "mode", q->retry_until > now ? "retry" : "normal",
+	    "mode", q->backoff && q->backoff_until > now ? "backoff" :
+	    q->retry_until > now ? "retry" : "normal",
 	    "retryIn", (json_int_t)(q->retry_until > now ?
 	    (q->retry_until - now + 999) / 1000 : 0),
 	    "lastError", q->last_error,

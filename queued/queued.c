@@ -244,6 +244,19 @@ worker_msg(struct mproc *p, struct imsg *imsg)
 		m_end(&m);
 		sched_worker_up(p->instance);
 		return;
+	case DLV_QUEUE_MODE: {
+		const char *queue, *reason;
+		uint64_t secs;
+
+		m_get_string(&m, &queue);
+		m_get_u32(&m, &n);
+		m_get_u64(&m, &secs);
+		m_get_string(&m, &reason);
+		m_end(&m);
+		if (queue != NULL)
+			sched_queue_mode(queue, n, secs, reason);
+		return;
+	}
 	}
 	fatalx("%s sent unexpected %s", p->name, proto_name(imsg->hdr.type));
 }

@@ -81,6 +81,8 @@ struct squeue {
 	int		 nretry;
 	int64_t		 bounce_after;	/* ms */
 	int		 max_attempts;	/* max-delivery-attempts, 0: any */
+	int		 backoff;	/* deliverd says: backoff mode */
+	int64_t		 backoff_until;	/* ms, at the latest */
 	uint64_t	 delivered, bounced, deferred;
 };
 RB_HEAD(squeue_tree, squeue);
@@ -144,6 +146,8 @@ void		 sched_reconfigure(void);
 void		 sched_worker_up(int worker);
 void		 sched_worker_down(int worker);
 void		 sched_result(int worker, struct dlv_result *);
+void		 sched_queue_mode(const char *queue, int backoff,
+		    uint64_t secs, const char *reason);
 void		 sched_inflight(int worker, const char *qid, uint32_t n,
 		    const uint32_t *idx);
 void		 sched_committed(const char *qid);	/* journal durable */

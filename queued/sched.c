@@ -194,6 +194,24 @@ sched_kick(void)
 		uv_idle_start(&dispatch_idle, sched_dispatch);
 }
 
+/* deliverd's word on a queue's backoff mode, for `tern show queues`;
+ * it ends by itself at backoff_until even if the word to end it is
+ * lost with a deliverd that died. */
+void
+sched_queue_mode(const char *queue, int backoff, uint64_t secs,
+    const char *reason)
+{
+	struct squeue key, *q;
+
+	key.name = (char *)queue;
+	if ((q = RB_FIND(squeue_tree, &qd->queues, &key)) == NULL)
+		return;
+	q->backoff = backoff;
+	q->backoff_until = backoff ? now_ms() + (int64_t)secs * 1000 : 0;
+	log_debug("queue %s: %s mode%s%s", queue, backoff ? "backoff" :
+	    "normal", reason ? ": " : "", reason ? reason : "");
+}
+
 /* --- items --- */
 
 struct sitem *

@@ -1,6 +1,7 @@
 """deliverd: backoff mode, entered on reply patterns or many soft
 bounces (the seeds' adaptive throttling), and left by itself."""
 
+import json
 import re
 
 from conftest import make_message
@@ -57,3 +58,30 @@ def test_adaptive_backoff_after_soft_bounces(make_tern, sink):
                what="back to normal logged")
     t.wait_acct("d", "a@example.test", timeout=30)
     t.wait_acct("d", "b@example.test", timeout=30)
+
+
+def _mode(t, queue="example.test/{default}"):
+    r = t.cli("--json", "show", "queues")
+    assert r.returncode == 0, r.stderr
+    for q in json.loads(r.stdout):
+        if q["queue"] == queue:
+            return q["mode"]
+    return None
+
+
+def test_backoff_shown_by_cli(make_tern, sink):
+    """`tern show queues` says "backoff" while the queue is in backoff
+    and no longer once it is back to normal."""
+    sink.add_rule("RCPT", "451 4.7.1 rate limit exceeded", count=1)
+    t = make_tern(routes={"example.test": sink}, deliverd_processes=1,
+                  domain_settings={"example.test":
+                                   "smtp-pattern-list blocking\n"
+                                   "retry-after 30s\n"
+                                   "backoff-to-normal-after 8s"},
+                  extra=PATTERNS)
+    t.send(SENDER, ["first@example.test"], make_message())
+    t.wait_acct("t", "first@example.test")
+    t.wait_for(lambda: _mode(t) == "backoff", what="mode backoff in CLI")
+    t.wait_for(lambda: "back to normal mode" in t.log_text(), timeout=30,
+               what="back to normal logged")
+    t.wait_for(lambda: _mode(t) != "backoff", what="mode not backoff")

@@ -871,6 +871,10 @@ test_table_used_by(void **state)
 		"record-fields", "user-string", "iso-times", "queue-filter",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server",
+		"smtp-pattern-list", "adaptive-max-smtp-out",
+		"adaptive-soft-bounce-limit", "adaptive-backoff-interval",
+		"backoff-max-smtp-out", "backoff-max-msg-rate",
+		"backoff-to-normal-after", "reply",
 		"max-delivery-attempts", "dkim-sign", "domain-key",
 		"use-starttls", "require-starttls", "tls", "dns-timeout",
 		"resolve-to", "max-rcpt-per-message",
