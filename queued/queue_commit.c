@@ -242,8 +242,7 @@ batch_reply_commit(struct bcommit *c)
 		m_add_string(qd->smtpd, c->qid);
 		m_close(qd->smtpd);
 	}
-	/* A DSN Tern made is not a message received. */
-	sched_add_message(c->env, c->shard, c->session != COMMIT_LOCAL);
+	sched_add_message(c->env, c->shard, 1);
 }
 
 static void
