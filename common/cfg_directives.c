@@ -240,6 +240,9 @@ static const struct cfg_directive cfg_directives[] = {
 	    "address the HTTP management interface listens on") },
 	{ D("http-mgmt-auth", CT_PATH, G, TERND | MGMTD, NULL,
 	    "htpasswd file for the HTTP management interface") },
+	{ D("http-mgmt-tls-certificate", CT_PATH, G, TERND | MGMTD, NULL,
+	    "PEM certificate chain and key: HTTPS on http-mgmt-port "
+	    "(not a PowerMTA directive; pmta uses webmon.pem)") },
 	{ D("http-redirect-to-https", CT_BOOL, G, 0, "true", "force HTTPS") },
 	{ D("http-access", CT_ANY, G, MGMTD, NULL,
 	    "CIDR LEVEL: web monitor access (monitor, operator, admin, none)"), R },

@@ -193,7 +193,10 @@ enum { LISTEN_SMTP = 1, LISTEN_HTTP, LISTEN_CONTROL };
 /* IMSG_FILE kinds */
 enum { FILE_ACCT = 1,
 	/* to mgmtd: a memfd holding the http-mgmt-auth (htpasswd) content */
-	FILE_HTPASSWD = 420 };
+	FILE_HTPASSWD = 420,
+	/* to mgmtd: a memfd holding http-mgmt-tls-certificate (PEM chain
+	 * and private key) */
+	FILE_HTTP_CERT };
 /* CTL_QUEUE_OP operations */
 enum { QOP_PAUSE = 1, QOP_RESUME, QOP_SCHEDULE,
 	/* issue 8 (420-449): str is a queue name, except QOP_DELETE_JOB

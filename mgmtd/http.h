@@ -28,6 +28,10 @@ int	http_acl_level(const struct sockaddr *);
 int	http_auth_required(void);
 int	http_auth_check(const char *value, size_t len, uint64_t now_ms);
 
+/* http_tls.c: an OpenSSL context from the PEM in fd (closed), or NULL */
+struct ssl_ctx_st;
+struct ssl_ctx_st *http_tls_context(int fd);
+
 /* http_parse.c (pure, fuzzed) */
 /* The value of query parameter name, decoded into out; its length, or
  * -1 when absent or longer than outsz - 1. */

@@ -9,10 +9,12 @@
  * (http-access; none: 403), then credentials are checked when
  * http-mgmt-auth is set (missing or wrong: 401 with WWW-Authenticate),
  * then the route (http_api.c) runs, usually a control request whose
- * answer is reshaped into JSON, XML or Prometheus text.
+ * answer is reshaped into JSON, XML or Prometheus text.  With
+ * http-mgmt-tls-certificate, h2o does TLS on every connection.
  */
 #define H2O_USE_LIBUV 1
 #include <h2o.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,8 @@ static h2o_globalconf_t	 http_conf;
 static h2o_context_t	 http_ctx;
 static h2o_accept_ctx_t	 http_actx;
 static int		 http_inited;
+static int		 http_tls_wanted;	/* a certificate was configured */
+static SSL_CTX		*http_ssl;
 static uv_tcp_t		*http_listener;
 
 /* --- helpers for the endpoints --- */
@@ -297,6 +301,23 @@ http_init(void)
 	h2o_context_init(&http_ctx, daemon_loop(), &http_conf);
 	http_actx.ctx = &http_ctx;
 	http_actx.hosts = http_conf.hosts;
+	http_actx.ssl_ctx = http_ssl;
+}
+
+/* The certificate from ternd (before IMSG_START, so before listening). */
+void
+http_tls_cert(int fd)
+{
+	SSL_CTX *ctx;
+
+	http_tls_wanted = 1;
+	if ((ctx = http_tls_context(fd)) == NULL)
+		return;
+	if (http_ssl != NULL)
+		SSL_CTX_free(http_ssl);
+	http_ssl = ctx;
+	if (http_inited)
+		http_actx.ssl_ctx = http_ssl;
 }
 
 void
@@ -316,6 +337,12 @@ http_listen(int fd)
 {
 	int r;
 
+	/* Plain HTTP where HTTPS was asked for would send passwords in
+	 * clear: better no HTTP at all (the log says why). */
+	if (http_tls_wanted && http_ssl == NULL) {
+		close(fd);
+		return;
+	}
 	http_init();
 	http_close();
 	if ((http_listener = calloc(1, sizeof(*http_listener))) == NULL)

@@ -145,6 +145,8 @@ mgmtd_file(int kind, const char *path, int fd)
 {
 	if (kind == FILE_HTPASSWD)
 		http_htpasswd(fd);
+	else if (kind == FILE_HTTP_CERT)
+		http_tls_cert(fd);
 	else {
 		log_warnx("file %s: not for mgmtd", path);
 		close(fd);

@@ -15,6 +15,8 @@
  *	http_auth.c	http-access ACL and http-mgmt-auth (htpasswd)
  *	http_api.c	the endpoints: JSON, XML, Prometheus text
  *	http_history.c	traffic per minute over the last hour
+ *	http_tls.c	HTTPS: the certificate ternd read
+ *	http_parse.c	query strings, Basic credentials, htpasswd lines
  *
  * Both front ends speak to the daemons through the same requests: an
  * HTTP endpoint runs a control request line and reshapes its answer.
@@ -104,6 +106,7 @@ json_t	*ctl_settings(const struct cfg *, const char *queue, const char **err);
 void	http_listen(int fd);
 void	http_configure(const struct cfg *);
 void	http_htpasswd(int fd);
+void	http_tls_cert(int fd);
 void	http_close(void);
 
 /* http_history.c */

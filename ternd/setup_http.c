@@ -1,12 +1,13 @@
 /*
  * setup_http.c - what ternd opens for mgmtd's HTTP interface: the
- * listening socket (http-mgmt-port on http-mgmt-interface) and the
- * htpasswd file (http-mgmt-auth).
+ * listening socket (http-mgmt-port on http-mgmt-interface), the htpasswd
+ * file (http-mgmt-auth) and the TLS certificate and key
+ * (http-mgmt-tls-certificate).
  *
- * mgmtd runs chrooted in an empty directory, so it can open neither.
- * The htpasswd file is read here, once, and its content handed down in
- * a memfd (an anonymous in-memory file): mgmtd gets the content, never
- * a way to the file itself.
+ * mgmtd runs chrooted in an empty directory, so it can open none of
+ * them.  The files are read here, once, and their content handed down
+ * in a memfd (an anonymous in-memory file): mgmtd gets the content,
+ * never a way to the file itself.
  *
  * The interface is off unless http-mgmt-port is set: PowerMTA's default
  * of 8080 would make every Tern on a machine (tests run several) fight
@@ -26,10 +27,13 @@
 #include "proto.h"
 #include "ternd.h"
 
-#define HTPASSWD_MAX	(1024 * 1024)
+#define MEMFILE_MAX	(1024 * 1024)
 
+/* The content of file `written` (config-relative) as a FILE_* for
+ * mgmtd. */
 static int
-setup_htpasswd(struct ternd *t, const char *written)
+setup_memfile(struct ternd *t, const char *written, int kind,
+    const char *what)
 {
 	struct openfile *f;
 	char path[PATH_MAX], buf[8192];
@@ -42,18 +46,18 @@ setup_htpasswd(struct ternd *t, const char *written)
 	}
 	cfg_path_resolve(t->cfg, written, path, sizeof(path));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("http-mgmt-auth %s", path);
+		log_warn("%s %s", what, path);
 		return -1;
 	}
-	if ((mfd = memfd_create("htpasswd", MFD_CLOEXEC)) == -1)
+	if ((mfd = memfd_create(what, MFD_CLOEXEC)) == -1)
 		fatal("memfd_create");
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 || (total += n) > HTPASSWD_MAX ||
+		if (n == -1 || (total += n) > MEMFILE_MAX ||
 		    write(mfd, buf, n) != n) {
-			log_warnx("http-mgmt-auth %s: cannot read (or over "
-			    "1 MB)", path);
+			log_warnx("%s %s: cannot read (or over 1 MB)", what,
+			    path);
 			close(fd);
 			close(mfd);
 			return -1;
@@ -61,7 +65,7 @@ setup_htpasswd(struct ternd *t, const char *written)
 	}
 	close(fd);
 	f = &t->files[t->nfiles++];
-	f->kind = FILE_HTPASSWD;
+	f->kind = kind;
 	strlcpy(f->path, path, sizeof(f->path));
 	f->fd = mfd;
 	return 0;
@@ -70,7 +74,7 @@ setup_htpasswd(struct ternd *t, const char *written)
 int
 setup_http(struct ternd *t)
 {
-	const char *auth, *iface;
+	const char *auth, *iface, *cert;
 	char spec[300];
 	int64_t port;
 
@@ -84,7 +88,11 @@ setup_http(struct ternd *t)
 	if (setup_tcp_listener(t, LISTEN_HTTP, spec) == -1)
 		return -1;
 	if ((auth = cfg_str(t->cfg->root, "http-mgmt-auth", NULL)) != NULL &&
-	    setup_htpasswd(t, auth) == -1)
+	    setup_memfile(t, auth, FILE_HTPASSWD, "http-mgmt-auth") == -1)
+		return -1;
+	if ((cert = cfg_str(t->cfg->root, "http-mgmt-tls-certificate",
+	    NULL)) != NULL && setup_memfile(t, cert, FILE_HTTP_CERT,
+	    "http-mgmt-tls-certificate") == -1)
 		return -1;
 	return 0;
 }

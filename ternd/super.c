@@ -217,7 +217,8 @@ child_resources(struct ternd *t, struct child *c)
 		m_close(c->mp);
 	}
 	for (i = 0; i < t->nfiles; i++) {
-		want = t->files[i].kind == FILE_HTPASSWD ? PROC_MGMTD :
+		want = t->files[i].kind == FILE_HTPASSWD ||
+		    t->files[i].kind == FILE_HTTP_CERT ? PROC_MGMTD :
 		    PROC_BOUNCED;
 		if (want != c->proc)
 			continue;

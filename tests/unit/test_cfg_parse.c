@@ -882,7 +882,7 @@ test_table_used_by(void **state)
 		"max-connect-rate", "delivery-interval", "random-ip",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
-		"http-access", NULL,
+		"http-access", "http-mgmt-tls-certificate", NULL,
 	};
 	const struct cfg_directive *t, *d;
 	size_t n, i, k;
