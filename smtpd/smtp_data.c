@@ -270,6 +270,10 @@ smtp_received(const struct smtp_session *s, char *buf, size_t sz)
 	smtp_fold(&f, "(%s)", s->ip);
 	smtp_fold(&f, "by %s", smtpd.conf.hostname);
 	smtp_fold(&f, "%s", "(Tern)");
+	/* RFC 3848: S for TLS, A for an authenticated client. */
+	smtp_fold(&f, "with %s", !s->esmtp ? "SMTP" : s->tls_up ?
+	    (s->authuser[0] ? "ESMTPSA" : "ESMTPS") :
+	    (s->authuser[0] ? "ESMTPA" : "ESMTP"));
 	if (tx->nrcpt == 1) {
 		smtp_fold(&f, "id %s", tx->qid);
 		smtp_fold(&f, "for <%s>;", tx->rcpts[0].addr);

@@ -283,7 +283,8 @@ def test_auth_plain_each_hash_scheme_and_smtp_user(make_tern, sink,
         code, msg = s.docmd("AUTH", "PLAIN " + plain(user, pw))
         assert code == 235, msg
         t.send_on(s, SENDER, [rcpt], make_message(to=rcpt))
-    t.wait_messages(sink, 1, rcpt=rcpt)
+    got = t.wait_messages(sink, 1, rcpt=rcpt)[0]
+    assert b" with ESMTPSA" in got.data.split(b"\r\n\r\n")[0]
     row = t.wait_acct("d", rcpt)[0]
     assert row["rcvSmtpUser"] == user
 
@@ -394,6 +395,29 @@ def test_relay_only_from_allowed_sources(make_tern, sink):
         assert s.rcpt("postmaster")[0] == 250
     t.wait_messages(sink, 1, rcpt="ok2@example.test")
     assert not sink.messages_for("no3@example.test")
+
+
+def test_most_specific_source_wins(make_tern, sink):
+    """The seeds' <accepted-connect> lets a whole network submit; a more
+    specific <source> inside it takes that away again."""
+    t = make_tern(routes={"example.test": sink}, extra=(
+        "<accepted-connect 127.0.0.0/8>\n"
+        "    allow-submission yes\n"
+        "</accepted-connect>\n"
+        "<source 127.0.0.3/32>\n"
+        "    always-allow-relaying no\n"
+        "</source>\n"))
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                      source_address=("127.0.0.2", 0)) as s:
+        s.ehlo()
+        t.send_on(s, SENDER, ["net2@example.test"], make_message())
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                      source_address=("127.0.0.3", 0)) as s:
+        s.ehlo()
+        s.mail(SENDER)
+        code, msg = s.rcpt("net3@example.test")
+        assert code == 550 and msg.startswith(b"5.7.1"), msg
+    t.wait_messages(sink, 1, rcpt="net2@example.test")
 
 
 def test_authenticated_client_may_relay(make_tern, sink, tmp_path):
