@@ -112,7 +112,11 @@ http_call_answer(struct ctl_conn *base, json_t *j)
 		text = c->format == FMT_XML ? http_xml(NULL, NULL, 0,
 		    json_string_value(err)) : http_json_envelope(NULL, 0,
 		    json_string_value(err));
-		http_reply(c, 503, c->format == FMT_XML ? "application/xml" :
+		/* A silent daemon is the server's trouble (503); anything
+		 * else mgmtd refused is the request's (400). */
+		http_reply(c, err != NULL && strstr(json_string_value(err) ?
+		    json_string_value(err) : "", "not responding") == NULL ?
+		    400 : 503, c->format == FMT_XML ? "application/xml" :
 		    "application/json", text, strlen(text));
 		free(text);
 	} else

@@ -352,6 +352,8 @@ def test_http_pmta_urls_json_and_xml(web, sink):
     assert len(stats["traffic"]["minutes"]) == 60
     status, _, _ = h.request("GET", "/nosuchpage")
     assert status == 404
+    status, _, body = h.request("GET", "/api/v1/queues?maxitems=lots")
+    assert status == 400 and "maxitems" in json.loads(body)["message"]
 
 
 def test_metrics_parse_with_prometheus(web, sink):
