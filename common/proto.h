@@ -120,6 +120,11 @@ enum imsg_type {
 	 * str reason */
 	DLV_QUEUE_MODE,
 
+	/* ternd -> deliverd: the host's name servers (resolv.conf), when
+	 * the config names none; sent before IMSG_START.  u32 n,
+	 * str address[n] */
+	DLV_NAMESERVERS = 222,
+
 	/* --- queued <-> bounced: accounting --- */
 
 	/* queued: one accounting record.  peerid unused.  u64 seq, then

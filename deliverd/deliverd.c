@@ -144,6 +144,9 @@ deliverd_parent_msg(struct mproc *p, struct imsg *imsg)
 	case DLV_DKIM_KEY:
 		mta_dkim_key_recv(imsg);
 		return;
+	case DLV_NAMESERVERS:
+		mta_dns_host_servers(imsg);
+		return;
 	}
 	fatalx("unexpected %s from ternd", proto_name(imsg->hdr.type));
 }

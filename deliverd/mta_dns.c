@@ -3,9 +3,10 @@
  *
  * One resolver context per process: its UDP socket is watched with a
  * uv_poll_t and its single timer is a uv_timer_t (udns asks for it through
- * dns_set_tmcbck).  The name servers are those of /etc/resolv.conf unless
- * the config names some (`name-server host[:port]`, tests use that to
- * point us at a fake server on loopback).  `dns-timeout` bounds how long
+ * dns_set_tmcbck).  The name servers are those the config names
+ * (`name-server host[:port]`; tests point us at a server on loopback),
+ * else the host's: ternd reads /etc/resolv.conf for us (DLV_NAMESERVERS),
+ * since there is none in our chroot.  `dns-timeout` bounds how long
  * one lookup may take.
  *
  * Answers are cached (mta_dns_cache.c) for their TTL within bounds, so
@@ -53,6 +54,8 @@ struct mta_dnsreq {
 static TAILQ_HEAD(, mta_dnsreq) dns_ready = TAILQ_HEAD_INITIALIZER(dns_ready);
 
 static int		 dns_state;	/* 0: not tried, 1: ready, -1: failed */
+static char		*host_servers[8];	/* from ternd (resolv.conf) */
+static int		 nhost_servers;
 static char		 dns_error[128];
 static uv_poll_t	 dns_poll;
 static uv_timer_t	 dns_timer;
@@ -80,7 +83,32 @@ mta_dns_poll_cb(uv_poll_t *p, int status, int events)
 	dns_ioevent(NULL, 0);
 }
 
-/* name-server directives replace resolv.conf's servers. */
+/* DLV_NAMESERVERS: the host's name servers, read by ternd. */
+void
+mta_dns_host_servers(struct imsg *imsg)
+{
+	const char *a;
+	struct msg m;
+	uint32_t n, i;
+
+	m_msg(&m, imsg);
+	m_get_u32(&m, &n);
+	for (i = 0; i < (uint32_t)nhost_servers; i++)
+		free(host_servers[i]);
+	nhost_servers = 0;
+	for (i = 0; i < n; i++) {
+		m_get_string(&m, &a);
+		if (a != NULL && nhost_servers < 8 &&
+		    (host_servers[nhost_servers] = strdup(a)) != NULL)
+			nhost_servers++;
+	}
+	m_end(&m);
+	log_debug("%d name server(s) from the host's resolv.conf",
+	    nhost_servers);
+}
+
+/* name-server directives, else the host's servers from ternd, replace
+ * what udns found (nothing, in the chroot). */
 static int
 mta_dns_servers(void)
 {
@@ -91,6 +119,15 @@ mta_dns_servers(void)
 	int port, first = 1;
 
 	n = cfg_child(mta_cfg()->root, "name-server");
+	if (n == NULL && nhost_servers > 0) {
+		if (dns_add_serv(NULL, NULL) < 0)
+			return -1;
+		for (port = 0; port < nhost_servers; port++)
+			if (dns_add_serv(NULL, host_servers[port]) < 0)
+				log_warnx("bad name server %s in resolv.conf",
+				    host_servers[port]);
+		return 0;
+	}
 	for (; n != NULL; n = cfg_next_named(n, "name-server")) {
 		memset(&ss, 0, sizeof(ss));
 		if (cfg_parse_hostport(n->arg, host, sizeof(host), &port, 53,

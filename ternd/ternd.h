@@ -87,6 +87,8 @@ char	*super_procs_json(struct ternd *);
 
 /* keys.c: DKIM keys for deliverd, read as root */
 void	keys_send(struct ternd *, struct child *);
+/* resolv.c: the host's name servers for deliverd */
+void	resolv_send(struct ternd *, struct child *);
 
 /* secrets.c: TLS keys and password files for smtpd, read as root */
 void	secrets_send(struct ternd *, struct child *);

@@ -934,11 +934,12 @@ class DnsServer:
     The zone may be changed while the server runs (dns.zone[...] = ...).
     """
 
-    def __init__(self, zone: dict, ttl: int = 300, host: str = LOOPBACK):
+    def __init__(self, zone: dict, ttl: int = 300, host: str = LOOPBACK,
+                 port: int = 0):
         self.zone = {k.lower().rstrip("."): v for k, v in zone.items()}
         self.ttl = ttl
         self.host = host
-        self.port = None
+        self.port = port or None
         self.queries: list = []
         self._lock = threading.Lock()
         self._sock = None
@@ -957,7 +958,7 @@ class DnsServer:
 
     def start(self) -> "DnsServer":
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind((self.host, 0))
+        self._sock.bind((self.host, self.port or 0))
         self._sock.settimeout(0.2)
         self.port = self._sock.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)

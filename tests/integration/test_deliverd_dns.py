@@ -7,6 +7,7 @@ port, the test domains' `smtp-port`.  `<domain *>` has no route here, so
 every domain is looked up in DNS; client.test (the DSNs) goes to catchall.
 """
 
+import os
 import time
 
 import pytest
@@ -188,3 +189,33 @@ def test_smtp_hosts_override_dns(make_tern, catchall, dns_zone):
         t.send(SENDER, ["a@sh.test"], make_message(to="a@sh.test"))
         t.wait_messages(sink, 1)
         assert dns.count("sh.test", "MX") == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs port 53 (root)")
+def test_host_resolv_conf_used_in_chroot(make_tern, catchall, monkeypatch,
+                                         tmp_path):
+    """Without name-server lines, deliverd (chrooted, no /etc there) uses
+    the host's resolv.conf, which ternd reads for it.  TERN_RESOLV_CONF
+    points ternd at a test resolv.conf naming a server on port 53."""
+    from conftest import DnsServer
+    port = free_port()
+    try:
+        dns = DnsServer({"host.test": {"MX": [(10, "mx.host.test")]},
+                         "mx.host.test": {"A": ["127.0.0.12"]}},
+                        host="127.0.0.153", port=53).start()
+    except OSError as e:
+        pytest.skip(f"cannot serve DNS on 127.0.0.153:53: {e}")
+    try:
+        conf = tmp_path / "resolv.conf"
+        conf.write_text("# test\nnameserver 127.0.0.153\n")
+        monkeypatch.setenv("TERN_RESOLV_CONF", str(conf))
+        with HostSink("127.0.0.12", port, "hostmx") as sink:
+            t = make_tern(default_route=None,
+                          routes={"client.test": catchall},
+                          domain_settings={"host.test":
+                                           f"smtp-port {port}"})
+            t.send(SENDER, ["a@host.test"], make_message(to="a@host.test"))
+            t.wait_messages(sink, 1)
+            assert dns.count("host.test", "MX") >= 1
+    finally:
+        dns.stop()

@@ -64,3 +64,36 @@ def test_several_source_hosts(make_tern, sink):
         t.send(SENDER, [f"r{i}@example.test"], make_message())
     t.wait_messages(sink, 4)
     assert _peers(sink) == {"127.0.0.51", "127.0.0.52"}
+
+
+VMTAS = """<virtual-mta v1>
+    smtp-source-host 127.0.0.61 v1.tern.test
+</virtual-mta>
+<virtual-mta v2>
+    source 127.0.0.62
+    host-name v2.tern.test
+    <domain example.test>
+        max-msg-per-connection 1
+    </domain>
+</virtual-mta>
+"""
+
+
+def test_vmta_source_and_name(make_tern, sink):
+    """X-Virtual-MTA picks the VMTA: each VMTA's connections come from its
+    own address with its own EHLO name; the accounting row names it."""
+    t = make_tern(routes={"example.test": sink}, extra=VMTAS, start=False)
+    t._config_text = t.config_text().replace(
+        "    always-allow-relaying yes",
+        "    always-allow-relaying yes\n    process-x-virtual-mta yes", 1)
+    t.start()
+    for vmta in ("v1", "v2"):
+        t.send(SENDER, [f"{vmta}@example.test"],
+               make_message(headers=(f"X-Virtual-MTA: {vmta}",)))
+    m1 = t.wait_messages(sink, 1, rcpt="v1@example.test")[0]
+    m2 = t.wait_messages(sink, 1, rcpt="v2@example.test")[0]
+    assert (m1.peer[0], m1.helo) == ("127.0.0.61", "v1.tern.test")
+    assert (m2.peer[0], m2.helo) == ("127.0.0.62", "v2.tern.test")
+    assert b"X-Virtual-MTA" not in m1.data
+    row = t.wait_acct("d", "v1@example.test")[0]
+    assert row["vmta"] == "v1" and row["dlvSourceIp"] == "127.0.0.61"
