@@ -365,11 +365,13 @@ cli_print_queues(FILE *fp, const json_t *j)
 
 /* --- show settings --- */
 
+/* name value [# FILE:LINE | # default] (from: where each came from) */
 static void
-cli_print_section(FILE *fp, const char *title, const json_t *obj)
+cli_print_section(FILE *fp, const char *title, const json_t *obj,
+    const json_t *from)
 {
 	struct cli_table t;
-	const char *key;
+	const char *key, *src;
 	json_t *v;
 
 	if (!json_is_object(obj))
@@ -378,11 +380,18 @@ cli_print_section(FILE *fp, const char *title, const json_t *obj)
 	cli_table_init(&t, json_object_size(obj));
 	cli_table_col(&t, "", 0);
 	cli_table_col(&t, "", 0);
+	if (json_is_object(from))
+		cli_table_col(&t, "", 0);
 	json_object_foreach((json_t *)obj, key, v) {
 		snprintf(t.cells[t.nrows][0], CLI_CELL, "%s", key);
 		cli_scalar(v, t.cells[t.nrows][1], CLI_CELL);
 		if (json_is_string(v) && *json_string_value(v) == '\0')
 			snprintf(t.cells[t.nrows][1], CLI_CELL, "\"\"");
+		if (json_is_object(from)) {
+			src = json_string_value(json_object_get(from, key));
+			snprintf(t.cells[t.nrows][2], CLI_CELL, "# %s",
+			    src ? src : "default");
+		}
 		t.nrows++;
 	}
 	/* No header line: PowerMTA prints "name value" pairs only. */
@@ -398,13 +407,14 @@ cli_print_settings(FILE *fp, const json_t *j)
 	if (q != NULL) {
 		if (json_object_size(json_object_get(j, "vmtaSettings")) > 0) {
 			cli_print_section(fp, "Virtual MTA Settings",
-			    json_object_get(j, "vmtaSettings"));
+			    json_object_get(j, "vmtaSettings"),
+			    json_object_get(j, "vmtaFrom"));
 			fputc('\n', fp);
 		}
 		cli_print_section(fp, "Queue Settings",
-		    json_object_get(j, "settings"));
+		    json_object_get(j, "settings"), json_object_get(j, "from"));
 		return;
 	}
 	cli_print_section(fp, "Global Settings",
-	    json_object_get(j, "settings"));
+	    json_object_get(j, "settings"), json_object_get(j, "from"));
 }

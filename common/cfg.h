@@ -216,6 +216,9 @@ int		 cfg_domain_match(const struct cfg *, const char *pattern,
  * VMTA or a pool) matching `domain`, or NULL. */
 struct cfg_node	*cfg_domain_block(const struct cfg *,
 		    const struct cfg_node *container, const char *domain);
+/* "FILE:LINE" of a setting's node, "default" for NULL; returns buf. */
+const char	*cfg_node_origin(const struct cfg_node *, char *buf,
+		    size_t bufsz);
 
 /* Lexer (cfg_lex.c): turns text into directive lines and block tags.
  * A line may hold several items ("<domain *> max-smtp-out 5 </domain>").

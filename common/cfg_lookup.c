@@ -344,3 +344,15 @@ cfg_source_match(const struct cfg *cfg, const struct sockaddr *sa)
 	}
 	return best;
 }
+
+/* Where a setting came from, for `tern show settings`: "FILE:LINE" of
+ * the node, or "default" when it is not set anywhere (n == NULL). */
+const char *
+cfg_node_origin(const struct cfg_node *n, char *buf, size_t bufsz)
+{
+	if (n == NULL || n->file == NULL)
+		snprintf(buf, bufsz, "default");
+	else
+		snprintf(buf, bufsz, "%s:%d", n->file, n->line);
+	return buf;
+}

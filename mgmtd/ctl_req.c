@@ -278,18 +278,41 @@ ctl_show_version(struct ctl_conn *c, char **w, int n)
 	    "version", TERN_VERSION));
 }
 
+static const char *ctl_optval(char **, int, int *, const char *);
+
 static void
 ctl_show_settings(struct ctl_conn *c, char **w, int n)
 {
-	const char *err = "no configuration";
+	const char *err = "no configuration", *queue = NULL, *v;
+	const char *domain = NULL, *vmta = NULL;
+	char buf[600];
 	json_t *j = NULL;
+	int i;
 
-	if (n > 3) {
-		ctl_conn_error(c, "usage: show settings [DOMAIN[/VMTA]]");
+	/* show settings [DOMAIN[/VMTA]] [--domain=D] [--vmta=V] */
+	for (i = 2; i < n; i++) {
+		if ((v = ctl_optval(w, n, &i, "--domain")) != NULL)
+			domain = v;
+		else if ((v = ctl_optval(w, n, &i, "--vmta")) != NULL)
+			vmta = v;
+		else if (queue == NULL && w[i][0] != '-')
+			queue = w[i];
+		else
+			break;
+	}
+	if (i != n || (queue != NULL && (domain || vmta))) {
+		ctl_conn_error(c, "usage: show settings [DOMAIN[/VMTA]] | "
+		    "[--domain=D] [--vmta=V]");
 		return;
 	}
+	if (domain != NULL || vmta != NULL) {
+		/* A VMTA alone: its settings for any domain (<domain *>). */
+		snprintf(buf, sizeof(buf), "%s%s%s", domain ? domain : "*",
+		    vmta ? "/" : "", vmta ? vmta : "");
+		queue = buf;
+	}
 	if (mgmtd_cfg() != NULL)
-		j = ctl_settings(mgmtd_cfg(), n == 3 ? w[2] : NULL, &err);
+		j = ctl_settings(mgmtd_cfg(), queue, &err);
 	if (j == NULL)
 		ctl_conn_error(c, "%s", err);
 	else

@@ -2,7 +2,9 @@
  * ctl_settings.c - "show settings [DOMAIN[/VMTA]]": the effective values
  * of the running configuration, as PowerMTA's `show settings` lists them
  * (every directive by name, alphabetically, with its default when not
- * set).  Without a queue: the global directives.
+ * set).  Without a queue: the global directives.  "from" (and
+ * "vmtaFrom") say where each value came from: "FILE:LINE", or "default"
+ * (cfg_node_origin()).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +74,21 @@ ctl_scope_value(const struct cfg_node *scope, const char *name)
 	return arr;
 }
 
+/* from[name] = where the value shown came from (node NULL: default). */
+static void
+ctl_from(json_t *from, const char *name, const struct cfg_node *node)
+{
+	char buf[1200];
+
+	json_object_set_new(from, name,
+	    json_string(cfg_node_origin(node, buf, sizeof(buf))));
+}
+
 static json_t *
 ctl_settings_global(const struct cfg *cfg)
 {
 	const struct cfg_directive **v;
-	json_t *set = json_object(), *val;
+	json_t *set = json_object(), *from = json_object(), *val;
 	size_t n, i;
 
 	v = ctl_directives(CFG_S_GLOBAL, &n);
@@ -84,29 +96,41 @@ ctl_settings_global(const struct cfg *cfg)
 		if ((val = ctl_scope_value(cfg->root, v[i]->name)) == NULL &&
 		    v[i]->defval != NULL)
 			val = json_string(v[i]->defval);
-		if (val != NULL)
+		if (val != NULL) {
 			json_object_set_new(set, v[i]->name, val);
+			ctl_from(from, v[i]->name, cfg_child(cfg->root,
+			    v[i]->name));
+		}
 	}
 	free(v);
-	return json_pack("{s:s?,s:o}", "config", cfg->path, "settings", set);
+	return json_pack("{s:s?,s:o,s:o}", "config", cfg->path, "settings",
+	    set, "from", from);
 }
 
 static json_t *
-ctl_settings_vmta(const struct cfg *cfg, const struct cfg_node *vmta)
+ctl_settings_vmta(const struct cfg *cfg, const struct cfg_node *vmta,
+    json_t *from)
 {
 	const struct cfg_directive **v;
+	const struct cfg_node *node;
 	json_t *set = json_object(), *val;
 	size_t n, i;
 
 	v = ctl_directives(CFG_S_VMTA, &n);
 	for (i = 0; i < n; i++) {
+		node = vmta;
 		if ((val = ctl_scope_value(vmta, v[i]->name)) == NULL &&
-		    (v[i]->scopes & CFG_S_GLOBAL))
+		    (v[i]->scopes & CFG_S_GLOBAL)) {
+			node = cfg->root;
 			val = ctl_scope_value(cfg->root, v[i]->name);
+		}
 		if (val == NULL && v[i]->defval != NULL)
 			val = json_string(v[i]->defval);
-		if (val != NULL)
+		if (val != NULL) {
 			json_object_set_new(set, v[i]->name, val);
+			ctl_from(from, v[i]->name, cfg_child(node,
+			    v[i]->name));
+		}
 	}
 	free(v);
 	return set;
@@ -114,7 +138,7 @@ ctl_settings_vmta(const struct cfg *cfg, const struct cfg_node *vmta)
 
 static json_t *
 ctl_settings_queue(const struct cfg *cfg, const char *domain,
-    const char *vmta)
+    const char *vmta, json_t *from)
 {
 	const struct cfg_directive **v;
 	const struct cfg_node *node;
@@ -129,8 +153,10 @@ ctl_settings_queue(const struct cfg *cfg, const char *domain,
 			val = ctl_node_value(node);
 		else if (v[i]->defval != NULL)
 			val = json_string(v[i]->defval);
-		if (val != NULL)
+		if (val != NULL) {
 			json_object_set_new(set, v[i]->name, val);
+			ctl_from(from, v[i]->name, node);
+		}
 	}
 	free(v);
 	return set;
@@ -140,6 +166,7 @@ json_t *
 ctl_settings(const struct cfg *cfg, const char *queue, const char **err)
 {
 	const struct cfg_node *vnode = NULL;
+	json_t *from = json_object(), *vfrom = json_object();
 	char domain[256];
 	const char *slash, *vmta = NULL;
 	size_t len;
@@ -153,6 +180,8 @@ ctl_settings(const struct cfg *cfg, const char *queue, const char **err)
 		len = strlen(queue);
 	if (len == 0 || len >= sizeof(domain)) {
 		*err = "bad queue name";
+		json_decref(from);
+		json_decref(vfrom);
 		return NULL;
 	}
 	memcpy(domain, queue, len);
@@ -161,11 +190,14 @@ ctl_settings(const struct cfg *cfg, const char *queue, const char **err)
 		vmta = NULL;
 	if (vmta != NULL && (vnode = cfg_vmta(cfg, vmta)) == NULL) {
 		*err = "no such virtual-mta";
+		json_decref(from);
+		json_decref(vfrom);
 		return NULL;
 	}
-	return json_pack("{s:s,s:s,s:s?,s:o,s:o}", "queue", queue,
+	return json_pack("{s:s,s:s,s:s?,s:o,s:o,s:o,s:o}", "queue", queue,
 	    "domain", domain, "vmta", vmta,
-	    "vmtaSettings", vnode ? ctl_settings_vmta(cfg, vnode) :
-	    json_object(),
-	    "settings", ctl_settings_queue(cfg, domain, vmta));
+	    "vmtaSettings", vnode ? ctl_settings_vmta(cfg, vnode, vfrom) :
+	    json_object(), "vmtaFrom", vfrom,
+	    "settings", ctl_settings_queue(cfg, domain, vmta, from),
+	    "from", from);
 }

@@ -216,3 +216,73 @@ def test_shipped_config_is_valid(make_tern):
     r = t.cli("check-config", str(REPO / "etc" / "tern.conf"), conf=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "error" not in r.stdout.lower().replace("0 errors", "")
+
+
+# ------------------------------------------------------------ show settings
+
+def test_show_settings_says_where_each_value_came_from(make_tern, sink):
+    """Global, per-VMTA and per-domain values with FILE:LINE, or
+    "default" for what no file sets; --vmta/--domain pick the queue."""
+    t = make_tern(routes={"example.test": sink}, start=False,
+                  domain_settings={"example.test": "max-smtp-out 3"})
+    t.extra = ("<virtual-mta blue>\n"
+               "    smtp-source-host 127.0.0.1 blue.test\n"
+               "    <domain example.test>\n"
+               "        max-smtp-out 7\n"
+               "    </domain>\n"
+               "</virtual-mta>\n")
+    t.start()
+    lines = t.conf.read_text().splitlines()
+    conf = str(t.conf)
+
+    def line_of(text, start=0):
+        return next(i + 1 for i, l in enumerate(lines)
+                    if i >= start and l.strip() == text)
+
+    r = t.cli("--json", "show", "settings")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["from"]["host-name"] == f"{conf}:{line_of('host-name tern.test')}"
+    assert j["from"]["total-max-smtp-in"] == "default"
+
+    r = t.cli("--json", "show", "settings", "--domain", "example.test")
+    j = json.loads(r.stdout)
+    assert j["settings"]["max-smtp-out"] == "3"
+    assert j["from"]["max-smtp-out"] == \
+        f"{conf}:{line_of('max-smtp-out 3')}"
+    assert j["from"]["retry-after"] == f"{conf}:{line_of('retry-after 2s')}"
+
+    r = t.cli("--json", "show", "settings", "--vmta", "blue",
+              "--domain=example.test")
+    j = json.loads(r.stdout)
+    assert j["settings"]["max-smtp-out"] == "7"
+    assert j["from"]["max-smtp-out"] == f"{conf}:{line_of('max-smtp-out 7')}"
+
+    # The human table has the same, as a comment column.
+    r = t.cli("show", "settings", "--domain", "example.test")
+    assert r.returncode == 0, r.stderr
+    row = next(l for l in r.stdout.splitlines()
+               if l.split()[:1] == ["max-smtp-out"])
+    assert row.split()[1] == "3" and row.endswith(
+        f"# {conf}:{line_of('max-smtp-out 3')}")
+
+    # After a reload, the new file's lines.
+    t.domain_settings["example.test"] = "\nmax-smtp-out 4"
+    t.write_config()
+    _reload(t)
+    lines = t.conf.read_text().splitlines()
+    j = json.loads(t.cli("--json", "show", "settings",
+                         "--domain", "example.test").stdout)
+    assert j["settings"]["max-smtp-out"] == "4"
+    assert j["from"]["max-smtp-out"] == f"{conf}:{line_of('max-smtp-out 4')}"
+
+
+def test_directive_docs_match_the_table():
+    """docs/configuration.md lists the directives the parser knows and
+    the ones daemons act on, generated from common/cfg_directives.c."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, str(REPO / "scripts" /
+                                            "gen-directives.py"), "--check"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
