@@ -356,6 +356,34 @@ test_seed_lookups(void **state)
 	cfg_free(cfg);
 }
 
+/* `tern show settings` says FILE:LINE of the winning node, or default. */
+static void
+test_node_origin(void **state)
+{
+	struct cfg *cfg;
+	struct cfg_node *n;
+	char buf[256];
+
+	cfg = cfg_load_string("tern.conf",
+	    "max-smtp-out 9\n"
+	    "<virtual-mta v1>\n"
+	    "  <domain gmail.com>\n"
+	    "    max-smtp-out 3\n"
+	    "  </domain>\n"
+	    "</virtual-mta>\n");
+	assert_int_equal(cfg->nerrors, 0);
+	n = cfg_domain_setting(cfg, "v1", "gmail.com", "max-smtp-out");
+	assert_string_equal(cfg_node_origin(n, buf, sizeof(buf)),
+	    "tern.conf:4");
+	n = cfg_domain_setting(cfg, "v1", "yahoo.com", "max-smtp-out");
+	assert_string_equal(cfg_node_origin(n, buf, sizeof(buf)),
+	    "tern.conf:1");
+	n = cfg_domain_setting(cfg, NULL, "yahoo.com", "retry-after");
+	assert_null(n);
+	assert_string_equal(cfg_node_origin(n, buf, sizeof(buf)), "default");
+	cfg_free(cfg);
+}
+
 int
 main(void)
 {
@@ -367,6 +395,7 @@ main(void)
 		cmocka_unit_test(test_vmta_and_blocks),
 		cmocka_unit_test(test_source_match),
 		cmocka_unit_test(test_seed_lookups),
+		cmocka_unit_test(test_node_origin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
