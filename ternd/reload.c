@@ -210,6 +210,24 @@ reload_str(const struct cfg *cfg, const char *name)
 	return v ? v : "";
 }
 
+/* The accounting files a config names, joined: ternd opens them at
+ * start (bounced may not), so a new one waits for a restart. */
+static void
+reload_acct_names(const struct cfg *cfg, char *buf, size_t sz)
+{
+	static const char *names[] = { "acct-file", "accounting-log", NULL };
+	struct cfg_node *n;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; names[i] != NULL; i++)
+		for (n = cfg_child(cfg->root, names[i]); n != NULL;
+		    n = cfg_next_named(n, names[i])) {
+			strlcat(buf, n->argc > 0 ? n->argv[0] : n->arg, sz);
+			strlcat(buf, "\n", sz);
+		}
+}
+
 /* Settings the daemons were started with: say that they wait for a
  * restart rather than pretending they changed. */
 static void
@@ -229,6 +247,14 @@ reload_restart_only(const struct cfg *old, const struct cfg *new,
 			log_warnx("reload: %s changed: takes effect when "
 			    "ternd restarts", names[i]);
 		}
+	reload_acct_names(old, a, sizeof(a));
+	reload_acct_names(new, b, sizeof(b));
+	if (strcmp(a, b) != 0) {
+		report_add(r, "%s: warning: accounting files changed: new "
+		    "ones are opened when ternd restarts", new->path);
+		log_warnx("reload: accounting files changed: new ones are "
+		    "opened when ternd restarts");
+	}
 	cfg_spool_dir(old, a, sizeof(a));
 	cfg_spool_dir(new, b, sizeof(b));
 	if (strcmp(a, b) != 0) {

@@ -286,3 +286,16 @@ def test_directive_docs_match_the_table():
                                             "gen-directives.py"), "--check"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_reload_says_what_waits_for_a_restart(make_tern, tmp_path):
+    t = make_tern(deliverd_processes=2)
+    t.deliverd_processes = 3
+    t.acct = tmp_path / "other-acct.csv"
+    t.write_config()
+    r = _reload(t)
+    out = r.stdout + r.stderr
+    assert "deliverd-processes changed: takes effect when ternd restarts" \
+        in out
+    assert "accounting files changed" in out
+    assert len(t.child_pids("deliverd")) == 2
