@@ -390,7 +390,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "offer STARTTLS (when smtp-server-tls-certificate is set)") },
 	{ D("require-starttls-before-auth", CT_BOOL, SRC, 0, "false",
 	    "AUTH only after STARTTLS") },
-	{ D("smtp-max-auth-failure-rate", CT_RATE, SRC, 0, "unlimited",
+	{ D("smtp-max-auth-failure-rate", CT_RATE, SRC, SMTPD, "unlimited",
 	    "lock out after failed AUTHs") },
 	{ D("broken-auth-clients", CT_ANY, SRC, 0, NULL, "deprecated") },
 	{ D("allow-chunking", CT_BOOL, SRC, SMTPD, "true", "offer CHUNKING") },

@@ -12,6 +12,10 @@
  * failed attempt holds the reply back (SMTP_AUTH_DELAY seconds per
  * failure so far) and the session ends after SMTP_AUTH_MAX_FAIL.
  *
+ * `smtp-max-auth-failure-rate N/TIME` of the <source> locks a client IP
+ * out of AUTH (454) once it failed N times within one window of TIME,
+ * across connections.
+ *
  * Checking a hash runs on the event loop: a bcrypt of cost 10 takes tens
  * of milliseconds, bounded by the failure limit per connection.
  */
@@ -20,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -37,6 +42,72 @@ struct smtp_pwfile {
 };
 
 static struct smtp_pwfile	*smtp_pwfiles;
+
+/* Failed AUTHs per client IP in the current window. */
+struct smtp_authfail {
+	char			 ip[INET6_ADDRSTRLEN];
+	uint64_t		 start;		/* uv_now() of the window */
+	uint32_t		 count;
+	struct smtp_authfail	*next;
+};
+#define SMTP_AUTHFAIL_MAX	4096	/* clients tracked at once */
+
+static struct smtp_authfail	*smtp_authfails;
+static int			 smtp_nauthfails;
+
+/* The entry of ip, after dropping every expired one (the list only holds
+ * clients that failed within the last window). */
+static struct smtp_authfail *
+smtp_authfail_find(const struct smtp_session *s, uint64_t now)
+{
+	struct smtp_authfail **pp, *f, *hit = NULL;
+
+	for (pp = &smtp_authfails; (f = *pp) != NULL;) {
+		if (now - f->start >= (uint64_t)s->authfail_window * 1000) {
+			*pp = f->next;
+			free(f);
+			smtp_nauthfails--;
+			continue;
+		}
+		if (strcmp(f->ip, s->ip) == 0)
+			hit = f;
+		pp = &f->next;
+	}
+	return hit;
+}
+
+static int
+smtp_authfail_locked(const struct smtp_session *s)
+{
+	struct smtp_authfail *f;
+
+	if (s->authfail_max == 0)
+		return 0;
+	f = smtp_authfail_find(s, uv_now(daemon_loop()));
+	return f != NULL && f->count >= s->authfail_max;
+}
+
+static void
+smtp_authfail_count(const struct smtp_session *s)
+{
+	struct smtp_authfail *f;
+	uint64_t now;
+
+	if (s->authfail_max == 0)
+		return;
+	now = uv_now(daemon_loop());
+	if ((f = smtp_authfail_find(s, now)) == NULL) {
+		if (smtp_nauthfails >= SMTP_AUTHFAIL_MAX ||
+		    (f = calloc(1, sizeof(*f))) == NULL)
+			return;
+		strlcpy(f->ip, s->ip, sizeof(f->ip));
+		f->start = now;
+		f->next = smtp_authfails;
+		smtp_authfails = f;
+		smtp_nauthfails++;
+	}
+	f->count++;
+}
 
 /* ternd sent a password file; a newer copy replaces an older one. */
 void
@@ -238,6 +309,7 @@ smtp_auth_done(struct smtp_session *s, const char *user, const char *pass)
 		return;
 	}
 	s->auth_fails++;
+	smtp_authfail_count(s);
 	log_info("%08x: authentication failed for \"%.64s\" from %s "
 	    "(%d)", s->id, user, s->ip, s->auth_fails);
 	smtp_reply(s, R_AUTH_FAIL);
@@ -335,6 +407,13 @@ smtp_auth_cmd(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	if (!s->tls_up && !s->auth_unencrypted) {
 		smtp_error(s, R_NEED_TLS);
+		return;
+	}
+	if (smtp_authfail_locked(s)) {
+		log_info("%08x: AUTH from %s refused: smtp-max-auth-failure-rate",
+		    s->id, s->ip);
+		smtp_error(s, "454 4.7.0 too many authentication failures, "
+		    "try again later");
 		return;
 	}
 	if (strcasecmp(cmd->arg, "PLAIN") == 0) {

@@ -104,6 +104,7 @@ static void
 smtpd_policy_auth(struct smtp_session *s, const struct cfg_node *src)
 {
 	const struct cfg_node *n;
+	struct cfg_rate rate;
 
 	s->allow_starttls = smtpd_source_flag(src, "allow-starttls", 1);
 	s->allow_auth = smtpd_source_flag(src, "allow-auth", 1);
@@ -111,6 +112,13 @@ smtpd_policy_auth(struct smtp_session *s, const struct cfg_node *src)
 	    "allow-unencrypted-plain-auth", 0);
 	s->require_auth = smtpd_source_flag(src, "require-auth", 0);
 	s->allow_chunking = smtpd_source_flag(src, "allow-chunking", 1);
+	if (src != NULL && cfg_child(src, "smtp-max-auth-failure-rate") !=
+	    NULL && cfg_get_rate(src, "smtp-max-auth-failure-rate", &rate) ==
+	    0 && !rate.unlimited && rate.count > 0 && rate.per_secs > 0) {
+		s->authfail_max = rate.count > UINT32_MAX ? UINT32_MAX :
+		    rate.count;
+		s->authfail_window = rate.per_secs;
+	}
 	if (src != NULL && (n = cfg_child(src, "auth-plain")) != NULL &&
 	    n->argc > 0 && (s->auth_file = strdup(n->argv[0])) == NULL)
 		fatal("smtpd_policy_auth");

@@ -169,6 +169,8 @@ struct smtp_session {
 	int		 require_auth;
 	int		 allow_chunking;
 	char		*auth_file;	/* auth-plain of the <source>, or NULL */
+	uint32_t	 authfail_max;	/* smtp-max-auth-failure-rate, 0: none */
+	int64_t		 authfail_window;	/* seconds */
 	int		 x_vmta;	/* process-x-virtual-mta */
 	int		 x_job;		/* process-x-job */
 	int		 x_envid;	/* process-x-envid */

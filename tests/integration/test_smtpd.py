@@ -365,6 +365,20 @@ def test_auth_failures_are_slowed_then_disconnected(make_tern, sink,
         assert secret not in log, f"{secret} logged"
 
 
+def test_auth_failure_rate_locks_the_client_out(make_tern, sink, tmp_path):
+    t, crt = auth_tern(make_tern, sink, tmp_path, source_extra=(
+        "    allow-unencrypted-plain-auth yes\n"
+        "    smtp-max-auth-failure-rate 2/10m\n"))
+    with t.smtp() as s:
+        assert s.docmd("AUTH", "PLAIN " + plain("bob", "nope-1"))[0] == 535
+        assert s.docmd("AUTH", "PLAIN " + plain("bob", "nope-2"))[0] == 535
+    # A new connection, even with the right password: locked out.
+    with t.smtp() as s:
+        code, msg = s.docmd("AUTH", "PLAIN " + plain("bob", "bob-pw-6"))
+        assert code == 454, msg
+        assert s.mail(SENDER)[0] == 530
+
+
 def test_auth_cancel_and_bad_mechanism(make_tern, sink, tmp_path):
     t, crt = auth_tern(make_tern, sink, tmp_path)
     with tls_client(t, crt) as s:
