@@ -270,6 +270,34 @@ sched_item_schedule(struct sitem *it, int64_t due)
 
 /* --- messages --- */
 
+/*
+ * Mail for a <virtual-mta-pool> goes out through its member VMTAs, in
+ * turn, one message at a time: each member's queue then has that
+ * VMTA's source address, limits and keys.
+ */
+static const char *
+sched_pool_member(const char *vmta)
+{
+	static unsigned rr;
+	struct cfg_node *pool, *n;
+	unsigned count = 0, pick;
+
+	if (vmta == NULL || (pool = cfg_pool(qd->cfg, vmta)) == NULL)
+		return vmta;
+	for (n = cfg_child(pool, "virtual-mta"); n != NULL;
+	    n = cfg_next_named(n, "virtual-mta"))
+		if (n->arg != NULL)
+			count++;
+	if (count == 0)
+		return vmta;
+	pick = rr++ % count;
+	for (n = cfg_child(pool, "virtual-mta"); n != NULL;
+	    n = cfg_next_named(n, "virtual-mta"))
+		if (n->arg != NULL && pick-- == 0)
+			return n->arg;
+	return vmta;
+}
+
 /* Group the pending recipients of a message into one item per queue. */
 void
 sched_add_message(struct envelope *env, int shard, int fresh)
@@ -309,7 +337,8 @@ sched_add_message(struct envelope *env, int shard, int fresh)
 			grp[n++] = j;
 			done[j] = 1;
 		}
-		it = sched_item_new(m, sched_queue_get(dom, env->vmta), n);
+		it = sched_item_new(m, sched_queue_get(dom,
+		    sched_pool_member(env->vmta)), n);
 		memcpy(it->idx, grp, n * sizeof(*grp));
 		m->pending += n;
 		qd->nrcpts += n;

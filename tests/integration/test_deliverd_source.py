@@ -97,3 +97,26 @@ def test_vmta_source_and_name(make_tern, sink):
     assert b"X-Virtual-MTA" not in m1.data
     row = t.wait_acct("d", "v1@example.test")[0]
     assert row["vmta"] == "v1" and row["dlvSourceIp"] == "127.0.0.61"
+
+
+POOL = VMTAS + """<virtual-mta-pool both>
+    virtual-mta v1
+    virtual-mta v2
+</virtual-mta-pool>
+"""
+
+
+def test_vmta_pool_spreads_over_members(make_tern, sink):
+    """X-Virtual-MTA naming a <virtual-mta-pool>: messages take turns
+    over its member VMTAs, each with its own source address."""
+    t = make_tern(routes={"example.test": sink}, extra=POOL, start=False)
+    t._config_text = t.config_text().replace(
+        "    always-allow-relaying yes",
+        "    always-allow-relaying yes\n    process-x-virtual-mta yes", 1)
+    t.start()
+    for i in range(4):
+        t.send(SENDER, [f"p{i}@example.test"],
+               make_message(headers=("X-Virtual-MTA: both",)))
+    msgs = t.wait_messages(sink, 4)
+    assert _peers(sink) == {"127.0.0.61", "127.0.0.62"}
+    assert {m.helo for m in msgs} == {"v1.tern.test", "v2.tern.test"}
