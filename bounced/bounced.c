@@ -75,6 +75,11 @@ bounced_record(struct imsg *imsg)
 	m_end(&m);
 	acct_write(&a);
 	bounced_count(a.type);
+	/* A dead address: never again (suppress.c). */
+	if (acct_type_bit(a.type) == ACCT_B && a.rcpt != NULL &&
+	    suppress_category(bounce_classify(a.dsn_status, a.dsn_diag)))
+		suppress_add(a.rcpt, bounce_classify(a.dsn_status,
+		    a.dsn_diag));
 	if (!b_ack_pending || seq > b_ack_seq)
 		b_ack_seq = seq;
 	b_ack_pending = 1;
@@ -238,8 +243,10 @@ bounced_queued_gone(struct mproc *p)
 	 * it did not see acknowledged. */
 	acct_flush();
 	b_ack_pending = 0;
-	if (b_queued == p)
+	if (b_queued == p) {
 		b_queued = NULL;
+		suppress_queued(NULL);
+	}
 }
 
 static char *
@@ -252,6 +259,9 @@ bounced_status_json(void)
 	    "d", (json_int_t)b_count_d, "b", (json_int_t)b_count_b,
 	    "t", (json_int_t)b_count_t, "dsn", (json_int_t)b_count_dsn,
 	    "reports", (json_int_t)b_count_inbound);
+	if (json_object_set_new(root, "suppressed",
+	    json_integer((json_int_t)suppress_count())) == -1)
+		fatalx("bounced_status_json: suppressed");
 	if (root == NULL)
 		fatalx("bounced_status_json");
 	s = json_dumps(root, JSON_COMPACT);
@@ -308,6 +318,7 @@ bounced_queued_open(int fd)
 	b_ack_pending = 0;
 	b_queued = mproc_new(daemon_loop(), fd, PROC_QUEUED, 0,
 	    bounced_queued_msg, bounced_queued_gone, NULL);
+	suppress_queued(b_queued);
 }
 
 static void
@@ -338,6 +349,10 @@ bounced_peer(int proc, int instance, int fd)
 static void
 bounced_file(int kind, const char *path, int fd)
 {
+	if (kind == FILE_SUPPRESS) {
+		suppress_file(fd);
+		return;
+	}
 	if (kind != FILE_ACCT) {
 		log_warnx("unexpected file kind %d for %s", kind, path);
 		close(fd);
@@ -350,6 +365,7 @@ static void
 bounced_start(void)
 {
 	b_started = 1;
+	suppress_load();
 	if (b_queued_fd != -1) {
 		bounced_queued_open(b_queued_fd);
 		b_queued_fd = -1;

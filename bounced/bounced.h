@@ -162,6 +162,17 @@ int	inbound_process(const char *msg, size_t len, const char *to,
  * address is no VERP address. */
 const char *verp_decode(const char *addr, char *buf, size_t bufsz);
 
+/* suppress.c: the suppression list */
+struct mproc;
+void	suppress_load(void);		/* at start: warn if no file */
+void	suppress_file(int fd);		/* the list, opened by ternd */
+/* Add (normalised); 1 if new.  Pushed to queued if connected. */
+int	suppress_add(const char *addr, const char *why);
+/* queued (re)connected (NULL: gone): it gets the whole list. */
+void	suppress_queued(struct mproc *q);
+size_t	suppress_count(void);
+int	suppress_category(const char *bounce_cat);
+
 /* acct.c */
 void	acct_config(const struct cfg *);
 void	acct_file(const char *path, int fd);

@@ -204,6 +204,15 @@ struct in_ctx {
 };
 
 static void
+in_suppress(const char *rcpt, const char *status, const char *diag)
+{
+	const char *cat = bounce_classify(status, diag);
+
+	if (suppress_category(cat))
+		suppress_add(rcpt, cat);
+}
+
+static void
 in_row(struct in_ctx *c, const char *type, const char *rcpt,
     const char *orcpt, const char *action, const char *status,
     const char *diag, const char *mta, const char *envid,
@@ -234,6 +243,8 @@ in_row(struct in_ctx *c, const char *type, const char *rcpt,
 	a.envid = envid && *envid ? envid : NULL;
 	acct_write_ext(&a, x);
 	c->rows++;
+	if (strcmp(type, "rb") == 0 && rcpt != NULL)
+		in_suppress(rcpt, a.dsn_status, a.dsn_diag);
 }
 
 /* One recipient block of a message/delivery-status part. */
@@ -329,6 +340,8 @@ in_arf(struct in_ctx *c, const char *p, size_t len, const char *orig,
 	a.src_mta = c->client;
 	acct_write_ext(&a, &x);
 	c->rows++;
+	if (rcpt != NULL)
+		suppress_add(rcpt, "complaint");
 }
 
 /* Not a report: qmail's format, or any text naming a reply. */

@@ -152,6 +152,10 @@ enum imsg_type {
 	 * str qid, str sender, str rcpt (the bounce address), u64 size,
 	 * str client (submitting IP) */
 	BNC_INBOUND,
+	/* bounced: this address is on the suppression list (sent for every
+	 * address when queued connects, then for each one added).
+	 * str addr (lowercase) */
+	BNC_SUPPRESS,
 
 	/* --- control: mgmtd <-> ternd / queued / bounced --- */
 
@@ -197,6 +201,8 @@ enum imsg_type {
 enum { LISTEN_SMTP = 1, LISTEN_HTTP, LISTEN_CONTROL };
 /* IMSG_FILE kinds */
 enum { FILE_ACCT = 1,
+	/* to bounced: its suppression list (bounced/suppress.c) */
+	FILE_SUPPRESS = 330,
 	/* to mgmtd: a memfd holding the http-mgmt-auth (htpasswd) content */
 	FILE_HTPASSWD = 420,
 	/* to mgmtd: a memfd holding http-mgmt-tls-certificate (PEM chain

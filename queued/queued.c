@@ -287,6 +287,10 @@ bounced_msg(struct mproc *p, struct imsg *imsg)
 		inject_message(&m);
 		return;
 	}
+	if (imsg->hdr.type == BNC_SUPPRESS) {
+		suppress_msg(&m);
+		return;
+	}
 	if (imsg->hdr.type != BNC_ACK)
 		fatalx("bounced sent unexpected %s",
 		    proto_name(imsg->hdr.type));

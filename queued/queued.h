@@ -179,6 +179,11 @@ void		 inject_message(struct msg *);
  * recipient k was handed over (and is final) */
 int		 inbound_divert(struct qmsg *, uint32_t k);
 
+/* queue_suppress.c: the suppression list bounced sends; 1 if recipient
+ * k is on it (it is then final, with a b row) */
+void		 suppress_msg(struct msg *);
+int		 suppress_check(struct qmsg *, uint32_t k);
+
 /* queue_verp.c: VERP senders */
 const char	*verp_sender(const struct envelope *, const char *rcpt,
 		    char *buf, size_t bufsz);

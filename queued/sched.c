@@ -326,7 +326,7 @@ sched_add_message(struct envelope *env, int shard, int fresh)
 		if (env->rcpts[i].state != RCPT_PENDING || done[i])
 			continue;
 		/* bounce domain: to bounced (queue_inbound.c) */
-		if (inbound_divert(m, i))
+		if (inbound_divert(m, i) || suppress_check(m, i))
 			continue;
 		addr_domain(env->rcpts[i].addr, dom, sizeof(dom));
 		for (n = 0, j = i; j < env->nrcpt; j++) {

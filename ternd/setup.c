@@ -319,5 +319,6 @@ setup_files(struct ternd *t)
 			return -1;
 	if (t->logdir[0] == '\0')
 		strlcpy(t->logdir, t->empty, sizeof(t->logdir));
+	setup_suppress_file(t);		/* setup_bounced.c */
 	return 0;
 }

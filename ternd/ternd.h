@@ -72,6 +72,7 @@ extern struct ternd	*env;
 int	setup_paths(struct ternd *);
 int	setup_listeners(struct ternd *);
 int	setup_files(struct ternd *);
+void	setup_suppress_file(struct ternd *);	/* setup_bounced.c */
 int	setup_tcp_listener(struct ternd *, int kind, const char *spec);
 
 /* setup_http.c: mgmtd's HTTP listener and htpasswd content */

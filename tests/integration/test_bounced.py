@@ -161,20 +161,24 @@ def test_no_dsn_for_notify_never_null_sender_or_dsn(make_tern, sink,
     itself produces no DSN about the DSN (only its b row)."""
     tern = make_tern(routes={"example.test": sink,
                              "client.test": sink})
-    sink.add_rule("RCPT", "550 5.1.1 no such user", count=None,
-                  match="gone@example.test")
+    # (a different dead recipient each time: the first bounce puts an
+    # address on the suppression list)
+    for n in (1, 2, 3):
+        sink.add_rule("RCPT", "550 5.1.1 no such user", count=None,
+                      match=f"gone{n}@example.test")
     sink.add_rule("RCPT", "550 5.1.1 no such sender mailbox", count=None,
                   match="dead@client.test")
-    tern.send("a@client.test", ["gone@example.test"],
-              make_message(to="gone@example.test"),
+    tern.send("a@client.test", ["gone1@example.test"],
+              make_message(to="gone1@example.test"),
               rcpt_options=["NOTIFY=NEVER"])
-    tern.send("", ["gone@example.test"], make_message(to="x"))
+    tern.send("", ["gone2@example.test"], make_message(to="x"))
     # the DSN to dead@client.test bounces: no DSN about it
-    tern.send("dead@client.test", ["gone@example.test"],
-              make_message(to="gone@example.test"))
+    tern.send("dead@client.test", ["gone3@example.test"],
+              make_message(to="gone3@example.test"))
     tern.wait_acct("b", "dead@client.test")   # the DSN's own bounce
     time.sleep(scaled(3))
-    assert len(tern.acct_rows("b", "gone@example.test")) == 3
+    for n in (1, 2, 3):
+        assert len(tern.acct_rows("b", f"gone{n}@example.test")) == 1
     assert len(tern.acct_rows("b", "dead@client.test")) == 1
     assert catchall.messages == []
     assert [m for m in sink.messages] == []
@@ -282,3 +286,38 @@ def test_arf_report_to_f_row(make_tern, sink, catchall):
     assert f["dlvSourceIp"] == "192.0.2.25", f
     assert f["orig"] == verp, f
     assert catchall.messages == []
+
+
+# ------------------------------------------------------------ suppression
+
+def test_suppression_blocks_next_send_and_survives_restart(make_tern, sink,
+                                                           catchall):
+    tern = make_tern(routes={"example.test": sink})
+    bad, good = "dead@example.test", "alive@example.test"
+    sink.add_rule("RCPT", "550 5.1.1 <dead@example.test>: no such user",
+                  count=None, match=bad)
+    # NOTIFY=NEVER: no DSNs in the way of the counts
+    tern.send(SENDER, [bad], make_message(to=bad),
+              rcpt_options=["NOTIFY=NEVER"])
+    [first] = tern.wait_acct("b", bad)
+    assert first["bounceCat"] == "bad-mailbox"
+    time.sleep(scaled(1))           # bounced tells queued
+
+    tern.send(SENDER, [bad, good], make_message(to=good),
+              rcpt_options=["NOTIFY=NEVER"])
+    rows = tern.wait_acct("b", bad, n=2)
+    assert "suppression list" in rows[1]["dsnDiag"], rows[1]
+    assert rows[1]["dsnStatus"].startswith("5.7.1"), rows[1]
+    tern.wait_acct("d", good)
+    # the remote never saw the second attempt
+    assert len(sink.attempts("RCPT", bad)) == 1
+
+    # the list is a file in the accounting directory, read at start
+    listed = (tern.acct.parent / "suppression.list").read_text().split()
+    assert bad in listed
+    tern.restart()
+    tern.send(SENDER, [bad], make_message(to=bad),
+              rcpt_options=["NOTIFY=NEVER"])
+    rows = tern.wait_acct("b", bad, n=3)
+    assert "suppression list" in rows[2]["dsnDiag"], rows[2]
+    assert len(sink.attempts("RCPT", bad)) == 1
