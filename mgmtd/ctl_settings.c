@@ -166,13 +166,15 @@ json_t *
 ctl_settings(const struct cfg *cfg, const char *queue, const char **err)
 {
 	const struct cfg_node *vnode = NULL;
-	json_t *from = json_object(), *vfrom = json_object();
+	json_t *from, *vfrom;
 	char domain[256];
 	const char *slash, *vmta = NULL;
 	size_t len;
 
 	if (queue == NULL)
 		return ctl_settings_global(cfg);
+	from = json_object();
+	vfrom = json_object();
 	if ((slash = strchr(queue, '/')) != NULL) {
 		vmta = slash + 1;
 		len = slash - queue;
