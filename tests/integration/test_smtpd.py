@@ -653,6 +653,29 @@ def test_bdat_chunks_arrive_intact(tern, sink):
     assert got[0].data.endswith(body)
 
 
+def test_bdat_with_header_processing(make_tern, sink):
+    """X-Job split across two chunks is still found and removed."""
+    t = start_tern(make_tern, sink, source=(
+        "    always-allow-relaying yes\n"
+        "    process-x-job yes\n"))
+    body = make_message(to="bj@example.test", headers=("X-Job: chunky",))
+    cut = body.index(b"X-Job:") + 3
+    c = _bdat_session(t)
+    try:
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert c.cmd("RCPT TO:<bj@example.test>")[0] == 250
+        c.send(f"BDAT {cut}\r\n".encode() + body[:cut])
+        assert c.reply()[0] == 250
+        rest = body[cut:]
+        c.send(f"BDAT {len(rest)} LAST\r\n".encode() + rest)
+        assert c.reply()[0] == 250
+    finally:
+        c.close()
+    got = t.wait_messages(sink, 1, rcpt="bj@example.test")[0]
+    assert b"X-Job" not in got.data
+    assert t.wait_acct("d", "bj@example.test")[0]["jobId"] == "chunky"
+
+
 def test_bdat_refused_chunks_are_skipped(tern, sink):
     c = _bdat_session(tern)
     try:
