@@ -313,6 +313,10 @@ in_arf(struct in_ctx *c, const char *p, size_t len, const char *orig,
 	in_header(p, len, "Original-Rcpt-To", to, sizeof(to));
 	in_header(p, len, "Source-IP", ip, sizeof(ip));
 	in_header(p, len, "Reported-Domain", dom, sizeof(dom));
+	if (to[0] == '<') {
+		to[strcspn(to, ">")] = '\0';
+		memmove(to, to + 1, strlen(to));
+	}
 	if (to[0] != '\0')
 		rcpt = to;
 	else if (orig != NULL && in_header(orig, in_header_len(orig, olen),
