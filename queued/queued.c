@@ -34,6 +34,9 @@ RB_GENERATE(incoming_tree, incoming, entry, incoming_cmp);
 #define SPOOL_FLOOR	(16ULL * 1024 * 1024)	/* always keep free */
 
 static uv_timer_t	stop_timer;
+static uv_timer_t	full_timer;	/* rechecks a full spool */
+
+#define SPOOL_RECHECK_MS	1000
 
 int64_t
 now_ms(void)
@@ -45,6 +48,14 @@ now_ms(void)
 }
 
 /* --- back-pressure --- */
+
+static int	spool_is_full(void);
+
+static void
+spool_recheck(uv_timer_t *h)
+{
+	spool_is_full();
+}
 
 static int
 spool_is_full(void)
@@ -66,6 +77,14 @@ spool_is_full(void)
 		full = 1;
 	if (full != qd->spool_full) {
 		qd->spool_full = full;
+		/* Deliveries and removals free room without anyone asking:
+		 * look again every second until there is room, and tell
+		 * smtpd then, so it stops refusing mail by itself. */
+		if (full)
+			uv_timer_start(&full_timer, spool_recheck,
+			    SPOOL_RECHECK_MS, SPOOL_RECHECK_MS);
+		else
+			uv_timer_stop(&full_timer);
 		log_warnx(full ? "spool is full: refusing new messages" :
 		    "spool has room again: accepting messages");
 		if (qd->smtpd != NULL) {
@@ -392,6 +411,7 @@ queued_recover(void)
 
 	for (i = 0; i <= QUEUE_MAX_WORKERS; i++)
 		TAILQ_INIT(&qd->worker_items[i]);
+	uv_timer_init(qd->loop, &full_timer);
 	queue_fs_init(qd->spool);
 	sched_init();
 	commit_init();
