@@ -476,6 +476,9 @@ static const struct daemon_ops queued_ops = {
 int
 main(int argc, char **argv)
 {
+	/* Message files are fsync'd in parallel (queue_commit.c): give the
+	 * threadpool enough threads for a batch's worth of them. */
+	setenv("UV_THREADPOOL_SIZE", "32", 0);
 	static struct queued q;
 
 	qd = &q;
