@@ -26,7 +26,8 @@ PKGS=(
 	# unit tests
 	libcmocka-dev
 	# integration tests (always run with /usr/bin/python3)
-	python3 python3-pytest python3-pytest-timeout python3-aiosmtpd
+	python3 python3-pytest python3-pytest-timeout python3-pytest-xdist
+	python3-aiosmtpd
 	python3-dnslib python3-dkim swaks
 	# mgmtd tests: Prometheus text parser, the web page in a real browser
 	python3-prometheus-client chromium

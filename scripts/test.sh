@@ -32,6 +32,9 @@
 #   TERN_TEST_SKIP="..." skip stage groups: unit integration asan fuzz
 #   FUZZ_SECONDS=N       time per fuzz target (default 20)
 #   PYTEST_ARGS="..."    extra pytest arguments (e.g. "-k reuse -x")
+#   TERN_PYTEST_WORKERS=N  integration tests run in N processes at once
+#                        (pytest-xdist; default 3: the tests mostly wait on
+#                        timers and sockets, not on the CPU); 0 = serially
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 PY=/usr/bin/python3
@@ -128,11 +131,14 @@ unit_tests() {	# DIR
 }
 
 integration_tests() {	# BUILD-DIR
-	local rc
+	local rc par=()
+	if [ "${TERN_PYTEST_WORKERS:-3}" -gt 0 ]; then
+		par=(-n "${TERN_PYTEST_WORKERS:-3}")
+	fi
 	# shellcheck disable=SC2086
 	env TERN_BUILD="$1" PYTHONDONTWRITEBYTECODE=1 \
 	    timeout -k 30 1200 "$PY" -m pytest -p no:cacheprovider -v \
-	    tests/integration ${PYTEST_ARGS:-}
+	    "${par[@]}" tests/integration ${PYTEST_ARGS:-}
 	rc=$?
 	if [ "$rc" -eq 5 ]; then
 		echo "pytest collected no tests: that is a failure" >&2
