@@ -870,6 +870,8 @@ test_table_used_by(void **state)
 		/* bounced */
 		"sync", "bounce-category-patterns", "pattern",
 		"record-fields", "user-string", "iso-times", "queue-filter",
+		"bounce-domain", "verp-default", "bounce-processor",
+		"feedback-loop-processor",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server",
 		"smtp-pattern-list", "adaptive-max-smtp-out",
