@@ -21,6 +21,7 @@ def test_max_delivery_attempts_bounces(make_tern, sink):
         row["dsnStatus"].startswith("5."), row
     assert len(t.acct_rows("t", "a@example.test")) == 1
     assert len(sink.attempts("RCPT", "a@example.test")) == 2
+    t.wait_acct("d", SENDER)    # the DSN about it reached the sender
 
 
 def test_connection_failure_puts_queue_in_retry_mode(make_tern):
