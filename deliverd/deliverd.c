@@ -13,7 +13,8 @@
 #include "mta.h"
 #include "proto.h"
 
-#define DELIVERD_STOP_GRACE	60000	/* ms to finish work on SIGTERM */
+#define DELIVERD_STOP_GRACE	5000	/* ms to finish work on SIGTERM: well
+					   inside ternd's own grace (super.c) */
 
 static struct cfg	*d_cfg;
 static struct mproc	*d_queued;

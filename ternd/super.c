@@ -26,7 +26,7 @@
 #define BACKOFF_MIN_MS	200
 #define BACKOFF_MAX_MS	30000
 #define STABLE_SECS	60	/* a life this long resets the backoff */
-#define STOP_GRACE_MS	10000
+#define STOP_GRACE_MS	8000	/* then SIGKILL; systemd and tests wait 10 s */
 
 static const struct { int a, b; } link_table[] = {
 	{ PROC_SMTPD, PROC_QUEUED },
