@@ -25,35 +25,14 @@
 static char *
 keys_read(const char *path)
 {
-	struct stat st;
-	char *buf;
-	ssize_t n;
-	size_t off = 0;
-	int fd;
+	char *pem = ternd_read_file(path, KEY_MAX, "domain-key");
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("domain-key: cannot read %s", path);
+	if (pem != NULL && *pem == '\0') {
+		log_warnx("domain-key: %s is empty", path);
+		free(pem);
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1 || st.st_size <= 0 || st.st_size > KEY_MAX) {
-		log_warnx("domain-key: %s is empty or larger than %d bytes",
-		    path, KEY_MAX);
-		close(fd);
-		return NULL;
-	}
-	if ((buf = malloc(st.st_size + 1)) == NULL)
-		fatal("keys_read");
-	while (off < (size_t)st.st_size) {
-		n = read(fd, buf + off, st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	return buf;
+	return pem;
 }
 
 /* "SELECTOR,DOMAIN,FILE" (commas and/or blanks) -> one DLV_DKIM_KEY. */

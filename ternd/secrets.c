@@ -24,41 +24,7 @@
 static char *
 secrets_read(const char *path)
 {
-	struct stat st;
-	char *buf;
-	ssize_t n;
-	size_t off = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("cannot read %s", path);
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || st.st_size < 0 ||
-	    st.st_size > SECRET_MAX) {
-		log_warnx("%s: missing or larger than %d bytes", path,
-		    SECRET_MAX);
-		close(fd);
-		return NULL;
-	}
-	if ((buf = malloc(st.st_size + 1)) == NULL)
-		fatal("secrets_read");
-	while (off < (size_t)st.st_size) {
-		n = read(fd, buf + off, st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	if (strlen(buf) != off) {
-		log_warnx("%s: contains NUL bytes", path);
-		free(buf);
-		return NULL;
-	}
-	return buf;
+	return ternd_read_file(path, SECRET_MAX, NULL);
 }
 
 static void

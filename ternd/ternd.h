@@ -78,6 +78,10 @@ int	setup_tcp_listener(struct ternd *, int kind, const char *spec);
 /* setup_http.c: mgmtd's HTTP listener and htpasswd content */
 int	setup_http(struct ternd *);
 
+/* readfile.c: a small file read as root, NUL-terminated, or NULL (logged,
+ * prefixed with `what` when given): certificates, keys, password files. */
+char	*ternd_read_file(const char *path, size_t max, const char *what);
+
 /* super.c: children */
 void	super_init(struct ternd *);
 void	super_start_all(struct ternd *);
