@@ -8,6 +8,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "util.h"
 
 void
 m_add_envelope(struct mproc *p, const struct envelope *e)
@@ -85,18 +86,6 @@ envelope_clear_view(struct envelope *e)
 	e->nrcpt = 0;
 }
 
-static char *
-xstrdup_or_null(const char *s)
-{
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
-}
-
 struct envelope *
 envelope_dup(const struct envelope *src)
 {
@@ -106,20 +95,20 @@ envelope_dup(const struct envelope *src)
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		fatal("envelope_dup");
 	*e = *src;
-	e->sender = xstrdup_or_null(src->sender);
-	e->helo = xstrdup_or_null(src->helo);
-	e->client = xstrdup_or_null(src->client);
-	e->vmta = xstrdup_or_null(src->vmta);
-	e->jobid = xstrdup_or_null(src->jobid);
-	e->envid = xstrdup_or_null(src->envid);
-	e->authuser = xstrdup_or_null(src->authuser);
+	e->sender = xstrdup(src->sender);
+	e->helo = xstrdup(src->helo);
+	e->client = xstrdup(src->client);
+	e->vmta = xstrdup(src->vmta);
+	e->jobid = xstrdup(src->jobid);
+	e->envid = xstrdup(src->envid);
+	e->authuser = xstrdup(src->authuser);
 	if ((e->rcpts = calloc(src->nrcpt ? src->nrcpt : 1,
 	    sizeof(*e->rcpts))) == NULL)
 		fatal("envelope_dup");
 	for (i = 0; i < src->nrcpt; i++) {
 		e->rcpts[i] = src->rcpts[i];
-		e->rcpts[i].addr = xstrdup_or_null(src->rcpts[i].addr);
-		e->rcpts[i].orcpt = xstrdup_or_null(src->rcpts[i].orcpt);
+		e->rcpts[i].addr = xstrdup(src->rcpts[i].addr);
+		e->rcpts[i].orcpt = xstrdup(src->rcpts[i].orcpt);
 	}
 	return e;
 }
@@ -226,7 +215,7 @@ acct_record_dup(const struct acct_record *src)
 	if ((a = malloc(sizeof(*a))) == NULL)
 		fatal("acct_record_dup");
 	*a = *src;
-#define DUP(f)	f = xstrdup_or_null(f);
+#define DUP(f)	f = xstrdup(f);
 	ACCT_STRINGS(DUP, a)
 #undef DUP
 	return a;

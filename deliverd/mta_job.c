@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "mta.h"
 #include "proto.h"
 
@@ -28,18 +29,6 @@ mta_job_cmp(struct mta_job *a, struct mta_job *b)
 
 RB_PROTOTYPE(mta_jobs, mta_job, entry, mta_job_cmp);
 RB_GENERATE(mta_jobs, mta_job, entry, mta_job_cmp);
-
-static char *
-xstrdup(const char *s)
-{
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
-}
 
 static uint32_t
 mta_job_newid(void)

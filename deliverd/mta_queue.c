@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 #include "mta.h"
 #include "proto.h"
 
@@ -40,16 +41,6 @@ mta_queue_cmp(struct mta_queue *a, struct mta_queue *b)
 
 RB_PROTOTYPE(mta_queues, mta_queue, entry, mta_queue_cmp);
 RB_GENERATE(mta_queues, mta_queue, entry, mta_queue_cmp);
-
-static char *
-xstrdup(const char *s)
-{
-	char *d;
-
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
-}
 
 static struct cfg_node *
 mta_queue_node(const struct mta_queue *q, const char *name)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "smtpd.h"
 
 #define R_BADSEQ	"503 5.5.1 bad sequence of commands"
@@ -20,16 +21,6 @@
 #define R_TOOMANY	"452 4.5.3 too many recipients"
 #define R_NEEDUTF8	"553 5.6.7 non-ASCII address needs SMTPUTF8"
 #define R_STOPPING	"421 4.3.2 %s service shutting down"
-
-static char *
-xstrdup(const char *s)
-{
-	char *d;
-
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
-}
 
 /* A reply that counts as a client error; too many end the session. */
 void
