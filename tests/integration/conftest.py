@@ -62,11 +62,36 @@ def scaled(seconds: float) -> float:
     return seconds * TIME_SCALE
 
 
+_port_next = None
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Ports come from 20000-31999, below Linux's ephemeral range
+    (32768-60999): a port the kernel hands out with bind(0) can be taken
+    a moment later as the local port of some outgoing connection (deliverd
+    makes many) before ternd binds it.  Each pytest-xdist worker walks its
+    own slice, so parallel workers never pick the same port."""
+    global _port_next
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    try:
+        w = int(worker.lstrip("gw"))
+    except ValueError:
+        w = 0
+    lo = 20000 + (w % 6) * 2000
+    if _port_next is None:
+        _port_next = lo + (os.getpid() * 7) % 2000
+    for _ in range(2000):
+        port = lo + (_port_next - lo) % 2000
+        _port_next = port + 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in this worker's range")
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 20,
