@@ -20,6 +20,7 @@
 #include "bounced.h"
 #include "ctl.h"
 #include "log.h"
+#include "util.h"
 
 /* What the configuration says about one file. */
 struct acct_rule {
@@ -351,23 +352,6 @@ acct_write_ext(const struct acct_record *a, const struct acct_extra *x)
 }
 
 static int
-acct_write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int
 acct_file_flush(struct acct_file *f)
 {
 	struct acct_buf hdr = { 0 };
@@ -379,10 +363,10 @@ acct_file_flush(struct acct_file *f)
 	acct_layout_header(&f->rule.layout, &hdr);
 	r = fstat(f->fd, &st) == -1 ||
 	    (st.st_size == 0 &&
-	    acct_write_all(f->fd, hdr.data, hdr.len) == -1);
+	    write_all(f->fd, hdr.data, hdr.len) == -1);
 	acct_buf_free(&hdr);
 	if (r ||
-	    acct_write_all(f->fd, f->buf.data, f->buf.len) == -1 ||
+	    write_all(f->fd, f->buf.data, f->buf.len) == -1 ||
 	    (f->rule.sync && fdatasync(f->fd) == -1)) {
 		if (!f->failing)
 			log_warn("accounting file %s", f->path);

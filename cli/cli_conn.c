@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "cli.h"
 #include "ctl.h"
+#include "util.h"
 
 /* No answer is this large; a bound keeps a confused peer from filling
  * memory. */
@@ -96,18 +97,7 @@ cli_connect(const char *path)
 static int
 cli_send(int s, const char *line)
 {
-	size_t len = strlen(line), off = 0;
-	ssize_t n;
-
-	while (off < len) {
-		if ((n = write(s, line + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		off += n;
-	}
-	return 0;
+	return write_all(s, line, strlen(line));
 }
 
 static long long

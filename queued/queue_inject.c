@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "proto.h"
 #include "queued.h"
 
@@ -76,23 +77,6 @@ inject_dsn_request(struct qmsg *m, uint32_t k, const char *queue,
 	m_close(qd->bounced);
 }
 
-static int
-inject_write(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 void
 inject_message(struct msg *msg)
 {
@@ -112,7 +96,7 @@ inject_message(struct msg *msg)
 		qid_new(qid);
 		fd = queue_fs_create(qid);
 	} while (fd == -1 && errno == EEXIST && ++tries < 8);
-	if (fd == -1 || inject_write(fd, text, strlen(text)) == -1) {
+	if (fd == -1 || write_all(fd, text, strlen(text)) == -1) {
 		log_warn("%s: DSN to <%s> not queued", about ? about : "?",
 		    rcpt);
 		if (fd != -1) {
