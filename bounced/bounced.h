@@ -158,9 +158,6 @@ int	 dsn_wanted(const struct dsn_req *);
  * number of rows written. */
 int	inbound_process(const char *msg, size_t len, const char *to,
 	    const char *client, int64_t now);
-/* "a-joe=isp.example@bounce.example" -> "joe@isp.example"; NULL if the
- * address is no VERP address. */
-const char *verp_decode(const char *addr, char *buf, size_t bufsz);
 
 /* suppress.c: the suppression list */
 struct mproc;

@@ -29,6 +29,7 @@
 
 #include "bounced.h"
 #include "log.h"
+#include "verp.h"
 
 #define IN_VAL	1024
 
@@ -173,25 +174,6 @@ in_typed(const char *v)
 	for (s++; isspace((unsigned char)*s); s++)
 		;
 	return s;
-}
-
-const char *
-verp_decode(const char *addr, char *buf, size_t bufsz)
-{
-	const char *at, *eq, *dash;
-
-	if (addr == NULL || (at = strrchr(addr, '@')) == NULL)
-		return NULL;
-	for (eq = at; eq > addr && *eq != '='; eq--)
-		;
-	if (*eq != '=' || eq + 1 == at)
-		return NULL;
-	if ((dash = memchr(addr, '-', eq - addr)) == NULL || dash + 1 == eq)
-		return NULL;
-	if (snprintf(buf, bufsz, "%.*s@%.*s", (int)(eq - dash - 1), dash + 1,
-	    (int)(at - eq - 1), eq + 1) >= (int)bufsz)
-		return NULL;
-	return buf;
 }
 
 struct in_ctx {

@@ -7,7 +7,8 @@
  *	bounce-domain bounce.example
  *	=> MAIL FROM:<bounces-joe=isp.example@bounce.example>
  *
- * (PowerMTA's form: SENDERLOCAL-RCPTLOCAL=RCPTDOMAIN@DOMAIN.)  VERP is on
+ * (PowerMTA's form: SENDERLOCAL-RCPTLOCAL=RCPTDOMAIN@DOMAIN; a '-' in
+ * the sender's local part is doubled: common/verp.h.)  VERP is on
  * for a recipient when a `bounce-domain` applies to its domain (global,
  * or in its <domain>), or when the <source> the message came from says
  * `verp-default yes` (then the sender's own domain is used unless a
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "sched_int.h"
+#include "verp.h"
 
 static int
 verp_source_default(const struct envelope *e)
@@ -62,11 +64,7 @@ verp_sender(const struct envelope *e, const char *rcpt, char *buf,
 		bdom = n->arg;
 	if (bdom == NULL && !verp_source_default(e))
 		return NULL;
-	if (snprintf(buf, bufsz, "%.*s-%.*s=%s@%s", (int)(at - e->sender),
-	    e->sender, (int)(rat - rcpt), rcpt, rat + 1,
-	    bdom ? bdom : at + 1) >= (int)bufsz)
-		return NULL;
-	return buf;
+	return verp_encode(e->sender, rcpt, bdom, buf, bufsz);
 }
 
 /* job_send(): the recipients after the first of a VERP'd item go back to

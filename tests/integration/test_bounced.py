@@ -246,6 +246,30 @@ def test_verp_round_trip_async_bounce_to_rb_row(make_tern, sink, catchall):
     assert [m for m in catchall.messages if verp in m.rcpt_tos] == []
 
 
+def test_verp_sender_with_dash_maps_back(make_tern, sink, catchall):
+    """A '-' in the sender's local part is doubled in the VERP address, so
+    the rb row names the recipient, not "letter-jean-luc"."""
+    tern = make_tern(routes={"example.test": sink}, records="d,b,rb",
+                     extra=VERP_EXTRA)
+    rcpt = "jean-luc@example.test"
+    tern.send("news-letter@client.test", [rcpt], make_message(to=rcpt))
+    [got] = tern.wait_messages(sink, 1, rcpt=rcpt)
+    verp = "news--letter-jean-luc=example.test@bounce.test"
+    assert got.mail_from == verp
+    dsn = _report(verp, "delivery-status", [
+        ("text/plain", "Sorry."),
+        ("message/delivery-status",
+         "Reporting-MTA: dns; mx.example.test\r\n\r\n"
+         "Final-Recipient: rfc822; other@store.example.test\r\n"
+         "Action: failed\r\nStatus: 5.2.1\r\n"
+         "Diagnostic-Code: smtp; 550 5.2.1 mailbox disabled"),
+    ])
+    tern.send("", [verp], dsn)
+    [rb] = tern.wait_acct("rb", rcpt)
+    assert rb["orig"] == verp and rb["rcpt"] == rcpt, rb
+    assert rb["bounceCat"] == "inactive-mailbox", rb
+
+
 def test_qmail_bounce_to_rb_row(make_tern, sink, catchall):
     tern = make_tern(routes={"example.test": sink}, records="d,b,rb",
                      extra=VERP_EXTRA)

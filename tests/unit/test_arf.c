@@ -81,20 +81,6 @@ static const char arf[] =
     "--b1--\n";
 
 static void
-test_verp_decode(void **state)
-{
-	char buf[256];
-
-	assert_string_equal(verp_decode("news-joe=isp.example@b.example",
-	    buf, sizeof(buf)), "joe@isp.example");
-	assert_string_equal(verp_decode("n-a-b=c=d.example@b.example", buf,
-	    sizeof(buf)), "a-b=c@d.example");
-	assert_null(verp_decode("plain@b.example", buf, sizeof(buf)));
-	assert_null(verp_decode("n-x@b.example", buf, sizeof(buf)));
-	assert_null(verp_decode("n-=d@b.example", buf, sizeof(buf)));
-}
-
-static void
 test_dsn_rows(void **state)
 {
 	nrows = nsuppressed = 0;
@@ -155,7 +141,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_verp_decode),
 		cmocka_unit_test(test_dsn_rows),
 		cmocka_unit_test(test_arf_row),
 		cmocka_unit_test(test_truncations),
