@@ -85,6 +85,9 @@ test_corpus(void **state)
 		for (i = 0; i < 4; i++)
 			f[i] = strsep(&p, "\t");
 		assert_non_null(f[2]);
+		/* every row names where its text comes from */
+		if (f[3] == NULL || strlen(f[3]) < 4)
+			fail_msg("row without a source: %s", f[2]);
 		fold(f[2]);
 		status_of(f[2], status, sizeof(status));
 		got = bounce_classify(status, f[2]);
