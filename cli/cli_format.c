@@ -319,6 +319,10 @@ cli_queue_row(const json_t *q, char (*row)[CLI_CELL], int with_msgs)
 		    row[c++], CLI_CELL);
 	cli_scalar(cli_get(q, "inflight", NULL), row[c++],
 	    CLI_CELL);
+	/* deliverd's open connections and the limits in force */
+	cli_scalar(cli_get(q, "connections", NULL), row[c++], CLI_CELL);
+	cli_scalar(cli_get(q, "maxSmtpOut", NULL), row[c++], CLI_CELL);
+	cli_scalar(cli_get(q, "msgRate", NULL), row[c++], CLI_CELL);
 	cli_scalar(cli_get(q, "paused", NULL), row[c++], CLI_CELL);
 	cli_scalar(cli_get(q, "mode", NULL), row[c++],
 	    CLI_CELL);
@@ -352,6 +356,9 @@ cli_print_queues(FILE *fp, const json_t *j)
 	if (with_msgs)
 		cli_table_col(&t, "messages", 1);
 	cli_table_col(&t, "inflight", 1);
+	cli_table_col(&t, "conn", 1);
+	cli_table_col(&t, "max-out", 1);
+	cli_table_col(&t, "rate", 0);
 	cli_table_col(&t, "paused", 0);
 	cli_table_col(&t, "mode", 0);
 	cli_table_col(&t, "next retry", 0);

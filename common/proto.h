@@ -125,6 +125,37 @@ enum imsg_type {
 	 * str address[n] */
 	DLV_NAMESERVERS = 222,
 
+	/* --- deliverd <-> queued: connection slots (223-249) ---
+	 * A queue belongs to one worker, but total-max-smtp-out, a VMTA's
+	 * own max-smtp-out and a <source-pool>'s max-smtp-out count the
+	 * connections of every queue in every worker: queued holds those
+	 * counters, and a worker asks for a slot before each connection. */
+
+	/* deliverd: may session `peerid` connect?  str queue, str vmta
+	 * (NULL: none), str source IP (NULL: any).  queued answers with
+	 * DLV_SLOT_GRANT when every shared limit has room; until then the
+	 * request waits (first come, first served). */
+	DLV_SLOT_REQ = 223,
+	/* queued: session `peerid` may connect.  No payload. */
+	DLV_SLOT_GRANT,
+	/* deliverd: session `peerid` closed, or no longer wants its slot
+	 * (granted or still waiting).  No payload. */
+	DLV_SLOT_FREE,
+	/* deliverd, replaying after (re)connecting to queued: session
+	 * `peerid` holds a slot already.  Payload as DLV_SLOT_REQ; it is
+	 * counted without waiting. */
+	DLV_SLOT_HELD,
+	/* deliverd: what a queue is doing, for `tern show queues` and
+	 * GET /queues; sent when it changes (at most once a second per
+	 * queue) and with connections 0 when the worker forgets the queue.
+	 * str queue ("domain/vmta"), u32 connections (open TCP
+	 * connections, past connect()), u32 connecting (sessions waiting
+	 * for a slot, resolving or connecting), u32 max_smtp_out (the
+	 * limit in force now: backoff-max-smtp-out in backoff, lowered
+	 * while the host refuses), str msg_rate (in force now, as written,
+	 * "unlimited" when none) */
+	DLV_QUEUE_STATS,
+
 	/* --- queued <-> bounced: accounting --- */
 
 	/* queued: one accounting record.  peerid unused.  u64 seq, then

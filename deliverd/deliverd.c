@@ -65,6 +65,9 @@ deliverd_queued_msg(struct mproc *p, struct imsg *imsg)
 	case DLV_ACK:
 		mta_job_ack(imsg);
 		return;
+	case DLV_SLOT_GRANT:
+		mta_slot_grant(imsg);
+		return;
 	}
 	fatalx("unexpected %s from queued", proto_name(imsg->hdr.type));
 }
@@ -93,6 +96,7 @@ deliverd_peer(int proc, int instance, int fd)
 	d_queued = mproc_new(daemon_loop(), fd, PROC_QUEUED, 0,
 	    deliverd_queued_msg, deliverd_queued_gone, NULL);
 	/* queued gives us no work before DLV_HELLO_END. */
+	mta_slot_replay(d_queued);
 	mta_job_replay(d_queued);
 }
 
@@ -101,6 +105,7 @@ deliverd_start(void)
 {
 	log_info("started, instance %d of %d", daemon_instance(),
 	    daemon_ninstances());
+	mta_stats_start();
 }
 
 void
@@ -131,6 +136,7 @@ static void
 deliverd_shutdown(void)
 {
 	d_stopping = 1;
+	mta_stats_stop();
 	uv_timer_init(daemon_loop(), &d_stop_timer);
 	uv_timer_start(&d_stop_timer, deliverd_stop_timeout,
 	    DELIVERD_STOP_GRACE, 0);

@@ -7,6 +7,8 @@
  *			connections bounded by max-smtp-out
  *	mta_session.c	one outbound SMTP connection (client state machine)
  *	mta_body.c	streaming a message file as DATA (dot-stuffing)
+ *	mta_slot.c	connection slots from queued (limits across queues)
+ *			and the queue counts sent to it for show queues
  *	smtp_reply.c	parser of the server's replies (pure)
  *
  * A job (one message, some of its recipients) waits in its queue's FIFO
@@ -40,6 +42,7 @@
 #define MTA_DIAG_MAX		1024		/* diag text sent to queued */
 #define MTA_ESMTP_MAX		256
 #define MTA_MAX_SOURCES		256		/* addresses of one queue */
+#define MTA_MAX_IP_LIMITS	16		/* source-ip-max-smtp-out lines */
 
 /* Per recipient: what happened. */
 struct mta_result {
@@ -222,6 +225,13 @@ struct mta_queue {
 	int			 nsrcs;
 	int			 nextsrc;
 	int			 random_ip;
+	/* source-ip-max-smtp-out [CIDR] N: connections per source address */
+	struct mta_ip_limit {
+		struct cfg_cidr	 cidr;
+		int		 any;		/* no CIDR: every address */
+		int		 max;
+	}			 ip_limits[MTA_MAX_IP_LIMITS];
+	int			 nip_limits;
 	int			 tls_mode;	/* MTA_TLS_* */
 	int			 tls_broken;	/* handshakes fail: in clear */
 	int			 dkim_sign;	/* dkim-sign yes */
@@ -251,6 +261,10 @@ struct mta_queue {
 	int			 njobs;
 	struct mta_sesslist	 sessions;
 	int			 nsessions;
+	/* last DLV_QUEUE_STATS sent (mta_slot.c) */
+	int			 stats_sent;
+	uint32_t		 stats[3];	/* conns, connecting, max */
+	char			 stats_rate[64];
 };
 
 void		 mta_queue_add(struct mta_job *);
@@ -263,7 +277,11 @@ void		 mta_queue_conn_failed(struct mta_queue *, uint32_t status,
 void		 mta_queue_session_gone(struct mta_queue *,
 		    struct mta_session *);
 const struct mta_host *mta_queue_host(struct mta_queue *, int);
-const struct sockaddr_storage *mta_queue_pick_source(struct mta_queue *);
+int		 mta_queue_pick_source(struct mta_queue *,
+		    const struct sockaddr_storage **);
+int		 mta_queue_conn_max(const struct mta_queue *);
+const char	*mta_queue_rate_text(struct mta_queue *);
+void		 mta_queue_foreach(void (*)(struct mta_queue *));
 int		 mta_queue_nhosts(const struct mta_queue *);
 void		 mta_queue_reconfig(void);
 void		 mta_queue_wake(struct mta_queue *, uint64_t ms);
@@ -287,6 +305,7 @@ enum mta_phase {
 };
 
 enum mta_state {
+	MTA_SLOT,		/* waiting for queued's slot (mta_slot.c) */
 	MTA_RESOLVE, MTA_CONNECT, MTA_BANNER, MTA_EHLO, MTA_HELO,
 	MTA_STARTTLS, MTA_TLS,
 	MTA_IDLE, MTA_MAIL, MTA_RCPT, MTA_DATA, MTA_BODY, MTA_EOM,
@@ -321,6 +340,8 @@ struct mta_session {
 	TAILQ_ENTRY(mta_session) entry;
 	uint32_t		 id;
 	struct mta_queue	*q;
+	RB_ENTRY(mta_session)	 slotentry;	/* by id, while slot != 0 */
+	int			 slot;		/* MTA_SLOT_* */
 	enum mta_state		 state;
 	uv_timer_t		 timer;
 	struct mta_conn		*conn;		/* the TCP connection, or NULL */
@@ -371,8 +392,20 @@ struct mta_session {
 	struct mta_body		 body;
 };
 
-struct mta_session *mta_session_new(struct mta_queue *);
+struct mta_session *mta_session_new(struct mta_queue *,
+		    const struct sockaddr_storage *src);
 void		 mta_session_connect(struct mta_session *);
+void		 mta_session_start(struct mta_session *);
+
+/* mta_slot.c */
+enum { MTA_SLOT_NONE = 0, MTA_SLOT_WAIT, MTA_SLOT_HELD };
+void		 mta_slot_request(struct mta_session *);
+void		 mta_slot_grant(struct imsg *);
+void		 mta_slot_release(struct mta_session *);
+void		 mta_slot_replay(struct mproc *);
+void		 mta_stats_start(void);
+void		 mta_stats_send(struct mta_queue *);
+void		 mta_stats_stop(void);
 enum mta_phase	 mta_session_phase(const struct mta_session *);
 void		 mta_session_timer(struct mta_session *, uint64_t ms);
 void		 mta_session_send(struct mta_session *, const char *, ...)

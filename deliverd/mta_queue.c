@@ -251,16 +251,94 @@ mta_queue_source(struct mta_queue *q)
 	}
 }
 
-/* The source address for a new connection: round robin, or at random
- * with random-ip.  NULL: let the kernel choose. */
-const struct sockaddr_storage *
-mta_queue_pick_source(struct mta_queue *q)
+/* source-ip-max-smtp-out [CIDR] N, repeatable (the seeds'
+ * max-smtp-out-per-ip N): the first line whose CIDR holds an address,
+ * or that has none, limits that address's connections in this queue. */
+static void
+mta_queue_ip_limits(struct mta_queue *q)
 {
+	struct cfg_node *n;
+	struct mta_ip_limit *l;
+	const char *err, *num;
+	int64_t v;
+
+	q->nip_limits = 0;
+	for (n = mta_queue_node(q, "source-ip-max-smtp-out"); n != NULL &&
+	    q->nip_limits < MTA_MAX_IP_LIMITS;
+	    n = cfg_next_named(n, "source-ip-max-smtp-out")) {
+		l = &q->ip_limits[q->nip_limits];
+		memset(l, 0, sizeof(*l));
+		l->any = n->argc < 2;
+		num = n->argc > 0 ? n->argv[n->argc - 1] : "";
+		if (n->argc < 1 || (!l->any && cfg_parse_cidr(n->argv[0],
+		    &l->cidr, &err) == -1) || cfg_parse_int(num, &v, &err) ==
+		    -1 || v < 1) {
+			log_warnx("%s: source-ip-max-smtp-out %s: ignored",
+			    q->name, n->arg ? n->arg : "");
+			continue;
+		}
+		l->max = v > 100000 ? 100000 : v;
+		q->nip_limits++;
+	}
+}
+
+/* Connections this queue may have from `src` (NULL: the kernel's
+ * choice), -1: no limit. */
+static int
+mta_queue_ip_max(const struct mta_queue *q, const struct sockaddr_storage *src)
+{
+	int i;
+
+	for (i = 0; i < q->nip_limits; i++)
+		if (q->ip_limits[i].any || (src != NULL && cfg_cidr_match(
+		    &q->ip_limits[i].cidr, (const struct sockaddr *)src)))
+			return q->ip_limits[i].max;
+	return -1;
+}
+
+static int
+mta_queue_ip_room(const struct mta_queue *q, const struct sockaddr_storage *src)
+{
+	const struct mta_session *s;
+	char name[64];
+	int max, n = 0;
+
+	if ((max = mta_queue_ip_max(q, src)) < 0)
+		return 1;
+	name[0] = '\0';
+	if (src != NULL)
+		uv_ip_name((const struct sockaddr *)src, name, sizeof(name));
+	TAILQ_FOREACH(s, &q->sessions, entry)
+		if (s->state != MTA_CLOSED && (src == NULL ||
+		    (s->bound && strcmp(s->bindname, name) == 0)))
+			n++;
+	return n < max;
+}
+
+/* The source address for a new connection: round robin, or at random
+ * with random-ip, skipping addresses at their source-ip-max-smtp-out.
+ * *src NULL: let the kernel choose.  -1: every address is busy. */
+int
+mta_queue_pick_source(struct mta_queue *q, const struct sockaddr_storage **src)
+{
+	uint32_t first, i;
+	const struct sockaddr_storage *ss;
+
+	*src = NULL;
 	if (q->nsrcs == 0)
-		return NULL;
-	if (q->random_ip)
-		return &q->srcs[arc4random_uniform(q->nsrcs)];
-	return &q->srcs[q->nextsrc++ % q->nsrcs];
+		return mta_queue_ip_room(q, NULL) ? 0 : -1;
+	first = q->random_ip ? arc4random_uniform(q->nsrcs) :
+	    (uint32_t)q->nextsrc;
+	for (i = 0; i < (uint32_t)q->nsrcs; i++) {
+		ss = &q->srcs[(first + i) % q->nsrcs];
+		if (!mta_queue_ip_room(q, ss))
+			continue;
+		if (!q->random_ip)
+			q->nextsrc = (first + i + 1) % q->nsrcs;
+		*src = ss;
+		return 0;
+	}
+	return -1;
 }
 
 static void
@@ -375,6 +453,7 @@ mta_queue_settings(struct mta_queue *q)
 	q->max_msg = mta_queue_int(q, "max-msg-per-connection", 0);
 	q->conn_limit = q->max_conn;
 	mta_queue_limits(q);
+	mta_queue_ip_limits(q);
 	mta_queue_tls(q);
 	q->tls_broken = 0;
 	mta_backoff_settings(q);
@@ -417,6 +496,9 @@ mta_queue_maybe_free(struct mta_queue *q)
 	mta_backoff_check(q);
 	if (q->njobs > 0 || q->nsessions > 0 || q->backoff)
 		return;
+	/* queued's show queues: no connections any more. */
+	if (q->stats_sent)
+		mta_stats_send(q);
 	RB_REMOVE(mta_queues, &queues, q);
 	if (q->timer != NULL)
 		uv_close((uv_handle_t *)q->timer, mta_queue_timer_free);
@@ -685,9 +767,45 @@ mta_queue_mx(struct mta_queue *q)
 	return q->nmx > 0 ? 0 : -1;
 }
 
+/* Connections the queue may have now: max-smtp-out, fewer while the
+ * host refuses some, backoff-max-smtp-out in backoff. */
+int
+mta_queue_conn_max(const struct mta_queue *q)
+{
+	int limit;
+
+	limit = q->conn_limit < q->max_conn ? q->conn_limit : q->max_conn;
+	if (q->backoff && q->backoff_conn < limit)
+		limit = q->backoff_conn;
+	return limit;
+}
+
+/* The max-msg-rate in force, as written. */
+const char *
+mta_queue_rate_text(struct mta_queue *q)
+{
+	const char *v = NULL;
+
+	if (mta_queue_rate_now(q) == &q->backoff_rate)
+		v = mta_queue_str(q, "backoff-max-msg-rate");
+	if (v == NULL)
+		v = mta_queue_str(q, "max-msg-rate");
+	return v ? v : "unlimited";
+}
+
+void
+mta_queue_foreach(void (*fn)(struct mta_queue *))
+{
+	struct mta_queue *q, *tmp;
+
+	RB_FOREACH_SAFE(q, mta_queues, &queues, tmp)
+		fn(q);
+}
+
 void
 mta_queue_pump(struct mta_queue *q)
 {
+	const struct sockaddr_storage *src;
 	struct mta_session *s, *tmp;
 	struct mta_job *job;
 	int want, limit;
@@ -705,16 +823,17 @@ mta_queue_pump(struct mta_queue *q)
 		return;
 	/* Each connecting session will take one job when it is ready. */
 	want = q->njobs - mta_queue_count(q, MTA_PHASE_CONNECTING);
-	limit = q->conn_limit < q->max_conn ? q->conn_limit : q->max_conn;
-	if (q->backoff && q->backoff_conn < limit)
-		limit = q->backoff_conn;
+	limit = mta_queue_conn_max(q);
 	while (want-- > 0 && q->nsessions < limit) {
-		if (!mta_queue_may_connect(q))
+		/* An address at its source-ip-max-smtp-out: the next
+		 * session gone makes room (session_gone pumps again). */
+		if (mta_queue_pick_source(q, &src) == -1 ||
+		    !mta_queue_may_connect(q))
 			break;
-		s = mta_session_new(q);
+		s = mta_session_new(q, src);
 		TAILQ_INSERT_TAIL(&q->sessions, s, entry);
 		q->nsessions++;
-		mta_session_connect(s);
+		mta_session_start(s);
 	}
 }
 

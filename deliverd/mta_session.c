@@ -42,21 +42,20 @@ struct mta_wreq {
 static uint32_t	session_nextid;
 
 struct mta_session *
-mta_session_new(struct mta_queue *q)
+mta_session_new(struct mta_queue *q, const struct sockaddr_storage *src)
 {
-	const struct sockaddr_storage *src;
 	struct mta_session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("mta_session_new");
 	s->id = ++session_nextid;
 	s->q = q;
-	s->state = MTA_RESOLVE;
+	s->state = MTA_SLOT;
 	/* Routes round robin over their hosts; MX hosts are tried in
 	 * preference order (equal ones were shuffled by the lookup). */
 	s->hostfirst = q->nhosts > 0 ? q->nexthost++ : 0;
 	/* One source address for the life of the connection. */
-	if ((src = mta_queue_pick_source(q)) != NULL) {
+	if (src != NULL) {
 		s->bindaddr = *src;
 		s->bound = 1;
 		uv_ip_name((const struct sockaddr *)src, s->bindname,
@@ -72,6 +71,7 @@ enum mta_phase
 mta_session_phase(const struct mta_session *s)
 {
 	switch (s->state) {
+	case MTA_SLOT:
 	case MTA_RESOLVE:
 	case MTA_CONNECT:
 	case MTA_BANNER:
@@ -448,6 +448,13 @@ mta_session_resolve(struct mta_session *s, const struct mta_host *h)
 		fatalx("uv_getaddrinfo: %s", uv_strerror(r));
 }
 
+/* A new session: a slot first (mta_slot.c), then mta_session_connect. */
+void
+mta_session_start(struct mta_session *s)
+{
+	mta_slot_request(s);
+}
+
 void
 mta_session_connect(struct mta_session *s)
 {
@@ -725,6 +732,7 @@ mta_session_close(struct mta_session *s)
 		return;
 	log_debug("session %u: closing after %d message(s)", s->id, s->nmsg);
 	s->state = MTA_CLOSED;
+	mta_slot_release(s);
 	if (s->job != NULL) {
 		/* Callers give the job its outcome first; just in case. */
 		mta_job_fail(s->job, DLV_TEMPFAIL, 1, "4.4.2",

@@ -48,6 +48,8 @@ ctl_status(struct mproc *p, uint32_t reqid)
 	    "deferred", (json_int_t)qd->n_deferred,
 	    "retryPending", (json_int_t)heap_size(),
 	    "spoolFull", qd->spool_full);
+	/* Outbound connections open or opening, every worker. */
+	json_object_set_new(j, "smtpOut", json_integer(sched_slot_count()));
 	ctl_reply_json(p, CTL_STATUS, reqid, j);
 }
 
@@ -55,8 +57,9 @@ static json_t *
 ctl_queue_json(struct squeue *q)
 {
 	int64_t now = now_ms();
+	json_t *j;
 
-	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:s,s:I,s:s?,s:I,s:I,s:I}",
+	j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:s,s:I,s:s?,s:I,s:I,s:I}",
 	    "queue", q->name, "domain", q->domain,
 	    "vmta", q->vmta ? q->vmta : "{default}",
 	    "rcpts", (json_int_t)q->nrcpts,
@@ -70,6 +73,16 @@ ctl_queue_json(struct squeue *q)
 	    "delivered", (json_int_t)q->delivered,
 	    "bounced", (json_int_t)q->bounced,
 	    "deferred", (json_int_t)q->deferred);
+	/* Connections and the limits in force, as deliverd counts them
+	 * (DLV_QUEUE_STATS); the configured limits until it has said. */
+	json_object_set_new(j, "connections", json_integer(q->conns));
+	json_object_set_new(j, "connecting", json_integer(q->connecting));
+	json_object_set_new(j, "maxSmtpOut", json_integer(q->stats_worker ?
+	    q->max_out : q->cfg_max_out));
+	json_object_set_new(j, "msgRate", json_string(q->stats_worker &&
+	    q->msg_rate ? q->msg_rate : q->cfg_msg_rate ? q->cfg_msg_rate :
+	    "unlimited"));
+	return j;
 }
 
 void

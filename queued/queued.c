@@ -263,6 +263,37 @@ worker_msg(struct mproc *p, struct imsg *imsg)
 		m_end(&m);
 		sched_worker_up(p->instance);
 		return;
+	case DLV_SLOT_REQ:
+	case DLV_SLOT_HELD: {
+		const char *queue, *vmta, *src;
+
+		m_get_string(&m, &queue);
+		m_get_string(&m, &vmta);
+		m_get_string(&m, &src);
+		m_end(&m);
+		sched_slot_request(p->instance, imsg->hdr.peerid, vmta, src,
+		    imsg->hdr.type == DLV_SLOT_HELD);
+		return;
+	}
+	case DLV_SLOT_FREE:
+		m_end(&m);
+		sched_slot_release(p->instance, imsg->hdr.peerid);
+		return;
+	case DLV_QUEUE_STATS: {
+		const char *queue, *rate;
+		uint32_t conns, connecting, max_out;
+
+		m_get_string(&m, &queue);
+		m_get_u32(&m, &conns);
+		m_get_u32(&m, &connecting);
+		m_get_u32(&m, &max_out);
+		m_get_string(&m, &rate);
+		m_end(&m);
+		if (queue != NULL)
+			sched_queue_stats(p->instance, queue, conns,
+			    connecting, max_out, rate);
+		return;
+	}
 	case DLV_QUEUE_MODE: {
 		const char *queue, *reason;
 		uint64_t secs;
@@ -285,6 +316,7 @@ worker_lost(struct mproc *p)
 {
 	qd->workers[p->instance] = NULL;
 	sched_worker_down(p->instance);
+	sched_slot_worker_down(p->instance);
 }
 
 static void

@@ -81,6 +81,13 @@ struct squeue {
 	int		 nretry;
 	int64_t		 bounce_after;	/* ms */
 	int		 max_attempts;	/* max-delivery-attempts, 0: any */
+	/* deliverd says (DLV_QUEUE_STATS), for show queues */
+	int		 stats_worker;	/* 0: nothing heard */
+	uint32_t	 conns, connecting, max_out;
+	char		*msg_rate;
+	/* the same from the config, until deliverd says */
+	uint32_t	 cfg_max_out;
+	char		*cfg_msg_rate;
 	int		 backoff;	/* deliverd says: backoff mode */
 	int64_t		 backoff_until;	/* ms, at the latest */
 	uint64_t	 delivered, bounced, deferred;
@@ -148,6 +155,16 @@ void		 sched_worker_down(int worker);
 void		 sched_result(int worker, struct dlv_result *);
 void		 sched_queue_mode(const char *queue, int backoff,
 		    uint64_t secs, const char *reason);
+/* sched_slot.c: connections counted across workers */
+void		 sched_slot_request(int worker, uint32_t id, const char *vmta,
+		    const char *src, int held_already);
+void		 sched_slot_release(int worker, uint32_t id);
+void		 sched_slot_worker_down(int worker);
+void		 sched_slot_reconfigure(void);
+int		 sched_slot_count(void);
+void		 sched_queue_stats(int worker, const char *queue,
+		    uint32_t conns, uint32_t connecting, uint32_t max_out,
+		    const char *rate);
 void		 sched_inflight(int worker, const char *qid, uint32_t n,
 		    const uint32_t *idx);
 void		 sched_committed(const char *qid);	/* journal durable */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 #include "proto.h"
 #include "queued.h"
 #include "sched_int.h"
@@ -125,6 +126,10 @@ queue_configure(struct squeue *q)
 	if (max_out <= 0)
 		max_out = DEFAULT_MAX_SMTP_OUT;
 	q->max_inflight = max_out * INFLIGHT_PER_CONN;
+	q->cfg_max_out = max_out;
+	free(q->cfg_msg_rate);
+	v = queue_setting(q, "max-msg-rate");
+	q->cfg_msg_rate = xstrdup(v ? v : "unlimited");
 }
 
 struct squeue *
@@ -184,6 +189,7 @@ sched_reconfigure(void)
 			q->active = 1;
 		}
 	}
+	sched_slot_reconfigure();
 	sched_kick();
 }
 
@@ -210,6 +216,25 @@ sched_queue_mode(const char *queue, int backoff, uint64_t secs,
 	q->backoff_until = backoff ? now_ms() + (int64_t)secs * 1000 : 0;
 	log_debug("queue %s: %s mode%s%s", queue, backoff ? "backoff" :
 	    "normal", reason ? ": " : "", reason ? reason : "");
+}
+
+/* deliverd's word on a queue's connections and limits in force; a
+ * worker that goes away (sched_worker_down) has none open any more. */
+void
+sched_queue_stats(int worker, const char *queue, uint32_t conns,
+    uint32_t connecting, uint32_t max_out, const char *rate)
+{
+	struct squeue key, *q;
+
+	key.name = (char *)queue;
+	if ((q = RB_FIND(squeue_tree, &qd->queues, &key)) == NULL)
+		return;
+	q->stats_worker = worker;
+	q->conns = conns;
+	q->connecting = connecting;
+	q->max_out = max_out;
+	free(q->msg_rate);
+	q->msg_rate = rate ? strdup(rate) : NULL;
 }
 
 /* --- items --- */

@@ -4,6 +4,7 @@ No assertion depends on the machine being fast: rates are checked as
 upper bounds over a window (a slow machine only delivers fewer).
 """
 
+import json
 import time
 
 from conftest import make_message, scaled
@@ -134,3 +135,144 @@ def test_max_message_size_bounces_without_connecting(make_tern, sink):
     assert sink.connections == 0
     t.send(SENDER, ["small@example.test"], make_message())
     t.wait_messages(sink, 1, rcpt="small@example.test")
+
+
+# --- max-smtp-out across queues (and deliverd workers) ---
+
+def _with_x_vmta(t):
+    """Let X-Virtual-MTA pick the VMTA, then start."""
+    t._config_text = t.config_text().replace(
+        "    always-allow-relaying yes",
+        "    always-allow-relaying yes\n    process-x-virtual-mta yes", 1)
+    t.start()
+
+
+def _send_both(t, n, vmta=None):
+    """n messages to each of a.test and b.test (one connection)."""
+    headers = (f"X-Virtual-MTA: {vmta}",) if vmta else ()
+    with t.smtp() as s:
+        for i in range(n):
+            for d in ("a.test", "b.test"):
+                t.send_on(s, SENDER, [f"r{i}@{d}"],
+                          make_message(headers=headers))
+
+
+def test_vmta_max_smtp_out_is_shared_by_its_domains(make_tern, sink):
+    """<virtual-mta v1> max-smtp-out 2: two domains that may each have 5
+    connections, in two deliverd workers, never have more than 2 at once
+    together, and the receiver does see 2; all mail arrives."""
+    vmta = ("<virtual-mta v1>\n"
+            "    max-smtp-out 2\n"
+            "</virtual-mta>\n")
+    t = make_tern(routes={"a.test": sink, "b.test": sink},
+                  domain_settings={"a.test": "max-smtp-out 5",
+                                   "b.test": "max-smtp-out 5"},
+                  deliverd_processes=2, extra=vmta, start=False)
+    _with_x_vmta(t)
+    _send_both(t, 8, vmta="v1")
+    t.wait_for(lambda: len(t.acct_rows("d")) >= 16, timeout=60,
+               what="16 deliveries")
+    assert sink.max_concurrent == 2
+    rows = t.acct_rows("d")
+    assert {r["vmta"] for r in rows} == {"v1"}
+    assert {r["rcpt"].split("@")[1] for r in rows} == {"a.test", "b.test"}
+
+
+def test_total_max_smtp_out_spans_every_queue(make_tern, sink):
+    """total-max-smtp-out 3: two domains allowed 5 each stay within 3
+    connections at once, all told."""
+    t = make_tern(routes={"a.test": sink, "b.test": sink},
+                  domain_settings={"a.test": "max-smtp-out 5",
+                                   "b.test": "max-smtp-out 5"},
+                  deliverd_processes=2, extra="total-max-smtp-out 3\n")
+    _send_both(t, 8)
+    t.wait_for(lambda: len(t.acct_rows("d")) >= 16, timeout=60,
+               what="16 deliveries")
+    assert sink.max_concurrent == 3
+
+
+def test_source_pool_max_smtp_out_spans_vmtas(make_tern, sink):
+    """<source-pool CIDR> max-smtp-out 2: two VMTAs sending from that
+    range (each allowed 10) have 2 connections from it at most."""
+    extra = ("<source-pool 127.0.0.80/30>\n"
+             "    max-smtp-out 2\n"
+             "</source-pool>\n"
+             "<virtual-mta p1>\n    source-pool 127.0.0.80/30\n"
+             "</virtual-mta>\n"
+             "<virtual-mta p2>\n    source-pool 127.0.0.80/30\n"
+             "</virtual-mta>\n")
+    t = make_tern(routes={"a.test": sink},
+                  domain_settings={"a.test": "max-smtp-out 10"},
+                  deliverd_processes=2, extra=extra, start=False)
+    _with_x_vmta(t)
+    with t.smtp() as s:
+        for i in range(12):
+            t.send_on(s, SENDER, [f"r{i}@a.test"], make_message(
+                headers=(f"X-Virtual-MTA: p{1 + i % 2}",)))
+    t.wait_for(lambda: len(t.acct_rows("d")) >= 12, timeout=60,
+               what="12 deliveries")
+    assert sink.max_concurrent == 2
+    assert {m.peer[0] for m in sink.messages} <= {"127.0.0.81",
+                                                  "127.0.0.82"}
+    assert {r["vmta"] for r in t.acct_rows("d")} == {"p1", "p2"}
+
+
+def test_source_ip_max_smtp_out(make_tern, sink):
+    """The seeds' max-smtp-out-per-ip 1 (source-ip-max-smtp-out): with two
+    source addresses a queue allowed 6 connections has 2, one per
+    address."""
+    t = make_tern(routes={"a.test": sink},
+                  domain_settings={"a.test": "max-smtp-out 6\n"
+                                   "max-smtp-out-per-ip 1"},
+                  extra="smtp-source-host 127.0.0.91\n"
+                        "smtp-source-host 127.0.0.92\n")
+    with t.smtp() as s:
+        for i in range(10):
+            t.send_on(s, SENDER, [f"r{i}@a.test"], make_message())
+    t.wait_for(lambda: len(t.acct_rows("d")) >= 10, timeout=60,
+               what="10 deliveries")
+    assert sink.max_concurrent == 2
+    assert {m.peer[0] for m in sink.messages} == {"127.0.0.91",
+                                                  "127.0.0.92"}
+
+
+# --- what show queues says about connections and limits ---
+
+def _queue(t, name):
+    r = t.cli("--json", "show", "queues")
+    assert r.returncode == 0, r.stderr
+    for q in json.loads(r.stdout):
+        if q["queue"] == name:
+            return q
+    return None
+
+
+def test_show_queues_connections_and_limits(make_tern, sink):
+    """`tern show queues` shows deliverd's open connections of a queue
+    (up to its max-smtp-out 3 while they are busy or idle, 0 once they
+    closed), its max-smtp-out and its max-msg-rate."""
+    t = make_tern(routes={"a.test": sink},
+                  domain_settings={"a.test": "max-smtp-out 3\n"
+                                   "max-msg-rate 36000/h"})
+    with t.smtp() as s:
+        for i in range(9):
+            t.send_on(s, SENDER, [f"r{i}@a.test"], make_message())
+    name = "a.test/{default}"
+    seen = []
+
+    def open_conns():
+        q = _queue(t, name)
+        if q is not None:
+            seen.append(q["connections"])
+        return q if q and q["connections"] >= 1 else None
+    q = t.wait_for(open_conns, what="connections shown")
+    assert q["maxSmtpOut"] == 3 and q["msgRate"] == "36000/h"
+    t.wait_for(lambda: len(t.acct_rows("d")) >= 9, what="9 deliveries")
+    # idle connections close after a few seconds: then none is shown
+    t.wait_for(lambda: _queue(t, name)["connections"] == 0, timeout=30,
+               what="connections back to 0")
+    assert max(seen) <= 3
+    text = t.cli("show", "queues").stdout
+    head = text.splitlines()[0].split()
+    assert "conn" in head and "max-out" in head and "rate" in head
+    assert "36000/h" in text

@@ -883,6 +883,7 @@ test_table_used_by(void **state)
 		"resolve-to", "max-rcpt-per-message",
 		"max-rcpt-per-transaction", "max-msg-rate",
 		"max-connect-rate", "delivery-interval", "random-ip",
+		"total-max-smtp-out", "source-ip-max-smtp-out",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", "http-mgmt-tls-certificate", NULL,

@@ -1,0 +1,256 @@
+/*
+ * sched_slot.c - connection slots: the max-smtp-out limits that span
+ * queues, and so deliverd workers.
+ *
+ * A queue's own max-smtp-out is counted by the worker that owns the
+ * queue.  Three limits count connections of many queues at once:
+ *
+ *	total-max-smtp-out (and a top-level max-smtp-out)	every queue
+ *	max-smtp-out in a <virtual-mta NAME> block		its queues
+ *	max-smtp-out in a <source-pool CIDR> block		its addresses
+ *
+ * Their queues live in different workers, so the counters live here: a
+ * worker asks for a slot before it connects (DLV_SLOT_REQ) and gives it
+ * back when the connection closes (DLV_SLOT_FREE).  A request that does
+ * not fit waits, first come first served, until a slot it needs is
+ * freed; a request for another VMTA may pass it meanwhile.  A worker
+ * that goes away gives back everything it held.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proto.h"
+#include "queued.h"
+#include "util.h"
+
+#define SLOT_DEFAULT_TOTAL	1200	/* PowerMTA's total-max-smtp-out */
+
+struct slot {
+	TAILQ_ENTRY(slot) entry;
+	int		 worker;
+	uint32_t	 id;		/* the worker's session id */
+	int		 granted;
+	char		*vmta;		/* NULL: none */
+	char		*pool;		/* <source-pool> CIDR, NULL: none */
+};
+TAILQ_HEAD(slot_list, slot);
+
+static struct slot_list	 held = TAILQ_HEAD_INITIALIZER(held);
+static struct slot_list	 waiting = TAILQ_HEAD_INITIALIZER(waiting);
+static int		 nheld;
+
+static int
+slot_same(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* max-smtp-out set in this very block, else -1 ("unlimited": -1). */
+static int64_t
+slot_block_limit(const struct cfg_node *block)
+{
+	struct cfg_node *n;
+	const char *err;
+	int64_t v;
+
+	if (block == NULL || (n = cfg_child(block, "max-smtp-out")) == NULL ||
+	    n->arg == NULL || cfg_parse_int(n->arg, &v, &err) == -1 || v < 0)
+		return -1;
+	return v;
+}
+
+static int64_t
+slot_total_limit(void)
+{
+	int64_t total, top;
+
+	total = cfg_int(qd->cfg->root, "total-max-smtp-out",
+	    SLOT_DEFAULT_TOTAL);
+	top = slot_block_limit(qd->cfg->root);
+	return top >= 0 && top < total ? top : total;
+}
+
+/* The <source-pool CIDR> block that holds address `src`, or NULL. */
+static struct cfg_node *
+slot_pool_of(const char *src)
+{
+	struct sockaddr_storage ss;
+	struct cfg_node *sp;
+	struct cfg_cidr c;
+	const char *err;
+
+	memset(&ss, 0, sizeof(ss));
+	if (src == NULL)
+		return NULL;
+	if (inet_pton(AF_INET, src,
+	    &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, src,
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return NULL;
+	for (sp = cfg_child(qd->cfg->root, "source-pool"); sp != NULL;
+	    sp = cfg_next_named(sp, "source-pool"))
+		if (sp->child != NULL && sp->arg != NULL &&
+		    cfg_parse_cidr(sp->arg, &c, &err) == 0 &&
+		    cfg_cidr_match(&c, (struct sockaddr *)&ss))
+			return sp;
+	return NULL;
+}
+
+/* The <source-pool CIDR> block by its CIDR. */
+static struct cfg_node *
+slot_pool_named(const char *cidr)
+{
+	struct cfg_node *sp;
+
+	for (sp = cfg_child(qd->cfg->root, "source-pool"); sp != NULL;
+	    sp = cfg_next_named(sp, "source-pool"))
+		if (sp->child != NULL && slot_same(sp->arg, cidr))
+			return sp;
+	return NULL;
+}
+
+/* Whether one more connection like `s` fits every shared limit. */
+static int
+slot_fits(const struct slot *s)
+{
+	const struct slot *h;
+	int64_t vlimit = -1, plimit = -1;
+	int64_t nv = 0, np = 0;
+
+	if (nheld >= slot_total_limit())
+		return 0;
+	if (s->vmta != NULL)
+		vlimit = slot_block_limit(cfg_vmta(qd->cfg, s->vmta));
+	if (s->pool != NULL)
+		plimit = slot_block_limit(slot_pool_named(s->pool));
+	if (vlimit < 0 && plimit < 0)
+		return 1;
+	TAILQ_FOREACH(h, &held, entry) {
+		nv += vlimit >= 0 && slot_same(h->vmta, s->vmta);
+		np += plimit >= 0 && slot_same(h->pool, s->pool);
+	}
+	return (vlimit < 0 || nv < vlimit) && (plimit < 0 || np < plimit);
+}
+
+static void
+slot_grant(struct slot *s)
+{
+	struct mproc *p = qd->workers[s->worker];
+
+	TAILQ_REMOVE(&waiting, s, entry);
+	TAILQ_INSERT_TAIL(&held, s, entry);
+	s->granted = 1;
+	nheld++;
+	if (p != NULL)
+		m_compose(p, DLV_SLOT_GRANT, s->id, -1, NULL, 0);
+}
+
+/* Grant what fits now, oldest request first. */
+static void
+slot_run(void)
+{
+	struct slot *s, *tmp;
+
+	TAILQ_FOREACH_SAFE(s, &waiting, entry, tmp)
+		if (slot_fits(s))
+			slot_grant(s);
+}
+
+static void
+slot_free(struct slot *s)
+{
+	if (s->granted) {
+		TAILQ_REMOVE(&held, s, entry);
+		nheld--;
+	} else
+		TAILQ_REMOVE(&waiting, s, entry);
+	free(s->vmta);
+	free(s->pool);
+	free(s);
+}
+
+/*
+ * A worker asks for a slot (or, replaying, says it holds one).  The
+ * <source-pool> is looked up now: the address stays the same for the
+ * life of the connection.
+ */
+void
+sched_slot_request(int worker, uint32_t id, const char *vmta,
+    const char *src, int held_already)
+{
+	struct cfg_node *sp;
+	struct slot *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("sched_slot_request");
+	s->worker = worker;
+	s->id = id;
+	s->vmta = vmta ? xstrdup(vmta) : NULL;
+	if ((sp = slot_pool_of(src)) != NULL)
+		s->pool = xstrdup(sp->arg);
+	if (held_already) {
+		TAILQ_INSERT_TAIL(&held, s, entry);
+		s->granted = 1;
+		nheld++;
+		return;
+	}
+	TAILQ_INSERT_TAIL(&waiting, s, entry);
+	slot_run();
+}
+
+void
+sched_slot_release(int worker, uint32_t id)
+{
+	struct slot *s;
+
+	TAILQ_FOREACH(s, &held, entry)
+		if (s->worker == worker && s->id == id)
+			break;
+	if (s == NULL)
+		TAILQ_FOREACH(s, &waiting, entry)
+			if (s->worker == worker && s->id == id)
+				break;
+	if (s == NULL)
+		return;
+	slot_free(s);
+	slot_run();
+}
+
+/* The worker is gone, and its connections with it. */
+void
+sched_slot_worker_down(int worker)
+{
+	struct squeue *q;
+	struct slot *s, *tmp;
+
+	TAILQ_FOREACH_SAFE(s, &held, entry, tmp)
+		if (s->worker == worker)
+			slot_free(s);
+	TAILQ_FOREACH_SAFE(s, &waiting, entry, tmp)
+		if (s->worker == worker)
+			slot_free(s);
+	for (q = sched_queue_first(); q != NULL; q = sched_queue_next(q))
+		if (q->stats_worker == worker)
+			q->conns = q->connecting = 0;
+	slot_run();
+}
+
+/* A reloaded config may have raised a limit. */
+void
+sched_slot_reconfigure(void)
+{
+	slot_run();
+}
+
+/* Connections held by every worker, for the status. */
+int
+sched_slot_count(void)
+{
+	return nheld;
+}
