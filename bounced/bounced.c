@@ -271,6 +271,35 @@ bounced_status_json(void)
 	return s;
 }
 
+/* tern suppression list|add|remove (bounced/suppress.c) */
+static void
+bounced_ctl_suppress(struct mproc *p, struct imsg *imsg)
+{
+	const char *vmta, *addr;
+	struct msg m;
+	char msg[600], *json;
+	uint32_t op;
+	int ok;
+
+	m_msg(&m, imsg);
+	m_get_u32(&m, &op);
+	m_get_string(&m, &vmta);
+	m_get_string(&m, &addr);
+	m_end(&m);
+	if ((json = suppress_ctl(op, vmta, addr, &ok, msg, sizeof(msg))) !=
+	    NULL) {
+		m_create(p, CTL_SUPPRESS_LIST, imsg->hdr.peerid, -1);
+		m_add_string(p, json);
+		m_close(p);
+		free(json);
+		return;
+	}
+	m_create(p, CTL_RESULT, imsg->hdr.peerid, -1);
+	m_add_u32(p, ok);
+	m_add_string(p, msg);
+	m_close(p);
+}
+
 static void
 bounced_mgmtd_msg(struct mproc *p, struct imsg *imsg)
 {
@@ -288,6 +317,15 @@ bounced_mgmtd_msg(struct mproc *p, struct imsg *imsg)
 		m_add_string(p, json);
 		m_close(p);
 		free(json);
+		return;
+	case CTL_SUPPRESS:
+		bounced_ctl_suppress(p, imsg);
+		return;
+	case CTL_ROTATE:
+		m_create(p, CTL_RESULT, imsg->hdr.peerid, -1);
+		m_add_u32(p, 0);
+		m_add_string(p, "rotation is not available yet");
+		m_close(p);
 		return;
 	}
 	fatalx("unexpected %s from mgmtd", proto_name(imsg->hdr.type));
@@ -381,6 +419,7 @@ bounced_shutdown(void)
 	if (b_queued != NULL)
 		mproc_flush_sync(b_queued);
 	acct_shutdown();
+	suppress_shutdown();
 	daemon_exit(0);
 }
 

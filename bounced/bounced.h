@@ -169,6 +169,11 @@ int	suppress_add(const char *addr, const char *why);
 void	suppress_queued(struct mproc *q);
 size_t	suppress_count(void);
 int	suppress_category(const char *bounce_cat);
+/* CTL_SUPPRESS: a listing (JSON, malloc'd) for SUP_LIST; NULL with *ok
+ * and msg set for SUP_ADD/SUP_REMOVE. */
+char	*suppress_ctl(uint32_t op, const char *vmta, const char *addr,
+	    int *ok, char *msg, size_t msgsz);
+void	suppress_shutdown(void);
 
 /* acct.c */
 void	acct_config(const struct cfg *);

@@ -2,93 +2,54 @@
  * suppress.c - the suppression list: addresses that are known dead or
  * that complained, so that Tern stops mailing them.
  *
- * An address is added when a `b` or `rb` row says bad-mailbox,
- * inactive-mailbox or bad-domain, and when a feedback report (`f` row)
- * names it.  The list is kept in bounced's directory (the accounting
- * directory) as "suppression.list", one address a line, appended as
- * addresses are added and read back at start; bounced pushes every
- * address to queued (BNC_SUPPRESS), which refuses to deliver to it: the
- * recipient gets a `b` row ("5.7.1 ... on the suppression list") instead
- * of a delivery attempt (queued/queue_suppress.c).
+ * An address is added (globally) when a `b` or `rb` row says
+ * bad-mailbox, inactive-mailbox or bad-domain, and when a feedback report
+ * (`f` row) names it; the operator adds and removes addresses, globally
+ * or for one VMTA, with `tern suppression add|remove [--vmta V] ADDR`.
+ *
+ * The list is kept in bounced's directory (the accounting directory) as
+ * "suppression.list", a log of changes appended as they happen and read
+ * back at start (the format and the set: common/suplist.c, the one
+ * reader).  bounced pushes every change to queued (BNC_SUPPRESS), which
+ * refuses to deliver to a suppressed recipient (queued/queue_suppress.c)
+ * and tells smtpd, which refuses it at RCPT when the <source> says so.
  */
-#include <sys/tree.h>
-#include <ctype.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "bounced.h"
 #include "log.h"
 #include "proto.h"
+#include "suplist.h"
+#include "util.h"
 
 #define SUPPRESS_FILE	"suppression.list"
 
-struct sup {
-	RB_ENTRY(sup)	 entry;
-	char		*addr;
-};
-
-static int
-sup_cmp(struct sup *a, struct sup *b)
-{
-	return strcmp(a->addr, b->addr);
-}
-
-RB_HEAD(sup_tree, sup);
-RB_PROTOTYPE(sup_tree, sup, entry, sup_cmp);
-RB_GENERATE(sup_tree, sup, entry, sup_cmp);
-
-static struct sup_tree	 sups = RB_INITIALIZER(&sups);
+static struct suplist	*sups;
 static int		 sup_fd = -1;
-static size_t		 sup_count;
 static struct mproc	*sup_q;		/* queued, when connected */
 
-static char *
-sup_norm(const char *addr)
+static struct suplist *
+sup_list(void)
 {
-	char *s, *p;
-
-	while (*addr == '<' || isspace((unsigned char)*addr))
-		addr++;
-	if ((s = strdup(addr)) == NULL)
-		fatal("sup_norm");
-	s[strcspn(s, "> \t\r\n")] = '\0';
-	for (p = s; *p; p++)
-		*p = tolower((unsigned char)*p);
-	return s;
-}
-
-static int
-sup_insert(char *a)
-{
-	struct sup *s;
-
-	if (*a == '\0' || strchr(a, '@') == NULL) {
-		free(a);
-		return 0;
-	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		fatal("sup_insert");
-	s->addr = a;
-	if (RB_INSERT(sup_tree, &sups, s) != NULL) {
-		free(a);
-		free(s);
-		return 0;
-	}
-	sup_count++;
-	return 1;
+	if (sups == NULL)
+		sups = suplist_new();
+	return sups;
 }
 
 static void
-sup_push(struct mproc *q, const char *addr)
+sup_push(struct mproc *q, int add, const char *vmta, const char *addr)
 {
 	if (q == NULL)
 		return;
 	m_create(q, BNC_SUPPRESS, 0, -1);
+	m_add_u32(q, add);
+	m_add_string(q, vmta != NULL && *vmta ? vmta : NULL);
 	m_add_string(q, addr);
 	m_close(q);
 }
@@ -98,9 +59,9 @@ sup_push(struct mproc *q, const char *addr)
 void
 suppress_file(int fd)
 {
-	char line[1024];
+	char line[SUPLIST_MAXLINE + 2];
 	FILE *fp;
-	int dfd;
+	int dfd, lineno = 0;
 
 	if (sup_fd != -1)
 		close(sup_fd);
@@ -113,10 +74,13 @@ suppress_file(int fd)
 		return;
 	}
 	while (fgets(line, sizeof(line), fp) != NULL)
-		if (line[0] != '#')
-			sup_insert(sup_norm(line));
+		if (suplist_apply_line(sup_list(), line) == -1)
+			log_warnx("%s:%d: not an address line, skipped",
+			    SUPPRESS_FILE, ++lineno);
+		else
+			lineno++;
 	fclose(fp);
-	log_debug("suppression list: %zu addresses", sup_count);
+	log_debug("suppression list: %zu entries", suplist_count(sup_list()));
 }
 
 void
@@ -127,39 +91,54 @@ suppress_load(void)
 		    "only", SUPPRESS_FILE);
 }
 
+/* Record one change: the file first (so that a change queued acted on
+ * is never lost at restart), then queued. */
+static int
+sup_change(int add, const char *vmta, const char *addr, const char *why)
+{
+	char a[SUPLIST_MAXLINE], line[SUPLIST_MAXLINE * 2];
+	int n, r;
+
+	if (suplist_norm(addr, a, sizeof(a)) == NULL)
+		return -1;
+	r = add ? suplist_add(sup_list(), vmta, a) :
+	    suplist_remove(sup_list(), vmta, a);
+	if (r != 1)
+		return r;
+	if (sup_fd != -1 && ((n = suplist_format_line(line, sizeof(line),
+	    add, vmta, a)) == -1 || write_all(sup_fd, line, n) == -1))
+		log_warn("%s", SUPPRESS_FILE);
+	log_info("<%s> %s%s%s (%s)", a, add ? "suppressed" : "unsuppressed",
+	    vmta && *vmta ? " for VMTA " : "", vmta && *vmta ? vmta : "",
+	    why);
+	sup_push(sup_q, add, vmta, a);
+	return 1;
+}
+
 int
 suppress_add(const char *addr, const char *why)
 {
-	char *a, line[1100];
-	int n;
+	return sup_change(1, NULL, addr, why) == 1;
+}
 
-	if (addr == NULL)
-		return 0;
-	a = sup_norm(addr);
-	if (!sup_insert(a))
-		return 0;
-	n = snprintf(line, sizeof(line), "%s\n", a);
-	if (sup_fd != -1 && (n <= 0 || write(sup_fd, line, n) != n))
-		log_warn("%s", SUPPRESS_FILE);
-	log_info("<%s> suppressed (%s)", a, why);
-	sup_push(sup_q, a);
-	return 1;
+static void
+sup_push_one(const char *vmta, const char *addr, void *arg)
+{
+	sup_push(arg, 1, vmta, addr);
 }
 
 void
 suppress_queued(struct mproc *q)
 {
-	struct sup *s;
-
 	sup_q = q;
-	RB_FOREACH(s, sup_tree, &sups)
-		sup_push(q, s->addr);
+	if (q != NULL)
+		suplist_foreach(sup_list(), sup_push_one, q);
 }
 
 size_t
 suppress_count(void)
 {
-	return sup_count;
+	return suplist_count(sup_list());
 }
 
 /* Whether a failure of this category means the address is dead. */
@@ -169,4 +148,71 @@ suppress_category(const char *cat)
 	return cat != NULL && (strcmp(cat, "bad-mailbox") == 0 ||
 	    strcmp(cat, "inactive-mailbox") == 0 ||
 	    strcmp(cat, "bad-domain") == 0);
+}
+
+struct sup_listing {
+	json_t		*arr;
+	const char	*vmta;		/* only this scope; NULL: all */
+	const char	*addr;		/* only this address; NULL: all */
+};
+
+static void
+sup_list_one(const char *vmta, const char *addr, void *arg)
+{
+	struct sup_listing *l = arg;
+
+	if ((l->vmta != NULL && strcmp(l->vmta, vmta) != 0) ||
+	    (l->addr != NULL && strcmp(l->addr, addr) != 0))
+		return;
+	json_array_append_new(l->arr, json_pack("{s:s,s:s}", "address",
+	    addr, "vmta", *vmta ? vmta : "*"));
+}
+
+/* CTL_SUPPRESS (tern suppression list|add|remove): the reply's JSON, or
+ * NULL with *ok/msg for add and remove. */
+char *
+suppress_ctl(uint32_t op, const char *vmta, const char *addr, int *ok,
+    char *msg, size_t msgsz)
+{
+	struct sup_listing l;
+	char a[SUPLIST_MAXLINE], *s;
+	int r;
+
+	*ok = 0;
+	if (op == SUP_LIST) {
+		l.arr = json_array();
+		l.vmta = vmta;
+		l.addr = addr != NULL ? suplist_norm(addr, a, sizeof(a)) :
+		    NULL;
+		if (addr != NULL && l.addr == NULL)
+			l.addr = addr;	/* matches nothing */
+		suplist_foreach(sup_list(), sup_list_one, &l);
+		s = json_dumps(l.arr, JSON_COMPACT);
+		json_decref(l.arr);
+		if (s == NULL)
+			fatalx("suppress_ctl: dump");
+		*ok = 1;
+		return s;
+	}
+	r = sup_change(op == SUP_ADD, vmta, addr, "operator");
+	if (r == -1)
+		snprintf(msg, msgsz, "not an address: %s", addr ? addr : "");
+	else if (op == SUP_ADD)
+		snprintf(msg, msgsz, r ? "%s suppressed%s%s." :
+		    "%s was already suppressed%s%s.", suplist_norm(addr, a,
+		    sizeof(a)), vmta ? " for VMTA " : "", vmta ? vmta : "");
+	else
+		snprintf(msg, msgsz, r ? "%s removed from the suppression "
+		    "list%s%s." : "%s is not on the suppression list%s%s.",
+		    suplist_norm(addr, a, sizeof(a)), vmta ? " of VMTA " : "",
+		    vmta ? vmta : "");
+	*ok = r == 1 || (r == 0 && op == SUP_ADD);
+	return NULL;
+}
+
+void
+suppress_shutdown(void)
+{
+	suplist_free(sups);
+	sups = NULL;
 }

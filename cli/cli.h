@@ -41,6 +41,7 @@ const char *cli_cell(const json_t *, char *buf, size_t bufsz);
 void	cli_print_domains(FILE *, const json_t *);
 void	cli_print_vmtas(FILE *, const json_t *);
 void	cli_print_jobs(FILE *, const json_t *);
+void	cli_print_suppression(FILE *, const json_t *);
 
 /* Seconds as "1d2h", "5m30s", "0s". */
 const char *cli_duration(long long secs, char *buf, size_t bufsz);

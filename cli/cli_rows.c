@@ -1,7 +1,7 @@
 /*
  * cli_rows.c - listings other than queues as aligned tables: `show
- * domains`, `show vmtas`, `show jobs`.  Each is a list of columns over
- * mgmtd's JSON rows; a key a row lacks prints "-".
+ * domains`, `show vmtas`, `show jobs`, `suppression list`.  Each is a
+ * list of columns over mgmtd's JSON rows; a key a row lacks prints "-".
  */
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +33,11 @@ static const struct cli_col cli_vmta_cols[] = {
 static const struct cli_col cli_job_cols[] = {
 	{ "jobId", "job", 0 }, { "messages", "messages", 1 },
 	{ "rcpts", "rcpts", 1 }, { NULL, NULL, 0 },
+};
+
+static const struct cli_col cli_sup_cols[] = {
+	{ "address", "address", 0 }, { "vmta", "vmta", 0 },
+	{ NULL, NULL, 0 },
 };
 
 static void
@@ -99,4 +104,10 @@ void
 cli_print_jobs(FILE *fp, const json_t *j)
 {
 	cli_print_cols(fp, j, cli_job_cols, "job");
+}
+
+void
+cli_print_suppression(FILE *fp, const json_t *j)
+{
+	cli_print_cols(fp, j, cli_sup_cols, "suppressed address");
 }

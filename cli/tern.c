@@ -24,7 +24,7 @@ enum cli_cmd {
 	CMD_STATUS, CMD_QUEUES, CMD_DOMAINS, CMD_VMTAS, CMD_JOBS, CMD_VERSION,
 	CMD_SETTINGS, CMD_PAUSE, CMD_RESUME, CMD_SCHEDULE, CMD_DELETE,
 	CMD_SETQUEUE, CMD_RESOLVE, CMD_TRACE, CMD_CHECK,
-	CMD_RELOAD
+	CMD_RELOAD, CMD_SUPPRESSION, CMD_ROTATE
 };
 
 struct cli_verb {
@@ -65,6 +65,17 @@ static const struct cli_verb cli_verbs[] = {
 	{ CMD_CHECK, { "check-config", NULL }, 0, 1, "check-config [FILE]" },
 	/* ternd parses the config again; errors come back (exit 1). */
 	{ CMD_RELOAD, { "reload", NULL }, 0, 0, "reload" },
+	/* bounced's suppression list and accounting files */
+	{ CMD_SUPPRESSION, { "suppression", "list" }, 0, 3,
+	    "suppression list [--vmta=V] [ADDR]" },
+	{ CMD_SUPPRESSION, { "suppression", "add" }, 1, 3,
+	    "suppression add [--vmta=V] ADDR" },
+	{ CMD_SUPPRESSION, { "suppression", "remove" }, 1, 3,
+	    "suppression remove [--vmta=V] ADDR" },
+	{ CMD_SUPPRESSION, { "show", "suppression" }, 0, 3,
+	    "show suppression [--vmta=V] [ADDR]" },
+	{ CMD_ROTATE, { "rotate", "acct" }, 0, 1, "rotate acct [FILE]" },
+	{ CMD_ROTATE, { "rotate", "log" }, 0, 0, "rotate log" },
 };
 #define CLI_NVERBS	(sizeof(cli_verbs) / sizeof(cli_verbs[0]))
 
@@ -220,6 +231,12 @@ cli_answer(const struct cli_verb *v, json_t *j)
 	case CMD_SETTINGS:
 		cli_print_settings(stdout, j);
 		break;
+	case CMD_SUPPRESSION:
+		if (json_is_array(j)) {
+			cli_print_suppression(stdout, j);
+			break;
+		}
+		/* FALLTHROUGH */
 	default:
 		if (json_is_false(ok)) {
 			fprintf(stderr, "tern: %s\n", msg ? msg : "failed");

@@ -183,10 +183,35 @@ enum imsg_type {
 	 * str qid, str sender, str rcpt (the bounce address), u64 size,
 	 * str client (submitting IP) */
 	BNC_INBOUND,
-	/* bounced: this address is on the suppression list (sent for every
-	 * address when queued connects, then for each one added).
-	 * str addr (lowercase) */
+	/* bounced -> queued, queued -> smtpd: a change of the suppression
+	 * list (every entry when the peer connects, then each change).
+	 * u32 add (1 add, 0 remove), str vmta (NULL: global), str addr
+	 * (lowercase; common/suplist.h) */
 	BNC_SUPPRESS,
+
+	/* mgmtd -> bounced: `tern suppression list|add|remove`.  peerid =
+	 * request.  u32 op (SUP_*), str vmta (NULL: global; for a list:
+	 * every scope), str addr (NULL for a list: every address).  Reply:
+	 * CTL_RESULT for add/remove, CTL_SUPPRESS_LIST for a list. */
+	CTL_SUPPRESS = 331,
+	/* bounced -> mgmtd: JSON array [{address, vmta ("*": global)}].
+	 * str json */
+	CTL_SUPPRESS_LIST,
+	/* mgmtd -> bounced: `tern rotate acct [FILE]`, `tern rotate log`.
+	 * peerid = request.  str what ("acct" or "log"), str file (NULL:
+	 * every accounting file).  Reply: CTL_RESULT once every file is
+	 * rotated. */
+	CTL_ROTATE,
+	/* bounced -> ternd: rotate this accounting file (rename it aside,
+	 * open a new one).  peerid = bounced's tag.  str path (as ternd
+	 * passed it in IMSG_FILE).  bounced has written every row it had
+	 * before asking; rows written meanwhile land in the old file. */
+	BNC_ROTATE,
+	/* ternd -> bounced: the rotation is done.  peerid = the tag;
+	 * fd = the new file (-1 if it failed).  u32 ok, str path,
+	 * str moved_to (the old file's new name; NULL if it failed),
+	 * str error (NULL if ok) */
+	BNC_ROTATED,
 
 	/* --- control: mgmtd <-> ternd / queued / bounced --- */
 
@@ -239,6 +264,8 @@ enum { FILE_ACCT = 1,
 	/* to mgmtd: a memfd holding http-mgmt-tls-certificate (PEM chain
 	 * and private key) */
 	FILE_HTTP_CERT };
+/* CTL_SUPPRESS operations */
+enum { SUP_LIST = 1, SUP_ADD, SUP_REMOVE };
 /* CTL_QUEUE_OP operations */
 enum { QOP_PAUSE = 1, QOP_RESUME, QOP_SCHEDULE,
 	/* issue 8 (420-449): str is a queue name, except QOP_DELETE_JOB

@@ -19,7 +19,8 @@
 #include "mgmtd.h"
 #include "proto.h"
 
-enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP, REQ_JOBS, REQ_RELOAD };
+enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP, REQ_JOBS, REQ_RELOAD,
+	REQ_FORWARD };
 
 #define BIT(proc)	(1u << (proc))
 
@@ -131,6 +132,9 @@ ctl_req_done(struct ctl_req *r)
 		case REQ_RELOAD:	/* {ok, message}: ternd's CTL_RESULT */
 			j = json_incref(r->part[PROC_TERND]);
 			break;
+	case REQ_FORWARD:	/* the one daemon's answer, as is */
+			j = json_incref(r->part[PROC_BOUNCED]);
+			break;
 		}
 		ctl_conn_reply(r->conn, j);
 	}
@@ -187,7 +191,7 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 	if (procs & BIT(PROC_TERND))
 		m_compose(mgmtd_peer(PROC_TERND), kind == REQ_RELOAD ?
 		    CTL_RELOAD : CTL_PROCS_REQ, r->id, -1, NULL, 0);
-	if (procs & BIT(PROC_BOUNCED))
+	if ((procs & BIT(PROC_BOUNCED)) && kind == REQ_STATUS)
 		m_compose(mgmtd_peer(PROC_BOUNCED), CTL_STATUS_REQ, r->id, -1,
 		    NULL, 0);
 	if (!(procs & BIT(PROC_QUEUED)) ||
@@ -210,9 +214,22 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 		m_close(p);
 		break;
 	case REQ_RELOAD:	/* ternd only */
+	case REQ_FORWARD:	/* bounced only, sent by the caller */
 		break;
 	}
 	return r;
+}
+
+struct mproc *
+ctl_req_forward(struct ctl_conn *c, uint32_t *id)
+{
+	struct ctl_req *r;
+
+	if ((r = ctl_req_ask(c, REQ_FORWARD, BIT(PROC_BOUNCED), 0, NULL)) ==
+	    NULL)
+		return NULL;
+	*id = r->id;
+	return mgmtd_peer(PROC_BOUNCED);
 }
 
 /* --- verbs --- */
@@ -278,7 +295,6 @@ ctl_show_version(struct ctl_conn *c, char **w, int n)
 	    "version", TERN_VERSION));
 }
 
-static const char *ctl_optval(char **, int, int *, const char *);
 
 static void
 ctl_show_settings(struct ctl_conn *c, char **w, int n)
@@ -340,7 +356,7 @@ ctl_qop_verb(struct ctl_conn *c, char **w, int n)
 }
 
 /* The value of "--name=V" or "--name V" at w[*i]; NULL if not it. */
-static const char *
+const char *
 ctl_optval(char **w, int n, int *i, const char *name)
 {
 	size_t len = strlen(name);
@@ -416,6 +432,10 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "schedule", NULL, ctl_qop_verb },
 	{ "delete", NULL, ctl_delete },
 	{ "reload", NULL, ctl_reload },
+	{ "suppression", NULL, ctl_suppression },	/* ctl_bounced.c */
+	{ "show", "suppression", ctl_suppression },
+	{ "rotate", "acct", ctl_rotate },
+	{ "rotate", "log", ctl_rotate },
 	{ "set", "queue", ctl_unavailable },
 	{ "resolve", NULL, ctl_unavailable },
 	{ "trace", NULL, ctl_unavailable },

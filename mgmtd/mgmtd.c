@@ -47,7 +47,8 @@ static int
 mgmtd_is_reply(uint32_t type)
 {
 	return type == CTL_STATUS || type == CTL_QUEUES ||
-	    type == CTL_PROCS || type == CTL_RESULT || type == CTL_JOBS;
+	    type == CTL_PROCS || type == CTL_RESULT || type == CTL_JOBS ||
+	    type == CTL_SUPPRESS_LIST;
 }
 
 static void

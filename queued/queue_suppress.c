@@ -1,71 +1,67 @@
 /*
  * queue_suppress.c - recipients on the suppression list are not mailed.
  *
- * bounced owns the list (bounced/suppress.c) and sends every address to
- * queued (BNC_SUPPRESS) when it connects and as addresses are added.  A
- * message's recipient on the list becomes final at once, as a bounce
- * with a `b` row: status 5.7.1, "recipient is on the suppression list",
- * and no DSN (the sender's own list said not to mail it).
+ * bounced owns the list (bounced/suppress.c) and sends every entry to
+ * queued (BNC_SUPPRESS) when it connects and each change after; queued
+ * passes them on to smtpd (which may refuse such recipients at RCPT).  A
+ * message's recipient on the global list or on its VMTA's becomes final
+ * at once, as a bounce with a `b` row: status 5.7.1, `recipient is in
+ * suppression list "global": <addr>` (or the VMTA's name), and no DSN
+ * (the sender's own list said not to mail it).
  */
-#include <sys/tree.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "proto.h"
 #include "sched_int.h"
+#include "suplist.h"
 
-struct qsup {
-	RB_ENTRY(qsup)	 entry;
-	char		*addr;
-};
+static struct suplist	*qsups;
 
-static int
-qsup_cmp(struct qsup *a, struct qsup *b)
+static void
+qsup_push(struct mproc *p, int add, const char *vmta, const char *addr)
 {
-	return strcmp(a->addr, b->addr);
+	if (p == NULL)
+		return;
+	m_create(p, BNC_SUPPRESS, 0, -1);
+	m_add_u32(p, add);
+	m_add_string(p, vmta != NULL && *vmta ? vmta : NULL);
+	m_add_string(p, addr);
+	m_close(p);
 }
 
-RB_HEAD(qsup_tree, qsup);
-RB_PROTOTYPE(qsup_tree, qsup, entry, qsup_cmp);
-RB_GENERATE(qsup_tree, qsup, entry, qsup_cmp);
-
-static struct qsup_tree	qsups = RB_INITIALIZER(&qsups);
-
+/* BNC_SUPPRESS from bounced: apply, and pass it on to smtpd. */
 void
 suppress_msg(struct msg *m)
 {
-	const char *addr;
-	struct qsup *s;
+	const char *vmta, *addr;
+	uint32_t add;
 
+	m_get_u32(m, &add);
+	m_get_string(m, &vmta);
 	m_get_string(m, &addr);
 	m_end(m);
-	if (addr == NULL || *addr == '\0')
-		return;
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->addr = strdup(addr)) == NULL)
-		fatal("suppress_msg");
-	if (RB_INSERT(qsup_tree, &qsups, s) != NULL) {
-		free(s->addr);
-		free(s);
-	}
+	if (qsups == NULL)
+		qsups = suplist_new();
+	if ((add ? suplist_add(qsups, vmta, addr) :
+	    suplist_remove(qsups, vmta, addr)) == 1)
+		qsup_push(qd->smtpd, add, vmta, addr);
 }
 
-static int
-suppressed(const char *addr)
+static void
+qsup_push_one(const char *vmta, const char *addr, void *arg)
 {
-	struct qsup key, *s;
-	char buf[MAX_ADDR + 1], *p;
+	qsup_push(arg, 1, vmta, addr);
+}
 
-	if (RB_EMPTY(&qsups) || addr == NULL)
-		return 0;
-	strlcpy(buf, addr, sizeof(buf));
-	for (p = buf; *p; p++)
-		*p = tolower((unsigned char)*p);
-	key.addr = buf;
-	s = RB_FIND(qsup_tree, &qsups, &key);
-	return s != NULL;
+/* smtpd (re)connected: it gets the whole list. */
+void
+suppress_smtpd(struct mproc *p)
+{
+	if (qsups != NULL && p != NULL)
+		suplist_foreach(qsups, qsup_push_one, p);
 }
 
 int
@@ -75,17 +71,19 @@ suppress_check(struct qmsg *m, uint32_t k)
 	struct rcpt *r = &e->rcpts[k];
 	struct acct_record a;
 	struct squeue *q;
-	char dom[256], srcmta[600], diag[MAX_ADDR + 64];
+	char dom[256], srcmta[600], diag[MAX_ADDR + 300];
+	const char *scope;
 
-	if (!suppressed(r->addr))
+	if ((scope = suplist_match(qsups, e->vmta, r->addr)) == NULL)
 		return 0;
 	q = sched_queue_get(addr_domain(r->addr, dom, sizeof(dom)), e->vmta);
 	r->state = RCPT_BOUNCED;
 	commit_result(m, r->index, RCPT_BOUNCED);
 	q->bounced++;
 	qd->n_bounced++;
-	snprintf(diag, sizeof(diag), "550 5.7.1 <%s>: recipient is on the "
-	    "suppression list", r->addr);
+	/* PowerMTA's words, naming the list: "global" or the VMTA. */
+	snprintf(diag, sizeof(diag), "550 5.7.1 recipient is in suppression "
+	    "list \"%s\": <%s>", *scope ? scope : "global", r->addr);
 	snprintf(srcmta, sizeof(srcmta), "%s (%s)", e->helo ? e->helo : "",
 	    e->client ? e->client : "");
 	memset(&a, 0, sizeof(a));

@@ -402,6 +402,7 @@ queued_peer(int proc, int instance, int fd)
 			m_add_u32(qd->smtpd, 1);
 			m_close(qd->smtpd);
 		}
+		suppress_smtpd(qd->smtpd);	/* queue_suppress.c */
 		return;
 	case PROC_DELIVERD:
 		if (instance < 1 || instance > QUEUE_MAX_WORKERS)

@@ -199,6 +199,7 @@ int		 inbound_divert(struct qmsg *, uint32_t k);
 /* queue_suppress.c: the suppression list bounced sends; 1 if recipient
  * k is on it (it is then final, with a b row) */
 void		 suppress_msg(struct msg *);
+void		 suppress_smtpd(struct mproc *);
 int		 suppress_check(struct qmsg *, uint32_t k);
 
 /* queue_verp.c: VERP senders */

@@ -239,6 +239,8 @@ smtp_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_error(s, "550 5.7.1 relaying denied");
 		return;
 	}
+	if (!cmd->is_postmaster && smtp_suppress_rcpt(s, addr))
+		return;
 	cost = 32 + strlen(addr) + strlen(cmd->orcpt);
 	if (s->tx->nrcpt >= SMTP_MAX_RCPTS ||
 	    s->tx->envbytes + cost > SMTP_ENV_BUDGET) {

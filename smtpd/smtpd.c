@@ -174,6 +174,7 @@ smtpd_policy(struct smtp_session *s)
 	}
 	smtpd_policy_auth(s, src);
 	smtpd_policy_headers(s, src);
+	s->suppress_reject = smtp_suppress_policy(src);
 	smtpd_source_time(src, "smtp-command-timeout", &s->cmd_timeout);
 	smtpd_source_time(src, "smtp-data-timeout", &s->data_timeout);
 	if (s->cmd_timeout <= 0)
@@ -427,6 +428,9 @@ smtpd_queued_msg(struct mproc *p, struct imsg *imsg)
 		m_get_u32(&m, &full);
 		m_end(&m);
 		smtpd_spool_state(full);
+		break;
+	case BNC_SUPPRESS:
+		smtp_suppress_msg(&m);
 		break;
 	default:
 		fatalx("unexpected %s from queued", proto_name(imsg->hdr.type));

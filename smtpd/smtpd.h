@@ -178,6 +178,7 @@ struct smtp_session {
 	int		 add_date;	/* add-date-header: SMTP_ADD_DATE_* */
 	int		 reject_bad_vmta;	/* reject-invalid-virtual-mta */
 	char		*default_vmta;	/* default-virtual-mta, or NULL */
+	int		 suppress_reject;	/* suppression-action reject */
 
 	enum smtp_state	 state;
 	int		 esmtp;
@@ -292,6 +293,11 @@ void	smtp_commit_failed(struct smtp_session *, uint32_t code,
 	    const char *status, const char *text);
 void	smtp_queued_lost(struct smtp_session *);
 void	smtp_stopping(struct smtp_session *);
+
+/* smtp_suppress.c: suppressed recipients refused at RCPT */
+void	smtp_suppress_msg(struct msg *);
+int	smtp_suppress_policy(const struct cfg_node *src);
+int	smtp_suppress_rcpt(struct smtp_session *, const char *addr);
 
 /* smtp_data.c */
 int	smtp_data_begin(struct smtp_session *, int fd);

@@ -864,7 +864,7 @@ test_table_used_by(void **state)
 		"process-x-virtual-mta", "process-x-job", "process-x-envid",
 		"add-message-id-header", "add-date-header",
 		"default-virtual-mta", "reject-invalid-virtual-mta",
-		"smtp-max-auth-failure-rate",
+		"smtp-max-auth-failure-rate", "suppression-action",
 		/* queued */
 		"min-free-space", "spool-max-recipients", "max-queue-size",
 		/* bounced */
