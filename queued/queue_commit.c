@@ -308,12 +308,16 @@ batch_reply_commit(struct bcommit *c)
 		m_close(qd->smtpd);
 		return;
 	}
+	/* Counted first, so that a message that fills the spool makes
+	 * queued send MSG_SPOOL_STATE before its MSG_COMMIT_OK: the
+	 * client's next MAIL is refused there, not at DATA. */
+	sched_add_message(c->env, c->shard, 1);
+	spool_is_full();
 	if (qd->smtpd != NULL && c->session != COMMIT_LOCAL) {
 		m_create(qd->smtpd, MSG_COMMIT_OK, c->session, -1);
 		m_add_string(qd->smtpd, c->qid);
 		m_close(qd->smtpd);
 	}
-	sched_add_message(c->env, c->shard, 1);
 }
 
 static void

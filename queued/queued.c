@@ -49,15 +49,13 @@ now_ms(void)
 
 /* --- back-pressure --- */
 
-static int	spool_is_full(void);
-
 static void
 spool_recheck(uv_timer_t *h)
 {
 	spool_is_full();
 }
 
-static int
+int
 spool_is_full(void)
 {
 	struct statvfs sv;

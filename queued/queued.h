@@ -118,6 +118,8 @@ struct queued {
 extern struct queued	*qd;
 
 int64_t		 now_ms(void);		/* wall clock, ms */
+/* Re-evaluate the spool limits; tells smtpd when the answer changed. */
+int		 spool_is_full(void);
 
 /* queue_fs.c */
 int		 queue_fs_init(const char *spool);

@@ -52,6 +52,11 @@ smtp_greet(struct smtp_session *s)
 	case SMTP_REFUSE_STOPPING:
 		smtp_reply(s, R_STOPPING, smtpd.conf.hostname);
 		break;
+	case SMTP_REFUSE_SPOOL:
+		/* RFC 3463: 4.3.2 system not accepting network messages. */
+		smtp_reply(s, "421 4.3.2 %s spool full, try again later",
+		    smtpd.conf.hostname);
+		break;
 	default:
 		smtp_reply(s, "220 %s ESMTP Tern service ready",
 		    smtpd.conf.hostname);

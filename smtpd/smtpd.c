@@ -186,6 +186,9 @@ smtpd_policy(struct smtp_session *s)
 		s->refuse = SMTP_REFUSE_STOPPING;
 	else if (src != NULL && !cfg_bool(src, "smtp-service", 1))
 		s->refuse = SMTP_REFUSE_SOURCE;
+	else if (smtpd_spool_full() &&
+	    smtpd_source_bool(src, "refuse-connect-when-spool-full"))
+		s->refuse = SMTP_REFUSE_SPOOL;
 	else if (smtpd.conf.max_sessions > 0 &&
 	    smtpd.nsessions >= smtpd.conf.max_sessions)
 		s->refuse = SMTP_REFUSE_BUSY;
@@ -386,18 +389,16 @@ smtpd_spool_state(int full)
 		log_info("spool %s", full ? "full: refusing mail" :
 		    "has room again");
 	smtpd.spool_full = full != 0;
-	smtpd.spool_full_at = uv_now(daemon_loop());
 }
 
-/* Whether to answer MAIL and RCPT with 452.  queued tells us when the
- * spool fills up, but only re-checks when asked for a file, so a stale
- * "full" lets a transaction through now and then: its DATA finds out
- * (452 from queued, or a file and "room again"). */
+/* Whether to answer MAIL and RCPT with 452.  queued tells us each time
+ * the spool crosses its limits, both ways: when a commit fills it (before
+ * the 250 of that message, so the next MAIL already knows) and when
+ * deliveries free room again (it rechecks every second while full). */
 int
 smtpd_spool_full(void)
 {
-	return smtpd.spool_full &&
-	    uv_now(daemon_loop()) - smtpd.spool_full_at < SMTP_SPOOL_RECHECK;
+	return smtpd.spool_full;
 }
 
 static void

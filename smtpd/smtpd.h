@@ -50,9 +50,6 @@
 #define SMTP_DATA_TIMEOUT	(10 * 60)
 #define SMTP_QUEUED_TIMEOUT	(5 * 60)	/* waiting for queued */
 #define SMTP_STOP_GRACE		30		/* shutdown deadline */
-/* queued re-evaluates its limits only when asked for a file: after this
- * long a full spool lets one transaction reach DATA to find out. */
-#define SMTP_SPOOL_RECHECK	(5 * 1000)	/* ms */
 #define SMTP_TLS_RBUF		(17 * 1024)	/* one TLS record and some */
 #define SMTP_AUTH_MAX_FAIL	3		/* failed AUTHs, then 421 */
 #define SMTP_AUTH_DELAY		1		/* seconds per failure */
@@ -72,8 +69,7 @@ struct smtpd_state {
 	struct cfg	*cfg;
 	struct smtpd_conf conf;
 	struct mproc	*queued;	/* NULL while queued is away */
-	int		 spool_full;
-	uint64_t	 spool_full_at;	/* uv_now() when we last heard so */
+	int		 spool_full;	/* as queued last said (MSG_SPOOL_STATE) */
 	int		 stopping;
 	uint32_t	 nsessions;	/* counted against total-max-smtp-in */
 };
@@ -95,6 +91,7 @@ enum smtp_refuse {
 	SMTP_REFUSE_SOURCE,	/* <source> smtp-service no */
 	SMTP_REFUSE_STOPPING,	/* shutting down */
 	SMTP_REFUSE_LIMIT,	/* max-smtp-in of the source, group or IP */
+	SMTP_REFUSE_SPOOL,	/* refuse-connect-when-spool-full */
 };
 
 /* Why a message cannot be accepted, found while reading its text. */

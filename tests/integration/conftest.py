@@ -948,6 +948,7 @@ class DnsServer:
             "dns.test": {"MX": [(10, "mx1.dns.test"), (20, "mx2.dns.test")]},
             "mx1.dns.test": {"A": ["127.0.0.2"]},
             "sel._domainkey.dns.test": {"TXT": ["v=DKIM1; k=rsa; p=..."]},
+            "2.0.0.127.in-addr.arpa": {"PTR": ["mx1.dns.test"]},
             "broken.test": "SERVFAIL",      # or "TIMEOUT" (no answer)
         }
         with DnsServer(zone) as dns:
@@ -1022,7 +1023,8 @@ class DnsServer:
                     pass
 
     def _answer(self, data: bytes) -> Optional[bytes]:
-        from dnslib import DNSRecord, RR, QTYPE, RCODE, A, AAAA, MX, TXT
+        from dnslib import (DNSRecord, RR, QTYPE, RCODE, A, AAAA, MX, PTR,
+                            TXT)
         req = DNSRecord.parse(data)
         q = req.q
         name = str(q.qname).lower().rstrip(".")
@@ -1047,6 +1049,8 @@ class DnsServer:
             elif qtype == "MX":
                 pref, host = value
                 rdata = MX(host, pref)
+            elif qtype == "PTR":
+                rdata = PTR(value)
             elif qtype == "TXT":
                 # long TXT values (DKIM keys) in 255-byte strings
                 b = value.encode()
