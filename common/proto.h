@@ -120,9 +120,9 @@ enum imsg_type {
 	 * str reason */
 	DLV_QUEUE_MODE,
 
-	/* ternd -> deliverd: the host's name servers (resolv.conf), when
-	 * the config names none; sent before IMSG_START.  u32 n,
-	 * str address[n] */
+	/* ternd -> deliverd and smtpd: the host's name servers
+	 * (resolv.conf), when the config names none; sent before
+	 * IMSG_START (common/resolver.c).  u32 n, str address[n] */
 	DLV_NAMESERVERS = 222,
 
 	/* --- deliverd <-> queued: connection slots (223-249) ---

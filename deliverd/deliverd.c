@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mta.h"
 #include "proto.h"
+#include "resolver.h"
 
 #define DELIVERD_STOP_GRACE	5000	/* ms to finish work on SIGTERM: well
 					   inside ternd's own grace (super.c) */
@@ -152,7 +153,7 @@ deliverd_parent_msg(struct mproc *p, struct imsg *imsg)
 		mta_dkim_key_recv(imsg);
 		return;
 	case DLV_NAMESERVERS:
-		mta_dns_host_servers(imsg);
+		resolver_host_servers(imsg);
 		return;
 	}
 	fatalx("unexpected %s from ternd", proto_name(imsg->hdr.type));

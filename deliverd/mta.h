@@ -140,7 +140,6 @@ void		 mta_dns_cancel(struct mta_dnsreq *);
 const char	*mta_dns_error(void);
 const char	*mta_dns_strstatus(int);
 void		 mta_dns_reconfig(void);
-void		 mta_dns_host_servers(struct imsg *);
 
 /* mta_dns_cache.c: answers by (kind, name), kept for their TTL */
 enum { MTA_DNS_C_MX = 1, MTA_DNS_C_ADDR };

@@ -1,13 +1,8 @@
 /*
  * mta_dns.c - MX and address lookups with udns on the libuv loop.
  *
- * One resolver context per process: its UDP socket is watched with a
- * uv_poll_t and its single timer is a uv_timer_t (udns asks for it through
- * dns_set_tmcbck).  The name servers are those the config names
- * (`name-server host[:port]`; tests point us at a server on loopback),
- * else the host's: ternd reads /etc/resolv.conf for us (DLV_NAMESERVERS),
- * since there is none in our chroot.  `dns-timeout` bounds how long
- * one lookup may take.
+ * The udns context on the libuv loop, its name servers and dns-timeout
+ * are common/resolver.c's (smtpd uses the same for iprev).
  *
  * Answers are cached (mta_dns_cache.c) for their TTL within bounds, so
  * that a busy domain costs one MX lookup per TTL, not one per connection.
@@ -29,6 +24,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mta.h"
+#include "resolver.h"
 
 enum { REQ_MX, REQ_ADDR };
 
@@ -53,164 +49,34 @@ struct mta_dnsreq {
 
 static TAILQ_HEAD(, mta_dnsreq) dns_ready = TAILQ_HEAD_INITIALIZER(dns_ready);
 
-static int		 dns_state;	/* 0: not tried, 1: ready, -1: failed */
-static char		*host_servers[8];	/* from ternd (resolv.conf) */
-static int		 nhost_servers;
-static char		 dns_error[128];
-static uv_poll_t	 dns_poll;
-static uv_timer_t	 dns_timer;
 static uv_timer_t	 dns_ready_timer;
-
-static void
-mta_dns_timer_cb(uv_timer_t *t)
-{
-	dns_timeouts(NULL, -1, 0);
-}
-
-static void
-mta_dns_utm(struct dns_ctx *ctx, int timeout, void *data)
-{
-	if (ctx == NULL || timeout < 0)
-		uv_timer_stop(&dns_timer);
-	else
-		uv_timer_start(&dns_timer, mta_dns_timer_cb,
-		    (uint64_t)timeout * 1000, 0);
-}
-
-static void
-mta_dns_poll_cb(uv_poll_t *p, int status, int events)
-{
-	dns_ioevent(NULL, 0);
-}
-
-/* DLV_NAMESERVERS: the host's name servers, read by ternd. */
-void
-mta_dns_host_servers(struct imsg *imsg)
-{
-	const char *a;
-	struct msg m;
-	uint32_t n, i;
-
-	m_msg(&m, imsg);
-	m_get_u32(&m, &n);
-	for (i = 0; i < (uint32_t)nhost_servers; i++)
-		free(host_servers[i]);
-	nhost_servers = 0;
-	for (i = 0; i < n; i++) {
-		m_get_string(&m, &a);
-		if (a != NULL && nhost_servers < 8 &&
-		    (host_servers[nhost_servers] = strdup(a)) != NULL)
-			nhost_servers++;
-	}
-	m_end(&m);
-	log_debug("%d name server(s) from the host's resolv.conf",
-	    nhost_servers);
-}
-
-/* name-server directives, else the host's servers from ternd, replace
- * what udns found (nothing, in the chroot). */
-static int
-mta_dns_servers(void)
-{
-	struct cfg_node *n;
-	struct sockaddr_storage ss;
-	const char *err;
-	char host[256];
-	int port, first = 1;
-
-	n = cfg_child(mta_cfg()->root, "name-server");
-	if (n == NULL && nhost_servers > 0) {
-		if (dns_add_serv(NULL, NULL) < 0)
-			return -1;
-		for (port = 0; port < nhost_servers; port++)
-			if (dns_add_serv(NULL, host_servers[port]) < 0)
-				log_warnx("bad name server %s in resolv.conf",
-				    host_servers[port]);
-		return 0;
-	}
-	for (; n != NULL; n = cfg_next_named(n, "name-server")) {
-		memset(&ss, 0, sizeof(ss));
-		if (cfg_parse_hostport(n->arg, host, sizeof(host), &port, 53,
-		    &err) == -1 ||
-		    (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-		    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)) {
-			snprintf(dns_error, sizeof(dns_error),
-			    "bad name-server %s", n->arg);
-			return -1;
-		}
-		if (first && dns_add_serv(NULL, NULL) < 0)
-			return -1;
-		first = 0;
-		if (dns_add_serv_s(NULL, (struct sockaddr *)&ss) < 0) {
-			snprintf(dns_error, sizeof(dns_error),
-			    "too many name servers");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/*
- * dns-timeout is the time a lookup may take in all: udns doubles its
- * timeout on each of its tries, so two tries of a third of it fit.
- */
-static void
-mta_dns_options(void)
-{
-	int64_t secs;
-
-	secs = cfg_time(mta_cfg()->root, "dns-timeout", 0);
-	if (secs <= 0)
-		return;
-	if (secs > 300)
-		secs = 300;
-	dns_set_opt(NULL, DNS_OPT_TIMEOUT, secs >= 3 ? secs / 3 : 1);
-	dns_set_opt(NULL, DNS_OPT_NTRIES, secs >= 3 ? 2 : 1);
-}
+static int		 dns_ready_init;
 
 static void	mta_dns_ready_cb(uv_timer_t *);
 
-/* Set up the resolver on first use.  0: ready. */
+/* Set up the resolver (common/resolver.c) on first use.  0: ready. */
 static int
 mta_dns_init(void)
 {
-	int fd;
-
-	if (dns_state != 0)
-		return dns_state == 1 ? 0 : -1;
-	dns_state = -1;
-	strlcpy(dns_error, "cannot initialise the resolver",
-	    sizeof(dns_error));
-	if (dns_init(NULL, 0) < 0 || mta_dns_servers() == -1)
+	if (resolver_init(mta_cfg()) == -1)
 		return -1;
-	mta_dns_options();
-	if ((fd = dns_open(NULL)) < 0) {
-		snprintf(dns_error, sizeof(dns_error), "cannot open the "
-		    "resolver socket: %s", dns_strerror(dns_status(NULL)));
-		return -1;
+	if (!dns_ready_init) {
+		uv_timer_init(daemon_loop(), &dns_ready_timer);
+		dns_ready_init = 1;
 	}
-	uv_poll_init(daemon_loop(), &dns_poll, fd);
-	uv_poll_start(&dns_poll, UV_READABLE, mta_dns_poll_cb);
-	uv_timer_init(daemon_loop(), &dns_timer);
-	uv_timer_init(daemon_loop(), &dns_ready_timer);
-	dns_set_tmcbck(NULL, mta_dns_utm, NULL);
-	dns_state = 1;
 	return 0;
 }
 
-/* A new configuration: the timeout may have changed (name servers are
- * read once; a change of name-server needs a restart of deliverd). */
 void
 mta_dns_reconfig(void)
 {
-	if (dns_state == 1)
-		mta_dns_options();
+	resolver_reconfig(mta_cfg());
 }
 
 const char *
 mta_dns_error(void)
 {
-	return mta_dns_init() == 0 ? NULL : dns_error;
+	return mta_dns_init() == 0 ? NULL : resolver_error();
 }
 
 static struct mta_dnsreq *

@@ -263,11 +263,27 @@ smtp_received(const struct smtp_session *s, char *buf, size_t sz)
 {
 	const struct smtp_tx *tx = s->tx;
 	struct fold f = { buf, sz, 0, 0 };
-	char date[64];
+	char date[64], from[SMTP_DOMAIN_MAX + INET6_ADDRSTRLEN + 4];
 
 	smtp_rfc5322_date(date, sizeof(date));
+	if (s->iprev_header) {
+		/* RFC 8601: what check-iprev-inbound found, ours to add. */
+		smtp_fold(&f, "Authentication-Results: %s;",
+		    smtpd.conf.hostname);
+		smtp_fold(&f, "iprev=%s", smtp_iprev_str(s->iprev_result));
+		smtp_fold(&f, "policy.iprev=%s", s->ip);
+		if (s->iprev_name != NULL)
+			smtp_fold(&f, "(%s)", s->iprev_name);
+		f.len += snprintf(buf + f.len, sz - f.len, "\r\n");
+		f.col = 0;
+	}
 	smtp_fold(&f, "Received: from %s", s->helo);
-	smtp_fold(&f, "(%s)", s->ip);
+	/* The name only when forward-confirmed (iprev pass). */
+	if (s->iprev_name != NULL) {
+		snprintf(from, sizeof(from), "%s [%s]", s->iprev_name, s->ip);
+		smtp_fold(&f, "(%s)", from);
+	} else
+		smtp_fold(&f, "(%s)", s->ip);
 	smtp_fold(&f, "by %s", smtpd.conf.hostname);
 	smtp_fold(&f, "%s", "(Tern)");
 	/* RFC 3848: S for TLS, A for an authenticated client. */

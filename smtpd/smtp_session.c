@@ -73,7 +73,7 @@ static int
 smtp_blocked(const struct smtp_session *s)
 {
 	return s->state == SMTP_S_CREATE || s->state == SMTP_S_COMMIT ||
-	    s->delayed;
+	    s->delayed || s->iprev_req != NULL;
 }
 
 /* --- output --- */
@@ -244,6 +244,7 @@ smtp_close(struct smtp_session *s, const char *why)
 	else
 		log_debug("%08x closed", s->id);
 	smtp_tx_free(s);
+	smtp_iprev_cancel(s);
 	s->closing = 1;
 	RB_REMOVE(smtp_tree, &smtp_sessions, s);
 	if (s->counted) {
@@ -554,7 +555,10 @@ smtp_session_accept(uv_stream_t *server)
 	smtp_peer_addr(s);
 	smtpd_policy(s);
 	log_debug("%08x connected from %s", s->id, s->ip);
-	smtp_greet(s);
+	/* With a reverse DNS check, the greeting waits for its result. */
+	if (s->refuse != SMTP_REFUSE_NONE || !s->iprev_check ||
+	    smtp_iprev_start(s) == -1)
+		smtp_greet(s);
 	smtp_timer_reset(s);
 	smtp_flush(s);
 	smtp_update_read(s);

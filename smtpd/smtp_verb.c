@@ -192,6 +192,8 @@ smtp_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_error(s, "530 5.7.0 authentication required");
 		return;
 	}
+	if (s->iprev_check && smtp_iprev_refuse(s))
+		return;
 	if (smtpd_spool_full()) {
 		smtp_reply(s, R_NOSPACE);
 		return;

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "proto.h"
+#include "resolver.h"
 #include "smtpd.h"
 
 struct smtpd_listener {
@@ -152,6 +153,27 @@ smtpd_policy_headers(struct smtp_session *s, const struct cfg_node *src)
 		fatal("smtpd_policy_headers");
 }
 
+/* require-rdns (seed name: reject fail, permerror and temperror) and
+ * check-iprev-inbound with its reject-iprev-check-* (PowerMTA). */
+static void
+smtpd_policy_iprev(struct smtp_session *s, const struct cfg_node *src)
+{
+	if (smtpd_source_bool(src, "require-rdns")) {
+		s->iprev_check = 1;
+		s->iprev_reject = SMTP_IPREV_R_FAIL | SMTP_IPREV_R_PERM |
+		    SMTP_IPREV_R_TEMP;
+	}
+	if (!smtpd_source_flag(src, "check-iprev-inbound", 0))
+		return;
+	s->iprev_check = s->iprev_header = 1;
+	if (smtpd_source_flag(src, "reject-iprev-check-fail", 0))
+		s->iprev_reject |= SMTP_IPREV_R_FAIL;
+	if (smtpd_source_flag(src, "reject-iprev-check-permerror", 0))
+		s->iprev_reject |= SMTP_IPREV_R_PERM;
+	if (smtpd_source_flag(src, "reject-iprev-check-temperror", 0))
+		s->iprev_reject |= SMTP_IPREV_R_TEMP;
+}
+
 /* Inbound policy of a new session, from its <source> block.  Nobody
  * relays unless the config says so, not even loopback clients. */
 void
@@ -175,6 +197,7 @@ smtpd_policy(struct smtp_session *s)
 	smtpd_policy_auth(s, src);
 	smtpd_policy_headers(s, src);
 	s->suppress_reject = smtp_suppress_policy(src);
+	smtpd_policy_iprev(s, src);
 	smtpd_source_time(src, "smtp-command-timeout", &s->cmd_timeout);
 	smtpd_source_time(src, "smtp-data-timeout", &s->data_timeout);
 	if (s->cmd_timeout <= 0)
@@ -535,6 +558,9 @@ smtpd_parent_msg(struct mproc *p, struct imsg *imsg)
 		if (a != NULL)
 			smtp_tls_config(a, b);
 		break;
+	case DLV_NAMESERVERS:
+		resolver_host_servers(imsg);
+		return;
 	case SMTPD_PASSWD_FILE:
 		m_get_string(&m, &a);
 		m_get_string(&m, &b);

@@ -14,6 +14,7 @@
  *	smtp_limit.c	max-smtp-in per source, source group and client IP
  *	smtp_hdr.c	header processing (X-Virtual-MTA, X-Job, X-EnvId,
  *			Message-ID:, Date:) while the text streams to disk
+ *	smtp_iprev.c	reverse DNS of clients (require-rdns, iprev)
  *
  * A session that needs queued (a file at DATA, a commit after the final
  * dot) sends the request with its id as peerid and stops reading; the
@@ -56,6 +57,7 @@
 #define SMTP_AUTH_USER_MAX	255
 #define SMTP_NLIMITS		3		/* client IP, source, group */
 #define SMTP_HDR_MAX		(1024 * 1024)	/* header section held back */
+#define SMTP_IPREV_NAMES	10		/* PTR names checked */
 
 struct smtpd_conf {
 	char		 hostname[256];
@@ -176,6 +178,14 @@ struct smtp_session {
 	int		 reject_bad_vmta;	/* reject-invalid-virtual-mta */
 	char		*default_vmta;	/* default-virtual-mta, or NULL */
 	int		 suppress_reject;	/* suppression-action reject */
+	int		 iprev_check;	/* require-rdns or check-iprev-inbound */
+	int		 iprev_header;	/* check-iprev-inbound: add A-R: */
+	int		 iprev_reject;	/* SMTP_IPREV_R_* */
+
+	/* reverse DNS (smtp_iprev.c) */
+	struct smtp_iprev *iprev_req;	/* lookups under way: not greeted */
+	int		 iprev_result;	/* SMTP_IPREV_* */
+	char		*iprev_name;	/* verified host name (pass) */
 
 	enum smtp_state	 state;
 	int		 esmtp;
@@ -215,6 +225,13 @@ struct smtp_session {
 	size_t		 olen, ocap;
 	size_t		 wpending;	/* bytes inside uv_write requests */
 };
+
+/* iprev results (RFC 8601 2.7.3) and which of them refuse MAIL */
+enum { SMTP_IPREV_NONE = 0, SMTP_IPREV_PASS, SMTP_IPREV_FAIL,
+    SMTP_IPREV_TEMPERROR, SMTP_IPREV_PERMERROR };
+#define SMTP_IPREV_R_FAIL	0x01
+#define SMTP_IPREV_R_PERM	0x02
+#define SMTP_IPREV_R_TEMP	0x04
 
 enum { SMTP_AUTH_NONE = 0, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN_USER,
     SMTP_AUTH_LOGIN_PASS };
@@ -269,6 +286,12 @@ void	smtp_hdr_begin(struct smtp_session *);
 size_t	smtp_hdr_feed(struct smtp_session *, const char *, size_t);
 void	smtp_hdr_finish(struct smtp_session *);
 void	smtp_hdr_free(struct smtp_data *);
+
+/* smtp_iprev.c */
+int	smtp_iprev_start(struct smtp_session *);
+void	smtp_iprev_cancel(struct smtp_session *);
+int	smtp_iprev_refuse(struct smtp_session *);
+const char *smtp_iprev_str(int result);
 
 /* smtp_bdat.c */
 void	smtp_bdat_cmd(struct smtp_session *, const struct smtp_cmd *);

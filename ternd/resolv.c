@@ -1,11 +1,11 @@
 /*
- * resolv.c - the host's name servers, for deliverd.
+ * resolv.c - the host's name servers, for deliverd and smtpd.
  *
- * deliverd resolves with udns inside an empty chroot, where there is no
+ * They resolve with udns inside an empty chroot, where there is no
  * /etc/resolv.conf to read.  When the config has no `name-server` lines,
  * ternd reads the "nameserver" lines of /etc/resolv.conf (or of the file
- * named by TERN_RESOLV_CONF, which the tests use) whenever it starts a
- * deliverd, and sends them down before IMSG_START.
+ * named by TERN_RESOLV_CONF, which the tests use) whenever it starts one
+ * of them, and sends them down before IMSG_START (common/resolver.c).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -26,13 +26,15 @@ resolv_send(struct ternd *t, struct child *c)
 	FILE *f;
 	int i, n = 0;
 
-	if (c->proc != PROC_DELIVERD || t->cfg == NULL ||
+	if ((c->proc != PROC_DELIVERD && c->proc != PROC_SMTPD) ||
+	    t->cfg == NULL ||
 	    cfg_child(t->cfg->root, "name-server") != NULL)
 		return;
 	if ((path = getenv("TERN_RESOLV_CONF")) == NULL || *path == '\0')
 		path = "/etc/resolv.conf";
 	if ((f = fopen(path, "re")) == NULL) {
-		log_warn("%s (deliverd will have no name server)", path);
+		log_warn("%s (%s will have no name server)", path,
+		    proc_name(c->proc));
 		return;
 	}
 	while (n < RESOLV_MAX && fgets(line, sizeof(line), f) != NULL) {

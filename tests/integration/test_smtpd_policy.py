@@ -75,3 +75,101 @@ def test_full_spool_without_the_directive_greets_and_refuses_mail(
         assert code == 452 and "4.3.1" in text, text
     finally:
         c.close()
+
+
+# ------------------------------------------------- reverse DNS (iprev)
+
+def _ptr(ip):
+    return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+
+
+IPREV_ZONE = {
+    # forward-confirmed: the PTR name leads back to the address
+    _ptr("127.0.0.2"): {"PTR": ["good.client.test"]},
+    "good.client.test": {"A": ["127.0.0.2"]},
+    # a PTR whose name points elsewhere: fail
+    _ptr("127.0.0.3"): {"PTR": ["liar.client.test"]},
+    "liar.client.test": {"A": ["127.0.0.99"]},
+    # 127.0.0.4: no PTR at all (NXDOMAIN): permerror
+    # the name server fails: temperror
+    _ptr("127.0.0.5"): "SERVFAIL",
+}
+
+
+def _iprev_tern(make_tern, sink, dns, source_lines):
+    return start_tern(
+        make_tern, sink,
+        extra=f"name-server {dns.addr}\n"
+              "dns-timeout 6s\n"
+              "<source 127.0.0.0/24>\n"
+              "    always-allow-relaying yes\n"
+              f"{source_lines}"
+              "</source>\n")
+
+
+def _mail_from(t, ip):
+    """Connect from ip, EHLO, MAIL: (code, text) of the MAIL reply."""
+    c = Raw(t.smtp_port, source=ip)
+    try:
+        assert c.banner[0] == 220, c.banner
+        assert c.cmd("EHLO client.test")[0] == 250
+        return c.cmd(f"MAIL FROM:<{SENDER}>")
+    finally:
+        c.close()
+
+
+def _send_from(t, ip, rcpt):
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                      source_address=(ip, 0)) as s:
+        s.sendmail(SENDER, [rcpt], make_message())
+
+
+def test_require_rdns_accepts_only_forward_confirmed_clients(
+        make_tern, sink, dns_zone):
+    """require-rdns yes: a client whose PTR name resolves back to it is
+    accepted (and named in Received:); a PTR pointing elsewhere and no PTR
+    at all get 550 5.7.25 at MAIL, a failing name server 450 4.7.25."""
+    dns = dns_zone(IPREV_ZONE)
+    t = _iprev_tern(make_tern, sink, dns, "    require-rdns yes\n")
+
+    _send_from(t, "127.0.0.2", "rdns-ok@example.test")
+    got = t.wait_messages(sink, 1, rcpt="rdns-ok@example.test")[0]
+    assert b"(good.client.test [127.0.0.2])" in got.data, got.data[:400]
+
+    code, text = _mail_from(t, "127.0.0.3")
+    assert code == 550 and "5.7.25" in text, text
+    code, text = _mail_from(t, "127.0.0.4")
+    assert code == 550 and "5.7.25" in text, text
+    code, text = _mail_from(t, "127.0.0.5")
+    assert code == 450 and "4.7.25" in text, text
+    assert dns.count(_ptr("127.0.0.3"), "PTR") >= 1
+    assert dns.count("liar.client.test", "A") >= 1
+
+    # The global 127.0.0.1 source has no check: still accepted.
+    t.send(SENDER, ["plain@example.test"], make_message())
+    t.wait_messages(sink, 1, rcpt="plain@example.test")
+
+
+def test_check_iprev_inbound_rejects_what_it_is_told_and_adds_a_header(
+        make_tern, sink, dns_zone):
+    """check-iprev-inbound with only reject-iprev-check-fail: fail is
+    refused (550 5.7.25); permerror and temperror are accepted and the
+    result is recorded in an Authentication-Results: header."""
+    dns = dns_zone(IPREV_ZONE)
+    t = _iprev_tern(make_tern, sink, dns,
+                    "    check-iprev-inbound yes\n"
+                    "    reject-iprev-check-fail yes\n")
+    code, text = _mail_from(t, "127.0.0.3")
+    assert code == 550 and "5.7.25" in text, text
+
+    for ip, rcpt, result in (("127.0.0.2", "ar-pass@example.test",
+                              b"iprev=pass policy.iprev=127.0.0.2 "
+                              b"(good.client.test)"),
+                             ("127.0.0.4", "ar-perm@example.test",
+                              b"iprev=permerror policy.iprev=127.0.0.4"),
+                             ("127.0.0.5", "ar-temp@example.test",
+                              b"iprev=temperror policy.iprev=127.0.0.5")):
+        _send_from(t, ip, rcpt)
+        got = t.wait_messages(sink, 1, rcpt=rcpt)[0]
+        head = got.data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n\t", b" ")
+        assert b"Authentication-Results: tern.test; " + result in head, head

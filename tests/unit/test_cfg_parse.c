@@ -865,6 +865,10 @@ test_table_used_by(void **state)
 		"add-message-id-header", "add-date-header",
 		"default-virtual-mta", "reject-invalid-virtual-mta",
 		"smtp-max-auth-failure-rate", "suppression-action",
+		"refuse-connect-when-spool-full",
+		"require-rdns", "check-iprev-inbound",
+		"reject-iprev-check-fail", "reject-iprev-check-permerror",
+		"reject-iprev-check-temperror",
 		/* queued */
 		"min-free-space", "spool-max-recipients", "max-queue-size",
 		/* bounced */
