@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "cli.h"
 #include "ctl.h"
+#include "paths.h"
 #include "util.h"
 
 /* No answer is this large; a bound keeps a confused peer from filling
@@ -30,7 +31,7 @@ cli_config_path(const char *opt_config)
 		return opt_config;
 	if ((env = getenv("TERN_CONFIG")) != NULL && *env != '\0')
 		return env;
-	return CTL_CONFIG_DEFAULT;
+	return TERN_DEFAULT_CONFIG;
 }
 
 const char *

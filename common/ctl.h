@@ -24,7 +24,6 @@
 #include <stddef.h>
 
 #define CTL_SOCKET_DEFAULT	"/run/tern/control.sock"
-#define CTL_CONFIG_DEFAULT	"/etc/tern/tern.conf"
 #define CTL_MAX_REQUEST		4096	/* bytes of a request line */
 #define CTL_MAX_CONN		64	/* concurrent control connections */
 #define CTL_MAX_WORDS		16	/* words of a request */

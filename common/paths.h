@@ -10,7 +10,13 @@
 
 #include "cfg.h"
 
+/* The build passes where `cmake --install` puts tern.conf
+ * (SYSCONFDIR/tern/tern.conf: /etc/tern/tern.conf for the package). */
+#ifdef TERN_CONFIG_FILE
+#define TERN_DEFAULT_CONFIG	TERN_CONFIG_FILE
+#else
 #define TERN_DEFAULT_CONFIG	"/etc/tern/tern.conf"
+#endif
 #define TERN_DEFAULT_SPOOL	"/var/spool/tern"
 #define TERN_DEFAULT_CONTROL	"/run/tern/control.sock"
 #define TERN_DEFAULT_EMPTY	"/var/empty/tern"
