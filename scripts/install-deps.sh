@@ -33,6 +33,8 @@ PKGS=(
 	python3-prometheus-client chromium
 	# tools the scripts and tests call
 	openssl procps
+	# the Debian package and its test (scripts/pkg-test.sh), man pages
+	debhelper adduser logrotate groff-base
 )
 
 missing=()

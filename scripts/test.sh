@@ -7,6 +7,9 @@
 #   build              cmake build in build/ (RelWithDebInfo)
 #   unit               ctest in build/ (cmocka, tests/unit)
 #   integration        pytest tests/integration against build/
+#   package            (root only) scripts/pkg-test.sh: build the .deb,
+#                      install it, run the service, send a message through
+#                      it, check privilege separation, purge it
 #   asan-build         cmake -DTERN_SANITIZE=ON build in build-asan/
 #   asan-unit          ctest in build-asan/
 #   asan-integration   pytest against build-asan/ (TERN_BUILD=build-asan);
@@ -29,7 +32,8 @@
 #
 # Environment (the defaults are what CI runs):
 #   TERN_TEST_QUICK=1    skip the asan and fuzz stages
-#   TERN_TEST_SKIP="..." skip stage groups: unit integration asan fuzz
+#   TERN_TEST_SKIP="..." skip stage groups: unit integration package asan
+#                        fuzz
 #   FUZZ_SECONDS=N       time per fuzz target (default 20)
 #   PYTEST_ARGS="..."    extra pytest arguments (e.g. "-k reuse -x")
 #   TERN_PYTEST_WORKERS=N  integration tests run in N processes at once
@@ -278,6 +282,14 @@ if stage build build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 else
 	not_run_unless unit unit "build failed"
 	not_run_unless integration integration "build failed"
+fi
+
+# Installs and purges a package: only as root, and only when Tern is not
+# really installed here (pkg-test.sh refuses then).
+if [ "$(id -u)" -eq 0 ]; then
+	maybe package package scripts/pkg-test.sh
+else
+	skip package
 fi
 
 if skipping asan; then
