@@ -242,6 +242,13 @@ EOF
 UNIT=$(ls /lib/systemd/system/tern.service /usr/lib/systemd/system/tern.service 2>/dev/null | head -n 1)
 [ -n "$UNIT" ] || die "no tern.service installed"
 unit_values() { sed -n "s/^$1=//p" "$UNIT"; }	# KEY: every value, in order
+# systemd's own parser (it works without systemd running): no unknown
+# key, no bad value, the programs and the man pages it names exist.
+if out=$(systemd-analyze verify "$UNIT" 2>&1) && [ -z "$out" ]; then
+	ok "systemd-analyze verify $UNIT"
+else
+	bad "systemd-analyze verify $UNIT: $out"
+fi
 
 # CapabilityBoundingSet=CAP_A CAP_B -> setpriv's -all,+a,+b
 bounding_set() {
