@@ -15,11 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bounced.h"
 #include "ctl.h"
+#include "daemon.h"
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 /* What the configuration says about one file. */
@@ -27,6 +30,8 @@ struct acct_rule {
 	char	 path[PATH_MAX];
 	int	 records;		/* ACCT_* */
 	int	 sync;
+	int64_t	 move_interval;		/* seconds, 0: never */
+	uint64_t max_size;		/* bytes, 0: no limit */
 	char	*domain;		/* seeds' accounting-log in <domain> */
 	struct acct_layout layout;	/* columns */
 };
@@ -39,7 +44,27 @@ struct acct_file {
 	struct acct_buf		 buf;
 	int			 failing;	/* logged the current error */
 	int			 matched;	/* a block named it */
+	int			 is_pipe;	/* |COMMAND: header once */
+	int			 need_header;	/* pipe: not written yet */
+	int64_t			 period_start;	/* of move-interval */
+	int			 rotating;	/* BNC_ROTATE sent */
+	int			 rotreq;	/* acct_rotreqs index + 1 */
 };
+
+/* `tern rotate acct` requests waiting for their files. */
+#define ACCT_MAX_ROTREQ	8
+static struct acct_rotreq {
+	struct mproc	*p;		/* mgmtd; NULL: slot free */
+	uint32_t	 id;
+	int		 left;
+	int		 failed;
+	char		 err[300];
+} acct_rotreqs[ACCT_MAX_ROTREQ];
+static uv_timer_t	 acct_timer;
+static int		 acct_timer_on;
+
+static void	acct_file_opened(struct acct_file *);
+static void	acct_rotate_start(struct acct_file *);
 
 static TAILQ_HEAD(, acct_file)	 acct_files =
     TAILQ_HEAD_INITIALIZER(acct_files);
@@ -131,8 +156,10 @@ acct_rule_add(const struct cfg *cfg, const char *path, int records,
 	acct_rules = r;
 	r = &acct_rules[acct_nrules];
 	memset(r, 0, sizeof(*r));
-	if (ctl_path_resolve(cfg->path, path, r->path, sizeof(r->path)) ==
-	    NULL) {
+	if (path[0] == '|')		/* a pipe: ternd passes it as written */
+		strlcpy(r->path, path, sizeof(r->path));
+	else if (ctl_path_resolve(cfg->path, path, r->path, sizeof(r->path))
+	    == NULL) {
 		log_warnx("accounting file path too long: %s", path);
 		return;
 	}
@@ -194,7 +221,10 @@ acct_rule_find(const char *path)
 	char abs[PATH_MAX];
 	size_t i;
 
-	if (ctl_path_resolve(acct_cfgpath, path, abs, sizeof(abs)) == NULL)
+	if (path[0] == '|')
+		strlcpy(abs, path, sizeof(abs));
+	else if (ctl_path_resolve(acct_cfgpath, path, abs, sizeof(abs)) ==
+	    NULL)
 		return NULL;
 	for (i = 0; i < acct_nrules; i++)
 		if (strcmp(acct_rules[i].path, abs) == 0)
@@ -246,10 +276,16 @@ acct_config(const struct cfg *cfg)
 	free(acct_cfgpath);
 	acct_cfgpath = cfg->path ? strdup(cfg->path) : NULL;
 	for (n = cfg_child(cfg->root, "acct-file"); n != NULL;
-	    n = cfg_next_named(n, "acct-file"))
+	    n = cfg_next_named(n, "acct-file")) {
 		acct_rule_add(cfg, acct_node_arg(n),
 		    acct_parse_records(cfg_child(n, "records")),
 		    cfg_bool(n, "sync", 0), NULL, n);
+		/* PowerMTA's defaults: every day, or at 250 MB. */
+		acct_rules[acct_nrules - 1].move_interval = cfg_time(n,
+		    "move-interval", 86400);
+		acct_rules[acct_nrules - 1].max_size = cfg_size(n,
+		    "max-size", 250 * 1024 * 1024);
+	}
 	acct_walk_acclog(cfg, cfg->root);
 	/* Files the new config no longer names are closed; one that never
 	 * matched a block stays (ternd opened it, so it is configured). */
@@ -283,6 +319,7 @@ acct_file(const char *path, int fd)
 		f->fd = fd;
 		TAILQ_INSERT_TAIL(&acct_files, f, entry);
 	}
+	acct_file_opened(f);
 	if (!acct_file_apply(f))
 		log_warnx("accounting file %s matches no <acct-file> block, "
 		    "writing records d,b", path);
@@ -351,6 +388,182 @@ acct_write_ext(const struct acct_record *a, const struct acct_extra *x)
 			acct_layout_row(&f->rule.layout, &f->buf, a, x);
 }
 
+/* --- rotation (ternd renames and reopens: ternd/acct_files.c) --- */
+
+static void	acct_tick(uv_timer_t *);
+
+/* A new descriptor for f: where move-interval counts from, and whether
+ * it is a pipe (no size, no rotation, a header once). */
+static void
+acct_file_opened(struct acct_file *f)
+{
+	struct stat st;
+	int64_t now = time(NULL);
+
+	f->is_pipe = f->path[0] == '|' || (fstat(f->fd, &st) == 0 &&
+	    S_ISFIFO(st.st_mode));
+	f->need_header = f->is_pipe;
+	/* A file written before a restart counts from its last write. */
+	f->period_start = !f->is_pipe && fstat(f->fd, &st) == 0 &&
+	    st.st_size > 0 ? st.st_mtime : now;
+	if (!acct_timer_on) {
+		uv_timer_init(daemon_loop(), &acct_timer);
+		uv_timer_start(&acct_timer, acct_tick, 1000, 1000);
+		uv_unref((uv_handle_t *)&acct_timer);
+		acct_timer_on = 1;
+	}
+}
+
+/* Ask ternd to rotate f; rows still buffered are written first. */
+static void
+acct_rotate_start(struct acct_file *f)
+{
+	struct mproc *p = daemon_parent();
+
+	if (f->rotating || f->is_pipe || p == NULL)
+		return;
+	f->rotating = 1;
+	m_create(p, BNC_ROTATE, 0, -1);
+	m_add_string(p, f->path);
+	m_close(p);
+}
+
+/* move-interval: the period (aligned on the epoch, UTC midnight for 1d)
+ * of the file's first row is over. */
+static void
+acct_tick(uv_timer_t *h)
+{
+	struct acct_file *f;
+	int64_t now = time(NULL), iv;
+
+	TAILQ_FOREACH(f, &acct_files, entry) {
+		iv = f->rule.move_interval;
+		if (iv <= 0 || iv == INT64_MAX || f->is_pipe || f->rotating)
+			continue;
+		if (now / iv != f->period_start / iv) {
+			acct_flush();
+			acct_rotate_start(f);
+		}
+	}
+}
+
+static void
+acct_rotreq_done(struct acct_file *f, int ok, const char *err)
+{
+	struct acct_rotreq *q;
+
+	if (f->rotreq == 0)
+		return;
+	q = &acct_rotreqs[f->rotreq - 1];
+	f->rotreq = 0;
+	if (!ok) {
+		q->failed = 1;
+		strlcpy(q->err, err ? err : "failed", sizeof(q->err));
+	}
+	if (--q->left > 0 || q->p == NULL)
+		return;
+	m_create(q->p, CTL_RESULT, q->id, -1);
+	m_add_u32(q->p, !q->failed);
+	m_add_string(q->p, q->failed ? q->err : "Accounting file rotated.");
+	m_close(q->p);
+	q->p = NULL;
+}
+
+void
+acct_rotated(struct imsg *imsg)
+{
+	const char *path, *moved, *err;
+	struct acct_file *f;
+	struct msg m;
+	uint32_t ok;
+
+	m_msg(&m, imsg);
+	m_get_u32(&m, &ok);
+	m_get_string(&m, &path);
+	m_get_string(&m, &moved);
+	m_get_string(&m, &err);
+	m_end(&m);
+	TAILQ_FOREACH(f, &acct_files, entry)
+		if (path != NULL && strcmp(f->path, path) == 0)
+			break;
+	if (f == NULL) {
+		if (imsg->fd != -1)
+			close(imsg->fd);
+		return;
+	}
+	f->rotating = 0;
+	if (ok && imsg->fd != -1) {
+		/* flushes what came meanwhile into the old (renamed) file */
+		acct_file(f->path, imsg->fd);
+		log_info("accounting file %s rotated to %s", f->path,
+		    moved ? moved : "?");
+	} else {
+		/* try again in the next period, not every second */
+		f->period_start = time(NULL);
+		log_warnx("accounting file %s not rotated: %s", f->path,
+		    err ? err : "?");
+	}
+	acct_rotreq_done(f, ok && imsg->fd != -1, err);
+}
+
+/* `tern rotate acct [FILE]`: FILE as the config names it, or its full
+ * path; NULL: every file. */
+int
+acct_rotate_ctl(struct mproc *p, uint32_t id, const char *file,
+    char *err, size_t errsz)
+{
+	struct acct_file *f;
+	struct acct_rotreq *q = NULL;
+	char abs[PATH_MAX];
+	int i, n = 0;
+
+	if (file != NULL && file[0] != '|' &&
+	    ctl_path_resolve(acct_cfgpath, file, abs, sizeof(abs)) == NULL)
+		strlcpy(abs, file, sizeof(abs));
+	else if (file != NULL)
+		strlcpy(abs, file, sizeof(abs));
+	for (i = 0; i < ACCT_MAX_ROTREQ && q == NULL; i++)
+		if (acct_rotreqs[i].p == NULL)
+			q = &acct_rotreqs[i];
+	if (q == NULL) {
+		snprintf(err, errsz, "too many rotations under way");
+		return -1;
+	}
+	memset(q, 0, sizeof(*q));
+	acct_flush();
+	TAILQ_FOREACH(f, &acct_files, entry) {
+		if (f->is_pipe || (file != NULL && strcmp(f->path, abs) != 0))
+			continue;
+		if (f->rotreq != 0)	/* another request waits on it */
+			continue;
+		acct_rotate_start(f);
+		if (!f->rotating)
+			continue;
+		f->rotreq = q - acct_rotreqs + 1;
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err, errsz, file ? "no accounting file %s" :
+		    "no accounting file to rotate", file ? file : "");
+		return -1;
+	}
+	q->p = p;
+	q->id = id;
+	q->left = n;
+	return 0;
+}
+
+/* mgmtd went away: nobody to answer. */
+void
+acct_rotate_forget(struct mproc *p)
+{
+	int i;
+
+	for (i = 0; i < ACCT_MAX_ROTREQ; i++)
+		if (acct_rotreqs[i].p == p)
+			acct_rotreqs[i].p = NULL;
+}
+
 static int
 acct_file_flush(struct acct_file *f)
 {
@@ -362,9 +575,11 @@ acct_file_flush(struct acct_file *f)
 	 * the header line, as PowerMTA's files do. */
 	acct_layout_header(&f->rule.layout, &hdr);
 	r = fstat(f->fd, &st) == -1 ||
-	    (st.st_size == 0 &&
+	    ((f->is_pipe ? f->need_header : st.st_size == 0) &&
 	    write_all(f->fd, hdr.data, hdr.len) == -1);
 	acct_buf_free(&hdr);
+	if (!r)
+		f->need_header = 0;
 	if (r ||
 	    write_all(f->fd, f->buf.data, f->buf.len) == -1 ||
 	    (f->rule.sync && fdatasync(f->fd) == -1)) {
@@ -376,6 +591,9 @@ acct_file_flush(struct acct_file *f)
 	if (f->failing)
 		log_info("accounting file %s writable again", f->path);
 	f->failing = 0;
+	if (f->rule.max_size > 0 && (uint64_t)st.st_size + hdr.len +
+	    f->buf.len >= f->rule.max_size)
+		acct_rotate_start(f);
 	return 0;
 }
 
@@ -402,6 +620,10 @@ acct_shutdown(void)
 {
 	struct acct_file *f;
 
+	if (acct_timer_on) {
+		uv_timer_stop(&acct_timer);
+		acct_timer_on = 0;
+	}
 	acct_flush();
 	while ((f = TAILQ_FIRST(&acct_files)) != NULL)
 		acct_file_close(f);

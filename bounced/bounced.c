@@ -300,6 +300,33 @@ bounced_ctl_suppress(struct mproc *p, struct imsg *imsg)
 	m_close(p);
 }
 
+/* tern rotate acct [FILE] | log (acct.c; ternd does the renaming) */
+static void
+bounced_ctl_rotate(struct mproc *p, struct imsg *imsg)
+{
+	const char *what, *file;
+	char err[600];
+	struct msg m;
+	int r = -1;
+
+	m_msg(&m, imsg);
+	m_get_string(&m, &what);
+	m_get_string(&m, &file);
+	m_end(&m);
+	if (what != NULL && strcmp(what, "acct") == 0)
+		r = acct_rotate_ctl(p, imsg->hdr.peerid, file, err,
+		    sizeof(err));
+	else
+		snprintf(err, sizeof(err), "Tern has no log file to rotate: "
+		    "it logs to syslog or stderr");
+	if (r == 0)
+		return;		/* answered when ternd is done */
+	m_create(p, CTL_RESULT, imsg->hdr.peerid, -1);
+	m_add_u32(p, 0);
+	m_add_string(p, err);
+	m_close(p);
+}
+
 static void
 bounced_mgmtd_msg(struct mproc *p, struct imsg *imsg)
 {
@@ -322,10 +349,7 @@ bounced_mgmtd_msg(struct mproc *p, struct imsg *imsg)
 		bounced_ctl_suppress(p, imsg);
 		return;
 	case CTL_ROTATE:
-		m_create(p, CTL_RESULT, imsg->hdr.peerid, -1);
-		m_add_u32(p, 0);
-		m_add_string(p, "rotation is not available yet");
-		m_close(p);
+		bounced_ctl_rotate(p, imsg);
 		return;
 	}
 	fatalx("unexpected %s from mgmtd", proto_name(imsg->hdr.type));
@@ -334,6 +358,7 @@ bounced_mgmtd_msg(struct mproc *p, struct imsg *imsg)
 static void
 bounced_mgmtd_gone(struct mproc *p)
 {
+	acct_rotate_forget(p);
 	if (b_mgmtd == p)
 		b_mgmtd = NULL;
 }
@@ -423,12 +448,26 @@ bounced_shutdown(void)
 	daemon_exit(0);
 }
 
+/* From ternd: the answer to a rotation. */
+static void
+bounced_parent_msg(struct mproc *p, struct imsg *imsg)
+{
+	if (imsg->hdr.type == BNC_ROTATED) {
+		acct_rotated(imsg);
+		return;
+	}
+	if (imsg->fd != -1)
+		close(imsg->fd);
+	log_warnx("unexpected %s from ternd", proto_name(imsg->hdr.type));
+}
+
 static const struct daemon_ops bounced_ops = {
 	.proc = PROC_BOUNCED,
 	.config = bounced_config,
 	.peer = bounced_peer,
 	.file = bounced_file,
 	.start = bounced_start,
+	.parent_msg = bounced_parent_msg,
 	.shutdown = bounced_shutdown,
 };
 

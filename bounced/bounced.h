@@ -15,6 +15,7 @@
 
 #include "cfg.h"
 #include "envelope.h"
+#include "imsg.h"
 
 /* Record types, as bits of an <acct-file>'s `records`. */
 #define ACCT_D		0x01	/* delivery */
@@ -185,5 +186,13 @@ void	acct_write_ext(const struct acct_record *, const struct acct_extra *);
 /* Write out what acct_write() queued; 0 ok, -1 some file failed. */
 int	acct_flush(void);
 void	acct_shutdown(void);
+/* Rotation (move-interval, max-size, tern rotate acct): ternd renames
+ * and reopens (BNC_ROTATE); its answer, BNC_ROTATED: */
+void	acct_rotated(struct imsg *);
+/* CTL_ROTATE: rotate FILE (NULL: all); CTL_RESULT to p/id when done.
+ * -1 with err when nothing can be rotated. */
+int	acct_rotate_ctl(struct mproc *p, uint32_t id, const char *file,
+	    char *err, size_t errsz);
+void	acct_rotate_forget(struct mproc *);
 
 #endif

@@ -278,8 +278,13 @@ setup_acct_file(struct ternd *t, const char *written)
 		log_warnx("too many accounting files");
 		return -1;
 	}
-	if (written[0] == '|') {
-		log_warnx("%s: piped accounting is not available yet", written);
+	if (written[0] == '|') {	/* acct_files.c */
+		if ((fd = acct_pipe_open(t, written)) == -1)
+			return -1;
+		f = &t->files[t->nfiles++];
+		f->kind = FILE_ACCT;
+		strlcpy(f->path, written, sizeof(f->path));
+		f->fd = fd;
 		return 0;
 	}
 	cfg_path_resolve(t->cfg, written, path, sizeof(path));

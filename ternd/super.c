@@ -423,6 +423,11 @@ child_msg(struct mproc *p, struct imsg *imsg)
 	case CTL_RELOAD:
 		reload_ctl(p, imsg);
 		return;
+	case BNC_ROTATE:	/* acct_files.c */
+		if (imsg->fd != -1)
+			close(imsg->fd);
+		acct_rotate_msg(env, p, imsg);
+		return;
 	case CTL_PROCS_REQ:
 		m_end(&m);
 		json = super_procs_json(env);

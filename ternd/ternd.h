@@ -75,6 +75,12 @@ int	setup_files(struct ternd *);
 void	setup_suppress_file(struct ternd *);	/* setup_bounced.c */
 int	setup_tcp_listener(struct ternd *, int kind, const char *spec);
 
+/* acct_files.c: piped accounting and rotation of accounting files */
+/* `|COMMAND`: start it; the pipe's write end, or -1. */
+int	acct_pipe_open(struct ternd *, const char *written);
+/* BNC_ROTATE from bounced: rename aside, reopen, answer BNC_ROTATED. */
+void	acct_rotate_msg(struct ternd *, struct mproc *, struct imsg *);
+
 /* setup_http.c: mgmtd's HTTP listener and htpasswd content */
 int	setup_http(struct ternd *);
 

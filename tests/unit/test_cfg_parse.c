@@ -875,7 +875,8 @@ test_table_used_by(void **state)
 		"sync", "bounce-category-patterns", "pattern",
 		"record-fields", "user-string", "iso-times", "queue-filter",
 		"bounce-domain", "verp-default", "bounce-processor",
-		"feedback-loop-processor",
+		"feedback-loop-processor", "move-to", "move-interval",
+		"max-size", "delete-after",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server",
 		"smtp-pattern-list", "adaptive-max-smtp-out",

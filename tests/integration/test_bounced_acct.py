@@ -1,0 +1,182 @@
+"""bounced: accounting file rotation (move-interval, max-size,
+delete-after, move-to, `tern rotate acct`) and piped accounting.
+
+ternd renames and reopens the files (bounced is chrooted); these tests
+check what an operator sees: dated files next to the live one, each
+starting with its header, and every record in exactly one file, also
+while mail flows during the rotations.
+"""
+import csv
+import io
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_message, scaled
+
+SENDER = "sender@client.test"
+DATED = re.compile(r"^acct-\d{4}-\d{2}-\d{2}-\d{4}(-\d+)?\.csv$")
+
+
+def _file_rows(path: Path) -> tuple:
+    raw = path.read_bytes()
+    text = raw[:raw.rfind(b"\n") + 1].decode("utf-8")
+    lines = text.splitlines()
+    return lines[0] if lines else "", list(
+        csv.DictReader(io.StringIO(text, newline="")))
+
+
+def _all_d(tern) -> list:
+    return [r["rcpt"] for r in tern.acct_rows("d")]
+
+
+def _send_many(tern, rcpts, per_msg=5):
+    for i in range(0, len(rcpts), per_msg):
+        tern.send(SENDER, rcpts[i:i + per_msg], make_message())
+
+
+def _check_files(tern, header_line):
+    """Every file (live and rotated) starts with the header; rotated ones
+    have PowerMTA's dated names."""
+    files = tern.acct_files()
+    for f in files:
+        if f != tern.acct:
+            assert DATED.match(f.name), f.name
+        if f.stat().st_size:
+            assert _file_rows(f)[0] == header_line, f
+    return files
+
+
+def test_rotate_acct_under_load_loses_and_duplicates_nothing(make_tern,
+                                                             sink):
+    tern = make_tern(routes={"example.test": sink}, records="d")
+    rcpts = [f"r{i}@example.test" for i in range(150)]
+    tern.send(SENDER, ["first@example.test"], make_message())
+    tern.wait_acct("d", "first@example.test")
+    header = _file_rows(tern.acct)[0]
+
+    sender = threading.Thread(target=_send_many, args=(tern, rcpts))
+    sender.start()
+    rotations = 0
+    try:
+        while sender.is_alive() or rotations < 3:
+            r = tern.cli("rotate", "acct")
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert r.stdout.strip() == "Accounting file rotated."
+            rotations += 1
+            time.sleep(0.2)
+    finally:
+        sender.join()
+    tern.wait_for(lambda: len(_all_d(tern)) >= len(rcpts) + 1, scaled(60),
+                  what="every d row")
+    got = _all_d(tern)
+    # each recipient exactly once, over all the files
+    assert sorted(got) == sorted(rcpts + ["first@example.test"])
+    files = _check_files(tern, header)
+    assert len(files) >= 3, files
+
+    # a file named as in the config, and one that is not configured
+    r = tern.cli("rotate", "acct", str(tern.acct))
+    assert r.returncode == 0, r.stderr
+    r = tern.cli("rotate", "acct", "/nonexistent/x.csv")
+    assert r.returncode == 1 and "no accounting file" in r.stderr
+
+
+def test_max_size_rotates_and_delete_after_removes_old(make_tern, sink):
+    # a rotated file from long ago, and one that is not ours
+    tern = make_tern(routes={"example.test": sink}, records="d",
+                     start=False)
+    tern.dir.mkdir(parents=True, exist_ok=True)
+    old = tern.acct.parent / "acct-2020-01-01-0000.csv"
+    old.write_text("type,rcpt\r\n")
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    other = tern.acct.parent / "notes-2020-01-01-0000.csv"
+    other.write_text("keep\n")
+    os.utime(other, (time.time() - 3 * 86400,) * 2)
+    tern._config_text = tern.config_text().replace(
+        "    records d\n", "    records d\n    max-size 2k\n"
+        "    delete-after 2d\n", 1)
+    tern.start()
+    rcpts = [f"s{i}@example.test" for i in range(40)]
+    _send_many(tern, rcpts, per_msg=4)
+    tern.wait_for(lambda: len(_all_d(tern)) >= len(rcpts), scaled(60),
+                  what="every d row")
+    assert sorted(_all_d(tern)) == sorted(rcpts)
+    rotated = [f for f in tern.acct_files() if f != tern.acct]
+    assert len(rotated) >= 2, rotated
+    # a rotated file ends soon after it reaches max-size: the rows of one
+    # loop turn at most
+    assert all(f.stat().st_size < 2048 + 4096 for f in rotated)
+    assert not old.exists()
+    assert other.exists()
+
+
+def test_move_interval_and_move_to(make_tern, sink, tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    tern = make_tern(routes={"example.test": sink}, records="d",
+                     start=False)
+    tern._config_text = tern.config_text().replace(
+        "    records d\n", f"    records d\n    move-interval 2s\n"
+        f"    move-to {archive}\n", 1)
+    tern.start()
+    tern.send(SENDER, ["a@example.test"], make_message())
+    tern.wait_acct("d", "a@example.test")
+
+    def moved():
+        return [f for f in archive.iterdir() if DATED.match(f.name)]
+    files = tern.wait_for(moved, scaled(20), what="a file in move-to")
+    _, rows = _file_rows(files[0])
+    assert [r["rcpt"] for r in rows] == ["a@example.test"]
+    # the live file starts again, empty, and takes the next rows
+    tern.send(SENDER, ["b@example.test"], make_message())
+    tern.wait_for(lambda: tern.acct.exists() and "b@example.test" in
+                  tern.acct.read_text(), scaled(20), what="b in acct.csv")
+
+
+@pytest.fixture
+def open_dir():
+    """A directory the pipe's command may write to: it runs as the
+    unprivileged run-as user, which cannot enter pytest's private tmp."""
+    d = Path(tempfile.mkdtemp(prefix="tern-pipe-", dir="/tmp"))
+    d.chmod(0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_piped_accounting(make_tern, sink, open_dir):
+    out = open_dir / "piped.csv"
+    tern = make_tern(routes={"example.test": sink}, extra=f"""
+<acct-file "|tee -a {out}">
+    records d, b
+    record-fields d type,rcpt,dsnStatus
+</acct-file>
+""")
+    bad = "gone@example.test"
+    sink.add_rule("RCPT", "550 5.1.1 no such user", count=None, match=bad)
+    tern.send(SENDER, ["p1@example.test", bad], make_message(),
+              rcpt_options=["NOTIFY=NEVER"])
+    tern.send(SENDER, ["p2@example.test"], make_message())
+
+    def rows():
+        if not out.exists():
+            return None
+        header, r = _file_rows(out)
+        return len(r) >= 3 and (header, r)
+    header, r = tern.wait_for(rows, scaled(20), what="rows in the pipe")
+    # the header once, then the rows; d rows with their own columns
+    assert header.startswith("type,"), header
+    assert out.read_text().count("type,") == 1
+    d = sorted(x["rcpt"] for x in r if x["type"] == "d")
+    assert d == ["p1@example.test", "p2@example.test"]
+    [b] = [x for x in r if x["type"] == "b"]
+    assert b["rcpt"] == bad and b["dsnStatus"].startswith("5.1.1")
+    # `tern rotate acct` leaves the pipe alone and rotates the file
+    rot = tern.cli("rotate", "acct")
+    assert rot.returncode == 0, rot.stderr
