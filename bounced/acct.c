@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acct_paths.h"
 #include "bounced.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -32,7 +33,9 @@ struct acct_rule {
 	int	 sync;
 	int64_t	 move_interval;		/* seconds, 0: never */
 	uint64_t max_size;		/* bytes, 0: no limit */
-	char	*domain;		/* seeds' accounting-log in <domain> */
+	char	*domain;		/* only records for this domain */
+	char	*vmta;			/* only records of this VMTA */
+	char	*text_fmt;		/* text lines (acct_text.c), not CSV */
 	struct acct_layout layout;	/* columns */
 };
 
@@ -71,15 +74,6 @@ static TAILQ_HEAD(, acct_file)	 acct_files =
 static struct acct_rule		*acct_rules;
 static size_t			 acct_nrules;
 static char			*acct_cfgpath;
-
-/* The block argument as ternd reads it when it opens the file. */
-static const char *
-acct_node_arg(const struct cfg_node *n)
-{
-	if (n->argc > 0)
-		return n->argv[0];
-	return n->arg != NULL ? n->arg : "";
-}
 
 /* `records d, b` may come as one token or several, commas anywhere. */
 static int
@@ -134,6 +128,14 @@ acct_rule_layout(struct acct_layout *l, const struct cfg_node *blk,
 			    n->file ? n->file : "?", n->line,
 			    n->argc < 2 ? "expected TYPE FIELDS" : err);
 	}
+	for (n = cfg_child(blk, "map-header-to-field"); n != NULL;
+	    n = cfg_next_named(n, "map-header-to-field"))
+		if (n->argc != 3 || acct_layout_map(l, n->argv[0], n->argv[1],
+		    n->argv[2], &err) == -1)
+			log_warnx("%s:%d: map-header-to-field: %s",
+			    n->file ? n->file : "?", n->line,
+			    n->argc != 3 ? "expected TYPE header_NAME FIELD" :
+			    err);
 	if ((s = cfg_str(blk, "user-string", NULL)) != NULL &&
 	    (l->user_string = strdup(s)) == NULL)
 		fatal("acct_rule_layout");
@@ -144,7 +146,7 @@ acct_rule_layout(struct acct_layout *l, const struct cfg_node *blk,
 	acct_layout_finish(l, records);
 }
 
-static void
+static struct acct_rule *
 acct_rule_add(const struct cfg *cfg, const char *path, int records,
     int sync, const char *domain, const struct cfg_node *blk)
 {
@@ -161,44 +163,70 @@ acct_rule_add(const struct cfg *cfg, const char *path, int records,
 	else if (ctl_path_resolve(cfg->path, path, r->path, sizeof(r->path))
 	    == NULL) {
 		log_warnx("accounting file path too long: %s", path);
-		return;
+		return NULL;
 	}
 	r->records = records;
 	r->sync = sync;
 	acct_rule_layout(&r->layout, blk, records);
-	if (domain != NULL && (r->domain = strdup(domain)) == NULL)
-		fatal("acct_rule_add");
+	r->domain = xstrdup(domain);
 	acct_nrules++;
+	return r;
 }
 
-static int
-acct_is_acclog(const struct cfg_node *n)
-{
-	return strcmp(n->name, "accounting-log") == 0 ||
-	    (n->as_written != NULL &&
-	    strcasecmp(n->as_written, "accounting-log") == 0);
-}
+/* The columns of bounce-category-log: who bounced, why, where. */
+#define ACCT_BCAT_FIELDS \
+	"timeLogged,orig,rcpt,bounceCat,dsnStatus,dsnDiag,dsnMta,vmta,queue"
+/* log-domain lines */
+#define ACCT_DOMAIN_FMT	"%t %s %r %e %p %m %D"
 
-/* The seeds put `accounting-log PATH` globally or inside <domain>. */
+/* One file of the configuration (common/acct_paths.c). */
 static void
-acct_walk_acclog(const struct cfg *cfg, const struct cfg_node *scope)
+acct_rule_of(const struct acct_path *p, void *arg)
 {
-	const struct cfg_node *n, *p;
-	const char *domain;
+	const struct cfg *cfg = arg;
+	struct acct_rule *r = NULL;
+	const char *err;
+	int bits;
 
-	for (n = scope->child; n != NULL; n = n->next) {
-		if (n->child != NULL)
-			acct_walk_acclog(cfg, n);
-		if (!acct_is_acclog(n))
-			continue;
-		p = n->parent;
-		domain = NULL;
-		if (p != NULL && p->name != NULL &&
-		    strcmp(p->name, "domain") == 0)
-			domain = acct_node_arg(p);
-		acct_rule_add(cfg, acct_node_arg(n), ACCT_DEFAULT, 0, domain,
+	switch (p->kind) {
+	case ACCT_SRC_FILE:
+		if ((r = acct_rule_add(cfg, p->written, acct_parse_records(
+		    cfg_child(p->node, "records")), cfg_bool(p->node, "sync",
+		    0), NULL, p->node)) == NULL)
+			return;
+		/* PowerMTA's defaults: every day, or at 250 MB. */
+		r->move_interval = cfg_time(p->node, "move-interval", 86400);
+		r->max_size = cfg_size(p->node, "max-size",
+		    250 * 1024 * 1024);
+		break;
+	case ACCT_SRC_ACCLOG:
+		r = acct_rule_add(cfg, p->written, ACCT_DEFAULT, 0, p->domain,
 		    NULL);
+		break;
+	case ACCT_SRC_BOUNCELOG:
+	case ACCT_SRC_BCATLOG:
+		bits = ACCT_B | ACCT_RB;
+		if ((r = acct_rule_add(cfg, p->written, bits, 0, p->domain,
+		    NULL)) == NULL || p->kind == ACCT_SRC_BOUNCELOG)
+			break;
+		acct_layout_free(&r->layout);
+		acct_layout_default(&r->layout);
+		if (acct_layout_fields(&r->layout, "b", ACCT_BCAT_FIELDS,
+		    &err) == -1 || acct_layout_fields(&r->layout, "rb",
+		    ACCT_BCAT_FIELDS, &err) == -1)
+			fatalx("bounce-category-log: %s", err);
+		acct_layout_finish(&r->layout, bits);
+		break;
+	case ACCT_SRC_LOGFMT:
+	case ACCT_SRC_LOGDOMAIN:
+		if ((r = acct_rule_add(cfg, p->written, ACCT_D | ACCT_B |
+		    ACCT_T, 0, p->domain, NULL)) != NULL)
+			r->text_fmt = xstrdup(p->kind == ACCT_SRC_LOGFMT ?
+			    p->format : ACCT_DOMAIN_FMT);
+		break;
 	}
+	if (r != NULL)
+		r->vmta = xstrdup(p->vmta);
 }
 
 static void
@@ -208,6 +236,8 @@ acct_rules_clear(void)
 
 	for (i = 0; i < acct_nrules; i++) {
 		free(acct_rules[i].domain);
+		free(acct_rules[i].vmta);
+		free(acct_rules[i].text_fmt);
 		acct_layout_free(&acct_rules[i].layout);
 	}
 	free(acct_rules);
@@ -239,6 +269,8 @@ acct_file_close(struct acct_file *f)
 	close(f->fd);
 	acct_buf_free(&f->buf);
 	free(f->rule.domain);
+	free(f->rule.vmta);
+	free(f->rule.text_fmt);
 	acct_layout_free(&f->rule.layout);
 	free(f);
 }
@@ -250,6 +282,8 @@ acct_file_apply(struct acct_file *f)
 	const struct acct_rule *r;
 
 	free(f->rule.domain);
+	free(f->rule.vmta);
+	free(f->rule.text_fmt);
 	acct_layout_free(&f->rule.layout);
 	memset(&f->rule, 0, sizeof(f->rule));
 	if ((r = acct_rule_find(f->path)) == NULL) {
@@ -261,32 +295,21 @@ acct_file_apply(struct acct_file *f)
 	f->matched = 1;
 	f->rule = *r;
 	acct_layout_copy(&f->rule.layout, &r->layout);
-	if (r->domain != NULL && (f->rule.domain = strdup(r->domain)) == NULL)
-		fatal("acct_file_apply");
+	f->rule.domain = xstrdup(r->domain);
+	f->rule.vmta = xstrdup(r->vmta);
+	f->rule.text_fmt = xstrdup(r->text_fmt);
 	return 1;
 }
 
 void
 acct_config(const struct cfg *cfg)
 {
-	const struct cfg_node *n;
 	struct acct_file *f, *tmp;
 
 	acct_rules_clear();
 	free(acct_cfgpath);
 	acct_cfgpath = cfg->path ? strdup(cfg->path) : NULL;
-	for (n = cfg_child(cfg->root, "acct-file"); n != NULL;
-	    n = cfg_next_named(n, "acct-file")) {
-		acct_rule_add(cfg, acct_node_arg(n),
-		    acct_parse_records(cfg_child(n, "records")),
-		    cfg_bool(n, "sync", 0), NULL, n);
-		/* PowerMTA's defaults: every day, or at 250 MB. */
-		acct_rules[acct_nrules - 1].move_interval = cfg_time(n,
-		    "move-interval", 86400);
-		acct_rules[acct_nrules - 1].max_size = cfg_size(n,
-		    "max-size", 250 * 1024 * 1024);
-	}
-	acct_walk_acclog(cfg, cfg->root);
+	acct_paths(cfg, acct_rule_of, (void *)cfg);
 	/* Files the new config no longer names are closed; one that never
 	 * matched a block stays (ternd opened it, so it is configured). */
 	acct_flush();
@@ -352,6 +375,9 @@ acct_wants(const struct acct_file *f, const struct acct_record *a, int bit)
 
 	if ((f->rule.records & bit) == 0)
 		return 0;
+	if (f->rule.vmta != NULL && (a->vmta == NULL ||
+	    strcasecmp(f->rule.vmta, a->vmta) != 0))
+		return 0;
 	/* queue-filter: d, b, t and tq only (PowerMTA). */
 	if ((bit & (ACCT_D | ACCT_B | ACCT_T | ACCT_TQ)) &&
 	    !acct_layout_queue_ok(&f->rule.layout, a->queue))
@@ -383,9 +409,14 @@ acct_write_ext(const struct acct_record *a, const struct acct_extra *x)
 	struct acct_file *f;
 	int bit = acct_type_bit(a->type);
 
-	TAILQ_FOREACH(f, &acct_files, entry)
-		if (acct_wants(f, a, bit))
+	TAILQ_FOREACH(f, &acct_files, entry) {
+		if (!acct_wants(f, a, bit))
+			continue;
+		if (f->rule.text_fmt != NULL)
+			acct_text_line(&f->buf, f->rule.text_fmt, a);
+		else
 			acct_layout_row(&f->rule.layout, &f->buf, a, x);
+	}
 }
 
 /* --- rotation (ternd renames and reopens: ternd/acct_files.c) --- */
@@ -574,8 +605,9 @@ acct_file_flush(struct acct_file *f)
 	/* An empty file (new, or truncated by log rotation) starts with
 	 * the header line, as PowerMTA's files do. */
 	acct_layout_header(&f->rule.layout, &hdr);
-	r = fstat(f->fd, &st) == -1 ||
-	    ((f->is_pipe ? f->need_header : st.st_size == 0) &&
+	/* text logs (log-format-extended, log-domain) have none */
+	r = fstat(f->fd, &st) == -1 || (f->rule.text_fmt == NULL &&
+	    (f->is_pipe ? f->need_header : st.st_size == 0) &&
 	    write_all(f->fd, hdr.data, hdr.len) == -1);
 	acct_buf_free(&hdr);
 	if (!r)

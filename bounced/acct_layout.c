@@ -123,6 +123,55 @@ acct_layout_fields(struct acct_layout *l, const char *type,
 	return *err ? -1 : 0;
 }
 
+int
+acct_layout_map(struct acct_layout *l, const char *type, const char *header,
+    const char *field, const char **err)
+{
+	struct acct_map *m;
+	int t, c;
+
+	if ((t = acct_type_index(acct_type_bit(type))) < 0) {
+		*err = "unknown record type";
+		return -1;
+	}
+	if (strncasecmp(header, "header_", 7) != 0 || header[7] == '\0') {
+		*err = "expected header_NAME";
+		return -1;
+	}
+	if ((c = acct_col_find(field)) < 0 || c == C_TYPE) {
+		*err = "unknown field";
+		return -1;
+	}
+	if (l->nmap == (int)(sizeof(l->map) / sizeof(l->map[0]))) {
+		*err = "too many map-header-to-field lines";
+		return -1;
+	}
+	m = &l->map[l->nmap++];
+	m->type = t;
+	m->col = c;
+	if ((m->header = strdup(header + 7)) == NULL)
+		fatal("acct_layout_map");
+	return 0;
+}
+
+/* The value of header `name` in a record's "Name: value\n" lines. */
+static char *
+acct_header_value(const char *headers, const char *name)
+{
+	size_t nl = strlen(name), vl;
+	const char *p;
+
+	for (p = headers; p != NULL && *p != '\0'; p += vl + 1) {
+		vl = strcspn(p, "\n");
+		if (vl > nl + 1 && strncasecmp(p, name, nl) == 0 &&
+		    p[nl] == ':' && p[nl + 1] == ' ')
+			return strndup(p + nl + 2, vl - nl - 2);
+		if (p[vl] == '\0')
+			break;
+	}
+	return NULL;
+}
+
 void
 acct_layout_finish(struct acct_layout *l, int records)
 {
@@ -172,7 +221,7 @@ void
 acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
     const struct acct_record *a, const struct acct_extra *x)
 {
-	char *col[ACCT_NCOLS];
+	char *col[ACCT_NCOLS], *v;
 	uint64_t sel;
 	int i, t;
 
@@ -180,6 +229,13 @@ acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
 		return;
 	sel = l->sel[t];
 	acct_csv_cols(a, x, l->iso_times, col);
+	/* map-header-to-field: the header's value replaces the field's */
+	for (i = 0; i < l->nmap; i++)
+		if (l->map[i].type == t && (v = acct_header_value(a->headers,
+		    l->map[i].header)) != NULL) {
+			free(col[l->map[i].col]);
+			col[l->map[i].col] = v;
+		}
 	for (i = 0; i < l->ncols; i++) {
 		if (i > 0)
 			acct_buf_add(b, ",", 1);
@@ -189,6 +245,11 @@ acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
 			acct_csv_field(b, col[l->col[i]]);
 		else if (l->col[i] == ACCT_COL_USER)
 			acct_csv_field(b, l->user_string);
+		else if (l->col[i] == ACCT_COL_HEADER) {
+			v = acct_header_value(a->headers, l->name[i] + 7);
+			acct_csv_field(b, v);
+			free(v);
+		}
 	}
 	acct_buf_add(b, "\r\n", 2);
 	for (i = 0; i < ACCT_NCOLS; i++)
@@ -242,6 +303,8 @@ acct_layout_free(struct acct_layout *l)
 		free(l->name[i]);
 	free(l->user_string);
 	free(l->queue_filter);
+	for (i = 0; i < l->nmap; i++)
+		free(l->map[i].header);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -260,4 +323,7 @@ acct_layout_copy(struct acct_layout *d, const struct acct_layout *s)
 	if (s->queue_filter != NULL &&
 	    (d->queue_filter = strdup(s->queue_filter)) == NULL)
 		fatal("acct_layout_copy");
+	for (i = 0; i < s->nmap; i++)
+		if ((d->map[i].header = strdup(s->map[i].header)) == NULL)
+			fatal("acct_layout_copy");
 }

@@ -82,6 +82,11 @@ void	acct_csv_row(struct acct_buf *, const struct acct_record *);
 /* ACCT_* bit of a record type, short ("tq") or long name; 0 if unknown. */
 int	acct_type_bit(const char *type);
 
+/* acct_text.c: a record as a line of log-format-extended's FORMAT
+ * (%t %d %r %s ...; docs/accounting.md), "\n" included. */
+void	acct_text_line(struct acct_buf *, const char *fmt,
+	    const struct acct_record *);
+
 /* dsn_text.c */
 /* Parse "5.1.1" at the start of s: 0 and class/subject/detail, or -1. */
 int	dsn_parse(const char *s, int *cls, int *subj, int *detail);
@@ -111,15 +116,25 @@ struct acct_layout {
 	char		*user_string;
 	int		 iso_times;
 	char		*queue_filter;
+	/* map-header-to-field TYPE header_NAME FIELD, in order */
+	int		 nmap;
+	struct acct_map {
+		int	 type;		/* acct type index */
+		char	*header;	/* NAME */
+		int	 col;		/* C_* it overwrites */
+	}		 map[16];
 };
 #define ACCT_COL_USER	-1	/* userString */
-#define ACCT_COL_HEADER	-2	/* header_NAME: not known to bounced */
+#define ACCT_COL_HEADER	-2	/* header_NAME: acct_record.headers */
 /* The default: every column of acct_csv_header() for every type. */
 void	acct_layout_default(struct acct_layout *);
 /* One `record-fields TYPE FIELDS` line: 0, or -1 with *err set. */
 int	acct_layout_fields(struct acct_layout *, const char *type,
 	    const char *fields, const char **err);
 /* Drop the columns that no type of `records` (ACCT_* bits) selects. */
+/* One `map-header-to-field TYPE header_NAME FIELD` line. */
+int	acct_layout_map(struct acct_layout *, const char *type,
+	    const char *header, const char *field, const char **err);
 void	acct_layout_finish(struct acct_layout *, int records);
 void	acct_layout_header(const struct acct_layout *, struct acct_buf *);
 void	acct_layout_row(const struct acct_layout *, struct acct_buf *,

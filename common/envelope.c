@@ -180,7 +180,7 @@ m_get_result(struct msg *m, struct dlv_result *r)
 	X(a->src_type) X(a->src_mta) X(a->dlv_type) X(a->dlv_src_ip)	\
 	X(a->dlv_dst_ip) X(a->dlv_esmtp) X(a->vmta) X(a->jobid)		\
 	X(a->envid) X(a->queue) X(a->tls_proto) X(a->tls_cipher)	\
-	X(a->auth_user)
+	X(a->auth_user) X(a->headers)
 
 void
 m_add_acct(struct mproc *p, const struct acct_record *a)

@@ -108,6 +108,9 @@ struct acct_record {
 	const char	*tls_proto;
 	const char	*tls_cipher;
 	const char	*auth_user;
+	/* "Name: value\n" lines of the message headers the accounting
+	 * files ask for (header_NAME), NULL if none: queued/queue_headers.c */
+	const char	*headers;
 };
 
 void	m_add_envelope(struct mproc *, const struct envelope *);

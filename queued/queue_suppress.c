@@ -104,6 +104,7 @@ suppress_check(struct qmsg *m, uint32_t k)
 	a.envid = e->envid;
 	a.queue = q->name;
 	a.auth_user = e->authuser;
+	a.headers = acct_headers(m);
 	acct_send(&a);
 	log_info("%s: to=<%s> suppressed", e->qid, r->addr);
 	return 1;

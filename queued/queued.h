@@ -43,6 +43,7 @@ struct qmsg {
 	uint16_t	*attempts;	/* per recipient */
 	int		 removing;
 	LIST_HEAD(, sitem) items;
+	char		*acct_hdrs;	/* queue_headers.c, NULL: not read */
 };
 RB_HEAD(qmsg_tree, qmsg);
 RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
@@ -203,6 +204,9 @@ int		 inbound_divert(struct qmsg *, uint32_t k);
 void		 suppress_msg(struct msg *);
 void		 suppress_smtpd(struct mproc *);
 int		 suppress_check(struct qmsg *, uint32_t k);
+/* queue_headers.c: "Name: value\n" lines of the headers the accounting
+ * files name (header_NAME), read once per message; NULL if none wanted */
+const char	*acct_headers(struct qmsg *);
 
 /* queue_verp.c: VERP senders */
 const char	*verp_sender(const struct envelope *, const char *rcpt,

@@ -395,6 +395,7 @@ sched_message_final(struct qmsg *m)
 	RB_REMOVE(qmsg_tree, &qd->msgs, m);
 	qd->nmsgs--;
 	envelope_free(m->env);
+	free(m->acct_hdrs);
 	free(m->rcpt_item);
 	free(m->attempts);
 	free(m);

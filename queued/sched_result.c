@@ -47,6 +47,7 @@ result_acct(struct qmsg *m, uint32_t k, struct squeue *q, const char *type,
 	a.tls_proto = r ? r->tls_proto : NULL;
 	a.tls_cipher = r ? r->tls_cipher : NULL;
 	a.auth_user = e->authuser;
+	a.headers = acct_headers(m);
 	acct_send(&a);
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acct_paths.h"
 #include "cfg.h"
 #include "log.h"
 #include "paths.h"
@@ -308,20 +309,35 @@ setup_acct_file(struct ternd *t, const char *written)
 	return 0;
 }
 
+/* Every file bounced writes (common/acct_paths.c), each path once. */
+static void
+setup_acct_path(const struct acct_path *p, void *arg)
+{
+	struct ternd *t = arg;
+	char path[PATH_MAX];
+	int i;
+
+	if (t->failed)
+		return;
+	if (p->written[0] != '|')
+		cfg_path_resolve(t->cfg, p->written, path, sizeof(path));
+	else
+		strlcpy(path, p->written, sizeof(path));
+	for (i = 0; i < t->nfiles; i++)
+		if (t->files[i].kind == FILE_ACCT &&
+		    strcmp(t->files[i].path, path) == 0)
+			return;
+	if (setup_acct_file(t, p->written) == -1)
+		t->failed = 1;
+}
+
 int
 setup_files(struct ternd *t)
 {
-	struct cfg_node *n;
-
-	for (n = cfg_child(t->cfg->root, "acct-file"); n != NULL;
-	    n = cfg_next_named(n, "acct-file"))
-		if (setup_acct_file(t, n->argc > 0 ? n->argv[0] : n->arg) ==
-		    -1)
-			return -1;
-	for (n = cfg_child(t->cfg->root, "accounting-log"); n != NULL;
-	    n = cfg_next_named(n, "accounting-log"))
-		if (setup_acct_file(t, n->argv[0]) == -1)
-			return -1;
+	t->failed = 0;
+	acct_paths(t->cfg, setup_acct_path, t);
+	if (t->failed)
+		return -1;
 	if (t->logdir[0] == '\0')
 		strlcpy(t->logdir, t->empty, sizeof(t->logdir));
 	setup_suppress_file(t);		/* setup_bounced.c */

@@ -64,6 +64,7 @@ struct ternd {
 	int		 nlisteners;
 	struct openfile	 files[TERND_MAX_FILES];
 	int		 nfiles;
+	int		 failed;	/* setup_files(): a file did not open */
 };
 
 extern struct ternd	*env;

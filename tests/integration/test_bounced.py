@@ -6,6 +6,7 @@ reads the accounting CSVs with Python's csv module by header name.
 import csv
 import email
 import io
+import re
 import time
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def test_record_fields_user_string_iso_times_queue_filter(make_tern, sink,
     good, bad = "here@example.test", "gone@example.test"
     sink.add_rule("RCPT", "550 5.1.1 <gone@example.test>: no such user",
                   count=None, match=bad)
-    tern.send(SENDER, [good, bad], make_message(to=good))
+    sent = make_message(to=good)
+    tern.send(SENDER, [good, bad], sent)
     tern.wait_acct("d", good)
     tern.wait_acct("b", bad)
 
@@ -73,7 +75,9 @@ def test_record_fields_user_string_iso_times_queue_filter(make_tern, sink,
     assert b["dsnStatus"].startswith("5.1.1"), b
     assert b["bounceCat"] == "bad-mailbox", b
     assert b["queue"].startswith("example.test/"), b
-    assert b["header_Message-Id"] == ""       # not known to bounced
+    # the message's own Message-ID (queued reads it from the spool)
+    msgid = re.search(rb"Message-ID: (<[^>]+>)", sent).group(1).decode()
+    assert b["header_Message-Id"] == msgid, b
     assert d["userString"] == b["userString"] == "campaign-7"
     # iso-times no: seconds since 1970
     assert d["timeLogged"].isdigit() and int(d["timeLogged"]) > 1.6e9, d

@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import re
+import shlex
 import shutil
 import tempfile
 import threading
@@ -180,3 +181,130 @@ def test_piped_accounting(make_tern, sink, open_dir):
     # `tern rotate acct` leaves the pipe alone and rotates the file
     rot = tern.cli("rotate", "acct")
     assert rot.returncode == 0, rot.stderr
+
+
+def test_header_columns_and_map_header_to_field(make_tern, sink):
+    """header_NAME columns carry the message's header values (unfolded,
+    any case of the name); map-header-to-field overwrites a standard
+    field with one, for the record types named."""
+    tern = make_tern(routes={"example.test": sink}, records="d,b",
+                     start=False)
+    tern._config_text = tern.config_text().replace(
+        "    records d,b\n", "    records d,b\n"
+        "    record-fields d type,rcpt,jobId,header_x-campaign,"
+        "header_Subject,header_X-Missing\n"
+        "    record-fields b type,rcpt,jobId,header_X-Campaign\n"
+        "    map-header-to-field d header_X-Customer jobId\n", 1)
+    tern.start()
+    bad = "nobody@example.test"
+    sink.add_rule("RCPT", "550 5.1.1 no such user", count=None, match=bad)
+    msg = make_message(subject="spring, sale", headers=(
+        "X-Campaign: spring-2026\r\n\tpart-two",
+        "X-Customer: cust-42"))
+    tern.send(SENDER, ["yes@example.test", bad], msg,
+              rcpt_options=["NOTIFY=NEVER"])
+    [d] = tern.wait_acct("d", "yes@example.test")
+    [b] = tern.wait_acct("b", bad)
+    assert d["header_x-campaign"] == "spring-2026 part-two", d
+    assert d["header_Subject"] == "spring, sale", d
+    assert d["header_X-Missing"] == "", d
+    assert d["jobId"] == "cust-42", d       # mapped for d rows only
+    # the first spelling of a header_ column names it in the file
+    assert b["header_x-campaign"] == "spring-2026 part-two", b
+    assert b["jobId"] == "", b
+
+
+def test_seed_logs_log_format_extended_bounce_logs_log_domain(make_tern,
+                                                              sink,
+                                                              tmp_path):
+    """The seeds' logging directives, read back as an operator would."""
+    logs = tmp_path / "logs"
+    tern = make_tern(
+        routes={"example.test": sink, "other.test": sink},
+        domain_settings={"example.test": "log-entries yes"},
+        records="d,b,t", start=False, extra=f"""
+log-format-extended "{logs}/mail.log" "%ts %d %r %s %S %T %p %b %B"
+bounce-log {logs}/bounce.log
+bounce-category-log {logs}/bounce-category.log
+log-domain {logs}/domains/%d.log
+""")
+    tern.start()
+    good, bad, later = ("ok@example.test", "gone@example.test",
+                        "busy@other.test")
+    sink.add_rule("RCPT", "550 5.1.1 <gone@example.test>: no such user",
+                  count=None, match=bad)
+    sink.add_rule("RCPT", "451 4.2.1 try later", count=None, match=later)
+    msg = make_message(to=good)
+    msgid = re.search(rb"Message-ID: (<[^>]+>)", msg).group(1).decode()
+    tern.send(SENDER, [good, bad, later], msg, rcpt_options=["NOTIFY=NEVER"])
+    tern.wait_acct("d", good)
+    tern.wait_acct("b", bad)
+    tern.wait_acct("t", later)
+
+    def lines(path):
+        return [shlex.split(x) for x in path.read_text().splitlines()] \
+            if path.exists() else []
+
+    def three():
+        got = lines(logs / "mail.log")
+        return len(got) >= 3 and got
+    got = tern.wait_for(three, scaled(20), what="mail.log lines")
+    by = {f[2]: f for f in got}
+    ts, dom, rcpt, status, size, secs, ip, cat, mid = by[good]
+    assert abs(int(ts) - time.time()) < 600
+    assert (dom, rcpt, status, ip, cat, mid) == (
+        "example.test", good, "delivered", "127.0.0.1", "-", msgid)
+    assert int(size) > len(msg) // 2 and int(secs) >= 0
+    assert by[bad][3] == "bounced" and by[bad][7] == "bad-mailbox"
+    assert by[bad][4] == "-" and by[bad][8] == msgid
+    assert by[later][1] == "other.test" and by[later][3] == "deferred"
+
+    # bounce-log: the bounces, as CSV; bounce-category-log: who and why
+    _, rows = _file_rows(logs / "bounce.log")
+    assert [(r["type"], r["rcpt"]) for r in rows] == [("b", bad)]
+    header, rows = _file_rows(logs / "bounce-category.log")
+    assert header == ("type,timeLogged,orig,rcpt,dsnStatus,dsnDiag,dsnMta,"
+                      "bounceCat,vmta,queue")
+    [r] = rows
+    assert (r["rcpt"], r["bounceCat"]) == (bad, "bad-mailbox")
+    assert r["dsnStatus"].startswith("5.1.1") and "no such user" in \
+        r["dsnDiag"]
+
+    # log-domain + log-entries: only example.test's recipients, in
+    # example.test.log; other.test did not ask for it
+    dlog = lines(logs / "domains" / "example.test.log")
+    # "%t %s %r %e %p %m %D": the time is one quoted field
+    assert sorted(x[2] for x in dlog) == sorted([good, bad]), dlog
+    assert {x[1] for x in dlog} == {"delivered", "bounced"}
+    assert [x[3] for x in dlog if x[2] == bad] == ["5.1.1"]
+    assert not (logs / "domains" / "other.test.log").exists()
+
+
+def test_bounce_log_in_virtual_mta_only_its_bounces(make_tern, sink,
+                                                    tmp_path):
+    """A bounce-log inside <virtual-mta> (as in the seeds) gets only that
+    VMTA's bounces."""
+    tern = make_tern(routes={"example.test": sink}, start=False, extra=f"""
+<virtual-mta v1>
+    smtp-source-host 127.0.0.1 v1.tern.test
+    bounce-log {tmp_path}/bounce-v1.log
+</virtual-mta>
+<virtual-mta v2>
+    smtp-source-host 127.0.0.1 v2.tern.test
+</virtual-mta>
+""")
+    tern._config_text = tern.config_text().replace(
+        "    always-allow-relaying yes",
+        "    always-allow-relaying yes\n    process-x-virtual-mta yes", 1)
+    tern.start()
+    sink.add_rule("RCPT", "550 5.1.1 no such user", count=None)
+    for v in ("v1", "v2"):
+        tern.send(SENDER, [f"{v}@example.test"], make_message(
+            headers=(f"X-Virtual-MTA: {v}",)), rcpt_options=["NOTIFY=NEVER"])
+        tern.wait_acct("b", f"{v}@example.test")
+    tern.wait_for(lambda: (tmp_path / "bounce-v1.log").exists() and
+                  _file_rows(tmp_path / "bounce-v1.log")[1], scaled(20),
+                  what="bounce-v1.log rows")
+    _, rows = _file_rows(tmp_path / "bounce-v1.log")
+    assert [(r["rcpt"], r["vmta"]) for r in rows] == [("v1@example.test",
+                                                        "v1")]

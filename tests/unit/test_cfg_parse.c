@@ -876,7 +876,9 @@ test_table_used_by(void **state)
 		"record-fields", "user-string", "iso-times", "queue-filter",
 		"bounce-domain", "verp-default", "bounce-processor",
 		"feedback-loop-processor", "move-to", "move-interval",
-		"max-size", "delete-after",
+		"max-size", "delete-after", "log-format-extended",
+		"bounce-log", "bounce-category-log", "log-domain",
+		"log-entries", "map-header-to-field",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server",
 		"smtp-pattern-list", "adaptive-max-smtp-out",
