@@ -75,9 +75,11 @@ enum imsg_type {
 
 	/* --- ternd -> smtpd: secrets smtpd may not open itself --- */
 
-	/* The inbound STARTTLS certificate (smtp-server-tls-certificate),
-	 * sent before IMSG_START.  str pem (certificate chain and private
-	 * key as read from the file), str password (NULL: none) */
+	/* An inbound STARTTLS certificate (smtp-server-tls-certificate, or
+	 * the tls-certificate of an <smtp-listener>), sent before
+	 * IMSG_START.  str pem (certificate chain and private key as read
+	 * from the file), str password (NULL: none), str listener (the
+	 * <smtp-listener> argument; NULL: the global certificate) */
 	SMTPD_TLS_CERT = 120,
 	/* One password file (auth-plain FILE of a <source> or
 	 * <accepted-connect>), sent before IMSG_START.  str path (absolute,

@@ -5,6 +5,10 @@
  *	process-x-virtual-mta	X-Virtual-MTA: picks the VMTA or pool
  *	process-x-job		X-Job: the job id
  *	process-x-envid		X-EnvId: the envelope id (unless MAIL gave one)
+ *	process-x-remote-mta-ip	X-Remote-MTA-IP: the address of the MTA the
+ *				client got the message from (a gateway in
+ *				front of Tern), recorded as the message's
+ *				client address instead of the gateway's
  *	add-message-id-header	Message-ID: when missing
  *	add-date-header		Date: when missing (yes) or always (override)
  *
@@ -23,13 +27,14 @@
 
 #include "log.h"
 #include "smtpd.h"
+#include "util.h"
 
 /* What the session wants done to headers (set at connect). */
 int
 smtp_hdr_wanted(const struct smtp_session *s)
 {
-	return s->x_vmta || s->x_job || s->x_envid || s->add_msgid ||
-	    s->add_date;
+	return s->x_vmta || s->x_job || s->x_envid || s->x_remote_ip ||
+	    s->add_msgid || s->add_date;
 }
 
 void
@@ -78,6 +83,33 @@ smtp_hdr_set(char **dst, const char *v, size_t n)
 	*dst = smtp_hdr_value(v, n);
 }
 
+/* X-Remote-MTA-IP: an IPv4 or IPv6 address, perhaps in brackets; anything
+ * else is dropped (logged), and the connecting address stays. */
+static void
+smtp_hdr_remote_ip(struct smtp_session *s, const char *v, size_t n)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	char *ip = smtp_hdr_value(v, n), *p = ip;
+	size_t len = strlen(ip);
+
+	if (len >= 2 && ip[0] == '[' && ip[len - 1] == ']') {
+		ip[len - 1] = '\0';
+		p++;
+	}
+	if (strncasecmp(p, "IPv6:", 5) == 0)
+		p += 5;
+	if (uv_ip4_addr(p, 0, &sin) != 0 && uv_ip6_addr(p, 0, &sin6) != 0) {
+		log_info("%08x: X-Remote-MTA-IP \"%.64s\" is not an address, "
+		    "ignored", s->id, ip);
+		free(ip);
+		return;
+	}
+	free(s->tx->remote_ip);
+	s->tx->remote_ip = xstrdup(p);
+	free(ip);
+}
+
 /* One field (name: value, with its folded lines and line end).  Returns
  * 1 if it is to be removed. */
 static int
@@ -112,6 +144,10 @@ smtp_hdr_field(struct smtp_session *s, const char *f, size_t n)
 	if (s->x_envid && IS("X-EnvId")) {
 		if (tx->envid == NULL)
 			smtp_hdr_set(&tx->envid, colon, n);
+		return 1;
+	}
+	if (s->x_remote_ip && IS("X-Remote-MTA-IP")) {
+		smtp_hdr_remote_ip(s, colon, n);
 		return 1;
 	}
 	if (s->add_date == SMTP_ADD_DATE_OVERRIDE && IS("Date"))

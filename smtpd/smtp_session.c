@@ -230,6 +230,7 @@ smtp_free_cb(uv_handle_t *h)
 	free(s->obuf);
 	free(s->auth_file);
 	free(s->default_vmta);
+	free(s->listener);
 	free(s);
 	smtpd_session_gone();
 }
@@ -553,6 +554,7 @@ smtp_session_accept(uv_stream_t *server)
 	}
 	uv_tcp_nodelay(&s->tcp, 1);
 	smtp_peer_addr(s);
+	s->listener = smtpd_listener_of(server);
 	smtpd_policy(s);
 	log_debug("%08x connected from %s", s->id, s->ip);
 	/* With a reverse DNS check, the greeting waits for its result. */

@@ -10,7 +10,16 @@
  *
  * The certificate and key never touch our file system view: we are
  * chrooted.  ternd reads the file and sends the PEM text
- * (SMTPD_TLS_CERT); it is parsed here from memory.
+ * (SMTPD_TLS_CERT); it is parsed here from memory.  There is one SSL_CTX
+ * per certificate: smtp-server-tls-certificate, and the tls-certificate
+ * of each <smtp-listener> block that has one (PowerMTA's per-listener
+ * certificate; the others inherit the global one).
+ *
+ * Protocol versions and ciphers are set on each SSL object when STARTTLS
+ * begins, from the current config: the listener block's tls-allow-tlsv1.2,
+ * tls-allow-tlsv1.3 and tls-ciphers, else the global smtp-server-tls-*
+ * ones.  TLS 1.0 and 1.1 (and SSLv3) are never offered, whatever the
+ * allow-tlsv1 and allow-tlsv1.1 knobs say.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -21,8 +30,19 @@
 
 #include "log.h"
 #include "smtpd.h"
+#include "util.h"
 
-static SSL_CTX	*smtp_tls_ctx;
+#define SMTP_TLS_MAX_CERTS	16
+
+struct smtp_tls_cert {
+	char		*listener;	/* <smtp-listener> argument, NULL: global */
+	SSL_CTX		*ctx;
+};
+
+static struct smtp_tls_cert	 smtp_tls_certs[SMTP_TLS_MAX_CERTS];
+static int			 smtp_tls_ncerts;
+
+enum { SMTP_TLS_V12 = 0x01, SMTP_TLS_V13 = 0x02 };
 
 static void
 smtp_tls_log_errors(const char *what)
@@ -90,48 +110,150 @@ done:
 	return ok;
 }
 
-/* A new certificate from ternd.  Returns 0, or -1 (logged) leaving the
- * previous one, if any, in place. */
-int
-smtp_tls_config(const char *pem, const char *password)
+static struct smtp_tls_cert *
+smtp_tls_find(const char *listener)
 {
-	SSL_CTX *ctx;
-	const char *ciphers = "HIGH:!ADH:@STRENGTH";
+	int i;
 
-	if (smtpd.cfg != NULL)
-		ciphers = cfg_str(smtpd.cfg->root, "smtp-server-tls-ciphers",
-		    ciphers);
+	for (i = 0; i < smtp_tls_ncerts; i++)
+		if ((listener == NULL && smtp_tls_certs[i].listener == NULL) ||
+		    (listener != NULL && smtp_tls_certs[i].listener != NULL &&
+		    strcmp(listener, smtp_tls_certs[i].listener) == 0))
+			return &smtp_tls_certs[i];
+	return NULL;
+}
+
+/* A certificate from ternd, for one listener or (NULL) for all.  Returns
+ * 0, or -1 (logged) leaving the previous one, if any, in place. */
+int
+smtp_tls_config(const char *listener, const char *pem, const char *password)
+{
+	struct smtp_tls_cert *c;
+	SSL_CTX *ctx;
+	const char *what = listener ? "tls-certificate" :
+	    "smtp-server-tls-certificate";
+
 	OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		smtp_tls_log_errors("SSL_CTX_new");
 		return -1;
 	}
-	/* TLS 1.2 and later only, whatever the old allow-tlsv1 knobs say. */
+	/* The floor; each session narrows it (smtp_tls_start). */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1)
-		log_warnx("smtp-server-tls-ciphers \"%s\" not usable, "
-		    "using OpenSSL's defaults", ciphers);
 	ERR_clear_error();
 	if (smtp_tls_load(ctx, pem, password) == -1) {
-		smtp_tls_log_errors("smtp-server-tls-certificate");
-		log_warnx("smtp-server-tls-certificate: no usable certificate "
-		    "and key: STARTTLS is not offered");
+		smtp_tls_log_errors(what);
+		log_warnx("%s%s%s: no usable certificate and key: STARTTLS is "
+		    "not offered", what, listener ? " of " : "",
+		    listener ? listener : "");
 		SSL_CTX_free(ctx);
 		return -1;
 	}
-	if (smtp_tls_ctx != NULL)
-		SSL_CTX_free(smtp_tls_ctx);
-	smtp_tls_ctx = ctx;
-	log_debug("STARTTLS certificate loaded");
+	if ((c = smtp_tls_find(listener)) == NULL) {
+		if (smtp_tls_ncerts == SMTP_TLS_MAX_CERTS) {
+			log_warnx("too many certificates, %s of %s ignored",
+			    what, listener);
+			SSL_CTX_free(ctx);
+			return -1;
+		}
+		c = &smtp_tls_certs[smtp_tls_ncerts++];
+		c->listener = listener ? xstrdup(listener) : NULL;
+	}
+	if (c->ctx != NULL)
+		SSL_CTX_free(c->ctx);
+	c->ctx = ctx;
+	log_debug("STARTTLS certificate loaded%s%s", listener ? " for " : "",
+	    listener ? listener : "");
 	return 0;
 }
 
-int
-smtp_tls_available(void)
+/* The listener's certificate, else the global one, else NULL. */
+static SSL_CTX *
+smtp_tls_ctx(const struct smtp_session *s)
 {
-	return smtp_tls_ctx != NULL;
+	struct smtp_tls_cert *c = NULL;
+
+	if (s->listener != NULL)
+		c = smtp_tls_find(s->listener);
+	if (c == NULL)
+		c = smtp_tls_find(NULL);
+	return c != NULL ? c->ctx : NULL;
+}
+
+/* A setting of the session's <smtp-listener> block if it has it, else
+ * the global one. */
+static const char *
+smtp_tls_setting(const struct cfg_node *lsn, const char *lname,
+    const char *gname)
+{
+	if (lsn != NULL && cfg_child(lsn, lname) != NULL)
+		return cfg_str(lsn, lname, NULL);
+	return smtpd.cfg != NULL ? cfg_str(smtpd.cfg->root, gname, NULL) :
+	    NULL;
+}
+
+static int
+smtp_tls_allowed(const struct cfg_node *lsn, const char *lname,
+    const char *gname)
+{
+	const char *v, *err;
+	int b;
+
+	if ((v = smtp_tls_setting(lsn, lname, gname)) == NULL ||
+	    cfg_parse_bool(v, &b, &err) == -1)
+		return 1;
+	return b;
+}
+
+/* SMTP_TLS_V12 | SMTP_TLS_V13: the versions this session may use. */
+static int
+smtp_tls_versions(const struct cfg_node *lsn)
+{
+	int v = 0;
+
+	if (smtp_tls_allowed(lsn, "tls-allow-tlsv1.2",
+	    "smtp-server-tls-allow-tlsv1.2"))
+		v |= SMTP_TLS_V12;
+	if (smtp_tls_allowed(lsn, "tls-allow-tlsv1.3",
+	    "smtp-server-tls-allow-tlsv1.3"))
+		v |= SMTP_TLS_V13;
+	return v;
+}
+
+/* Whether STARTTLS can be offered to this session. */
+int
+smtp_tls_available(const struct smtp_session *s)
+{
+	return smtp_tls_ctx(s) != NULL &&
+	    smtp_tls_versions(smtpd_listener_node(s->listener)) != 0;
+}
+
+/* Versions and ciphers of the session's listener on its SSL object. */
+static int
+smtp_tls_session_setup(struct smtp_session *s, SSL *ssl)
+{
+	const struct cfg_node *lsn = smtpd_listener_node(s->listener);
+	const char *ciphers;
+	int v = smtp_tls_versions(lsn);
+
+	if (v == 0)
+		return -1;
+	SSL_set_min_proto_version(ssl, (v & SMTP_TLS_V12) ? TLS1_2_VERSION :
+	    TLS1_3_VERSION);
+	SSL_set_max_proto_version(ssl, (v & SMTP_TLS_V13) ? TLS1_3_VERSION :
+	    TLS1_2_VERSION);
+	ciphers = smtp_tls_setting(lsn, "tls-ciphers",
+	    "smtp-server-tls-ciphers");
+	if (ciphers == NULL)
+		ciphers = "HIGH:!ADH:@STRENGTH";
+	if (SSL_set_cipher_list(ssl, ciphers) != 1) {
+		log_warnx("ciphers \"%s\" not usable, using OpenSSL's "
+		    "defaults", ciphers);
+		ERR_clear_error();
+	}
+	return 0;
 }
 
 /* Move what OpenSSL wants to send to the socket. */
@@ -159,7 +281,7 @@ smtp_tls_drain(struct smtp_session *s)
 void
 smtp_tls_cmd(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-	if (!smtp_tls_available() || !s->allow_starttls) {
+	if (!smtp_tls_available(s) || !s->allow_starttls) {
 		smtp_error(s, "502 5.5.1 STARTTLS not available");
 		return;
 	}
@@ -183,8 +305,12 @@ smtp_tls_start(struct smtp_session *s)
 	SSL *ssl;
 	BIO *rbio, *wbio;
 
-	if ((ssl = SSL_new(smtp_tls_ctx)) == NULL)
+	if (smtp_tls_ctx(s) == NULL || (ssl = SSL_new(smtp_tls_ctx(s))) == NULL)
 		return -1;
+	if (smtp_tls_session_setup(s, ssl) == -1) {
+		SSL_free(ssl);
+		return -1;
+	}
 	rbio = BIO_new(BIO_s_mem());
 	wbio = BIO_new(BIO_s_mem());
 	if (rbio == NULL || wbio == NULL) {

@@ -88,6 +88,7 @@ smtp_tx_free(struct smtp_session *s)
 	free(tx->envid);
 	free(tx->vmta);
 	free(tx->jobid);
+	free(tx->remote_ip);
 	free(tx);
 	s->tx = NULL;
 	if (s->state != SMTP_S_INIT)
@@ -162,7 +163,7 @@ smtp_helo(struct smtp_session *s, const struct smtp_cmd *cmd, int esmtp)
 	smtp_reply(s, "250-DSN");
 	if (s->allow_chunking)
 		smtp_reply(s, "250-CHUNKING");
-	if (s->ssl == NULL && s->allow_starttls && smtp_tls_available())
+	if (s->ssl == NULL && s->allow_starttls && smtp_tls_available(s))
 		smtp_reply(s, "250-STARTTLS");
 	if (smtp_auth_offered(s))
 		smtp_reply(s, "250-AUTH PLAIN LOGIN");
@@ -457,7 +458,7 @@ smtp_commit(struct smtp_session *s)
 	strlcpy(env.qid, tx->qid, sizeof(env.qid));
 	env.sender = tx->sender;
 	env.helo = s->helo;
-	env.client = s->ip;
+	env.client = tx->remote_ip ? tx->remote_ip : s->ip;
 	env.envid = tx->envid;
 	env.authuser = s->authuser[0] != '\0' ? s->authuser : NULL;
 	env.vmta = tx->vmta != NULL ? tx->vmta : s->default_vmta;

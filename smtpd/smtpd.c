@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "resolver.h"
 #include "smtpd.h"
+#include "util.h"
 
 struct smtpd_listener {
 	uv_tcp_t		 tcp;
@@ -134,6 +135,7 @@ smtpd_policy_headers(struct smtp_session *s, const struct cfg_node *src)
 	s->x_vmta = smtpd_source_flag(src, "process-x-virtual-mta", 0);
 	s->x_job = smtpd_source_flag(src, "process-x-job", 0);
 	s->x_envid = smtpd_source_flag(src, "process-x-envid", 0);
+	s->x_remote_ip = smtpd_source_flag(src, "process-x-remote-mta-ip", 0);
 	s->add_msgid = smtpd_source_flag(src, "add-message-id-header", 0);
 	s->reject_bad_vmta = smtpd_source_flag(src,
 	    "reject-invalid-virtual-mta", 1);
@@ -224,6 +226,73 @@ smtpd_policy(struct smtp_session *s)
 }
 
 /* --- listeners --- */
+
+/* The argument of an smtp-listener line or block, as ternd binds it. */
+static const char *
+smtpd_listener_spec(const struct cfg_node *n)
+{
+	return n->argc > 0 ? n->argv[0] : n->arg;
+}
+
+static int
+smtpd_same_addr(const struct sockaddr_storage *a, const char *spec)
+{
+	struct sockaddr_storage b;
+	const char *err;
+	char host[256];
+	int port;
+
+	memset(&b, 0, sizeof(b));
+	if (cfg_parse_hostport(spec, host, sizeof(host), &port, 25,
+	    &err) == -1 ||
+	    (uv_ip4_addr(host, port, (struct sockaddr_in *)&b) != 0 &&
+	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&b) != 0) ||
+	    a->ss_family != b.ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		    &((struct sockaddr_in *)&b)->sin_addr, 4) == 0 &&
+		    ((const struct sockaddr_in *)a)->sin_port ==
+		    ((struct sockaddr_in *)&b)->sin_port;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((struct sockaddr_in6 *)&b)->sin6_addr, 16) == 0 &&
+	    ((const struct sockaddr_in6 *)a)->sin6_port ==
+	    ((struct sockaddr_in6 *)&b)->sin6_port;
+}
+
+/* The <smtp-listener> argument of the socket a session came in on (a
+ * copy), or NULL (smtp-port, or a listener the config no longer has). */
+char *
+smtpd_listener_of(uv_stream_t *server)
+{
+	struct sockaddr_storage ss;
+	struct cfg_node *n;
+	int len = sizeof(ss);
+
+	if (smtpd.cfg == NULL || uv_tcp_getsockname((uv_tcp_t *)server,
+	    (struct sockaddr *)&ss, &len) != 0)
+		return NULL;
+	for (n = cfg_child(smtpd.cfg->root, "smtp-listener"); n != NULL;
+	    n = cfg_next_named(n, "smtp-listener"))
+		if (smtpd_same_addr(&ss, smtpd_listener_spec(n)))
+			return xstrdup(smtpd_listener_spec(n));
+	return NULL;
+}
+
+/* The <smtp-listener> block of that argument in the current config. */
+const struct cfg_node *
+smtpd_listener_node(const char *listener)
+{
+	struct cfg_node *n;
+
+	if (listener == NULL || smtpd.cfg == NULL)
+		return NULL;
+	for (n = cfg_child(smtpd.cfg->root, "smtp-listener"); n != NULL;
+	    n = cfg_next_named(n, "smtp-listener"))
+		if (strcmp(smtpd_listener_spec(n), listener) == 0)
+			return n;
+	return NULL;
+}
 
 static void
 smtpd_accept_cb(uv_stream_t *server, int status)
@@ -543,7 +612,7 @@ static void
 smtpd_parent_msg(struct mproc *p, struct imsg *imsg)
 {
 	struct msg m;
-	const char *a, *b;
+	const char *a, *b, *l;
 
 	m_msg(&m, imsg);
 	if (imsg->fd != -1) {
@@ -554,9 +623,10 @@ smtpd_parent_msg(struct mproc *p, struct imsg *imsg)
 	case SMTPD_TLS_CERT:
 		m_get_string(&m, &a);
 		m_get_string(&m, &b);
+		m_get_string(&m, &l);
 		m_end(&m);
 		if (a != NULL)
-			smtp_tls_config(a, b);
+			smtp_tls_config(l, a, b);
 		break;
 	case DLV_NAMESERVERS:
 		resolver_host_servers(imsg);

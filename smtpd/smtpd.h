@@ -138,6 +138,7 @@ struct smtp_tx {
 	int		 bdat;		/* a BDAT transaction: DATA refused */
 	char		*vmta;		/* from X-Virtual-MTA */
 	char		*jobid;		/* from X-Job */
+	char		*remote_ip;	/* from X-Remote-MTA-IP */
 	int		 has_msgid;	/* the message has a Message-ID: */
 	int		 has_date;
 	struct smtp_data data;
@@ -155,6 +156,7 @@ struct smtp_session {
 	char		*limits[SMTP_NLIMITS];	/* max-smtp-in counters held */
 	struct sockaddr_storage ss;
 	char		 ip[INET6_ADDRSTRLEN];
+	char		*listener;	/* its <smtp-listener> argument, or NULL */
 
 	/* policy, fixed at connect (a reload does not change a session) */
 	int		 refuse;	/* SMTP_REFUSE_*: greet with an error */
@@ -173,6 +175,7 @@ struct smtp_session {
 	int		 x_vmta;	/* process-x-virtual-mta */
 	int		 x_job;		/* process-x-job */
 	int		 x_envid;	/* process-x-envid */
+	int		 x_remote_ip;	/* process-x-remote-mta-ip */
 	int		 add_msgid;	/* add-message-id-header */
 	int		 add_date;	/* add-date-header: SMTP_ADD_DATE_* */
 	int		 reject_bad_vmta;	/* reject-invalid-virtual-mta */
@@ -238,6 +241,8 @@ enum { SMTP_AUTH_NONE = 0, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN_USER,
 
 /* smtpd.c */
 void	smtpd_policy(struct smtp_session *);
+char	*smtpd_listener_of(uv_stream_t *server);
+const struct cfg_node *smtpd_listener_node(const char *listener);
 int	smtpd_queued_create(struct smtp_session *);
 void	smtpd_queued_commit(struct smtp_session *, const struct envelope *);
 void	smtpd_queued_rollback(const char *qid);
@@ -260,8 +265,9 @@ int	smtp_write_raw(struct smtp_session *, char *buf, size_t len);
 void	smtp_delay(struct smtp_session *, int secs);
 
 /* smtp_tls.c */
-int	smtp_tls_config(const char *pem, const char *password);
-int	smtp_tls_available(void);
+int	smtp_tls_config(const char *listener, const char *pem,
+	    const char *password);
+int	smtp_tls_available(const struct smtp_session *);
 void	smtp_tls_cmd(struct smtp_session *, const struct smtp_cmd *);
 int	smtp_tls_start(struct smtp_session *);
 int	smtp_tls_input(struct smtp_session *, const char *, size_t);

@@ -1,6 +1,7 @@
 /*
  * secrets.c - files that only root may read and a chrooted daemon could
- * not open anyway: the inbound TLS certificate and key, and the password
+ * not open anyway: the inbound TLS certificates and keys (global and per
+ * <smtp-listener>), and the password
  * files of SMTP AUTH.  ternd reads them each time it starts smtpd and
  * sends their contents down the setup channel before IMSG_START, so smtpd
  * never needs a path into the host's file system.
@@ -27,19 +28,23 @@ secrets_read(const char *path)
 	return ternd_read_file(path, SECRET_MAX, NULL);
 }
 
+/* n: smtp-server-tls-certificate, or the tls-certificate of the
+ * <smtp-listener> whose argument is `listener`. */
 static void
-secrets_cert(struct child *c, const struct cfg_node *n)
+secrets_cert(struct child *c, const struct cfg_node *n, const char *listener)
 {
 	char *pem;
 
 	if (n->argc < 1 || (pem = secrets_read(n->argv[0])) == NULL) {
-		log_warnx("smtpd: no STARTTLS without a readable "
-		    "smtp-server-tls-certificate");
+		log_warnx("smtpd: no STARTTLS %s%s without a readable %s",
+		    listener ? "on " : "", listener ? listener : "",
+		    n->name);
 		return;
 	}
 	m_create(c->mp, SMTPD_TLS_CERT, 0, -1);
 	m_add_string(c->mp, pem);
 	m_add_string(c->mp, n->argc > 1 ? n->argv[1] : NULL);
+	m_add_string(c->mp, listener);
 	m_close(c->mp);
 	explicit_bzero(pem, strlen(pem));
 	free(pem);
@@ -70,7 +75,11 @@ secrets_send(struct ternd *t, struct child *c)
 		return;
 	if ((n = cfg_child(t->cfg->root, "smtp-server-tls-certificate")) !=
 	    NULL)
-		secrets_cert(c, n);
+		secrets_cert(c, n, NULL);
+	for (n = cfg_child(t->cfg->root, "smtp-listener"); n != NULL;
+	    n = cfg_next_named(n, "smtp-listener"))
+		if ((a = cfg_child(n, "tls-certificate")) != NULL)
+			secrets_cert(c, a, n->argc > 0 ? n->argv[0] : n->arg);
 	for (n = t->cfg->root->child; n != NULL; n = n->next) {
 		if (strcmp(n->name, "source") != 0 &&
 		    strcmp(n->name, "accepted-connect") != 0)

@@ -173,3 +173,136 @@ def test_check_iprev_inbound_rejects_what_it_is_told_and_adds_a_header(
         got = t.wait_messages(sink, 1, rcpt=rcpt)[0]
         head = got.data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n\t", b" ")
         assert b"Authentication-Results: tern.test; " + result in head, head
+
+
+# ------------------------------------------- TLS versions, certificates
+
+def _s_client(port, *args):
+    """openssl s_client -starttls smtp: (handshake ok, its output)."""
+    out = subprocess.run(
+        ["openssl", "s_client", "-starttls", "smtp", "-connect",
+         f"{LOOPBACK}:{port}", "-brief", *args],
+        input=b"QUIT\r\n", capture_output=True, timeout=scaled(30))
+    text = (out.stdout + out.stderr).decode(errors="replace")
+    return "Protocol version:" in text, text
+
+
+def _tls_tern(make_tern, sink, tmp_path, extra):
+    pem, _ = make_cert(tmp_path)
+    return make_tern(routes={"example.test": sink},
+                     extra=f"smtp-server-tls-certificate {pem}\n" + extra)
+
+
+def test_tls_versions_follow_smtp_server_tls_allow(make_tern, sink,
+                                                   tmp_path):
+    """smtp-server-tls-allow-tlsv1.3 no: TLS 1.2 only; and TLS 1.1 is
+    refused even when smtp-server-tls-allow-tlsv1.1 says yes."""
+    t = _tls_tern(make_tern, sink, tmp_path,
+                  "smtp-server-tls-allow-tlsv1.3 no\n"
+                  "smtp-server-tls-allow-tlsv1.1 yes\n")
+    ok, text = _s_client(t.smtp_port, "-tls1_3")
+    assert not ok, text
+    ok, text = _s_client(t.smtp_port, "-tls1_2")
+    assert ok and "Protocol version: TLSv1.2" in text, text
+    ok, text = _s_client(t.smtp_port)
+    assert ok and "Protocol version: TLSv1.2" in text, text
+    ok, text = _s_client(t.smtp_port, "-tls1_1", "-cipher",
+                         "ALL:@SECLEVEL=0")
+    assert not ok, text
+    # Mail still goes through over TLS 1.2.
+    t.send(SENDER, ["tls12@example.test"], make_message())
+
+
+def test_tls12_off_leaves_tls13_only(make_tern, sink, tmp_path):
+    t = _tls_tern(make_tern, sink, tmp_path,
+                  "smtp-server-tls-allow-tlsv1.2 no\n")
+    ok, text = _s_client(t.smtp_port, "-tls1_2")
+    assert not ok, text
+    ok, text = _s_client(t.smtp_port, "-tls1_3")
+    assert ok and "Protocol version: TLSv1.3" in text, text
+
+
+def test_tls_ciphers_are_enforced(make_tern, sink, tmp_path):
+    """smtp-server-tls-ciphers limits the TLS 1.2 ciphers: a client
+    offering only others cannot connect."""
+    t = _tls_tern(make_tern, sink, tmp_path,
+                  "smtp-server-tls-ciphers ECDHE-RSA-AES128-GCM-SHA256\n")
+    ok, text = _s_client(t.smtp_port, "-tls1_2")
+    assert ok and "ECDHE-RSA-AES128-GCM-SHA256" in text, text
+    ok, text = _s_client(t.smtp_port, "-tls1_2", "-cipher",
+                         "ECDHE-RSA-AES256-GCM-SHA384")
+    assert not ok, text
+
+
+def test_per_listener_certificate_and_versions(make_tern, sink, tmp_path):
+    """An <smtp-listener> block with its own tls-certificate shows that
+    certificate; its tls-allow-tlsv1.3 no holds there only.  The other
+    listener keeps the global certificate and TLS 1.3."""
+    from conftest import free_port
+    (tmp_path / "g").mkdir()
+    (tmp_path / "l").mkdir()
+    gpem, _ = make_cert(tmp_path / "g")
+    lpem, _ = make_cert(tmp_path / "l", cn="listener-two.test")
+    port2 = free_port()
+    t = make_tern(routes={"example.test": sink},
+                  extra=f"smtp-server-tls-certificate {gpem}\n"
+                        f"<smtp-listener {LOOPBACK}:{port2}>\n"
+                        f"    tls-certificate {lpem}\n"
+                        "    tls-allow-tlsv1.3 no\n"
+                        "</smtp-listener>\n")
+    ok, text = _s_client(t.smtp_port)
+    assert ok and "tern-inbound.test" in text, text
+    assert "listener-two.test" not in text, text
+    assert "Protocol version: TLSv1.3" in text, text
+    ok, text = _s_client(port2)
+    assert ok and "listener-two.test" in text, text
+    assert "Protocol version: TLSv1.2" in text, text
+    ok, text = _s_client(port2, "-tls1_3")
+    assert not ok, text
+    # Mail is accepted on both listeners.
+    with smtplib.SMTP(LOOPBACK, port2, timeout=scaled(30)) as s:
+        s.starttls()
+        s.sendmail(SENDER, ["two@example.test"], make_message())
+    t.wait_messages(sink, 1, rcpt="two@example.test")
+
+
+# ---------------------------------------------------- X-Remote-MTA-IP
+
+def test_x_remote_mta_ip_is_recorded_and_removed_when_allowed(
+        make_tern, sink):
+    """process-x-remote-mta-ip yes: X-Remote-MTA-IP (from a gateway in
+    front of Tern) becomes the client address of the message (srcMta in
+    the accounting file) and is removed; a value that is no address is
+    removed and ignored.  Clients without the setting keep the header and
+    their own address."""
+    t = start_tern(make_tern, sink,
+                   extra="<source 127.0.0.2>\n"
+                         "    always-allow-relaying yes\n"
+                         "    process-x-remote-mta-ip yes\n"
+                         "</source>\n")
+
+    def send(ip, rcpt, value):
+        msg = make_message(headers=(f"X-Remote-MTA-IP: {value}",))
+        with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                          source_address=(ip, 0)) as s:
+            s.ehlo("gw.client.test")
+            s.sendmail(SENDER, [rcpt], msg)
+        got = t.wait_messages(sink, 1, rcpt=rcpt)[0]
+        row = t.wait_acct("d", rcpt)[0]
+        return got.data.split(b"\r\n\r\n", 1)[0], row["srcMta"]
+
+    head, src = send("127.0.0.2", "xr-v4@example.test", "192.0.2.7")
+    assert b"X-Remote-MTA-IP" not in head, head
+    assert src == "gw.client.test (192.0.2.7)", src
+
+    head, src = send("127.0.0.2", "xr-v6@example.test", "[IPv6:2001:db8::5]")
+    assert b"X-Remote-MTA-IP" not in head, head
+    assert src == "gw.client.test (2001:db8::5)", src
+
+    head, src = send("127.0.0.2", "xr-bad@example.test", "not-an-ip")
+    assert b"X-Remote-MTA-IP" not in head, head
+    assert src == "gw.client.test (127.0.0.2)", src
+
+    head, src = send(LOOPBACK, "xr-off@example.test", "192.0.2.7")
+    assert b"X-Remote-MTA-IP: 192.0.2.7" in head, head
+    assert src == f"gw.client.test ({LOOPBACK})", src

@@ -868,7 +868,10 @@ test_table_used_by(void **state)
 		"refuse-connect-when-spool-full",
 		"require-rdns", "check-iprev-inbound",
 		"reject-iprev-check-fail", "reject-iprev-check-permerror",
-		"reject-iprev-check-temperror",
+		"reject-iprev-check-temperror", "smtp-server-tls-allow-tlsv1.2",
+		"smtp-server-tls-allow-tlsv1.3", "tls-certificate",
+		"tls-allow-tlsv1.2", "tls-allow-tlsv1.3", "tls-ciphers",
+		"process-x-remote-mta-ip",
 		/* queued */
 		"min-free-space", "spool-max-recipients", "max-queue-size",
 		/* bounced */
