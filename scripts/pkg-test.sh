@@ -26,7 +26,8 @@
 #      capabilities; the spool unreadable to _tern; the control socket
 #      refuses nobody.
 #   6. ExecReload (SIGHUP) reloads; logrotate accepts the installed file
-#      (and rotates for real once `tern rotate` exists).
+#      and rotates with it: acct.csv moved aside, `tern rotate acct`, the
+#      next record in a new acct.csv.
 #   7. stop (SIGTERM, as systemd), dpkg --purge, and the machine as
 #      before: no file of the package, no directory it made, users as
 #      they were (Debian keeps system users on purge: users this script
@@ -446,20 +447,28 @@ reloaded() {
 }
 check "ExecReload ($reload) reloads the configuration" wait_for 30 reloaded
 check "ternd still runs after the reload" kill -0 "$MAINPID"
-check "logrotate accepts /etc/logrotate.d/tern" \
-    logrotate -d -s "$W/logrotate.state" /etc/logrotate.d/tern \
-    >"$W/logrotate.log" 2>&1
-if /usr/sbin/tern rotate acct >/dev/null 2>&1; then
-	logrotate -f -s "$W/logrotate.state" /etc/logrotate.d/tern \
-	    >>"$W/logrotate.log" 2>&1 || bad "logrotate -f (see $W/logrotate.log)"
-	check "logrotate moved acct.csv aside" test -s /var/log/tern/acct.csv.1
-	swaks --server "127.0.0.1:$SMTP_PORT" --from sender@localhost \
-	    --to second@pkgtest.test >/dev/null 2>&1
-	acct_new() { grep -q 'second@pkgtest.test' /var/log/tern/acct.csv; }
-	check "after tern rotate acct, records go to a new acct.csv" wait_for 30 acct_new
+logrotate_dry() {
+	logrotate -d -s "$W/logrotate.state" /etc/logrotate.d/tern \
+	    >"$W/logrotate.log" 2>&1
+}
+check "logrotate accepts /etc/logrotate.d/tern" logrotate_dry
+# As logrotate.timer would: acct.csv moved aside, `tern rotate acct`.
+if logrotate -f -s "$W/logrotate.state" /etc/logrotate.d/tern \
+    >>"$W/logrotate.log" 2>&1; then
+	ok "logrotate -f /etc/logrotate.d/tern (postrotate: tern rotate acct)"
 else
-	say "tern rotate acct is not available in this build: logrotate checked with -d only"
+	cat "$W/logrotate.log"
+	bad "logrotate -f /etc/logrotate.d/tern"
 fi
+check "logrotate moved acct.csv aside (acct.csv.1 has the first record)" \
+    grep -q 'rcpt@pkgtest.test' /var/log/tern/acct.csv.1
+swaks --server "127.0.0.1:$SMTP_PORT" --from sender@localhost \
+    --to second@pkgtest.test >/dev/null 2>&1
+acct_new() { grep -q 'second@pkgtest.test' /var/log/tern/acct.csv; }
+check "after the rotation the next record goes to a new acct.csv" \
+    wait_for 30 acct_new
+check "and not into the moved one" \
+    sh -c "! grep -q 'second@pkgtest.test' /var/log/tern/acct.csv.1"
 
 # ------------------------------------------------------------ 7. stop, purge
 

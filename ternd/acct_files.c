@@ -18,7 +18,9 @@
  * file; the new one gets every row after.  Every row is written once to
  * exactly one of the two, and queued hears it is written only after the
  * write: nothing is lost or written twice.  Then rotated files older than
- * `delete-after` are deleted (not when moving, as PowerMTA).
+ * `delete-after` are deleted (not when moving, as PowerMTA).  A file
+ * someone else moved away already (logrotate, then `tern rotate acct`)
+ * is not renamed: a new one is opened in its place.
  */
 #include <sys/stat.h>
 #include <dirent.h>
@@ -190,7 +192,7 @@ acct_rotate_file(struct ternd *t, struct openfile *f, char *moved,
 	const char *moveto = NULL;
 	char mt[PATH_MAX];
 	int64_t age;
-	int fd;
+	int fd, aside = 1;
 
 	if (blk != NULL && (moveto = cfg_str(blk, "move-to", NULL)) != NULL) {
 		cfg_path_resolve(t->cfg, moveto, mt, sizeof(mt));
@@ -202,15 +204,22 @@ acct_rotate_file(struct ternd *t, struct openfile *f, char *moved,
 		return -1;
 	}
 	if (rename(f->path, moved) == -1) {
-		snprintf(err, errsz, "rename %.1000s to %.1000s: %s", f->path,
-		    moved, strerror(errno));
-		return -1;
+		if (errno != ENOENT) {
+			snprintf(err, errsz, "rename %.1000s to %.1000s: %s",
+			    f->path, moved, strerror(errno));
+			return -1;
+		}
+		/* Moved away already: logrotate (/etc/logrotate.d/tern)
+		 * renames the file, then runs `tern rotate acct`.  Rows went
+		 * on into the moved file; a new one takes them from here. */
+		strlcpy(moved, "(moved away before)", movedsz);
+		aside = 0;
 	}
 	if ((fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0640)) == -1) {
 		snprintf(err, errsz, "%.1000s: %s", f->path, strerror(errno));
 		/* the old name back, so rows keep a file to go to */
-		if (rename(moved, f->path) == -1)
+		if (aside && rename(moved, f->path) == -1)
 			log_warn("rename %s back", moved);
 		return -1;
 	}
@@ -219,7 +228,7 @@ acct_rotate_file(struct ternd *t, struct openfile *f, char *moved,
 	log_info("accounting file %s rotated to %s", f->path, moved);
 	age = blk != NULL ? cfg_time(blk, "delete-after", 8 * 86400) :
 	    8 * 86400;
-	if (moveto == NULL && age != INT64_MAX)
+	if (aside && moveto == NULL && age != INT64_MAX)
 		acct_delete_old(f->path, age);
 	return fd;
 }
