@@ -1,0 +1,117 @@
+# bench/lib.sh - shared by run.sh, scale-1m.sh and scale-domains.sh
+# (sourced, not run).  Provides:
+#   bench_enter_ns "$0" "$@"  re-exec the caller inside private network,
+#                       PID and mount namespaces (root only): loopback is
+#                       the only interface, every port is free, and
+#                       whatever is still running when the caller exits is
+#                       killed with the namespace.  One run at a time (lock).
+#   bench_build         build the Tern daemons and the bench tools into
+#                       $TERN_BUILD (default: build/ in the repository).
+#   cg_new NAME         make a cgroup v2 leaf $CG/NAME (exact CPU of all
+#                       its processes, exited ones included)
+#   in_cg NAME CMD...   run CMD inside cgroup NAME
+#   cg_cpu_us NAME      CPU time (user+system) so far, microseconds
+#   cg_mem_kb NAME      "RSS PSS NPROCS" summed over its processes
+#   cg_stop NAME        SIGTERM its processes, SIGKILL after 5 s
+#   wait_listen PORT [TENTHS]
+#   sink_field FILE KEY value of KEY in a tern-sink status file (0 if none)
+# Set BENCH_STATE (default /tmp/tern-bench) before sourcing to move the
+# scratch directory.
+
+BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TERN_SRC=$(cd "$BENCH_SRC/.." && pwd)
+BENCH_STATE=${BENCH_STATE:-/tmp/tern-bench}
+TERN_BUILD=${TERN_BUILD:-$TERN_SRC/build}
+export TERN_BUILD BENCH_STATE
+
+bench_die() { echo "${0##*/}: $*" >&2; exit 1; }
+
+bench_enter_ns() {
+	local script=$1
+	shift
+	[ "${TERN_BENCH_NS:-}" = 1 ] && return 0
+	[ "$(id -u)" = 0 ] || bench_die "needs root (namespaces, cgroups, Postfix)"
+	mkdir -p "$BENCH_STATE"
+	exec 9> "$BENCH_STATE/lock"
+	flock -n 9 || bench_die "another benchmark holds $BENCH_STATE/lock"
+	exec unshare --net --pid --fork --mount-proc env TERN_BENCH_NS=1 \
+		bash "$(cd "$(dirname "$script")" && pwd)/${script##*/}" "$@"
+}
+
+# Inside the namespace: loopback up, DNS pointed at 127.0.0.1 (nothing
+# answers unless a script starts a server there), cgroup root made.
+bench_ns_setup() {
+	ip link set lo up
+	printf 'nameserver 127.0.0.1\n' > "$BENCH_STATE/resolv.conf"
+	mount --bind "$BENCH_STATE/resolv.conf" /etc/resolv.conf
+	CGROOT=/sys/fs/cgroup
+	[ -f $CGROOT/cgroup.controllers ] || CGROOT=/sys/fs/cgroup/unified
+	CG=$CGROOT/tern-bench.$$
+	mkdir -p "$CG" || bench_die "cannot create a cgroup under $CGROOT"
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+bench_build() {
+	if [ ! -f "$TERN_BUILD/CMakeCache.txt" ]; then
+		cmake -S "$TERN_SRC" -B "$TERN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+			> /dev/null || bench_die "cmake failed"
+	fi
+	cmake --build "$TERN_BUILD" -j"${BUILD_JOBS:-1}" --target ternd smtpd queued \
+		deliverd bounced mgmtd tern bench > "$BENCH_STATE/build.log" 2>&1 ||
+		bench_die "build failed, see $BENCH_STATE/build.log"
+}
+
+cg_new() { mkdir -p "$CG/$1"; }
+in_cg() {
+	local g=$1
+	shift
+	sh -c 'echo $$ > "$1/cgroup.procs" || exit 111; shift; exec "$@"' in_cg "$CG/$g" "$@"
+}
+cg_pids() { cat "$CG/$1/cgroup.procs" 2>/dev/null; }
+cg_cpu_us() { awk '$1 == "usage_usec" { print $2 }' "$CG/$1/cpu.stat"; }
+cg_mem_kb() {
+	local p f=()
+	for p in $(cg_pids "$1"); do f+=("/proc/$p/smaps_rollup"); done
+	[ ${#f[@]} -gt 0 ] || { echo 0 0 0; return; }
+	cat "${f[@]}" 2>/dev/null |
+		awk -v n=${#f[@]} '/^Rss:/ { r += $2 } /^Pss:/ { p += $2 } END { print r + 0, p + 0, n }'
+}
+cg_signal() { local p; for p in $(cg_pids "$2"); do kill -"$1" "$p" 2>/dev/null; done; }
+cg_wait_empty() {  # NAME TENTHS
+	local i
+	for ((i = 0; i < $2; i++)); do [ -z "$(cg_pids "$1")" ] && return 0; sleep 0.1; done
+	return 1
+}
+cg_stop() {
+	[ -d "$CG/$1" ] || return 0
+	if [ -n "$(cg_pids "$1")" ]; then
+		cg_signal TERM "$1"
+		cg_wait_empty "$1" 100 || { cg_signal KILL "$1"; cg_wait_empty "$1" 50; }
+	fi
+	rmdir "$CG/$1" 2>/dev/null
+}
+bench_cleanup() {
+	trap - EXIT INT TERM
+	local g
+	for g in "$CG"/*/; do [ -d "$g" ] && cg_stop "$(basename "$g")"; done
+	rmdir "$CG" 2>/dev/null
+}
+
+wait_listen() {
+	local i
+	for ((i = 0; i < ${2:-300}; i++)); do
+		[ -n "$(ss -Hltn "sport = :$1")" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+sink_field() {
+	local kv line
+	read -r line < "$1" 2>/dev/null || { echo 0; return; }
+	for kv in $line; do
+		[ "${kv%%=*}" = "$2" ] && { echo "${kv#*=}"; return; }
+	done
+	echo 0
+}

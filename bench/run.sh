@@ -1,0 +1,165 @@
+#!/bin/bash
+# bench/run.sh - the same SMTP load through Tern, through Postfix and
+# straight into the receiver (the no-MTA ceiling), in one run; one table.
+#
+#   sudo bench/run.sh [-n MESSAGES] [-c SESSIONS] [-s BYTES] [-r RCPTS]
+#                     [-d DOMAINS] [-m PER_CONN] [-T SECONDS] [TARGET...]
+#
+#   TARGET     direct | tern | postfix        (default: all three)
+#   -n         messages per target                          (5000)
+#   -c         concurrent sessions of the generator         (20)
+#   -s         body bytes                                   (4096)
+#   -r         recipients per message                       (1)
+#   -d         recipient domains (all routed to the sink)   (1)
+#   -m         messages per connection, 0 = unlimited       (1)
+#   -T         injection time bound per target, seconds     (120)
+# Environment: TERN_BUILD (build dir, default build/; built if needed),
+#   BENCH_STATE (/tmp/tern-bench: lock, per-target run dirs with logs),
+#   STALL_S (30: give up when the receiver counts nothing for that long),
+#   OUT (append the rows as TSV to this file).
+#
+# Everything runs in private network/PID/mount namespaces (loopback only;
+# whatever is left is killed with them), each role in its own cgroup v2
+# leaf: MTA CPU is exact, exited processes included.  Tern and Postfix
+# both fsync a message before their 250; Postfix keeps its defaults
+# (config from bench/postfix/, the shared harness's peer config).  The
+# generator is bench/tern-gen.c, the receiver bench/tern-sink.c.
+set -u
+. "$(dirname "$0")/lib.sh"
+bench_enter_ns "$0" "$@"
+
+N=5000 C=20 S=4096 R=1 D=1 M=1 T=120
+while getopts n:c:s:r:d:m:T:h opt; do
+	case $opt in
+	n) N=$OPTARG ;; c) C=$OPTARG ;; s) S=$OPTARG ;; r) R=$OPTARG ;;
+	d) D=$OPTARG ;; m) M=$OPTARG ;; T) T=$OPTARG ;;
+	*) sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+TARGETS=${*:-direct tern postfix}
+STALL_S=${STALL_S:-30}
+SINK_PORT=2500 TERN_PORT=2530 POSTFIX_PORT=2525
+
+bench_ns_setup
+bench_build
+GEN=$TERN_BUILD/bench/tern-gen SINKBIN=$TERN_BUILD/bench/tern-sink
+ROWS=()
+
+postfix_start() {
+	if ! command -v postfix > /dev/null; then
+		if [ -x /work/shared/bench/install-peers.sh ] && [ "${INSTALL_POSTFIX:-1}" = 1 ]; then
+			echo "run.sh: Postfix missing, installing it (install-peers.sh)" >&2
+			/work/shared/bench/install-peers.sh > "$RUN_DIR/install.log" 2>&1
+		fi
+		command -v postfix > /dev/null || return 1
+	fi
+	mkdir -p "$RUN_DIR/etc" "$RUN_DIR/spool"
+	for f in main.cf master.cf; do
+		sed -e "s|@PORT@|$POSTFIX_PORT|g" -e "s|@SINK_PORT@|$SINK_PORT|g" \
+		    -e "s|@RUN_DIR@|$RUN_DIR|g" "$BENCH_SRC/postfix/$f" > "$RUN_DIR/etc/$f"
+	done
+	(cd "$RUN_DIR" && in_cg mta postfix -c "$RUN_DIR/etc" start) \
+		> "$RUN_DIR/start.log" 2>&1
+}
+
+tern_start() {
+	(cd "$RUN_DIR" && PORT=$TERN_PORT SINK_PORT=$SINK_PORT RUN_DIR=$RUN_DIR \
+		in_cg mta "$BENCH_SRC/tern-start.sh") > "$RUN_DIR/start.log" 2>&1 &
+}
+
+# One target: start receiver and MTA, inject, wait for the receiver to
+# count every recipient, stop everything, append a row to ROWS.
+bench_target() {
+	local target=$1 port rss=0 pss=0 r p n prev=-1 moved=$SECONDS
+	local expect=$((N * R)) got=0 status
+	RUN_DIR=$BENCH_STATE/run/$target
+	rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
+	cg_new sink && cg_new mta && cg_new gen
+	in_cg sink "$SINKBIN" -p $SINK_PORT -o "$RUN_DIR/sink.status" \
+		> "$RUN_DIR/sink.log" 2>&1 &
+	wait_listen $SINK_PORT 50 || bench_die "receiver did not start"
+	case $target in
+	direct) port=$SINK_PORT ;;
+	tern) port=$TERN_PORT; tern_start ;;
+	postfix) port=$POSTFIX_PORT
+		if ! postfix_start; then
+			ROWS+=("postfix	-	-	-	-	-	0/$expect	SKIPPED(postfix not installed)")
+			cg_stop gen; cg_stop mta; cg_stop sink; return
+		fi ;;
+	esac
+	wait_listen $port 300 || bench_die "$target is not listening on $port (see $RUN_DIR)"
+	[ "$target" = direct ] || sleep "${SETTLE_S:-2}"
+
+	local cpu0 t0 t_inj= rc=
+	cpu0=$(cg_cpu_us mta)
+	t0=$EPOCHREALTIME
+	(
+		in_cg gen "$GEN" -c "$C" -n "$N" -s "$S" -r "$R" -d "$D" -m "$M" -T "$T" \
+			"127.0.0.1:$port" > "$RUN_DIR/gen.out" 2>&1
+		echo "$? $EPOCHREALTIME" > "$RUN_DIR/gen.done"
+	) &
+	while :; do
+		[ -z "$t_inj" ] && [ -f "$RUN_DIR/gen.done" ] && read -r rc t_inj < "$RUN_DIR/gen.done"
+		got=$(sink_field "$RUN_DIR/sink.status" rcpts)
+		[ "$got" != "$prev" ] && prev=$got moved=$SECONDS
+		read -r r p n <<< "$(cg_mem_kb mta)"
+		((r > rss)) && rss=$r; ((p > pss)) && pss=$p
+		if [ -n "$t_inj" ]; then
+			((got >= expect)) && break
+			[ "$rc" != 0 ] && ((SECONDS - moved >= 5)) && break
+		fi
+		((SECONDS - moved >= STALL_S)) && break
+		sleep 0.2
+	done
+	sleep 1	# late duplicates still count
+	got=$(sink_field "$RUN_DIR/sink.status" rcpts)
+	local last cpu1
+	last=$(sink_field "$RUN_DIR/sink.status" last_ms)
+	cpu1=$(cg_cpu_us mta)
+	if [ -z "$t_inj" ]; then status="STALLED"
+	elif [ "$rc" != 0 ]; then status="GEN-FAILED($(cat "$RUN_DIR/gen.out"))"
+	elif ((got < expect)); then status="LOST($((expect - got)))"
+	elif ((got > expect)); then status="DUPLICATES($((got - expect)))"
+	else status=OK
+	fi
+	[ "$target" = postfix ] && postfix -c "$RUN_DIR/etc" stop > /dev/null 2>&1
+	cg_stop gen; cg_stop mta; cg_stop sink
+	ROWS+=("$(awk -v t="$target" -v n="$N" -v t0="$t0" -v ti="${t_inj:-0}" \
+		-v last="$last" -v c0="$cpu0" -v c1="$cpu1" -v rss="$rss" -v pss="$pss" \
+		-v got="$got" -v want="$expect" -v st="$status" 'BEGIN {
+		e2e = last > 0 ? last / 1000 - t0 : 0; inj = ti > 0 ? ti - t0 : 0
+		cpu = t == "direct" ? "-" : sprintf("%.3f", (c1 - c0) / 1000 / n)
+		mem = t == "direct" ? "-" : sprintf("%.1f (%.1f)", rss / 1024, pss / 1024)
+		printf "%s\t%.0f\t%.0f\t%s\t%s\t%.2f\t%d/%d\t%s\n", t,
+		    (e2e > 0 ? n / e2e : 0), (inj > 0 ? n / inj : 0), cpu, mem, e2e,
+		    got, want, st }')")
+}
+
+for t in $TARGETS; do
+	case $t in direct | tern | postfix) bench_target "$t" ;;
+	*) bench_die "unknown target $t" ;; esac
+done
+
+load=$(awk '{ print $1, $2, $3 }' /proc/loadavg)
+commit=$(git -C "$TERN_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo
+echo "N=$N sessions=$C size=$S rcpts=$R domains=$D per-conn=$M; $(nproc) CPUs," \
+	"load average after the run $load; Tern $commit"
+{
+	echo "target	e2e msg/s	inject msg/s	MTA CPU ms/msg	peak RSS MB (PSS)	e2e s	delivered/expected	status"
+	printf '%s\n' "${ROWS[@]}"
+} | column -t -s '	'
+[ -n "${OUT:-}" ] && printf '%s\n' "${ROWS[@]}" | sed "s|^|$(date -u +%FT%TZ)	N=$N,c=$C,s=$S,r=$R,d=$D,m=$M	|" >> "$OUT"
+# Ratios the performance issue asks for (only when all three ran).
+printf '%s\n' "${ROWS[@]}" | awk -F'\t' '
+	{ rate[$1] = $2; cpu[$1] = $4 }
+	END {
+		if (rate["tern"] > 0 && rate["postfix"] > 0)
+			printf "Tern/Postfix throughput %.2fx (target >= 3); CPU per message %.2f of Postfix'"'"'s (target <= 0.33)\n",
+			    rate["tern"] / rate["postfix"], cpu["tern"] / cpu["postfix"]
+		if (rate["tern"] > 0 && rate["direct"] > 0)
+			printf "Tern at %.0f%% of the no-MTA ceiling (target >= 50%%)\n", 100 * rate["tern"] / rate["direct"]
+	}'
+printf '%s\n' "${ROWS[@]}" | grep -v -e '	OK$' -e '	SKIPPED' -q && exit 1
+exit 0
