@@ -15,6 +15,16 @@
 #   cg_stop NAME        SIGTERM its processes, SIGKILL after 5 s
 #   wait_listen PORT [TENTHS]
 #   sink_field FILE KEY value of KEY in a tern-sink status file (0 if none)
+#   sink_start ADDR PORT   start tern-sink in cgroup "sink", status in
+#                       $RUN_DIR/sink.status
+#   bench_inject NAME PORT GEN-OPTIONS...   run tern-gen against PORT in
+#                       cgroup "gen", wait until the receiver counted every
+#                       recipient (or nothing moved for $STALL_S s), and set
+#                       ROW: name, e2e msg/s, inject msg/s, CPU ms/msg of
+#                       cgroup "mta", peak RSS (PSS) MB of "mta", e2e s,
+#                       delivered/expected, status (tab-separated).
+#                       PERF_RECORD=1: `perf record -g` every process of
+#                       cgroup "mta" meanwhile, into $RUN_DIR/perf.data.
 # Set BENCH_STATE (default /tmp/tern-bench) before sourcing to move the
 # scratch directory.
 
@@ -114,4 +124,76 @@ sink_field() {
 		[ "${kv%%=*}" = "$2" ] && { echo "${kv#*=}"; return; }
 	done
 	echo 0
+}
+
+sink_start() {
+	cg_new sink
+	rm -f "$RUN_DIR/sink.status"
+	in_cg sink "$TERN_BUILD/bench/tern-sink" -a "$1" -p "$2" \
+		-o "$RUN_DIR/sink.status" > "$RUN_DIR/sink.log" 2>&1 &
+	wait_listen "$2" 50 || bench_die "receiver did not start on $2"
+}
+
+bench_inject() {
+	local target=$1 port=$2 n=1000 nr=1 o
+	shift 2
+	# N and R from the generator's options, for the expected count.
+	local args=("$@")
+	OPTIND=1
+	while getopts c:n:s:r:d:m:T:D:Pf: o; do
+		case $o in n) n=$OPTARG ;; r) nr=$OPTARG ;; esac
+	done
+	OPTIND=1
+	local expect=$((n * nr)) got=0 status rss=0 pss=0 r p prev=-1 moved=$SECONDS
+	local cpu0 t0 t_inj= rc= last cpu1
+	cg_new gen
+	rm -f "$RUN_DIR/gen.done"
+	local perfpid=
+	if [ "${PERF_RECORD:-}" = 1 ] && [ -n "$(cg_pids mta)" ]; then
+		perf record -q -F 499 -g -o "$RUN_DIR/perf.data" \
+			-p "$(cg_pids mta | paste -sd,)" > "$RUN_DIR/perf.log" 2>&1 &
+		perfpid=$!
+		sleep 0.5
+	fi
+	cpu0=$(cg_cpu_us mta 2>/dev/null || echo 0)
+	t0=$EPOCHREALTIME
+	(
+		in_cg gen "$TERN_BUILD/bench/tern-gen" "${args[@]}" "127.0.0.1:$port" \
+			> "$RUN_DIR/gen.out" 2>&1
+		echo "$? $EPOCHREALTIME" > "$RUN_DIR/gen.done"
+	) &
+	while :; do
+		[ -z "$t_inj" ] && [ -f "$RUN_DIR/gen.done" ] && read -r rc t_inj < "$RUN_DIR/gen.done"
+		got=$(sink_field "$RUN_DIR/sink.status" rcpts)
+		[ "$got" != "$prev" ] && prev=$got moved=$SECONDS
+		read -r r p _ <<< "$(cg_mem_kb mta)"
+		((r > rss)) && rss=$r; ((p > pss)) && pss=$p
+		if [ -n "$t_inj" ]; then
+			((got >= expect)) && break
+			[ "$rc" != 0 ] && ((SECONDS - moved >= 5)) && break
+		fi
+		((SECONDS - moved >= ${STALL_S:-30})) && break
+		sleep 0.2
+	done
+	sleep 1	# late duplicates still count
+	got=$(sink_field "$RUN_DIR/sink.status" rcpts)
+	last=$(sink_field "$RUN_DIR/sink.status" last_ms)
+	cpu1=$(cg_cpu_us mta 2>/dev/null || echo 0)
+	[ -n "$perfpid" ] && { kill -INT $perfpid; wait $perfpid; }
+	if [ -z "$t_inj" ]; then status="STALLED"
+	elif [ "$rc" != 0 ]; then status="GEN-FAILED($(cat "$RUN_DIR/gen.out"))"
+	elif ((got < expect)); then status="LOST($((expect - got)))"
+	elif ((got > expect)); then status="DUPLICATES($((got - expect)))"
+	else status=OK
+	fi
+	cg_stop gen
+	ROW=$(awk -v t="$target" -v n="$n" -v t0="$t0" -v ti="${t_inj:-0}" \
+		-v last="$last" -v c0="$cpu0" -v c1="$cpu1" -v rss="$rss" -v pss="$pss" \
+		-v got="$got" -v want="$expect" -v st="$status" 'BEGIN {
+		e2e = last > 0 ? last / 1000 - t0 : 0; inj = ti > 0 ? ti - t0 : 0
+		cpu = c1 == c0 ? "-" : sprintf("%.3f", (c1 - c0) / 1000 / n)
+		mem = rss == 0 ? "-" : sprintf("%.1f (%.1f)", rss / 1024, pss / 1024)
+		printf "%s\t%.0f\t%.0f\t%s\t%s\t%.2f\t%d/%d\t%s\n", t,
+		    (e2e > 0 ? n / e2e : 0), (inj > 0 ? n / inj : 0), cpu, mem, e2e,
+		    got, want, st }')
 }

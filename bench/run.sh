@@ -43,7 +43,6 @@ SINK_PORT=2500 TERN_PORT=2530 POSTFIX_PORT=2525
 
 bench_ns_setup
 bench_build
-GEN=$TERN_BUILD/bench/tern-gen SINKBIN=$TERN_BUILD/bench/tern-sink
 ROWS=()
 
 postfix_start() {
@@ -71,14 +70,11 @@ tern_start() {
 # One target: start receiver and MTA, inject, wait for the receiver to
 # count every recipient, stop everything, append a row to ROWS.
 bench_target() {
-	local target=$1 port rss=0 pss=0 r p n prev=-1 moved=$SECONDS
-	local expect=$((N * R)) got=0 status
+	local target=$1 port expect=$((N * R))
 	RUN_DIR=$BENCH_STATE/run/$target
 	rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
-	cg_new sink && cg_new mta && cg_new gen
-	in_cg sink "$SINKBIN" -p $SINK_PORT -o "$RUN_DIR/sink.status" \
-		> "$RUN_DIR/sink.log" 2>&1 &
-	wait_listen $SINK_PORT 50 || bench_die "receiver did not start"
+	cg_new mta
+	sink_start 127.0.0.1 $SINK_PORT
 	case $target in
 	direct) port=$SINK_PORT ;;
 	tern) port=$TERN_PORT; tern_start ;;
@@ -91,49 +87,10 @@ bench_target() {
 	wait_listen $port 300 || bench_die "$target is not listening on $port (see $RUN_DIR)"
 	[ "$target" = direct ] || sleep "${SETTLE_S:-2}"
 
-	local cpu0 t0 t_inj= rc=
-	cpu0=$(cg_cpu_us mta)
-	t0=$EPOCHREALTIME
-	(
-		in_cg gen "$GEN" -c "$C" -n "$N" -s "$S" -r "$R" -d "$D" -m "$M" -T "$T" \
-			"127.0.0.1:$port" > "$RUN_DIR/gen.out" 2>&1
-		echo "$? $EPOCHREALTIME" > "$RUN_DIR/gen.done"
-	) &
-	while :; do
-		[ -z "$t_inj" ] && [ -f "$RUN_DIR/gen.done" ] && read -r rc t_inj < "$RUN_DIR/gen.done"
-		got=$(sink_field "$RUN_DIR/sink.status" rcpts)
-		[ "$got" != "$prev" ] && prev=$got moved=$SECONDS
-		read -r r p n <<< "$(cg_mem_kb mta)"
-		((r > rss)) && rss=$r; ((p > pss)) && pss=$p
-		if [ -n "$t_inj" ]; then
-			((got >= expect)) && break
-			[ "$rc" != 0 ] && ((SECONDS - moved >= 5)) && break
-		fi
-		((SECONDS - moved >= STALL_S)) && break
-		sleep 0.2
-	done
-	sleep 1	# late duplicates still count
-	got=$(sink_field "$RUN_DIR/sink.status" rcpts)
-	local last cpu1
-	last=$(sink_field "$RUN_DIR/sink.status" last_ms)
-	cpu1=$(cg_cpu_us mta)
-	if [ -z "$t_inj" ]; then status="STALLED"
-	elif [ "$rc" != 0 ]; then status="GEN-FAILED($(cat "$RUN_DIR/gen.out"))"
-	elif ((got < expect)); then status="LOST($((expect - got)))"
-	elif ((got > expect)); then status="DUPLICATES($((got - expect)))"
-	else status=OK
-	fi
+	bench_inject "$target" $port -c "$C" -n "$N" -s "$S" -r "$R" -d "$D" -m "$M" -T "$T"
 	[ "$target" = postfix ] && postfix -c "$RUN_DIR/etc" stop > /dev/null 2>&1
 	cg_stop gen; cg_stop mta; cg_stop sink
-	ROWS+=("$(awk -v t="$target" -v n="$N" -v t0="$t0" -v ti="${t_inj:-0}" \
-		-v last="$last" -v c0="$cpu0" -v c1="$cpu1" -v rss="$rss" -v pss="$pss" \
-		-v got="$got" -v want="$expect" -v st="$status" 'BEGIN {
-		e2e = last > 0 ? last / 1000 - t0 : 0; inj = ti > 0 ? ti - t0 : 0
-		cpu = t == "direct" ? "-" : sprintf("%.3f", (c1 - c0) / 1000 / n)
-		mem = t == "direct" ? "-" : sprintf("%.1f (%.1f)", rss / 1024, pss / 1024)
-		printf "%s\t%.0f\t%.0f\t%s\t%s\t%.2f\t%d/%d\t%s\n", t,
-		    (e2e > 0 ? n / e2e : 0), (inj > 0 ? n / inj : 0), cpu, mem, e2e,
-		    got, want, st }')")
+	ROWS+=("$ROW")
 }
 
 for t in $TARGETS; do

@@ -1,0 +1,109 @@
+#!/bin/bash
+# bench/scale-domains.sh - many recipient domains through many VMTAs:
+# throughput with DOMAINS recipient domains against the single-domain
+# case, same load, same Tern, same run.
+#
+#   sudo bench/scale-domains.sh [-n MESSAGES] [-d DOMAINS] [-v VMTAS]
+#                               [-c SESSIONS] [-m PER_CONN] [-s BYTES]
+#
+# Defaults: 20000 messages of one recipient, 10000 domains, 50 VMTAs
+# (127.0.1.1-127.0.1.50, a <virtual-mta-pool> the <source> selects, so
+# messages take turns over them), 20 sessions, 1 message per connection,
+# 4096 bytes.  Mail goes by MX: bench/dns-server.py (dnslib) answers on
+# 127.0.0.1:53 for dN.bench.test (MX mx.dN.bench.test, A 127.1.X.Y), and
+# one tern-sink listens on 0.0.0.0:25 for all those addresses.  Nothing
+# is routed by hand.  Runs "1 domain" then "DOMAINS domains", each with
+# a fresh spool, and prints one table and the ratio (target: the many-
+# domain throughput at least 80% of the single-domain one).
+# Environment: TERN_BUILD, BENCH_STATE, STALL_S as for run.sh.
+set -u
+. "$(dirname "$0")/lib.sh"
+bench_enter_ns "$0" "$@"
+
+N=20000 D=10000 V=50 C=20 M=1 S=4096
+while getopts n:d:v:c:m:s:h opt; do
+	case $opt in
+	n) N=$OPTARG ;; d) D=$OPTARG ;; v) V=$OPTARG ;; c) C=$OPTARG ;;
+	m) M=$OPTARG ;; s) S=$OPTARG ;;
+	*) sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	esac
+done
+PORT=2530
+bench_ns_setup
+bench_build
+/usr/bin/python3 -c 'import dnslib' 2> /dev/null ||
+	bench_die "needs python3-dnslib (apt-get install python3-dnslib)"
+
+tern_conf() {
+	local i
+	cat <<CONF
+smtp-listener 127.0.0.1:$PORT
+host-name bench.tern.test
+name-server 127.0.0.1:53
+<source 127.0.0.1>
+    always-allow-relaying yes
+    default-virtual-mta pool
+</source>
+<spool $RUN_DIR/spool>
+</spool>
+<acct-file $RUN_DIR/acct.csv>
+    records d,b
+</acct-file>
+control-socket $RUN_DIR/control.sock
+total-max-smtp-in 1000
+<domain *>
+    max-smtp-out 20
+    retry-after 5s
+</domain>
+CONF
+	for ((i = 1; i <= V; i++)); do
+		printf '<virtual-mta v%d>\n    smtp-source-host 127.0.1.%d v%d.bench.tern.test\n</virtual-mta>\n' $i $i $i
+	done
+	echo '<virtual-mta-pool pool>'
+	for ((i = 1; i <= V; i++)); do echo "    virtual-mta v$i"; done
+	echo '</virtual-mta-pool>'
+}
+
+ROWS=()
+scenario() {  # NAME DOMAINS
+	RUN_DIR=$BENCH_STATE/run/domains-$2
+	rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
+	cg_new dns
+	in_cg dns /usr/bin/python3 "$BENCH_SRC/dns-server.py" 127.0.0.1 53 \
+		> "$RUN_DIR/dns.log" 2>&1 &
+	wait_listen 53 50 || bench_die "DNS server did not start (see $RUN_DIR/dns.log)"
+	sink_start 0.0.0.0 25
+	tern_conf > "$RUN_DIR/tern.conf"
+	cg_new mta
+	in_cg mta "$TERN_BUILD/ternd/ternd" -d -f "$RUN_DIR/tern.conf" \
+		2> "$RUN_DIR/ternd.log" &
+	wait_listen $PORT 300 || bench_die "Tern did not start (see $RUN_DIR/ternd.log)"
+	sleep "${SETTLE_S:-2}"
+	bench_inject "$1" $PORT -c "$C" -n "$N" -s "$S" -r 1 -d "$2" -m "$M" -T 600
+	ROWS+=("$ROW")
+	echo "$1: CPU of the receiver $(($(cg_cpu_us sink) / 1000)) ms," \
+		"of the DNS server $(($(cg_cpu_us dns) / 1000)) ms" >&2
+	cg_stop mta; cg_stop sink; cg_stop dns
+	# How many queues and DNS queries it took.
+	ls "$RUN_DIR/spool" > /dev/null 2>&1
+	echo "$1: $(cat "$RUN_DIR/dns.log" | tail -1), $(cut -d, -f1 "$RUN_DIR/acct.csv" 2>/dev/null | grep -c '^d') d rows" >&2
+}
+
+scenario "1 domain, $V VMTAs" 1
+scenario "$D domains, $V VMTAs" "$D"
+
+echo
+echo "N=$N sessions=$C per-conn=$M size=$S; $(nproc) CPUs, load average" \
+	"after the run $(awk '{ print $1, $2, $3 }' /proc/loadavg);" \
+	"Tern $(git -C "$TERN_SRC" rev-parse --short HEAD 2>/dev/null)"
+{
+	echo "scenario	e2e msg/s	inject msg/s	MTA CPU ms/msg	peak RSS MB (PSS)	e2e s	delivered/expected	status"
+	printf '%s\n' "${ROWS[@]}"
+} | column -t -s '	'
+printf '%s\n' "${ROWS[@]}" | awk -F'\t' '
+	{ rate[NR] = $2; ok = ok && $8 == "OK" } BEGIN { ok = 1 }
+	END {
+		r = rate[1] > 0 ? rate[2] / rate[1] : 0
+		printf "many domains / one domain: %.0f%% (target >= 80%%): %s\n", 100 * r, (r >= 0.8 && ok) ? "PASS" : "FAIL"
+		exit !(r >= 0.8 && ok)
+	}'
