@@ -1,12 +1,20 @@
 /*
  * queue_commit.c - group commit.
  *
- * Everything that must be on disk before someone is told about it goes
- * into the current batch: sealing and publishing new messages, journal
- * lines for recipient outcomes, removals of finished messages.  One batch
- * at a time runs on the libuv threadpool (fsyncs never block the loop);
- * whatever arrives meanwhile collects in the next batch.  Under load one
- * fsync per shard and per batch covers hundreds of messages.
+ * A new message is sealed (envelope trailer written, fdatasync) on the
+ * libuv threadpool as soon as smtpd commits it, in parallel with every
+ * other seal and with the running batch.  Everything else that must be
+ * on disk before someone is told about it goes into the current batch:
+ * publishing sealed messages (rename + directory fsync), journal lines
+ * for recipient outcomes, removals of finished messages.  One batch at a
+ * time runs on the threadpool (fsyncs never block the loop); whatever
+ * arrives meanwhile collects in the next batch.  Under load one fsync per
+ * shard and per batch covers hundreds of messages.
+ *
+ * Sealing outside the batches matters for latency: when seals were the
+ * first phase of a batch, a message arriving while a batch ran waited
+ * for that whole batch, then for the slowest seal of its own, then for
+ * the publish phase.  Now it waits only for its own seal and one publish.
  *
  * Only after a batch is durable are its replies sent: MSG_COMMIT_OK to
  * smtpd (which then answers 250), DLV_ACK to deliverd, and accounting.
@@ -50,12 +58,17 @@ struct jbuf {
 struct bwork {
 	uv_work_t	 req;
 	struct batch	*batch;
-	size_t		 index;		/* commit index or shard */
+	size_t		 index;		/* shard */
+};
+
+/* A message being sealed, not yet in a batch. */
+struct bseal {
+	uv_work_t	 req;
+	struct bcommit	 c;
 };
 
 struct batch {
-	struct bwork	*works;		/* phase 1: one per commit */
-	struct bwork	 shards[QUEUE_SHARDS];	/* phase 2 */
+	struct bwork	 shards[QUEUE_SHARDS];
 	size_t		 pending;	/* work items not done yet */
 	struct bcommit	*commits;
 	size_t		 ncommits, ccommits;
@@ -64,11 +77,12 @@ struct batch {
 	struct back	*acks;
 	size_t		 nacks, cacks;
 	struct jbuf	 journal[QUEUE_SHARDS];
-	int		 jerrors[QUEUE_SHARDS];	/* per shard, from phase 2 */
+	int		 jerrors[QUEUE_SHARDS];	/* per shard, from its work item */
 	int		 jerror;
 };
 
 static struct batch	*cur, *running;
+static size_t		 nsealing;	/* seals on the threadpool */
 
 #define GROW(arr, n, cap) do {						\
 	if ((n) == (cap)) {						\
@@ -90,7 +104,7 @@ commit_init(void)
 int
 commit_idle(void)
 {
-	return cur == NULL && running == NULL;
+	return cur == NULL && running == NULL && nsealing == 0;
 }
 
 static struct batch *
@@ -124,22 +138,43 @@ commit_schedule(void)
 		uv_idle_start(&kick, kick_cb);
 }
 
+static void	seal_work(uv_work_t *);
+static void	seal_done(uv_work_t *, int);
+
 void
 commit_message(const char *qid, int fd, struct envelope *env,
     uint32_t session)
 {
-	struct batch *b = batch_cur();
+	struct bseal *bs;
 	struct bcommit *c;
 
-	GROW(b->commits, b->ncommits, b->ccommits);
-	c = &b->commits[b->ncommits++];
-	memset(c, 0, sizeof(*c));
+	if ((bs = calloc(1, sizeof(*bs))) == NULL)
+		fatal("calloc");
+	c = &bs->c;
 	strlcpy(c->qid, qid, sizeof(c->qid));
 	c->fd = fd;
 	c->shard = queue_fs_shard(qid);
 	c->session = session;
 	c->env = env;
 	c->envtext = queue_fs_env_encode(env, &c->envlen);
+	bs->req.data = bs;
+	nsealing++;
+	if (uv_queue_work(qd->loop, &bs->req, seal_work, seal_done) != 0)
+		fatalx("uv_queue_work");
+}
+
+/* Sealed (or failed): the message joins the next batch to be published
+ * or, failed, answered. */
+static void
+seal_done(uv_work_t *w, int status)
+{
+	struct bseal *bs = w->data;
+	struct batch *b = batch_cur();
+
+	nsealing--;
+	GROW(b->commits, b->ncommits, b->ccommits);
+	b->commits[b->ncommits++] = bs->c;
+	free(bs);
 	commit_schedule();
 }
 
@@ -191,19 +226,19 @@ commit_ack(int worker, uint32_t tag)
 
 /* --- in threadpool threads ---
  *
- * Phase 1 seals every new message in parallel: one work item per file,
- * each doing its own fdatasync.  Concurrent fsyncs on one filesystem
- * share the journal commit (ext4 and xfs batch them), so N files cost
- * about one disk flush instead of N in a row.  Phase 2, one item per
- * shard, publishes the sealed files (rename), fsyncs the shard's
- * directory, appends and syncs its journal, and removes finished files.
+ * Each new message is sealed by its own work item doing its own
+ * fdatasync.  Concurrent fsyncs on one filesystem share the journal
+ * commit (ext4 and xfs batch them), so N files cost about one disk flush
+ * instead of N in a row.  A batch has one item per shard: it publishes
+ * the sealed files (rename), fsyncs the shard's directory, appends and
+ * syncs its journal, and removes finished files.
  */
 
 static void
 seal_work(uv_work_t *w)
 {
-	struct bwork *bw = w->data;
-	struct bcommit *c = &bw->batch->commits[bw->index];
+	struct bseal *bs = w->data;
+	struct bcommit *c = &bs->c;
 
 	errno = 0;
 	if (queue_fs_seal(c->fd, c->env->size, c->envtext, c->envlen) == -1)
@@ -278,7 +313,7 @@ shard_has_work(struct batch *b, int s)
 }
 
 static void
-batch_phase2(struct batch *b)
+batch_shards(struct batch *b)
 {
 	int s;
 
@@ -330,7 +365,6 @@ batch_free(struct batch *b)
 	free(b->commits);
 	free(b->removes);
 	free(b->acks);
-	free(b->works);
 	free(b);
 }
 
@@ -369,42 +403,28 @@ batch_done(struct batch *b)
 	sched_kick();
 }
 
-/* Called in the loop when a work item of the running batch is done:
- * after the last seal, start phase 2; after the last shard, reply. */
+/* Called in the loop when a shard of the running batch is done: after
+ * the last one, reply. */
 static void
 phase_done(uv_work_t *w, int status)
 {
 	struct bwork *bw = w->data;
 	struct batch *b = bw->batch;
 
-	if (--b->pending > 0)
-		return;
-	if (bw < b->shards || bw >= b->shards + QUEUE_SHARDS) {
-		batch_phase2(b);
-		if (b->pending > 0)
-			return;
-	}
-	batch_done(b);
+	if (--b->pending == 0)
+		batch_done(b);
 }
 
 static void
 commit_submit(void)
 {
 	struct batch *b;
-	size_t i;
 
 	if (running != NULL || cur == NULL)
 		return;
 	b = running = cur;
 	cur = NULL;
-	if (b->ncommits > 0) {
-		if ((b->works = calloc(b->ncommits, sizeof(*b->works))) == NULL)
-			fatal("commit_submit");
-		for (i = 0; i < b->ncommits; i++)
-			batch_queue(b, &b->works[i], i, seal_work);
-		return;
-	}
-	batch_phase2(b);
+	batch_shards(b);
 	if (b->pending == 0)
 		batch_done(b);
 }
