@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -167,6 +168,15 @@ daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	int ch, fg = 0, verbose = 0;
 
 	d_ops = ops;
+	/*
+	 * Per-connection buffers (smtpd's 64 KB input and file buffers,
+	 * deliverd's) sit at the top of the heap.  With glibc's default
+	 * 128 KB trim threshold every session end gave them back with brk()
+	 * and the next session asked again: two system calls and page faults
+	 * per connection (perf: ~4% of smtpd).  Keep up to 1 MB of free heap.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 512 * 1024);
 	while ((ch = getopt(argc, argv, "dvu:r:i:")) != -1) {
 		switch (ch) {
 		case 'd': fg = 1; break;
