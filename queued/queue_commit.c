@@ -68,7 +68,8 @@ struct bseal {
 };
 
 struct batch {
-	struct bwork	 shards[QUEUE_SHARDS];
+	struct bwork	 publish[QUEUE_SHARDS];	/* per shard: renames */
+	struct bwork	 journal_w[QUEUE_SHARDS];	/* per shard: journal */
 	size_t		 pending;	/* work items not done yet */
 	struct bcommit	*commits;
 	size_t		 ncommits, ccommits;
@@ -229,9 +230,10 @@ commit_ack(int worker, uint32_t tag)
  * Each new message is sealed by its own work item doing its own
  * fdatasync.  Concurrent fsyncs on one filesystem share the journal
  * commit (ext4 and xfs batch them), so N files cost about one disk flush
- * instead of N in a row.  A batch has one item per shard: it publishes
- * the sealed files (rename), fsyncs the shard's directory, appends and
- * syncs its journal, and removes finished files.
+ * instead of N in a row.  A batch has up to two items per shard, run
+ * at the same time: one publishes the sealed files (rename) and fsyncs
+ * the shard's directory, the other appends and syncs the shard's journal
+ * and then removes finished files.
  */
 
 static void
@@ -245,13 +247,13 @@ seal_work(uv_work_t *w)
 		c->error = errno ? errno : EIO;
 }
 
+/* Publish the shard's sealed files and make the renames durable. */
 static void
-shard_work(uv_work_t *w)
+publish_work(uv_work_t *w)
 {
 	struct bwork *bw = w->data;
 	struct batch *b = bw->batch;
-	struct jbuf *j = &b->journal[bw->index];
-	int s = bw->index, fd, dirty = 0, jerr = 0;
+	int s = bw->index, dirty = 0;
 	int one[QUEUE_SHARDS] = { 0 };
 	size_t i;
 
@@ -270,6 +272,20 @@ shard_work(uv_work_t *w)
 		one[s] = 1;
 		queue_fs_sync_dirs(one);
 	}
+}
+
+/* Append the shard's journal lines, sync them, then remove finished
+ * files.  Independent of publish_work (journal lines only name messages
+ * published by earlier batches), so both fsyncs run at once. */
+static void
+journal_work(uv_work_t *w)
+{
+	struct bwork *bw = w->data;
+	struct batch *b = bw->batch;
+	struct jbuf *j = &b->journal[bw->index];
+	int s = bw->index, fd, jerr = 0;
+	size_t i;
+
 	if (j->len > 0 && ((fd = queue_fs_journal_fd(s)) == -1 ||
 	    write(fd, j->buf, j->len) != (ssize_t)j->len ||
 	    fdatasync(fd) == -1))
@@ -297,15 +313,23 @@ batch_queue(struct batch *b, struct bwork *bw, size_t index,
 }
 
 static int
-shard_has_work(struct batch *b, int s)
+shard_has_commits(struct batch *b, int s)
+{
+	size_t i;
+
+	for (i = 0; i < b->ncommits; i++)
+		if (b->commits[i].shard == s)
+			return 1;
+	return 0;
+}
+
+static int
+shard_has_journal(struct batch *b, int s)
 {
 	size_t i;
 
 	if (b->journal[s].len > 0)
 		return 1;
-	for (i = 0; i < b->ncommits; i++)
-		if (b->commits[i].shard == s)
-			return 1;
 	for (i = 0; i < b->nremoves; i++)
 		if (b->removes[i].shard == s)
 			return 1;
@@ -317,9 +341,12 @@ batch_shards(struct batch *b)
 {
 	int s;
 
-	for (s = 0; s < QUEUE_SHARDS; s++)
-		if (shard_has_work(b, s))
-			batch_queue(b, &b->shards[s], s, shard_work);
+	for (s = 0; s < QUEUE_SHARDS; s++) {
+		if (shard_has_commits(b, s))
+			batch_queue(b, &b->publish[s], s, publish_work);
+		if (shard_has_journal(b, s))
+			batch_queue(b, &b->journal_w[s], s, journal_work);
+	}
 }
 
 /* --- back in the loop --- */
@@ -403,8 +430,8 @@ batch_done(struct batch *b)
 	sched_kick();
 }
 
-/* Called in the loop when a shard of the running batch is done: after
- * the last one, reply. */
+/* Called in the loop when a work item of the running batch is done:
+ * after the last one, reply. */
 static void
 phase_done(uv_work_t *w, int status)
 {
