@@ -115,7 +115,10 @@ def cell(s):
     return (s or "").replace("|", "\\|")
 
 
-def generate():
+def groups():
+    """The table's directives (by name), its aliases, and the directives
+    split into acted on / not: for this page and for tern.conf(5)
+    (scripts/gen-man.py)."""
     rows = list(entries(TABLE.read_text()))
     real = sorted((r for r in rows if not r["alias_of"]),
                   key=lambda r: (r["name"], r["type"] != "block"))
@@ -123,6 +126,11 @@ def generate():
                      key=lambda r: r["name"])
     used = [r for r in real if r["used"]]
     unused = [r for r in real if not r["used"]]
+    return real, aliases, used, unused
+
+
+def generate():
+    real, aliases, used, unused = groups()
     out = [BEGIN, "",
            f"The table has {len(real)} directives and {len(aliases)} "
            f"aliases. {len(used)} are acted on today; the other "

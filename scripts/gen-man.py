@@ -56,14 +56,7 @@ def entry(r, acted):
 
 
 def directives_section():
-    mod = gen_directives()
-    rows = list(mod.entries(mod.TABLE.read_text()))
-    real = sorted((r for r in rows if not r["alias_of"]),
-                  key=lambda r: (r["name"], r["type"] != "block"))
-    aliases = sorted((r for r in rows if r["alias_of"]),
-                     key=lambda r: r["name"])
-    used = [r for r in real if r["used"]]
-    unused = [r for r in real if not r["used"]]
+    real, aliases, used, unused = gen_directives().groups()
     out = [".SH DIRECTIVES",
            f"Tern knows {len(real)} directives and {len(aliases)} aliases.",
            f"{len(used)} are acted on; the other {len(unused)} are "
