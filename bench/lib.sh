@@ -17,6 +17,10 @@
 #   cg_stop NAME        SIGTERM its processes, SIGKILL after 5 s
 #   wait_listen PORT [TENTHS]
 #   sink_field FILE KEY value of KEY in a tern-sink status file (0 if none)
+#   tern_conf_base PORT [SOURCE-LINE...]  the configuration every bench
+#                       Tern shares: SMTP on 127.0.0.1:PORT, relaying for
+#                       127.0.0.1 (extra lines go into its <source>),
+#                       spool, accounting and control socket in $RUN_DIR
 #   sink_start ADDR PORT   start tern-sink in cgroup "sink", status in
 #                       $RUN_DIR/sink.status
 #   bench_inject NAME PORT GEN-OPTIONS...   run tern-gen against PORT in
@@ -204,4 +208,24 @@ bench_inject() {
 		printf "%s\t%.0f\t%.0f\t%s\t%s\t%.2f\t%d/%d\t%s\n", t,
 		    (e2e > 0 ? n / e2e : 0), (inj > 0 ? n / inj : 0), cpu, mem, e2e,
 		    got, want, st }')
+}
+
+tern_conf_base() {
+	local port=$1 l
+	shift
+	echo "smtp-listener 127.0.0.1:$port"
+	echo "host-name bench.tern.test"
+	echo "<source 127.0.0.1>"
+	echo "    always-allow-relaying yes"
+	for l in "$@"; do echo "    $l"; done
+	echo "</source>"
+	cat <<CONF
+<spool $RUN_DIR/spool>
+</spool>
+<acct-file $RUN_DIR/acct.csv>
+    records d,b
+</acct-file>
+control-socket $RUN_DIR/control.sock
+total-max-smtp-in 1000
+CONF
 }

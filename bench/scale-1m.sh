@@ -35,23 +35,15 @@ GEN=$TERN_BUILD/bench/tern-gen TERN=$TERN_BUILD/cli/tern
 RUN_DIR=$BENCH_STATE/run/scale-1m
 rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
 CONF=$RUN_DIR/tern.conf
-cat > "$CONF" <<CONF
-smtp-listener 127.0.0.1:$PORT
-host-name bench.tern.test
-<source 127.0.0.1>
-    always-allow-relaying yes
-</source>
-<spool $RUN_DIR/spool>
-</spool>
-<acct-file $RUN_DIR/acct.csv>
-    records d,b
-</acct-file>
-control-socket $RUN_DIR/control.sock
+{
+	tern_conf_base $PORT
+	cat <<CONF
 <domain *>
     route 127.0.0.1:9
     retry-after 1h
 </domain>
 CONF
+} > "$CONF"
 
 tern_up() {
 	cg_new mta

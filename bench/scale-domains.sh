@@ -36,21 +36,9 @@ bench_build
 
 tern_conf() {
 	local i
+	tern_conf_base $PORT "default-virtual-mta pool"
+	echo "name-server 127.0.0.1:53"
 	cat <<CONF
-smtp-listener 127.0.0.1:$PORT
-host-name bench.tern.test
-name-server 127.0.0.1:53
-<source 127.0.0.1>
-    always-allow-relaying yes
-    default-virtual-mta pool
-</source>
-<spool $RUN_DIR/spool>
-</spool>
-<acct-file $RUN_DIR/acct.csv>
-    records d,b
-</acct-file>
-control-socket $RUN_DIR/control.sock
-total-max-smtp-in 1000
 <domain *>
     max-smtp-out 20
     retry-after 5s
