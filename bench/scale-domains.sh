@@ -15,7 +15,8 @@
 # is routed by hand.  Runs "1 domain" then "DOMAINS domains", each with
 # a fresh spool, and prints one table and the ratio (target: the many-
 # domain throughput at least 80% of the single-domain one).
-# Environment: TERN_BUILD, BENCH_STATE, STALL_S as for run.sh.
+# Environment: TERN_BUILD, BENCH_STATE, STALL_S as for run.sh;
+#   TERN_EXTRA_CONF: lines appended to Tern's configuration (experiments).
 set -u
 . "$(dirname "$0")/lib.sh"
 bench_enter_ns "$0" "$@"
@@ -50,6 +51,7 @@ CONF
 	echo '<virtual-mta-pool pool>'
 	for ((i = 1; i <= V; i++)); do echo "    virtual-mta v$i"; done
 	echo '</virtual-mta-pool>'
+	printf '%s\n' "${TERN_EXTRA_CONF:-}"
 }
 
 ROWS=()
@@ -77,7 +79,7 @@ scenario() {  # NAME DOMAINS
 	echo "$1: $(cat "$RUN_DIR/dns.log" | tail -1), $(cut -d, -f1 "$RUN_DIR/acct.csv" 2>/dev/null | grep -c '^d') d rows" >&2
 }
 
-scenario "1 domain, $V VMTAs" 1
+[ "${SKIP_SINGLE:-}" = 1 ] || scenario "1 domain, $V VMTAs" 1
 scenario "$D domains, $V VMTAs" "$D"
 
 echo
