@@ -4,7 +4,8 @@
  *	tern.c		command line, verbs, exit codes
  *	cli_conn.c	finding the control socket, one request/answer
  *	cli_format.c	JSON answers as aligned human tables
- *	cli_rows.c	domains, VMTAs and jobs as tables
+ *	cli_rows.c	domains, VMTAs, jobs and resolve as tables
+ *	cli_stream.c	trace: lines as they come, until Ctrl-C
  */
 #ifndef TERN_CLI_H
 #define TERN_CLI_H
@@ -28,6 +29,12 @@ const char	*cli_config_path(const char *opt_config);
 /* Send one request line, return the parsed answer or NULL (an error
  * was printed). */
 json_t		*cli_request(const char *socket, const char *line);
+/* A connected control socket, or -1 (an error was printed). */
+int		 cli_connect(const char *socket);
+
+/* cli_stream.c: `tern trace`, one JSON document per line until EOF or
+ * Ctrl-C; returns the exit code. */
+int		 cli_trace(const char *socket, const char *line, int json);
 
 /* cli_format.c */
 void	cli_print_json(FILE *, const json_t *);
@@ -42,6 +49,7 @@ void	cli_print_domains(FILE *, const json_t *);
 void	cli_print_vmtas(FILE *, const json_t *);
 void	cli_print_jobs(FILE *, const json_t *);
 void	cli_print_suppression(FILE *, const json_t *);
+void	cli_print_resolve(FILE *, const json_t *);
 
 /* Seconds as "1d2h", "5m30s", "0s". */
 const char *cli_duration(long long secs, char *buf, size_t bufsz);

@@ -64,7 +64,7 @@ cli_socket_path(const char *opt_socket, const char *config, char *buf,
 	return buf;
 }
 
-static int
+int
 cli_connect(const char *path)
 {
 	struct sockaddr_un sun;

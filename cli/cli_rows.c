@@ -111,3 +111,47 @@ cli_print_suppression(FILE *fp, const json_t *j)
 {
 	cli_print_cols(fp, j, cli_sup_cols, "suppressed address");
 }
+
+/* resolve: "DOMAIN: N MX hosts (cached Ns)", then pref/host/addresses. */
+void
+cli_print_resolve(FILE *fp, const json_t *j)
+{
+	const json_t *mx = json_object_get(j, "mx"), *h, *a;
+	const char *dom = json_string_value(json_object_get(j, "domain"));
+	const char *err = json_string_value(json_object_get(j, "error"));
+	char line[2048], pref[16];
+	size_t i, k, w = 4;
+	int off;
+
+	if (err != NULL) {
+		fprintf(fp, "%s: %s\n", dom ? dom : "?", err);
+		return;
+	}
+	fprintf(fp, "%s: %zu MX host%s (answer cached %llds more)\n",
+	    dom ? dom : "?", json_array_size(mx),
+	    json_array_size(mx) == 1 ? "" : "s",
+	    (long long)json_integer_value(json_object_get(j, "ttl")));
+	json_array_foreach(mx, i, h) {
+		const char *n = json_string_value(json_object_get(h, "host"));
+		if (n != NULL && strlen(n) > w)
+			w = strlen(n);
+	}
+	fprintf(fp, "%-4s  %-*s  %s\n", "pref", (int)w, "host", "addresses");
+	json_array_foreach(mx, i, h) {
+		cli_cell(json_object_get(h, "pref"), pref, sizeof(pref));
+		off = 0;
+		line[0] = '\0';
+		json_array_foreach(json_object_get(h, "addresses"), k, a)
+			if (off >= 0 && off < (int)sizeof(line))
+				off += snprintf(line + off, sizeof(line) - off,
+				    "%s%s", k ? ", " : "",
+				    json_string_value(a) ?: "?");
+		if (json_object_get(h, "error") != NULL && off >= 0 &&
+		    off < (int)sizeof(line))
+			snprintf(line + off, sizeof(line) - off, "%s(%s)",
+			    off ? " " : "", json_string_value(json_object_get(h,
+			    "error")) ?: "?");
+		fprintf(fp, "%4s  %-*s  %s\n", pref, (int)w,
+		    json_string_value(json_object_get(h, "host")) ?: "?", line);
+	}
+}

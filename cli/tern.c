@@ -61,7 +61,7 @@ static const struct cli_verb cli_verbs[] = {
 	{ CMD_SETQUEUE, { "set", "queue" }, 2, 3,
 	    "set queue --mode=normal|backoff DOMAIN[/VMTA]" },
 	{ CMD_RESOLVE, { "resolve", NULL }, 1, 1, "resolve DOMAIN" },
-	{ CMD_TRACE, { "trace", NULL }, 1, 4, "trace DOMAIN[/VMTA]" },
+	{ CMD_TRACE, { "trace", NULL }, 0, 1, "trace [DOMAIN[/VMTA]]" },
 	{ CMD_CHECK, { "check-config", NULL }, 0, 1, "check-config [FILE]" },
 	/* ternd parses the config again; errors come back (exit 1). */
 	{ CMD_RELOAD, { "reload", NULL }, 0, 0, "reload" },
@@ -231,6 +231,9 @@ cli_answer(const struct cli_verb *v, json_t *j)
 	case CMD_SETTINGS:
 		cli_print_settings(stdout, j);
 		break;
+	case CMD_RESOLVE:
+		cli_print_resolve(stdout, j);
+		return json_is_false(ok) ? CLI_FAIL : CLI_OK;
 	case CMD_SUPPRESSION:
 		if (json_is_array(j)) {
 			cli_print_suppression(stdout, j);
@@ -256,6 +259,8 @@ cli_remote(const struct cli_verb *v, const char *sock, int argc,
 	int rc;
 
 	cli_line(v, argc, argv, line, sizeof(line));
+	if (v->cmd == CMD_TRACE)
+		return cli_trace(sock, line, cli_json);
 	if ((j = cli_request(sock, line)) == NULL)
 		return CLI_FAIL;
 	rc = cli_answer(v, j);

@@ -41,6 +41,8 @@ proto_name(uint32_t type)
 	N(CTL_PROCS_REQ) N(CTL_PROCS) N(CTL_QUEUE_OP) N(CTL_RESULT)
 	N(CTL_RELOAD) N(IMSG_LISTENER_CLOSE)
 	N(CTL_JOBS_REQ) N(CTL_JOBS)
+	N(CTL_QUEUE_FORCE) N(CTL_RESOLVE_REQ) N(CTL_RESOLVE) N(CTL_TRACE_REQ)
+	N(CTL_TRACE) N(CTL_TRACE_END)
 #undef N
 	}
 	snprintf(buf, sizeof(buf), "imsg-%u", type);

@@ -253,6 +253,32 @@ enum imsg_type {
 	CTL_JOBS_REQ = 420,
 	/* queued -> mgmtd: JSON array [{jobId, messages, rcpts}].  str json */
 	CTL_JOBS,
+
+	/* queued -> every deliverd: the operator set the queue's mode
+	 * (`tern set queue --mode`).  Backoff so set lasts until set back
+	 * to normal; queued sends "" first after a deliverd connects
+	 * (forget every earlier one), then the ones in force.
+	 * str queue ("domain/vmta", or "" for all), u32 backoff */
+	CTL_QUEUE_FORCE = 430,
+	/* mgmtd -> deliverd: MX hosts and addresses of a domain as
+	 * deliverd's resolver (and its cache) sees them (`tern resolve`).
+	 * peerid = request.  str domain */
+	CTL_RESOLVE_REQ,
+	/* deliverd -> mgmtd: the answer.  u32 status (0 ok, else the
+	 * lookup failed), str error (NULL when ok), u32 ttl (seconds the
+	 * MX answer stays cached), u32 nmx, then per MX host in the order
+	 * deliverd tries them: str name, u32 pref (UINT32_MAX: unknown),
+	 * str error (NULL: addresses found), u32 naddr, str address[naddr] */
+	CTL_RESOLVE,
+	/* mgmtd -> queued: stream the outcome of every delivery attempt of
+	 * the queues matching filter (`tern trace`) until CTL_TRACE_END.
+	 * peerid = request.  str filter ("" any, "domain", "domain/vmta") */
+	CTL_TRACE_REQ,
+	/* queued -> mgmtd: one attempt.  str json ({time, queue, qid, rcpt,
+	 * result, dsn, diag, mta, ...}) */
+	CTL_TRACE,
+	/* mgmtd -> queued: stop the trace `peerid`.  No payload. */
+	CTL_TRACE_END,
 };
 
 /* IMSG_LISTENER kinds */
@@ -273,7 +299,9 @@ enum { QOP_PAUSE = 1, QOP_RESUME, QOP_SCHEDULE,
 	/* issue 8 (420-449): str is a queue name, except QOP_DELETE_JOB
 	 * (a job id).  Delete drops waiting recipients without accounting,
 	 * as pmta's delete does; in-flight ones finish. */
-	QOP_DELETE = 420, QOP_DELETE_JOB };
+	QOP_DELETE = 420, QOP_DELETE_JOB,
+	/* `set queue --mode=backoff|normal` (430-449) */
+	QOP_MODE_BACKOFF = 430, QOP_MODE_NORMAL };
 
 const char	*proc_name(int proc);
 const char	*proto_name(uint32_t type);

@@ -19,6 +19,7 @@
 
 static struct cfg	*d_cfg;
 static struct mproc	*d_queued;
+static struct mproc	*d_mgmtd;	/* `tern resolve` asks here */
 static int		 d_stopping;
 static uv_timer_t	 d_stop_timer;
 
@@ -32,6 +33,12 @@ struct mproc *
 mta_queued(void)
 {
 	return d_queued;
+}
+
+struct mproc *
+mta_mgmtd(void)
+{
+	return d_mgmtd;
 }
 
 int
@@ -69,6 +76,9 @@ deliverd_queued_msg(struct mproc *p, struct imsg *imsg)
 	case DLV_SLOT_GRANT:
 		mta_slot_grant(imsg);
 		return;
+	case CTL_QUEUE_FORCE:
+		mta_ctl_force(imsg);
+		return;
 	}
 	fatalx("unexpected %s from queued", proto_name(imsg->hdr.type));
 }
@@ -86,8 +96,22 @@ deliverd_queued_gone(struct mproc *p)
 }
 
 static void
+deliverd_mgmtd_gone(struct mproc *p)
+{
+	if (p == d_mgmtd)
+		d_mgmtd = NULL;
+}
+
+static void
 deliverd_peer(int proc, int instance, int fd)
 {
+	if (proc == PROC_MGMTD) {
+		if (d_mgmtd != NULL)
+			mproc_close(d_mgmtd);
+		d_mgmtd = mproc_new(daemon_loop(), fd, PROC_MGMTD, 0,
+		    mta_ctl_msg, deliverd_mgmtd_gone, NULL);
+		return;
+	}
 	if (proc != PROC_QUEUED)
 		fatalx("unexpected peer %s", proc_name(proc));
 	if (d_queued != NULL) {

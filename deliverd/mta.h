@@ -94,6 +94,7 @@ struct mta_job {
 /* deliverd.c */
 struct cfg	*mta_cfg(void);
 struct mproc	*mta_queued(void);
+struct mproc	*mta_mgmtd(void);	/* NULL: not connected */
 int		 mta_stopping(void);
 void		 mta_check_exit(void);
 
@@ -250,6 +251,7 @@ struct mta_queue {
 	int			 soft_count;
 	uint64_t		 soft_start;
 	int			 backoff;	/* in backoff mode */
+	int			 backoff_forced; /* by the operator: no end */
 	uint64_t		 backoff_until;
 	uint64_t		 backoff_ms;
 	int			 backoff_conn;	/* backoff-max-smtp-out */
@@ -285,6 +287,8 @@ int		 mta_queue_nhosts(const struct mta_queue *);
 void		 mta_queue_reconfig(void);
 void		 mta_queue_wake(struct mta_queue *, uint64_t ms);
 void		 mta_queue_outcome(struct mta_job *);
+struct mta_queue *mta_queue_find(const char *name);
+void		 mta_queue_unforce_all(void);
 
 /* mta_backoff.c */
 struct mta_pattern;
@@ -294,6 +298,14 @@ void		 mta_backoff_check(struct mta_queue *);
 void		 mta_backoff_reply(struct mta_queue *, uint32_t status,
 		    const char *diag);
 void		 mta_queue_shutdown(void);
+void		 mta_backoff_force(const char *name, int backoff);
+void		 mta_backoff_unforce(struct mta_queue *);
+
+/* mta_ctl.c: requests of mgmtd (`tern resolve`) and the operator's
+ * queue modes from queued */
+struct imsg;
+void		 mta_ctl_force(struct imsg *);
+void		 mta_ctl_msg(struct mproc *, struct imsg *);
 
 /* mta_session.c: one connection; mta_smtp.c: the dialogue on it. */
 enum mta_phase {

@@ -12,6 +12,12 @@
  * ends by itself: after `adaptive-backoff-interval`, else
  * `backoff-to-normal-after`, else 10 minutes; a `mode=normal` reply ends
  * it at once.  Every change is logged.
+ *
+ * The operator may force it (`tern set queue --mode=backoff`, through
+ * queued: CTL_QUEUE_FORCE): that backoff lasts until `--mode=normal`.
+ * The forced names are kept apart from the queues, which come and go
+ * with their jobs, so a queue forced before its mail arrives starts in
+ * backoff.
  */
 #include <regex.h>
 #include <stdio.h>
@@ -22,6 +28,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mta.h"
+#include "util.h"
 #include "proto.h"
 
 #define BACKOFF_DEFAULT_MS	(10 * 60 * 1000)
@@ -31,6 +38,11 @@ struct mta_pattern {
 	regex_t		 re;
 	int		 mode;		/* 1: backoff, -1: normal, 0: other */
 };
+
+#define FORCED_MAX	4096
+
+static char	**forced;	/* queue names in forced backoff */
+static int	  nforced;
 
 static const char *
 mta_backoff_setting(const struct mta_queue *q, const char *name)
@@ -104,6 +116,8 @@ mta_backoff_patterns(struct mta_queue *q)
 	}
 }
 
+static void mta_backoff_forced_apply(struct mta_queue *);
+
 /* Settings of the queue (again after a reload). */
 void
 mta_backoff_settings(struct mta_queue *q)
@@ -134,6 +148,7 @@ mta_backoff_settings(struct mta_queue *q)
 	if ((v = mta_backoff_setting(q, "backoff-max-msg-rate")) != NULL &&
 	    cfg_parse_rate(v, &r, &err) == 0)
 		mta_bucket_set(&q->backoff_rate, &r);
+	mta_backoff_forced_apply(q);
 }
 
 /* Tell queued, for `tern show queues`. */
@@ -173,12 +188,86 @@ mta_backoff_enter(struct mta_queue *q, const char *why)
 static void
 mta_backoff_leave(struct mta_queue *q, const char *why)
 {
-	if (!q->backoff)
+	if (!q->backoff || q->backoff_forced)
 		return;
 	q->backoff = 0;
 	q->soft_count = 0;
 	log_info("queue %s: back to normal mode (%s)", q->name, why);
 	mta_backoff_tell(q, why);
+}
+
+static int
+mta_backoff_forced_find(const char *name)
+{
+	int i;
+
+	for (i = 0; i < nforced; i++)
+		if (strcmp(forced[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* A queue (new, or reconfigured) that the operator put in backoff. */
+static void
+mta_backoff_forced_apply(struct mta_queue *q)
+{
+	if (q->backoff_forced || mta_backoff_forced_find(q->name) == -1)
+		return;
+	mta_backoff_enter(q, "set by the operator");
+	q->backoff_forced = 1;
+}
+
+static void
+mta_backoff_forced_forget(void)
+{
+	int i;
+
+	for (i = 0; i < nforced; i++)
+		free(forced[i]);
+	free(forced);
+	forced = NULL;
+	nforced = 0;
+}
+
+/* CTL_QUEUE_FORCE from queued: name ("" all) into or out of backoff. */
+void
+mta_backoff_force(const char *name, int backoff)
+{
+	struct mta_queue *q;
+	char **nv;
+	int i;
+
+	if (name[0] == '\0') {
+		mta_backoff_forced_forget();
+		mta_queue_unforce_all();
+		return;
+	}
+	i = mta_backoff_forced_find(name);
+	if (backoff && i == -1 && nforced < FORCED_MAX) {
+		if ((nv = reallocarray(forced, nforced + 1,
+		    sizeof(*nv))) == NULL)
+			fatal("mta_backoff_force");
+		forced = nv;
+		forced[nforced++] = xstrdup(name);
+	} else if (!backoff && i != -1) {
+		free(forced[i]);
+		forced[i] = forced[--nforced];
+	}
+	if ((q = mta_queue_find(name)) == NULL)
+		return;
+	if (backoff)
+		mta_backoff_forced_apply(q);
+	else
+		mta_backoff_unforce(q);
+}
+
+/* Back to normal at once, as the operator said. */
+void
+mta_backoff_unforce(struct mta_queue *q)
+{
+	q->backoff_forced = 0;
+	mta_backoff_leave(q, "set by the operator");
+	mta_queue_pump(q);
 }
 
 /* Leave backoff when its time is up; called before the queue works. */

@@ -950,3 +950,24 @@ mta_queue_shutdown(void)
 		mta_queue_maybe_free(q);
 	}
 }
+
+/* The queue named (for the operator's commands), or NULL. */
+struct mta_queue *
+mta_queue_find(const char *name)
+{
+	struct mta_queue key;
+
+	key.name = (char *)name;
+	return RB_FIND(mta_queues, &queues, &key);
+}
+
+/* A new queued: no backoff it did not ask for stays forced. */
+void
+mta_queue_unforce_all(void)
+{
+	struct mta_queue *q, *tmp;
+
+	RB_FOREACH_SAFE(q, mta_queues, &queues, tmp)
+		if (q->backoff_forced)
+			mta_backoff_unforce(q);
+}

@@ -20,7 +20,7 @@
 #include "proto.h"
 
 enum ctl_kind { REQ_STATUS = 1, REQ_QUEUES, REQ_QOP, REQ_JOBS, REQ_RELOAD,
-	REQ_FORWARD };
+	REQ_FORWARD, REQ_RESOLVE, REQ_TRACE };
 
 #define BIT(proc)	(1u << (proc))
 
@@ -35,13 +35,18 @@ struct ctl_req {
 	/* REQ_QUEUES: the listing wanted; strings copied from the words */
 	struct ctl_listopt	 opt;
 	char			 sdomain[256], svmta[256], smode[32];
+	/* REQ_RESOLVE: the domain; REQ_TRACE: the queue filter */
+	char			 arg[520];
 };
+
+static json_t	*ctl_req_parse(int, const char *);
 
 static TAILQ_HEAD(, ctl_req)	 ctl_reqs = TAILQ_HEAD_INITIALIZER(ctl_reqs);
 static uint32_t			 ctl_nextid;
 
 /* Whom to blame first when several daemons are silent. */
-static const int ctl_blame[] = { PROC_QUEUED, PROC_BOUNCED, PROC_TERND };
+static const int ctl_blame[] = { PROC_QUEUED, PROC_BOUNCED, PROC_DELIVERD,
+	PROC_TERND };
 #define CTL_NBLAME	(sizeof(ctl_blame) / sizeof(ctl_blame[0]))
 
 void
@@ -135,6 +140,11 @@ ctl_req_done(struct ctl_req *r)
 	case REQ_FORWARD:	/* the one daemon's answer, as is */
 			j = json_incref(r->part[PROC_BOUNCED]);
 			break;
+		case REQ_RESOLVE:
+			j = json_incref(r->part[PROC_DELIVERD]);
+			break;
+		case REQ_TRACE:		/* streams; never "done" */
+			break;
 		}
 		ctl_conn_reply(r->conn, j);
 	}
@@ -194,6 +204,13 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 	if ((procs & BIT(PROC_BOUNCED)) && kind == REQ_STATUS)
 		m_compose(mgmtd_peer(PROC_BOUNCED), CTL_STATUS_REQ, r->id, -1,
 		    NULL, 0);
+	if (procs & BIT(PROC_DELIVERD)) {
+		p = mgmtd_peer(PROC_DELIVERD);
+		strlcpy(r->arg, queue, sizeof(r->arg));
+		m_create(p, CTL_RESOLVE_REQ, r->id, -1);
+		m_add_string(p, queue);
+		m_close(p);
+	}
 	if (!(procs & BIT(PROC_QUEUED)) ||
 	    (p = mgmtd_peer(PROC_QUEUED)) == NULL)
 		return r;
@@ -213,8 +230,17 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 		m_add_string(p, queue);
 		m_close(p);
 		break;
+	case REQ_TRACE:
+		/* No deadline: it lasts until the client goes. */
+		uv_timer_stop(&r->timer);
+		strlcpy(r->arg, queue, sizeof(r->arg));
+		m_create(p, CTL_TRACE_REQ, r->id, -1);
+		m_add_string(p, queue);
+		m_close(p);
+		break;
 	case REQ_RELOAD:	/* ternd only */
 	case REQ_FORWARD:	/* bounced only, sent by the caller */
+	case REQ_RESOLVE:	/* deliverd only */
 		break;
 	}
 	return r;
@@ -407,13 +433,66 @@ ctl_reload(struct ctl_conn *c, char **w, int n)
 	ctl_req_ask(c, REQ_RELOAD, BIT(PROC_TERND), 0, NULL);
 }
 
-/* Verbs whose daemon side does not exist yet: say so plainly. */
+/* set queue --mode=normal|backoff DOMAIN[/VMTA] (options in any order) */
 static void
-ctl_unavailable(struct ctl_conn *c, char **w, int n)
+ctl_set_queue(struct ctl_conn *c, char **w, int n)
 {
-	ctl_conn_error(c, "%s%s%s: not available in this version of Tern",
-	    w[0], n > 1 && w[1][0] != '-' ? " " : "",
-	    n > 1 && w[1][0] != '-' ? w[1] : "");
+	const char *mode = NULL, *queue = NULL, *v;
+	int i;
+
+	for (i = 2; i < n; i++) {
+		if ((v = ctl_optval(w, n, &i, "--mode")) != NULL)
+			mode = v;
+		else if (queue == NULL && w[i][0] != '-')
+			queue = w[i];
+		else
+			break;
+	}
+	if (i != n || mode == NULL || queue == NULL || strlen(queue) > 512 ||
+	    (strcmp(mode, "normal") != 0 && strcmp(mode, "backoff") != 0)) {
+		ctl_conn_error(c, "usage: set queue --mode=normal|backoff "
+		    "DOMAIN[/VMTA]");
+		return;
+	}
+	ctl_req_ask(c, REQ_QOP, BIT(PROC_QUEUED), strcmp(mode, "backoff") ==
+	    0 ? QOP_MODE_BACKOFF : QOP_MODE_NORMAL, queue);
+}
+
+/* resolve DOMAIN: deliverd looks it up through its resolver and cache. */
+static void
+ctl_resolve(struct ctl_conn *c, char **w, int n)
+{
+	if (n != 2) {
+		ctl_conn_error(c, "usage: resolve DOMAIN");
+		return;
+	}
+	if (!ctl_resolve_valid(w[1])) {
+		ctl_conn_error(c, "resolve: not a domain name: %.100s", w[1]);
+		return;
+	}
+	ctl_req_ask(c, REQ_RESOLVE, BIT(PROC_DELIVERD), 0, w[1]);
+}
+
+/* trace [DOMAIN[/VMTA]]: every delivery outcome of the matching queues,
+ * one JSON line each, after a first {"tracing": filter} line, until the
+ * client hangs up. */
+static void
+ctl_trace(struct ctl_conn *c, char **w, int n)
+{
+	const char *filter = n == 2 ? w[1] : "";
+
+	if (n > 2 || strlen(filter) > 512 || (filter[0] == '-')) {
+		ctl_conn_error(c, "usage: trace [DOMAIN[/VMTA]]");
+		return;
+	}
+	if (c->stream == NULL) {
+		ctl_conn_error(c, "trace: only over the control socket");
+		return;
+	}
+	if (ctl_req_ask(c, REQ_TRACE, BIT(PROC_QUEUED), 0, filter) == NULL)
+		return;
+	c->stream(c, json_pack("{s:s}", "tracing", filter[0] ? filter :
+	    "*"));
 }
 
 static const struct ctl_verb ctl_verbs[] = {
@@ -436,9 +515,9 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "show", "suppression", ctl_suppression },
 	{ "rotate", "acct", ctl_rotate },
 	{ "rotate", "log", ctl_rotate },
-	{ "set", "queue", ctl_unavailable },
-	{ "resolve", NULL, ctl_unavailable },
-	{ "trace", NULL, ctl_unavailable },
+	{ "set", "queue", ctl_set_queue },
+	{ "resolve", NULL, ctl_resolve },
+	{ "trace", NULL, ctl_trace },
 };
 #define CTL_NVERBS	(sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
@@ -483,6 +562,23 @@ ctl_req_find(uint32_t id)
 	return NULL;
 }
 
+/* One event of trace `id`, passed on to its client as it is. */
+static void
+ctl_trace_line(uint32_t id, struct msg *m)
+{
+	struct ctl_req *r;
+	const char *text;
+	json_t *j;
+
+	m_get_string(m, &text);
+	m_end(m);
+	if ((r = ctl_req_find(id)) == NULL || r->kind != REQ_TRACE ||
+	    r->conn == NULL || r->conn->stream == NULL)
+		return;
+	if ((j = ctl_req_parse(PROC_QUEUED, text)) != NULL)
+		r->conn->stream(r->conn, j);
+}
+
 /* The JSON text a daemon sent; a string if it does not parse. */
 static json_t *
 ctl_req_parse(int proc, const char *text)
@@ -509,7 +605,14 @@ ctl_req_reply(int proc, struct imsg *imsg)
 	json_t *j;
 
 	m_msg(&m, imsg);
-	if (imsg->hdr.type == CTL_RESULT) {
+	if (imsg->hdr.type == CTL_TRACE) {
+		ctl_trace_line(imsg->hdr.peerid, &m);
+		return;
+	}
+	if (imsg->hdr.type == CTL_RESOLVE) {
+		r = ctl_req_find(imsg->hdr.peerid);
+		j = ctl_resolve_json(r ? r->arg : "", &m);
+	} else if (imsg->hdr.type == CTL_RESULT) {
 		m_get_u32(&m, &ok);
 		m_get_string(&m, &s);
 		m_end(&m);
@@ -547,7 +650,11 @@ void
 ctl_req_detach(void *req)
 {
 	struct ctl_req *r = req;
+	struct mproc *p;
 
+	/* A trace ends when its client goes: queued stops sending. */
+	if (r->kind == REQ_TRACE && (p = mgmtd_peer(PROC_QUEUED)) != NULL)
+		m_compose(p, CTL_TRACE_END, r->id, -1, NULL, 0);
 	r->conn = NULL;
 	ctl_req_free(r);
 }

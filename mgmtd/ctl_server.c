@@ -7,6 +7,11 @@
  * Bounds: CTL_MAX_CONN connections at once (more are told so and
  * closed), CTL_MAX_REQUEST bytes of request, and a deadline for the
  * whole exchange so an idle client cannot hold a slot forever.
+ *
+ * A streaming request (`trace`) writes a document per line for as long
+ * as the client stays; it has no deadline, and while it streams we read
+ * only to notice the client hang up.  A client that does not read loses
+ * lines beyond CTL_STREAM_MAX bytes waiting (counted in the last line).
  */
 #include <sys/queue.h>
 #include <stdarg.h>
@@ -23,6 +28,14 @@
 /* Deadline of a connection: the daemons' 5 s, plus slack for the
  * client to send its line. */
 #define CTL_CONN_TIMEOUT	(CTL_DAEMON_TIMEOUT + 5000)
+#define CTL_STREAM_MAX		(1024 * 1024)	/* bytes queued to a client */
+
+struct ctl_line {
+	uv_write_t		 wreq;
+	struct ctl_sock		*c;
+	size_t			 len;
+	char			 text[];
+};
 
 struct ctl_sock {
 	struct ctl_conn		 base;		/* first: ctl_req sees this */
@@ -36,6 +49,9 @@ struct ctl_sock {
 	size_t			 inlen;
 	int			 done;		/* line received */
 	int			 draining;	/* reply sent, reading to EOF */
+	int			 streaming;	/* lines go out, reading to EOF */
+	size_t			 queued;	/* stream bytes not yet written */
+	uint64_t		 dropped;	/* stream lines not sent */
 	int			 closing;
 	int			 handles;	/* open uv handles */
 };
@@ -153,6 +169,72 @@ ctl_sock_reply(struct ctl_conn *base, json_t *j)
 }
 
 static void
+ctl_line_written(uv_write_t *w, int status)
+{
+	struct ctl_line *l = w->data;
+	struct ctl_sock *c = l->c;
+
+	c->queued -= l->len;
+	free(l);
+	if (status < 0 && status != UV_ECANCELED)
+		ctl_conn_close(c);
+}
+
+/* One more line of a streaming answer (the first one starts it). */
+static void
+ctl_sock_stream(struct ctl_conn *base, json_t *j)
+{
+	struct ctl_sock *c = (struct ctl_sock *)base;
+	struct ctl_line *l;
+	char *text;
+	uv_buf_t b;
+	size_t len;
+
+	if (c->closing || c->out != NULL || j == NULL) {
+		json_decref(j);
+		return;
+	}
+	if (!c->streaming) {
+		c->streaming = 1;
+		uv_timer_stop(&c->timer);
+		if (uv_read_start((uv_stream_t *)&c->pipe, ctl_conn_alloc,
+		    ctl_conn_read) != 0) {
+			json_decref(j);
+			ctl_conn_close(c);
+			return;
+		}
+	}
+	if (c->dropped > 0)
+		json_object_set_new(j, "dropped", json_integer(c->dropped));
+	text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (text == NULL)
+		return;
+	len = strlen(text) + 1;
+	if (c->queued + len > CTL_STREAM_MAX ||
+	    (l = malloc(sizeof(*l) + len)) == NULL) {
+		c->dropped++;
+		free(text);
+		return;
+	}
+	c->dropped = 0;
+	memcpy(l->text, text, len - 1);
+	l->text[len - 1] = '\n';
+	free(text);
+	l->c = c;
+	l->len = len;
+	l->wreq.data = l;
+	c->queued += len;
+	b = uv_buf_init(l->text, len);
+	if (uv_write(&l->wreq, (uv_stream_t *)&c->pipe, &b, 1,
+	    ctl_line_written) != 0) {
+		c->queued -= len;
+		free(l);
+		ctl_conn_close(c);
+	}
+}
+
+static void
 ctl_conn_timeout(uv_timer_t *t)
 {
 	struct ctl_sock *c = t->data;
@@ -169,7 +251,7 @@ ctl_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	struct ctl_sock *c = h->data;
 
 	/* One byte more than allowed, to notice a request too long. */
-	if (c->draining)
+	if (c->draining || c->streaming)
 		c->inlen = 0;
 	*b = uv_buf_init(c->in + c->inlen, sizeof(c->in) - c->inlen);
 }
@@ -189,7 +271,7 @@ ctl_conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	struct ctl_sock *c = s->data;
 	char *nl;
 
-	if (c->draining) {
+	if (c->draining || c->streaming) {
 		if (n < 0)
 			ctl_conn_close(c);
 		return;
@@ -228,6 +310,7 @@ ctl_accept(uv_stream_t *server, int status)
 	uv_timer_init(server->loop, &c->timer);
 	c->pipe.data = c->timer.data = c;
 	c->base.reply = ctl_sock_reply;
+	c->base.stream = ctl_sock_stream;
 	c->handles = 2;
 	TAILQ_INSERT_TAIL(&ctl_conns, c, entry);
 	ctl_nconns++;

@@ -2,6 +2,10 @@
  * mgmtd.c - the management daemon: serves the control socket of the
  * `tern` CLI and the HTTP interface by asking queued, bounced and ternd.
  *
+ * deliverd is asked directly only for `tern resolve` (its resolver);
+ * queue states and counts come through queued, which hears them from
+ * deliverd anyway.
+ *
  * It keeps no state of its own besides the running configuration (for
  * "show settings") and the traffic of the last hour (for the monitor's
  * chart, rebuilt by sampling after a restart): every answer is fetched
@@ -19,6 +23,7 @@
 static struct cfg	*g_cfg;
 static struct mproc	*g_queued;
 static struct mproc	*g_bounced;
+static struct mproc	*g_deliverd[MGMTD_MAX_DELIVERD + 1];	/* 1..N */
 static int		 g_started;
 static int		 g_control_fd = -1;	/* until IMSG_START */
 static int		 g_http_fd = -1;
@@ -26,6 +31,8 @@ static int		 g_http_fd = -1;
 struct mproc *
 mgmtd_peer(int proc)
 {
+	int i;
+
 	switch (proc) {
 	case PROC_QUEUED:
 		return g_queued;
@@ -33,6 +40,10 @@ mgmtd_peer(int proc)
 		return g_bounced;
 	case PROC_TERND:
 		return daemon_parent();
+	case PROC_DELIVERD:	/* any instance: all share one config */
+		for (i = 1; i <= MGMTD_MAX_DELIVERD; i++)
+			if (g_deliverd[i] != NULL)
+				return g_deliverd[i];
 	}
 	return NULL;
 }
@@ -48,7 +59,7 @@ mgmtd_is_reply(uint32_t type)
 {
 	return type == CTL_STATUS || type == CTL_QUEUES ||
 	    type == CTL_PROCS || type == CTL_RESULT || type == CTL_JOBS ||
-	    type == CTL_SUPPRESS_LIST;
+	    type == CTL_SUPPRESS_LIST || type == CTL_RESOLVE || type == CTL_TRACE;
 }
 
 static void
@@ -69,6 +80,9 @@ mgmtd_peer_gone(struct mproc *p)
 		g_queued = NULL;
 	else if (p == g_bounced)
 		g_bounced = NULL;
+	else if (p->proc == PROC_DELIVERD && p->instance >= 1 &&
+	    p->instance <= MGMTD_MAX_DELIVERD && g_deliverd[p->instance] == p)
+		g_deliverd[p->instance] = NULL;
 	ctl_req_peer_lost(p->proc);
 }
 
@@ -99,6 +113,12 @@ mgmtd_peer_new(int proc, int instance, int fd)
 	case PROC_BOUNCED:
 		pp = &g_bounced;
 		break;
+	case PROC_DELIVERD:
+		if (instance >= 1 && instance <= MGMTD_MAX_DELIVERD) {
+			pp = &g_deliverd[instance];
+			break;
+		}
+		/* FALLTHROUGH */
 	default:
 		log_warnx("unexpected peer %s", proc_name(proc));
 		close(fd);

@@ -10,6 +10,7 @@
  *			waiting for the answers (5 s at most), the JSON reply
  *	ctl_list.c	queue listings: filters, sorting, per domain/VMTA
  *	ctl_settings.c	"show settings": the running configuration
+ *	ctl_resolve.c	"resolve": deliverd's DNS answer as JSON
  *	http_server.c	HTTP on the libuv loop (libh2o): accept, access
  *			control, routing
  *	http_auth.c	http-access ACL and http-mgmt-auth (htpasswd)
@@ -39,8 +40,14 @@
  */
 struct ctl_conn {
 	void	(*reply)(struct ctl_conn *, json_t *);
+	/* A front end that can stream (the control socket: `tern trace`)
+	 * sets this: one more document on its own line, before the reply
+	 * that ends it (reference stolen).  NULL: cannot. */
+	void	(*stream)(struct ctl_conn *, json_t *);
 	void	 *req;		/* ctl_req waiting, or NULL */
 };
+
+#define MGMTD_MAX_DELIVERD	64	/* instances whose channel we keep */
 
 /* mgmtd.c */
 /* The channel to a daemon (PROC_QUEUED, PROC_BOUNCED, PROC_TERND), or
@@ -90,6 +97,13 @@ struct ctl_verb {
 	const char	*w1;
 	void		(*fn)(struct ctl_conn *, char **w, int n);
 };
+
+/* ctl_resolve.c */
+/* deliverd's CTL_RESOLVE as JSON: {"domain", "ok", "error"?, "ttl",
+ * "mx":[{"host","pref","addresses":[..],"error"?}]} */
+json_t	*ctl_resolve_json(const char *domain, struct msg *);
+/* A DNS name fit to send to the resolver (letters, digits, -, _, .). */
+int	 ctl_resolve_valid(const char *domain);
 
 /* ctl_list.c */
 struct ctl_listopt {

@@ -3,6 +3,7 @@
  * job listing, and operations on a queue (pause, resume, schedule,
  * delete) or on a job (delete).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -65,7 +66,8 @@ ctl_queue_json(struct squeue *q)
 	    "rcpts", (json_int_t)q->nrcpts,
 	    "inflight", (json_int_t)q->inflight_jobs,
 	    "paused", q->paused,
-	    "mode", q->backoff && q->backoff_until > now ? "backoff" :
+	    "mode", q->forced_backoff || (q->backoff &&
+	    q->backoff_until > now) ? "backoff" :
 	    q->retry_until > now ? "retry" : "normal",
 	    "retryIn", (json_int_t)(q->retry_until > now ?
 	    (q->retry_until - now + 999) / 1000 : 0),
@@ -167,6 +169,45 @@ queue_delete(struct squeue *q, const char *job)
 	return n;
 }
 
+/* Tell deliverd q's forced mode (every instance: any may get its jobs). */
+static void
+queue_force_tell(struct mproc *p, const char *name, int backoff)
+{
+	m_create(p, CTL_QUEUE_FORCE, 0, -1);
+	m_add_string(p, name);
+	m_add_u32(p, backoff);
+	m_close(p);
+}
+
+static void
+queue_force(struct squeue *q, int backoff)
+{
+	int i;
+
+	q->forced_backoff = backoff;
+	/* Shown at once; deliverd confirms with DLV_QUEUE_MODE. */
+	if (!backoff)
+		q->backoff = 0;
+	for (i = 1; i <= qd->nworkers; i++)
+		if (qd->workers[i] != NULL)
+			queue_force_tell(qd->workers[i], q->name, backoff);
+	log_info("queue %s: %s mode set by the operator", q->name,
+	    backoff ? "backoff" : "normal");
+}
+
+/* A deliverd (re)connected: it forgets what an earlier queued forced,
+ * then learns what is in force now. */
+void
+ctl_force_send(struct mproc *p)
+{
+	struct squeue *q;
+
+	queue_force_tell(p, "", 0);
+	for (q = sched_queue_first(); q != NULL; q = sched_queue_next(q))
+		if (q->forced_backoff)
+			queue_force_tell(p, q->name, 1);
+}
+
 static void
 queue_apply(struct squeue *q, uint32_t op)
 {
@@ -183,6 +224,10 @@ queue_apply(struct squeue *q, uint32_t op)
 		break;
 	case QOP_DELETE:
 		queue_delete(q, NULL);
+		break;
+	case QOP_MODE_BACKOFF:
+	case QOP_MODE_NORMAL:
+		queue_force(q, op == QOP_MODE_BACKOFF);
 		break;
 	}
 }
@@ -258,9 +303,12 @@ ctl_queue_op(struct mproc *p, uint32_t reqid, struct msg *m)
 		return;
 	}
 	verb = op == QOP_PAUSE ? "paused" : op == QOP_RESUME ? "resumed" :
-	    op == QOP_DELETE ? "emptied" : "scheduled";
+	    op == QOP_DELETE ? "emptied" : op == QOP_MODE_BACKOFF ?
+	    "set to backoff mode" : op == QOP_MODE_NORMAL ?
+	    "set to normal mode" : "scheduled";
 	if (name == NULL || ((op < QOP_PAUSE || op > QOP_SCHEDULE) &&
-	    op != QOP_DELETE))
+	    op != QOP_DELETE && op != QOP_MODE_BACKOFF &&
+	    op != QOP_MODE_NORMAL))
 		n = 0;
 	else if (op == QOP_DELETE) {
 		before = qd->nrcpts;
@@ -339,5 +387,5 @@ ctl_msg(struct mproc *p, struct imsg *imsg, struct msg *m)
 		ctl_jobs(p, imsg->hdr.peerid);
 		return 1;
 	}
-	return 0;
+	return trace_msg(imsg, m);
 }

@@ -382,6 +382,7 @@ static void
 mgmtd_lost(struct mproc *p)
 {
 	qd->mgmtd = NULL;
+	trace_clear();
 }
 
 /* --- daemon hooks --- */
@@ -409,6 +410,7 @@ queued_peer(int proc, int instance, int fd)
 		    worker_lost, NULL);
 		p->on_drain = worker_drain;
 		qd->workers[instance] = p;
+		ctl_force_send(p);
 		qd->worker_ready[instance] = 0;	/* until its HELLO_END */
 		if (instance > qd->nworkers)
 			qd->nworkers = instance;
@@ -419,6 +421,7 @@ queued_peer(int proc, int instance, int fd)
 		acct_bounced_up();
 		return;
 	case PROC_MGMTD:
+		trace_clear();
 		qd->mgmtd = mproc_new(qd->loop, fd, proc, 0, mgmtd_msg,
 		    mgmtd_lost, NULL);
 		return;

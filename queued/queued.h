@@ -90,6 +90,7 @@ struct squeue {
 	uint32_t	 cfg_max_out;
 	char		*cfg_msg_rate;
 	int		 backoff;	/* deliverd says: backoff mode */
+	int		 forced_backoff; /* tern set queue --mode=backoff */
 	int64_t		 backoff_until;	/* ms, at the latest */
 	uint64_t	 delivered, bounced, deferred;
 };
@@ -186,6 +187,14 @@ void		 ctl_queue_op(struct mproc *, uint32_t reqid, struct msg *);
 void		 ctl_jobs(struct mproc *, uint32_t reqid);
 /* Other control requests (queue_ctl.c); 0 if not handled. */
 int		 ctl_msg(struct mproc *, struct imsg *, struct msg *);
+
+/* queue_trace.c: `tern trace` subscriptions of mgmtd */
+int		 trace_msg(struct imsg *, struct msg *);	/* 0: not one */
+void		 trace_result(const struct qmsg *, uint32_t k,
+		    const struct squeue *, const struct dlv_result *);
+void		 trace_clear(void);
+/* queue_ctl.c: modes the operator set, again for a new deliverd */
+void		 ctl_force_send(struct mproc *deliverd);
 
 /* queue_inject.c: DSNs (bounced builds them, queued stores them) */
 #define COMMIT_LOCAL	UINT32_MAX	/* commit_message() session of a

@@ -200,6 +200,7 @@ sched_result(int worker, struct dlv_result *r)
 		m->inflight--;
 	}
 	result_apply(m, k, it ? it->queue : NULL, r);
+	trace_result(m, k, it ? it->queue : NULL, r);
 	if (it != NULL && ++it->nresults == it->nidx)
 		item_complete(it, r->conn_level && r->status == DLV_TEMPFAIL);
 	else if (it == NULL)

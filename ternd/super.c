@@ -34,6 +34,7 @@ static const struct { int a, b; } link_table[] = {
 	{ PROC_QUEUED, PROC_BOUNCED },
 	{ PROC_MGMTD, PROC_QUEUED },
 	{ PROC_MGMTD, PROC_BOUNCED },
+	{ PROC_MGMTD, PROC_DELIVERD },	/* tern resolve */
 };
 #define NLINKS	(sizeof(link_table) / sizeof(link_table[0]))
 
