@@ -16,7 +16,7 @@ struct cli_col {
 
 static const struct cli_col cli_domain_cols[] = {
 	{ "domain", "domain", 0 }, { "rcpts", "rcpts", 1 },
-	{ "queues", "queues", 1 }, { "inflight", "conn", 1 },
+	{ "queues", "queues", 1 }, { "connections", "conn", 1 },
 	{ "delivered", "delivered", 1 }, { "bounced", "bounced", 1 },
 	{ "deferred", "deferred", 1 }, { "paused", "paused", 0 },
 	{ "lastError", "last error", 0 }, { NULL, NULL, 0 },
@@ -24,7 +24,7 @@ static const struct cli_col cli_domain_cols[] = {
 
 static const struct cli_col cli_vmta_cols[] = {
 	{ "vmta", "vmta", 0 }, { "rcpts", "rcpts", 1 },
-	{ "queues", "queues", 1 }, { "inflight", "conn", 1 },
+	{ "queues", "queues", 1 }, { "connections", "conn", 1 },
 	{ "delivered", "delivered", 1 }, { "bounced", "bounced", 1 },
 	{ "deferred", "deferred", 1 }, { "paused", "paused", 0 },
 	{ NULL, NULL, 0 },

@@ -100,7 +100,8 @@ ctl_list_match(const json_t *q, const struct ctl_listopt *o)
 }
 
 static const char *const ctl_sums[] = {
-	"rcpts", "inflight", "delivered", "bounced", "deferred", NULL
+	"rcpts", "inflight", "connections", "delivered", "bounced",
+	"deferred", NULL
 };
 
 /* Add queue q into the group row of its domain or VMTA. */
@@ -114,9 +115,9 @@ ctl_list_add(json_t *groups, const json_t *q, const char *key)
 	if (name == NULL)
 		return;
 	if ((g = json_object_get(groups, name)) == NULL) {
-		g = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:n}",
+		g = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:n}",
 		    key, name, "queues", 0, "rcpts", 0, "inflight", 0,
-		    "delivered", 0, "bounced", 0, "deferred", 0,
+		    "connections", 0, "delivered", 0, "bounced", 0, "deferred", 0,
 		    "paused", 0, "lastError");
 		json_object_set_new(groups, name, g);
 	}

@@ -212,9 +212,11 @@ static const struct {
 	    "Temporary failures, by domain and VMTA (since queued started)" },
 	{ "tern_queue_recipients", "rcpts", "gauge",
 	    "Recipients waiting in the queue" },
-	{ "tern_queue_connections", "inflight", "gauge",
-	    "Delivery jobs at deliverd for the queue (one per SMTP "
-	    "connection in use)" },
+	{ "tern_queue_connections", "connections", "gauge",
+	    "Outbound SMTP connections of the queue, open or opening, as "
+	    "deliverd counts them" },
+	{ "tern_queue_inflight", "inflight", "gauge",
+	    "Delivery jobs at deliverd for the queue" },
 	{ "tern_queue_paused", "paused", "gauge",
 	    "1 if the queue is paused" },
 };
@@ -292,6 +294,10 @@ http_metrics(const json_t *sj, const json_t *queues)
 	    "1 while the spool is over its limits (SMTP answers 452)");
 	sb_printf(&b, "tern_spool_full %d\n",
 	    json_is_true(json_object_get(st, "spoolFull")));
+	prom_head(&b, "tern_smtp_out_connections", "gauge",
+	    "Outbound SMTP connections open or opening, every deliverd");
+	sb_printf(&b, "tern_smtp_out_connections %lld\n",
+	    (long long)jint(st, "smtpOut", NULL));
 	prom_head(&b, "tern_retry_pending", "gauge",
 	    "Recipient groups waiting for their retry time");
 	sb_printf(&b, "tern_retry_pending %lld\n",

@@ -206,3 +206,31 @@ def test_trace_usage_and_ternd_down(tern):
     tern.stop()
     r = tern.cli("trace")
     assert r.returncode == 1 and "ternd is not running" in r.stderr
+
+
+# --------------------------------------------- connections from deliverd
+
+def test_connections_from_deliverd_in_every_view(make_tern, sink):
+    """The connection counts are deliverd's (DLV_QUEUE_STATS through
+    queued): after a delivery its idle connection is shown per queue, per
+    domain, per VMTA and in /status's smtpOut, then 0 once it closed."""
+    t = make_tern(routes={"example.test": sink})
+    t.send(SENDER, ["a@example.test"], make_message())
+    t.wait_messages(sink, 1)
+
+    def views():
+        dom = {d["domain"]: d for d in cli_json(t, "show", "domains")}
+        vm = {v["vmta"]: v for v in cli_json(t, "show", "vmtas")}
+        return (queue_row(t)["connections"],
+                dom["example.test"]["connections"],
+                vm["{default}"]["connections"],
+                cli_json(t, "show", "status")["status"]["smtpOut"])
+    seen = []
+    wait_for(lambda: seen.append(views()) or seen[-1][0] >= 1,
+             what="an open connection shown")
+    assert any(v[1] >= 1 and v[2] >= 1 for v in seen), seen
+    wait_for(lambda: views() == (0, 0, 0, 0), timeout=30,
+             what="connections closed everywhere")
+    r = t.cli("show", "domains")
+    assert r.stdout.splitlines()[0].split()[:4] == ["domain", "rcpts",
+                                                    "queues", "conn"]
