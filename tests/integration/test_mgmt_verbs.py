@@ -212,25 +212,30 @@ def test_trace_usage_and_ternd_down(tern):
 
 def test_connections_from_deliverd_in_every_view(make_tern, sink):
     """The connection counts are deliverd's (DLV_QUEUE_STATS through
-    queued): after a delivery its idle connection is shown per queue, per
-    domain, per VMTA and in /status's smtpOut, then 0 once it closed."""
-    t = make_tern(routes={"example.test": sink})
-    t.send(SENDER, ["a@example.test"], make_message())
-    t.wait_messages(sink, 1)
-
-    def views():
-        dom = {d["domain"]: d for d in cli_json(t, "show", "domains")}
-        vm = {v["vmta"]: v for v in cli_json(t, "show", "vmtas")}
-        return (queue_row(t)["connections"],
-                dom["example.test"]["connections"],
-                vm["{default}"]["connections"],
-                cli_json(t, "show", "status")["status"]["smtpOut"])
-    seen = []
-    wait_for(lambda: seen.append(views()) or seen[-1][0] >= 1,
-             what="an open connection shown")
-    assert any(v[1] >= 1 and v[2] >= 1 for v in seen), seen
-    wait_for(lambda: views() == (0, 0, 0, 0), timeout=30,
-             what="connections closed everywhere")
+    queued): while max-msg-rate spaces 4 messages 2 s apart, the open
+    connection is shown per queue, per domain, per VMTA and in status's
+    smtpOut; once all is delivered and it closed, 0 everywhere."""
+    t = make_tern(routes={"example.test": sink}, deliverd_processes=1,
+                  domain_settings={"example.test": "max-msg-rate 30/m"})
+    with t.smtp() as s:
+        for i in range(4):
+            t.send_on(s, SENDER, [f"r{i}@example.test"], make_message())
+    wait_for(lambda: queue_row(t)["connections"] >= 1, what="queue conn")
+    wait_for(lambda: cli_json(t, "show", "domains")[0]["connections"] >= 1,
+             what="domain conn")
+    wait_for(lambda: cli_json(t, "show", "vmtas")[0]["connections"] >= 1,
+             what="vmta conn")
+    wait_for(lambda: cli_json(t, "show", "status")["status"]["smtpOut"]
+             >= 1, what="smtpOut")
     r = t.cli("show", "domains")
     assert r.stdout.splitlines()[0].split()[:4] == ["domain", "rcpts",
                                                     "queues", "conn"]
+    t.wait_messages(sink, 4, timeout=60)
+
+    def views():
+        return (queue_row(t)["connections"],
+                cli_json(t, "show", "domains")[0]["connections"],
+                cli_json(t, "show", "vmtas")[0]["connections"],
+                cli_json(t, "show", "status")["status"]["smtpOut"])
+    wait_for(lambda: views() == (0, 0, 0, 0), timeout=30,
+             what="connections closed everywhere")
