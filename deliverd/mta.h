@@ -9,6 +9,7 @@
  *	mta_body.c	streaming a message file as DATA (dot-stuffing)
  *	mta_slot.c	connection slots from queued (limits across queues)
  *			and the queue counts sent to it for show queues
+ *	mta_timeout.c	how long a session waits for the server (per queue)
  *	smtp_reply.c	parser of the server's replies (pure)
  *
  * A job (one message, some of its recipients) waits in its queue's FIFO
@@ -34,10 +35,6 @@
 
 #define MTA_DEFAULT_MAX_CONN	20
 #define MTA_IDLE_TIMEOUT	5000		/* ms before QUIT when idle */
-#define MTA_CONNECT_TIMEOUT	30000
-#define MTA_BANNER_TIMEOUT	300000
-#define MTA_CMD_TIMEOUT		300000
-#define MTA_EOM_TIMEOUT		600000
 #define MTA_QUIT_TIMEOUT	5000
 #define MTA_DIAG_MAX		1024		/* diag text sent to queued */
 #define MTA_ESMTP_MAX		256
@@ -235,6 +232,13 @@ struct mta_queue {
 	int			 tls_mode;	/* MTA_TLS_* */
 	int			 tls_broken;	/* handshakes fail: in clear */
 	int			 dkim_sign;	/* dkim-sign yes */
+	struct mta_timeouts {			/* ms, mta_timeout.c */
+		uint64_t	 connect;
+		uint64_t	 greeting;	/* banner, EHLO, STARTTLS */
+		uint64_t	 reply;		/* MAIL, RCPT, DATA, RSET */
+		uint64_t	 send;		/* each chunk of the body */
+		uint64_t	 eom;		/* reply to the final dot */
+	}			 to;
 	int			 max_conn;
 	int			 max_msg;	/* 0: unlimited */
 	int			 max_rcpt;	/* per transaction, 0: any */
@@ -293,6 +297,7 @@ void		 mta_queue_unforce_all(void);
 /* mta_backoff.c */
 struct mta_pattern;
 void		 mta_backoff_settings(struct mta_queue *);
+void		 mta_timeout_settings(struct mta_queue *);
 void		 mta_backoff_clear(struct mta_queue *);
 void		 mta_backoff_check(struct mta_queue *);
 void		 mta_backoff_reply(struct mta_queue *, uint32_t status,

@@ -457,6 +457,7 @@ mta_queue_settings(struct mta_queue *q)
 	mta_queue_tls(q);
 	q->tls_broken = 0;
 	mta_backoff_settings(q);
+	mta_timeout_settings(q);
 	q->dkim_sign = (v = mta_queue_str(q, "dkim-sign")) != NULL &&
 	    (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
 	    strcasecmp(v, "on") == 0);
@@ -492,9 +493,11 @@ mta_queue_get(const char *name, const char *domain)
 static void
 mta_queue_maybe_free(struct mta_queue *q)
 {
-	/* A queue in backoff stays, or it would forget it. */
+	/* A queue in backoff stays, or it would forget it; so does one
+	 * whose server's TLS is broken, or the retry would fail the same
+	 * handshake again instead of going in clear. */
 	mta_backoff_check(q);
-	if (q->njobs > 0 || q->nsessions > 0 || q->backoff)
+	if (q->njobs > 0 || q->nsessions > 0 || q->backoff || q->tls_broken)
 		return;
 	/* queued's show queues: no connections any more. */
 	if (q->stats_sent)

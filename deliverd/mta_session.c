@@ -318,7 +318,7 @@ mta_session_connect_addr(struct mta_session *s)
 	}
 	log_debug("session %u: connecting to %s port %d", s->id, s->mta,
 	    s->port);
-	mta_session_timer(s, MTA_CONNECT_TIMEOUT);
+	mta_session_timer(s, s->q->to.connect);
 	return 0;
 }
 

@@ -141,7 +141,7 @@ mta_smtp_connected(struct mta_session *s)
 	log_debug("session %u: connected to %s from %s", s->id, s->mta,
 	    s->src);
 	s->state = MTA_BANNER;
-	mta_session_timer(s, MTA_BANNER_TIMEOUT);
+	mta_session_timer(s, s->q->to.greeting);
 }
 
 /* A failure reply before the session is ready. */
@@ -160,7 +160,7 @@ mta_smtp_ehlo(struct mta_session *s, const char *cmd)
 {
 	s->state = strcmp(cmd, "EHLO") == 0 ? MTA_EHLO : MTA_HELO;
 	mta_session_send(s, "%s %s\r\n", cmd, s->q->helo);
-	mta_session_timer(s, MTA_BANNER_TIMEOUT);
+	mta_session_timer(s, s->q->to.greeting);
 }
 
 static void
@@ -217,7 +217,7 @@ mta_smtp_ready(struct mta_session *s)
 	if (mta_smtp_want_tls(s)) {
 		s->state = MTA_STARTTLS;
 		mta_session_send(s, "STARTTLS\r\n");
-		mta_session_timer(s, MTA_CMD_TIMEOUT);
+		mta_session_timer(s, s->q->to.greeting);
 		return;
 	}
 	if (s->tls == NULL && s->q->tls_mode == MTA_TLS_REQUIRED) {
@@ -428,7 +428,7 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 	s->state = MTA_MAIL;
 	if (!s->pipelined) {
 		mta_smtp_send_mail(s);
-		mta_session_timer(s, MTA_CMD_TIMEOUT);
+		mta_session_timer(s, s->q->to.reply);
 		return;
 	}
 	mta_session_cork(s);
@@ -437,7 +437,7 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 		mta_smtp_send_rcpt(s, i);
 	mta_session_send(s, "DATA\r\n");
 	mta_session_uncork(s);
-	mta_session_timer(s, MTA_CMD_TIMEOUT);
+	mta_session_timer(s, s->q->to.reply);
 }
 
 /* Done with a message: the next one, idle, or QUIT at the limit. */
@@ -488,7 +488,7 @@ mta_smtp_rset(struct mta_session *s, uint32_t status, int conn_level,
 	s->nmsg++;
 	s->state = MTA_RSET;
 	mta_session_send(s, "RSET\r\n");
-	mta_session_timer(s, MTA_CMD_TIMEOUT);
+	mta_session_timer(s, s->q->to.reply);
 }
 
 /* Status and DSN code of a failure reply; a positive reply where a
@@ -576,7 +576,7 @@ mta_smtp_data_reply(struct mta_session *s, const char *diag)
 		s->discard = 1;
 		s->state = MTA_EOM;
 		mta_session_send(s, ".\r\n");
-		mta_session_timer(s, MTA_EOM_TIMEOUT);
+		mta_session_timer(s, s->q->to.eom);
 		return;
 	}
 	if (s->reply.code == 354) {
@@ -621,9 +621,9 @@ mta_smtp_body(struct mta_session *s)
 		if (!s->more)
 			mta_job_close_fd(s->job);
 		s->state = MTA_EOM;
-		mta_session_timer(s, MTA_EOM_TIMEOUT);
+		mta_session_timer(s, s->q->to.eom);
 	} else
-		mta_session_timer(s, MTA_CMD_TIMEOUT);
+		mta_session_timer(s, s->q->to.send);
 }
 
 void
@@ -706,7 +706,7 @@ mta_smtp_reply(struct mta_session *s)
 	/* Any reply restarts the command timeout; handlers that wait
 	 * longer (end of data) or shorter (idle) set their own. */
 	if (mta_session_phase(s) == MTA_PHASE_BUSY)
-		mta_session_timer(s, MTA_CMD_TIMEOUT);
+		mta_session_timer(s, s->q->to.reply);
 	if (s->reply.code == 421 && s->state != MTA_QUIT) {
 		/* The server is closing the connection. */
 		status = mta_smtp_failure(s, &dsn);

@@ -421,6 +421,7 @@ static void
 smtp_process(struct smtp_session *s)
 {
 	size_t pos;
+	int used = 0;
 
 	do {
 		pos = s->ibuf != NULL ? smtp_process_buf(s, 0) : 0;
@@ -429,10 +430,13 @@ smtp_process(struct smtp_session *s)
 		if (pos > 0) {
 			memmove(s->ibuf, s->ibuf + pos, s->ilen - pos);
 			s->ilen -= pos;
+			used = 1;
 		}
 	} while (smtp_process_pull(s) > 0);
 	if (s->closing)
 		return;
+	if (used)
+		smtp_timer_reset(s);
 	if (s->ilen == 0 && s->state != SMTP_S_DATA) {
 		free(s->ibuf);
 		s->ibuf = NULL;
@@ -467,7 +471,11 @@ smtp_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		}
 	} else
 		s->ilen += nread;
-	smtp_timer_reset(s);
+	/* Bytes alone push the timeout back only in DATA/BDAT; otherwise
+	 * it takes a whole command (smtp_process), so that a client that
+	 * trickles a line byte by byte (slow-loris) still times out. */
+	if (s->state == SMTP_S_DATA || s->state == SMTP_S_BDAT)
+		smtp_timer_reset(s);
 	smtp_process(s);
 }
 
