@@ -894,6 +894,9 @@ test_table_used_by(void **state)
 		"max-rcpt-per-transaction", "max-msg-rate",
 		"max-connect-rate", "delivery-interval", "random-ip",
 		"total-max-smtp-out", "source-ip-max-smtp-out",
+		"connect-timeout", "smtp-greeting-timeout",
+		"data-send-timeout", "smtp-data-termination-timeout",
+		"smtp-multiple-line-response-timeout",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", "http-mgmt-tls-certificate", NULL,
