@@ -94,6 +94,7 @@ static size_t		 nsealing;	/* seals on the threadpool */
 } while (0)
 
 static void commit_submit(void);
+static void commit_schedule(void);
 
 void
 commit_init(void)
@@ -102,10 +103,31 @@ commit_init(void)
 	running = NULL;
 }
 
+/* A journal write failed (typically: the disk is full).  Its lines, the
+ * removals of its shard and every acknowledgement of the batch move to
+ * the next batch, tried again in a second: until then deliverd keeps the
+ * results (a crash meanwhile has them replayed) and the files stay, and
+ * once the disk has room nothing is lost and nothing delivered twice. */
+static uv_timer_t	retry_timer;
+static int		retry_init;
+
+#define JOURNAL_RETRY_MS	1000
+
+static void
+retry_cb(uv_timer_t *h)
+{
+	commit_schedule();
+}
+
+/* Nothing left to make durable; when stopping, outcomes that wait for a
+ * full disk are given up (deliverd replays what it still holds). */
 int
 commit_idle(void)
 {
-	return cur == NULL && running == NULL && nsealing == 0;
+	if (running != NULL || nsealing != 0)
+		return 0;
+	return cur == NULL || (qd->stopping && retry_init &&
+	    uv_is_active((uv_handle_t *)&retry_timer));
 }
 
 static struct batch *
@@ -247,6 +269,27 @@ seal_work(uv_work_t *w)
 		c->error = errno ? errno : EIO;
 }
 
+/* Append a batch's lines to a shard's journal and sync it; errno on
+ * failure.  A short write (disk full) is cut off again, so that the
+ * lines, written again by a later batch, never follow a torn one. */
+static int
+journal_append(int s, const struct jbuf *j)
+{
+	off_t end;
+	int fd, err;
+
+	errno = 0;
+	if ((fd = queue_fs_journal_fd(s)) == -1)
+		return errno ? errno : EIO;
+	end = lseek(fd, 0, SEEK_END);
+	if (write(fd, j->buf, j->len) == (ssize_t)j->len && fdatasync(fd) == 0)
+		return 0;
+	err = errno ? errno : EIO;
+	if (end != -1 && ftruncate(fd, end) == -1)
+		return err;
+	return err;
+}
+
 /* Publish the shard's sealed files and make the renames durable. */
 static void
 publish_work(uv_work_t *w)
@@ -283,13 +326,11 @@ journal_work(uv_work_t *w)
 	struct bwork *bw = w->data;
 	struct batch *b = bw->batch;
 	struct jbuf *j = &b->journal[bw->index];
-	int s = bw->index, fd, jerr = 0;
+	int s = bw->index, jerr = 0;
 	size_t i;
 
-	if (j->len > 0 && ((fd = queue_fs_journal_fd(s)) == -1 ||
-	    write(fd, j->buf, j->len) != (ssize_t)j->len ||
-	    fdatasync(fd) == -1))
-		jerr = errno ? errno : EIO;
+	if (j->len > 0)
+		jerr = journal_append(s, j);
 	b->jerrors[s] = jerr;		/* each shard writes only its own */
 	/* Removal needs no fsync: if it is lost in a crash, the journal
 	 * says every recipient is final and recovery removes the file. */
@@ -396,6 +437,45 @@ batch_free(struct batch *b)
 }
 
 static void
+batch_retry(struct batch *b)
+{
+	struct batch *n = batch_cur();
+	struct jbuf *from, *to;
+	size_t i;
+	int s;
+
+	log_warnx("journal write failed: %s; outcomes kept, trying again",
+	    strerror(b->jerror));
+	for (s = 0; s < QUEUE_SHARDS; s++) {
+		from = &b->journal[s];
+		to = &n->journal[s];
+		if (!b->jerrors[s] || from->len == 0)
+			continue;
+		if (to->len + from->len > to->cap) {
+			to->cap = to->len + from->len;
+			if ((to->buf = realloc(to->buf, to->cap)) == NULL)
+				fatal("realloc");
+		}
+		memcpy(to->buf + to->len, from->buf, from->len);
+		to->len += from->len;
+	}
+	for (i = 0; i < b->nremoves; i++)
+		if (b->jerrors[b->removes[i].shard]) {
+			GROW(n->removes, n->nremoves, n->cremoves);
+			n->removes[n->nremoves++] = b->removes[i];
+		}
+	for (i = 0; i < b->nacks; i++) {
+		GROW(n->acks, n->nacks, n->cacks);
+		n->acks[n->nacks++] = b->acks[i];
+	}
+	if (!retry_init) {
+		uv_timer_init(qd->loop, &retry_timer);
+		retry_init = 1;
+	}
+	uv_timer_start(&retry_timer, retry_cb, JOURNAL_RETRY_MS, 0);
+}
+
+static void
 batch_done(struct batch *b)
 {
 	size_t i;
@@ -408,10 +488,9 @@ batch_done(struct batch *b)
 	for (i = 0; i < b->ncommits; i++)
 		batch_reply_commit(&b->commits[i]);
 	if (b->jerror)
-		/* Outcomes not durable: don't let deliverd forget them;
-		 * a restart of queued will get them replayed. */
-		log_warnx("journal write failed: %s; not acknowledging "
-		    "deliveries", strerror(b->jerror));
+		/* Outcomes not durable: deliverd must not forget them yet;
+		 * they go into a later batch (batch_retry). */
+		batch_retry(b);
 	else
 		for (i = 0; i < b->nacks; i++) {
 			struct mproc *p = qd->workers[b->acks[i].worker];
@@ -423,10 +502,13 @@ batch_done(struct batch *b)
 			m_close(p);
 		}
 	for (i = 0; i < b->nremoves; i++)
-		sched_message_final(b->removes[i].msg);
-	batch_free(b);
-	if (cur != NULL)
+		if (!b->jerrors[b->removes[i].shard])
+			sched_message_final(b->removes[i].msg);
+	/* After a failed journal write the retry timer submits the rest,
+	 * or new work does: not at once, which would spin on a full disk. */
+	if (cur != NULL && !b->jerror)
 		commit_submit();
+	batch_free(b);
 	sched_kick();
 }
 
