@@ -282,7 +282,9 @@ enum imsg_type {
 };
 
 /* IMSG_LISTENER kinds */
-enum { LISTEN_SMTP = 1, LISTEN_HTTP, LISTEN_CONTROL };
+enum { LISTEN_SMTP = 1, LISTEN_HTTP, LISTEN_CONTROL,
+	/* a bound UDP socket: mgmtd's SNMP agent (issue 14) */
+	LISTEN_SNMP = 500 };
 /* IMSG_FILE kinds */
 enum { FILE_ACCT = 1,
 	/* to bounced: its suppression list (bounced/suppress.c) */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mgmtd.h"
 #include "proto.h"
+#include "snmp.h"
 
 static struct cfg	*g_cfg;
 static struct mproc	*g_queued;
@@ -27,6 +28,7 @@ static struct mproc	*g_deliverd[MGMTD_MAX_DELIVERD + 1];	/* 1..N */
 static int		 g_started;
 static int		 g_control_fd = -1;	/* until IMSG_START */
 static int		 g_http_fd = -1;
+static int		 g_snmp_fd = -1;
 
 struct mproc *
 mgmtd_peer(int proc)
@@ -99,6 +101,7 @@ mgmtd_config(struct cfg *cfg, int initial)
 		cfg_free(g_cfg);
 	g_cfg = cfg;
 	http_configure(cfg);
+	snmp_agent_configure(cfg);
 }
 
 static void
@@ -145,6 +148,9 @@ mgmtd_listener(int kind, const char *name, int fd)
 	case LISTEN_HTTP:
 		slot = &g_http_fd;
 		break;
+	case LISTEN_SNMP:
+		slot = &g_snmp_fd;
+		break;
 	default:
 		log_warnx("listener %s: not for mgmtd", name);
 		close(fd);
@@ -157,6 +163,8 @@ mgmtd_listener(int kind, const char *name, int fd)
 		*slot = fd;
 	} else if (kind == LISTEN_CONTROL)
 		ctl_server_listen(fd);
+	else if (kind == LISTEN_SNMP)
+		snmp_agent_listen(fd);
 	else
 		http_listen(fd);
 }
@@ -186,6 +194,10 @@ mgmtd_start(void)
 		http_listen(g_http_fd);
 		g_http_fd = -1;
 	}
+	if (g_snmp_fd != -1) {
+		snmp_agent_listen(g_snmp_fd);
+		g_snmp_fd = -1;
+	}
 	history_start();
 	log_debug("started");
 }
@@ -195,6 +207,7 @@ mgmtd_shutdown(void)
 {
 	ctl_server_close();
 	http_close();
+	snmp_agent_close();
 	daemon_exit(0);
 }
 

@@ -18,6 +18,7 @@
  *	http_history.c	traffic per minute over the last hour
  *	http_tls.c	HTTPS: the certificate ternd read
  *	http_parse.c	query strings, Basic credentials, htpasswd lines
+ *	snmp_*.c	the SNMP agent (snmp.h)
  *
  * Both front ends speak to the daemons through the same requests: an
  * HTTP endpoint runs a control request line and reshapes its answer.

@@ -31,6 +31,8 @@ PKGS=(
 	python3-dnslib python3-dkim swaks
 	# mgmtd tests: Prometheus text parser, the web page in a real browser
 	python3-prometheus-client chromium
+	# the SNMP agent (net-snmp's BER/PDU code) and its tests' tools
+	libsnmp-dev snmp
 	# tools the scripts and tests call
 	openssl procps
 	# the Debian package and its test (scripts/pkg-test.sh), man pages

@@ -167,7 +167,7 @@ fuzz_setup() {
 	# shellcheck disable=SC2207
 	FUZZ_CFLAGS+=($(pkg-config --cflags libuv libbsd-overlay openssl jansson))
 	# shellcheck disable=SC2207
-	FUZZ_LIBS=($(pkg-config --libs libuv libbsd-overlay openssl jansson) -ludns)
+	FUZZ_LIBS=($(pkg-config --libs libuv libbsd-overlay openssl jansson) -ludns -lnetsnmp)
 }
 
 # libternc for libFuzzer: common/*.c with the fuzzer's instrumentation.

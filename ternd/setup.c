@@ -154,8 +154,9 @@ setup_add_listener(struct ternd *t, int kind, const char *name, int fd)
 	return 0;
 }
 
-int
-setup_tcp_listener(struct ternd *t, int kind, const char *spec)
+/* A bound socket on spec ("ip:port"): listening when it is TCP. */
+static int
+setup_listener(struct ternd *t, int kind, const char *spec, int type)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -186,7 +187,7 @@ setup_tcp_listener(struct ternd *t, int kind, const char *spec)
 			goto bad;
 		sslen = sizeof(*s4);
 	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0)) == -1)
 		fatal("socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (ss.ss_family == AF_INET6)
@@ -196,7 +197,7 @@ setup_tcp_listener(struct ternd *t, int kind, const char *spec)
 		close(fd);
 		return -1;
 	}
-	if (listen(fd, 1024) == -1)
+	if (type == SOCK_STREAM && listen(fd, 1024) == -1)
 		fatal("listen");
 	snprintf(name, sizeof(name), "%s%s%s:%d", ss.ss_family == AF_INET6 ?
 	    "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "", port);
@@ -205,6 +206,18 @@ setup_tcp_listener(struct ternd *t, int kind, const char *spec)
 bad:
 	log_warnx("listener %s: not an IP address", spec);
 	return -1;
+}
+
+int
+setup_tcp_listener(struct ternd *t, int kind, const char *spec)
+{
+	return setup_listener(t, kind, spec, SOCK_STREAM);
+}
+
+int
+setup_udp_socket(struct ternd *t, int kind, const char *spec)
+{
+	return setup_listener(t, kind, spec, SOCK_DGRAM);
 }
 
 static int

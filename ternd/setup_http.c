@@ -71,6 +71,23 @@ setup_memfile(struct ternd *t, const char *written, int kind,
 	return 0;
 }
 
+/* snmp-port on snmp-interface: a UDP socket bound here as root (161 is
+ * privileged) for mgmtd's SNMP agent. */
+static int
+setup_snmp(struct ternd *t)
+{
+	const char *iface;
+	char spec[300];
+	int64_t port;
+
+	if ((port = cfg_int(t->cfg->root, "snmp-port", 0)) <= 0)
+		return 0;
+	iface = cfg_str(t->cfg->root, "snmp-interface", "127.0.0.1");
+	snprintf(spec, sizeof(spec), "%s%s%s:%lld", strchr(iface, ':') ?
+	    "[" : "", iface, strchr(iface, ':') ? "]" : "", (long long)port);
+	return setup_udp_socket(t, LISTEN_SNMP, spec);
+}
+
 int
 setup_http(struct ternd *t)
 {
@@ -78,6 +95,8 @@ setup_http(struct ternd *t)
 	char spec[300];
 	int64_t port;
 
+	if (setup_snmp(t) == -1)
+		return -1;
 	if (cfg_child(t->cfg->root, "http-mgmt-port") == NULL)
 		return 0;
 	if ((port = cfg_int(t->cfg->root, "http-mgmt-port", 0)) <= 0)

@@ -75,6 +75,7 @@ int	setup_listeners(struct ternd *);
 int	setup_files(struct ternd *);
 void	setup_suppress_file(struct ternd *);	/* setup_bounced.c */
 int	setup_tcp_listener(struct ternd *, int kind, const char *spec);
+int	setup_udp_socket(struct ternd *, int kind, const char *spec);
 
 /* acct_files.c: piped accounting and rotation of accounting files */
 /* `|COMMAND`: start it; the pipe's write end, or -1. */
@@ -82,7 +83,8 @@ int	acct_pipe_open(struct ternd *, const char *written);
 /* BNC_ROTATE from bounced: rename aside, reopen, answer BNC_ROTATED. */
 void	acct_rotate_msg(struct ternd *, struct mproc *, struct imsg *);
 
-/* setup_http.c: mgmtd's HTTP listener and htpasswd content */
+/* setup_http.c: mgmtd's HTTP listener and htpasswd content, its SNMP
+ * socket */
 int	setup_http(struct ternd *);
 
 /* readfile.c: a small file read as root, NUL-terminated, or NULL (logged,

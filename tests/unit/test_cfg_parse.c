@@ -899,7 +899,9 @@ test_table_used_by(void **state)
 		"smtp-multiple-line-response-timeout",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
-		"http-access", "http-mgmt-tls-certificate", NULL,
+		"http-access", "http-mgmt-tls-certificate",
+		/* the SNMP agent (ternd binds the port) */
+		"snmp-port", "snmp-interface", "snmp-community", NULL,
 	};
 	const struct cfg_directive *t, *d;
 	size_t n, i, k;
