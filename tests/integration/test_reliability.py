@@ -323,6 +323,9 @@ def test_full_disk_gives_452_loses_nothing_and_recovers(make_tern, sink,
     code, text = s.getreply()
     assert 400 <= code < 500, (code, text)
     s.close()
+    # and its half-written file is gone, not left to fill the disk
+    t.wait_for(lambda: not any((t.spool / "incoming").iterdir()),
+               what="the refused message's file to be removed")
 
     def refused():
         try:
