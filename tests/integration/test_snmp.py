@@ -83,10 +83,12 @@ def test_numbers_match_api_stats(agent, sink):
     t.send(SENDER, ["gone@example.test", "a@example.test"], make_message())
     t.send(SENDER, ["b@example.test"], make_message())
     t.wait_messages(sink, 2)
-    # 2 delivered, 1 bounced, and its DSN delivered to the sender
+    # 2 delivered, 1 bounced, and its DSN delivered to the sender; then
+    # the idle connections close, so nothing moves between the reads.
     wait_for(lambda: (lambda s: s["queue"]["recipients"] == 0 and
-                      s["bounced"] == 1 and s["delivered"] == 3)(
-                          stats(hport)["status"]), what="all final")
+                      s["bounced"] == 1 and s["delivered"] == 3 and
+                      s["smtpOut"] == 0)(stats(hport)["status"]),
+             timeout=60, what="all final, connections closed")
     st = stats(hport)["status"]
     v = snmp.get("ternMsgsReceived.0", "ternRcptsDelivered.0",
                  "ternRcptsBounced.0", "ternRcptsDeferred.0",
@@ -103,6 +105,7 @@ def test_numbers_match_api_stats(agent, sink):
     assert num(v["ternSpoolMessages.0"]) == st["queue"]["messages"]
     assert num(v["ternSpoolBytes.0"]) == st["queue"]["bytes"]
     assert num(v["ternRetryPending.0"]) == st["retryPending"]
+    assert num(v["ternConnectionsOut.0"]) == st["smtpOut"] == 0
     assert v["ternState.0"] == "running" and v["ternSpoolFull.0"] == "false"
     assert v["ternVersion.0"] and v["ternUptime.0"]
 
