@@ -85,6 +85,8 @@ struct mta_job {
 	int			 fd;		/* message file, -1 once sent */
 	char			*dkim;		/* DKIM-Signature header, or NULL */
 	int			 dkim_done;	/* signing was tried */
+	int			 eightbit;	/* body has 8-bit bytes: -1 not
+						 * looked yet (mta_body_8bit) */
 	struct mta_result	*res;		/* env->nrcpt entries */
 };
 
@@ -177,6 +179,9 @@ void		 mta_body_init(struct mta_body *, int fd, uint64_t size);
 ssize_t		 mta_body_next(struct mta_body *, char *out);
 size_t		 mta_body_stuff(struct mta_body *, const char *in, size_t len,
 		    char *out);
+/* Whether the first `size` bytes of fd hold a byte above 127 (-1: read
+ * error). */
+int		 mta_body_8bit(int fd, uint64_t size);
 
 /* mta_limit.c: token buckets (rates), one token deep */
 struct mta_bucket {
@@ -243,6 +248,9 @@ struct mta_queue {
 	int			 max_msg;	/* 0: unlimited */
 	int			 max_rcpt;	/* per transaction, 0: any */
 	uint64_t		 max_size;	/* max-message-size, 0: any */
+	int			 pipeline_depth;	/* 0: all at once */
+	int			 no_pipelining;		/* ignore-pipelining */
+	int			 no_8bitmime;		/* ignore-8bitmime */
 	struct mta_bucket	 msg_rate;	/* max-msg-rate */
 	struct mta_bucket	 conn_rate;	/* max-connect-rate */
 	struct mta_bucket	 conn_ival;	/* delivery-interval */
@@ -401,6 +409,9 @@ struct mta_session {
 	uint32_t		*sent;		/* rcpt indexes, RCPT order */
 	uint32_t		 nsent, nreplied, naccepted;
 	int			 pipelined;
+	uint32_t		 nrcpt_out;	/* RCPTs written */
+	int			 data_out;	/* DATA written */
+	int			 inflight;	/* commands awaiting replies */
 	int			 mailfailed;
 	int			 discard;	/* 354 without recipients */
 	int			 more;		/* recipients left for another

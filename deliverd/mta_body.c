@@ -24,6 +24,26 @@ mta_body_init(struct mta_body *b, int fd, uint64_t size)
 	b->ended = 0;
 }
 
+int
+mta_body_8bit(int fd, uint64_t size)
+{
+	unsigned char buf[MTA_BODY_CHUNK];
+	uint64_t off = 0;
+	ssize_t n, i;
+
+	while (off < size) {
+		n = pread(fd, buf, size - off < sizeof(buf) ? size - off :
+		    sizeof(buf), off);
+		if (n <= 0)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (buf[i] & 0x80)
+				return 1;
+		off += n;
+	}
+	return 0;
+}
+
 size_t
 mta_body_stuff(struct mta_body *b, const char *in, size_t len, char *out)
 {

@@ -59,6 +59,7 @@ mta_job_new(const struct envelope *env, const char *queue,
 	job->queue = xstrdup(queue);
 	job->domain = xstrdup(domain);
 	job->fd = fd;
+	job->eightbit = -1;
 	if ((job->res = calloc(env->nrcpt ? env->nrcpt : 1,
 	    sizeof(*job->res))) == NULL)
 		fatal("mta_job_new");

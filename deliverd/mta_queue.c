@@ -454,6 +454,11 @@ mta_queue_settings(struct mta_queue *q)
 	q->conn_limit = q->max_conn;
 	mta_queue_limits(q);
 	mta_queue_ip_limits(q);
+	q->pipeline_depth = mta_queue_int(q, "smtp-pipeline-depth", 0);
+	q->no_pipelining = (v = mta_queue_str(q, "ignore-pipelining")) != NULL &&
+	    !mta_queue_word_no(v);
+	q->no_8bitmime = (v = mta_queue_str(q, "ignore-8bitmime")) != NULL &&
+	    !mta_queue_word_no(v);
 	mta_queue_tls(q);
 	q->tls_broken = 0;
 	mta_backoff_settings(q);

@@ -323,8 +323,8 @@ mta_smtp_send_mail(struct mta_session *s)
 		}
 	}
 	mta_session_send(s, "MAIL FROM:<%s>%s%s%s%s\r\n", env->sender, size,
-	    (env->flags & ENV_8BITMIME) && (s->ext & MTA_EXT_8BITMIME) ?
-	    " BODY=8BITMIME" : "",
+	    (env->flags & ENV_8BITMIME) && (s->ext & MTA_EXT_8BITMIME) &&
+	    !s->q->no_8bitmime ? " BODY=8BITMIME" : "",
 	    (env->flags & ENV_SMTPUTF8) && (s->ext & MTA_EXT_SMTPUTF8) ?
 	    " SMTPUTF8" : "", dsn);
 }
@@ -357,6 +357,33 @@ mta_smtp_send_rcpt(struct mta_session *s, uint32_t n)
 	mta_session_send(s, "RCPT TO:<%s>%s\r\n", r->addr, dsn);
 }
 
+/*
+ * RFC 6152: 8-bit content goes only to a receiver that offers 8BITMIME
+ * (not ignored with ignore-8bitmime).  Without, a message that really
+ * has 8-bit bytes bounces with 5.6.3 (the RFC's other choice, a MIME
+ * downgrade to quoted-printable, would break a DKIM signature made
+ * upstream); one declared BODY=8BITMIME but 7-bit throughout goes as
+ * it is.  -1: the job has its outcome.
+ */
+static int
+mta_smtp_8bit_check(struct mta_session *s)
+{
+	struct mta_job *job = s->job;
+	char diag[MTA_DIAG_MAX];
+
+	if ((s->ext & MTA_EXT_8BITMIME) && !s->q->no_8bitmime)
+		return 0;
+	if (job->eightbit == -1 && job->fd != -1)
+		job->eightbit = mta_body_8bit(job->fd, job->env->size);
+	if (job->eightbit != 1)
+		return 0;
+	snprintf(diag, sizeof(diag), "the message has 8-bit content and "
+	    "%s does not offer 8BITMIME%s", s->mta, s->q->no_8bitmime ?
+	    " (ignore-8bitmime)" : "");
+	mta_smtp_end_job(s, DLV_PERMFAIL, 0, "5.6.3", diag);
+	return -1;
+}
+
 /* Outcomes known without talking to the server.  0: go on. */
 static int
 mta_smtp_precheck(struct mta_session *s)
@@ -379,6 +406,8 @@ mta_smtp_precheck(struct mta_session *s)
 		mta_smtp_end_job(s, DLV_PERMFAIL, 0, "5.3.4", diag);
 		return -1;
 	}
+	if (mta_smtp_8bit_check(s) == -1)
+		return -1;
 	s->more = 0;
 	for (i = 0; i < env->nrcpt; i++) {
 		if (job->res[i].status != 0)
@@ -400,10 +429,37 @@ mta_smtp_precheck(struct mta_session *s)
 	return 0;
 }
 
+/*
+ * Pipelining: RCPTs, then DATA, while fewer than smtp-pipeline-depth
+ * commands await their replies (MAIL counts); without a depth, all of
+ * them in one write.  Called again as replies come in.
+ */
+static void
+mta_smtp_fill(struct mta_session *s)
+{
+	int depth = s->q->pipeline_depth, cork = !s->corked;
+
+	if (cork)
+		mta_session_cork(s);
+	while (s->nrcpt_out < s->nsent && (depth <= 0 ||
+	    s->inflight < depth)) {
+		mta_smtp_send_rcpt(s, s->nrcpt_out++);
+		s->inflight++;
+	}
+	if (s->nrcpt_out == s->nsent && !s->data_out && (depth <= 0 ||
+	    s->inflight < depth)) {
+		mta_session_send(s, "DATA\r\n");
+		s->data_out = 1;
+		s->inflight++;
+	}
+	if (cork)
+		mta_session_uncork(s);
+}
+
 static void
 mta_smtp_start(struct mta_session *s, struct mta_job *job)
 {
-	uint32_t n = job->env->nrcpt, i;
+	uint32_t n = job->env->nrcpt;
 
 	s->job = job;
 	s->acc = calloc(n ? n : 1, sizeof(*s->acc));
@@ -412,7 +468,10 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 		fatal("mta_smtp_start");
 	s->nsent = s->nreplied = s->naccepted = 0;
 	s->mailfailed = s->discard = 0;
-	s->pipelined = (s->ext & MTA_EXT_PIPELINING) != 0;
+	s->nrcpt_out = 0;
+	s->data_out = s->inflight = 0;
+	s->pipelined = (s->ext & MTA_EXT_PIPELINING) != 0 &&
+	    !s->q->no_pipelining && s->q->pipeline_depth != 1;
 	if (s->q->dkim_sign && !job->dkim_done && job->fd != -1) {
 		/* Once per job, before MAIL: SIZE counts the signature. */
 		job->dkim = mta_dkim_sign(job->fd, job->env->size,
@@ -433,9 +492,8 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 	}
 	mta_session_cork(s);
 	mta_smtp_send_mail(s);
-	for (i = 0; i < s->nsent; i++)
-		mta_smtp_send_rcpt(s, i);
-	mta_session_send(s, "DATA\r\n");
+	s->inflight = 1;
+	mta_smtp_fill(s);
 	mta_session_uncork(s);
 	mta_session_timer(s, s->q->to.reply);
 }
@@ -530,6 +588,10 @@ mta_smtp_mail_reply(struct mta_session *s, const char *diag)
 	s->state = MTA_RCPT;
 	if (!s->pipelined)
 		mta_smtp_send_rcpt(s, 0);
+	else {
+		s->inflight--;
+		mta_smtp_fill(s);
+	}
 }
 
 static void
@@ -549,12 +611,16 @@ mta_smtp_rcpt_reply(struct mta_session *s, const char *diag)
 		mta_session_conninfo(s, &ci);
 		mta_job_set(s->job, i, status, 0, dsn, diag, &ci);
 	}
+	if (s->pipelined)
+		s->inflight--;
 	if (s->nreplied < s->nsent) {
 		if (!s->pipelined)
 			mta_smtp_send_rcpt(s, s->nreplied);
+		else
+			mta_smtp_fill(s);
 		return;
 	}
-	if (!s->pipelined && s->naccepted == 0) {
+	if ((!s->pipelined || !s->data_out) && s->naccepted == 0) {
 		/* Every recipient has its own outcome already. */
 		mta_smtp_rset(s, DLV_TEMPFAIL, 0, "4.0.0", diag);
 		return;
@@ -562,6 +628,8 @@ mta_smtp_rcpt_reply(struct mta_session *s, const char *diag)
 	s->state = MTA_DATA;
 	if (!s->pipelined)
 		mta_session_send(s, "DATA\r\n");
+	else if (!s->data_out)
+		mta_smtp_fill(s);
 }
 
 static void

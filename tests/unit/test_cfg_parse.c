@@ -897,6 +897,7 @@ test_table_used_by(void **state)
 		"connect-timeout", "smtp-greeting-timeout",
 		"data-send-timeout", "smtp-data-termination-timeout",
 		"smtp-multiple-line-response-timeout",
+		"smtp-pipeline-depth", "ignore-8bitmime", "ignore-pipelining",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", "http-mgmt-tls-certificate",
