@@ -158,6 +158,20 @@ enum imsg_type {
 	 * "unlimited" when none) */
 	DLV_QUEUE_STATS,
 
+	/* --- deliverd <-> ternd: local pipe delivery (ternd/local.c) --- */
+
+	/* deliverd: run the pipe command of a `type pipe` (or `local yes`)
+	 * domain for one recipient; fd = the message alone (a memfd, at
+	 * offset 0), its stdin.  peerid = request.  str command (as
+	 * configured; ternd splits it and replaces $from $to $user $domain
+	 * $envid), str user (pipe-user; NULL: run-as-user), str sender,
+	 * str rcpt, str qid */
+	DLV_PIPE_REQ = 228,
+	/* ternd: the command ended.  peerid = request.  u32 status (DLV_OK,
+	 * DLV_TEMPFAIL for exit 75 or a command that could not run or was
+	 * killed, DLV_PERMFAIL for any other exit), str dsn, str diag */
+	DLV_PIPE_DONE,
+
 	/* --- queued <-> bounced: accounting --- */
 
 	/* queued: one accounting record.  peerid unused.  u64 seq, then

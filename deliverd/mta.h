@@ -251,6 +251,8 @@ struct mta_queue {
 	int			 pipeline_depth;	/* 0: all at once */
 	int			 no_pipelining;		/* ignore-pipelining */
 	int			 no_8bitmime;		/* ignore-8bitmime */
+	char			*pipe_cmd;	/* type pipe: command, else NULL */
+	char			*pipe_user;	/* pipe-user, NULL: ternd's */
 	struct mta_bucket	 msg_rate;	/* max-msg-rate */
 	struct mta_bucket	 conn_rate;	/* max-connect-rate */
 	struct mta_bucket	 conn_ival;	/* delivery-interval */
@@ -423,6 +425,11 @@ struct mta_session *mta_session_new(struct mta_queue *,
 		    const struct sockaddr_storage *src);
 void		 mta_session_connect(struct mta_session *);
 void		 mta_session_start(struct mta_session *);
+
+/* mta_local.c: type pipe, run by ternd */
+void		 mta_local_deliver(struct mta_job *, const char *command,
+		    const char *user);
+void		 mta_local_done(struct imsg *);
 
 /* mta_slot.c */
 enum { MTA_SLOT_NONE = 0, MTA_SLOT_WAIT, MTA_SLOT_HELD };

@@ -364,6 +364,10 @@ mta_queue_clear_settings(struct mta_queue *q)
 	q->nsrcs = 0;
 	free(q->resolve_to);
 	q->resolve_to = NULL;
+	free(q->pipe_cmd);
+	q->pipe_cmd = NULL;
+	free(q->pipe_user);
+	q->pipe_user = NULL;
 }
 
 static void
@@ -385,6 +389,27 @@ mta_queue_word_no(const char *v)
 {
 	return strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
 	    strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0;
+}
+
+/* type pipe + command, or the seeds' local yes + mailbox-command. */
+static void
+mta_queue_pipe(struct mta_queue *q)
+{
+	const char *type, *local, *cmd;
+
+	type = mta_queue_str(q, "type");
+	local = mta_queue_str(q, "local");
+	if (!(type != NULL && strcasecmp(type, "pipe") == 0) &&
+	    !(local != NULL && !mta_queue_word_no(local)))
+		return;
+	if ((cmd = mta_queue_str(q, "command")) == NULL &&
+	    (cmd = mta_queue_str(q, "mailbox-command")) == NULL) {
+		log_warnx("%s: pipe delivery without a command", q->name);
+		return;
+	}
+	q->pipe_cmd = xstrdup(cmd);
+	if ((cmd = mta_queue_str(q, "pipe-user")) != NULL)
+		q->pipe_user = xstrdup(cmd);
 }
 
 /* use-starttls yes|no|if-available, require-starttls, the seeds' tls
@@ -454,6 +479,7 @@ mta_queue_settings(struct mta_queue *q)
 	q->conn_limit = q->max_conn;
 	mta_queue_limits(q);
 	mta_queue_ip_limits(q);
+	mta_queue_pipe(q);
 	q->pipeline_depth = mta_queue_int(q, "smtp-pipeline-depth", 0);
 	q->no_pipelining = (v = mta_queue_str(q, "ignore-pipelining")) != NULL &&
 	    !mta_queue_word_no(v);
@@ -535,6 +561,12 @@ mta_queue_add(struct mta_job *job)
 		    (unsigned long long)q->max_size, q->domain);
 		mta_job_fail(job, DLV_PERMFAIL, 0, "5.3.4", diag, NULL);
 		mta_job_done(job);
+		mta_queue_maybe_free(q);
+		return;
+	}
+	if (q->pipe_cmd != NULL) {
+		/* No SMTP: ternd runs the command (mta_local.c). */
+		mta_local_deliver(job, q->pipe_cmd, q->pipe_user);
 		mta_queue_maybe_free(q);
 		return;
 	}

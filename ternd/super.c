@@ -342,6 +342,8 @@ super_reap(struct ternd *t)
 	int status, i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (local_exited(pid, status))
+			continue;
 		for (i = 0; i < t->nchildren; i++)
 			if (t->children[i].pid == pid)
 				child_exited(t, &t->children[i], status);
@@ -429,6 +431,12 @@ child_msg(struct mproc *p, struct imsg *imsg)
 			close(imsg->fd);
 		acct_rotate_msg(env, p, imsg);
 		return;
+	case DLV_PIPE_REQ:
+		if (p->proc == PROC_DELIVERD) {
+			local_request(p->data, imsg);
+			return;
+		}
+		break;
 	case CTL_PROCS_REQ:
 		m_end(&m);
 		json = super_procs_json(env);

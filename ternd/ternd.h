@@ -104,6 +104,11 @@ void	keys_send(struct ternd *, struct child *);
 /* resolv.c: the host's name servers for deliverd */
 void	resolv_send(struct ternd *, struct child *);
 
+/* local.c: pipe delivery for deliverd (DLV_PIPE_REQ), run as root's
+ * child as the pipe user; local_exited() is 1 when it reaped one. */
+void	local_request(struct child *, struct imsg *);
+int	local_exited(pid_t, int status);
+
 /* secrets.c: TLS keys and password files for smtpd, read as root */
 void	secrets_send(struct ternd *, struct child *);
 
