@@ -669,7 +669,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    EN("simple|relaxed") },
 	{ D("dkim-headers-canon", CT_ENUM, Q, 0, "relaxed", "c= headers"),
 	    EN("simple|relaxed") },
-	{ D("dkim-headers", CT_STRING, Q, 0, NULL, "extra headers to sign") },
+	{ D("dkim-headers", CT_STRING, Q, DLVD, NULL, "extra headers to sign") },
 	{ D("dkim-disallow-adding-headers", CT_STRING, Q, 0, NULL, "oversign") },
 	{ D("dkim-add-body-limit", CT_BOOL, Q, 0, "false", "l= tag") },
 	{ D("dkim-add-timestamp", CT_BOOL, Q, 0, "false", "t= tag") },

@@ -116,7 +116,7 @@ uint32_t	 mta_status_of(const struct smtp_reply *);
 /* mta_dkim.c */
 void		 mta_dkim_key_recv(struct imsg *);
 char		*mta_dkim_sign(int fd, uint64_t size, const char *vmta,
-		    const char *qid);
+		    const char *qid, const char *extra_headers);
 
 /* mta_dns.c */
 enum {
@@ -244,6 +244,7 @@ struct mta_queue {
 		uint64_t	 send;		/* each chunk of the body */
 		uint64_t	 eom;		/* reply to the final dot */
 	}			 to;
+	char			*dkim_headers;	/* dkim-headers, or NULL */
 	int			 max_conn;
 	int			 max_msg;	/* 0: unlimited */
 	int			 max_rcpt;	/* per transaction, 0: any */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "mta.h"
 #include "proto.h"
+#include "util.h"
 
 #define DKIM_MAX_MSG	(64 * 1024 * 1024)	/* sign no bigger message */
 
@@ -50,6 +52,61 @@ static const char *dkim_sign_headers[] = {
 	"list-id", "list-unsubscribe", "list-unsubscribe-post", "feedback-id",
 	NULL
 };
+
+/* Never signed, even when dkim-headers names them (PowerMTA's list):
+ * relays add or drop them. */
+static const char *dkim_never_headers[] = {
+	"bcc", "received", "return-path", "dkim-signature", "comments",
+	"keywords", "resent-bcc", NULL
+};
+
+static int
+dkim_listed(const char **list, const char *name)
+{
+	int i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strcasecmp(list[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* One header into the signature, when the message has it. */
+static void
+dkim_add_header(const char *msg, size_t hend, const char *name,
+    struct dkim_buf *data, struct dkim_buf *hl)
+{
+	const char *h;
+	size_t len;
+
+	if ((h = dkim_find_header(msg, hend, name, &len)) == NULL)
+		return;
+	dkim_canon_header(h, len, 1, data);
+	dkim_buf_printf(hl, "%s%s", hl->len ? ":" : "", name);
+}
+
+/* dkim-headers: more names (comma or space separated) to sign. */
+static void
+dkim_extra_headers(const char *msg, size_t hend, const char *extra,
+    struct dkim_buf *data, struct dkim_buf *hl)
+{
+	char *list, *p, *name;
+	size_t i;
+
+	if (extra == NULL)
+		return;
+	list = p = xstrdup(extra);
+	while ((name = strsep(&p, ", \t")) != NULL) {
+		if (*name == '\0' || *name == '/' || strlen(name) > 64)
+			continue;	/* /regex/ entries: not supported */
+		for (i = 0; name[i] != '\0'; i++)
+			name[i] = tolower((unsigned char)name[i]);
+		if (!dkim_listed(dkim_sign_headers, name) &&
+		    !dkim_listed(dkim_never_headers, name))
+			dkim_add_header(msg, hend, name, data, hl);
+	}
+	free(list);
+}
 
 /* DLV_DKIM_KEY from ternd. */
 void
@@ -236,7 +293,8 @@ mta_dkim_tag(struct dkim_buf *h, size_t *col, const char *tag,
  * (not signed: no key, unreadable, too big; logged when it matters).
  */
 char *
-mta_dkim_sign(int fd, uint64_t size, const char *vmta, const char *qid)
+mta_dkim_sign(int fd, uint64_t size, const char *vmta, const char *qid,
+    const char *extra)
 {
 	struct dkim_buf body = { 0 }, hdr = { 0 }, data = { 0 }, hl = { 0 };
 	struct dkim_buf full = { 0 };
@@ -265,14 +323,9 @@ mta_dkim_sign(int fd, uint64_t size, const char *vmta, const char *qid)
 	    EVP_sha256(), NULL);
 	bh = mta_dkim_b64(hash, hlen);
 	/* Signed headers, canonicalized, and their names for h=. */
-	for (i = 0; dkim_sign_headers[i] != NULL; i++) {
-		if ((h = dkim_find_header(msg, hend, dkim_sign_headers[i],
-		    &len)) == NULL)
-			continue;
-		dkim_canon_header(h, len, 1, &data);
-		dkim_buf_printf(&hl, "%s%s", hl.len ? ":" : "",
-		    dkim_sign_headers[i]);
-	}
+	for (i = 0; dkim_sign_headers[i] != NULL; i++)
+		dkim_add_header(msg, hend, dkim_sign_headers[i], &data, &hl);
+	dkim_extra_headers(msg, hend, extra, &data, &hl);
 	/* The signature header with an empty b=, signed as it will be sent. */
 	col = strlen("DKIM-Signature: ");
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));

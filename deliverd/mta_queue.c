@@ -368,6 +368,8 @@ mta_queue_clear_settings(struct mta_queue *q)
 	q->pipe_cmd = NULL;
 	free(q->pipe_user);
 	q->pipe_user = NULL;
+	free(q->dkim_headers);
+	q->dkim_headers = NULL;
 }
 
 static void
@@ -480,6 +482,8 @@ mta_queue_settings(struct mta_queue *q)
 	mta_queue_limits(q);
 	mta_queue_ip_limits(q);
 	mta_queue_pipe(q);
+	if ((v = mta_queue_str(q, "dkim-headers")) != NULL)
+		q->dkim_headers = xstrdup(v);
 	q->pipeline_depth = mta_queue_int(q, "smtp-pipeline-depth", 0);
 	q->no_pipelining = (v = mta_queue_str(q, "ignore-pipelining")) != NULL &&
 	    !mta_queue_word_no(v);

@@ -475,7 +475,7 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 	if (s->q->dkim_sign && !job->dkim_done && job->fd != -1) {
 		/* Once per job, before MAIL: SIZE counts the signature. */
 		job->dkim = mta_dkim_sign(job->fd, job->env->size,
-		    s->q->vmta, job->env->qid);
+		    s->q->vmta, job->env->qid, s->q->dkim_headers);
 		job->dkim_done = 1;
 	}
 	if (mta_smtp_precheck(s) == -1) {

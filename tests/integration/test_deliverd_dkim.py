@@ -123,3 +123,37 @@ def test_tampered_body_fails_verification(make_tern, sink, dkim_keys):
     data = t.wait_messages(sink, 1)[0].data
     assert verify(data, dns)
     assert not verify(data.replace(b"a dot line", b"a dot lime"), dns)
+
+
+def _h_tag(data: bytes) -> list:
+    sig = data.split(b"DKIM-Signature:", 1)[1].split(b"\r\n\r\n")[0]
+    sig = b"".join(sig.split())
+    h = sig.split(b"h=", 1)[1].split(b";", 1)[0]
+    return h.decode().split(":")
+
+
+def test_dkim_headers_adds_signed_headers(make_tern, sink, dkim_keys):
+    """dkim-headers X-Campaign, Received: X-Campaign is signed (in h=,
+    and the signature still verifies); Received never is."""
+    keydir, dns = dkim_keys
+    t = make_tern(routes={"example.test": sink},
+                  domain_settings={"example.test":
+                                   "dkim-sign yes\n"
+                                   "dkim-headers X-Campaign, Received"},
+                  extra=f"domain-key rsa1,client.test,{keydir}/rsa.pem\n")
+    t.send(SENDER, ["a@example.test"], make_message(
+        body=BODY, headers=("X-Campaign: spring-42",
+                            "Received: from a by b; Mon, 1 Jan 2024")))
+    data = t.wait_messages(sink, 1)[0].data
+    h = _h_tag(data)
+    assert "x-campaign" in h and "from" in h
+    assert "received" not in h
+    assert verify(data, dns)
+    # the same without dkim-headers: not signed (the test can fail)
+    t2 = make_tern(name="plain", routes={"example.test": sink},
+                   domain_settings={"example.test": "dkim-sign yes"},
+                   extra=f"domain-key rsa1,client.test,{keydir}/rsa.pem\n")
+    t2.send(SENDER, ["b@example.test"], make_message(
+        headers=("X-Campaign: spring-42",)))
+    data2 = t2.wait_messages(sink, 1, rcpt="b@example.test")[0].data
+    assert "x-campaign" not in _h_tag(data2)
