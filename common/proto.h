@@ -172,6 +172,11 @@ enum imsg_type {
 	 * killed, DLV_PERMFAIL for any other exit), str dsn, str diag */
 	DLV_PIPE_DONE,
 
+	/* ternd -> deliverd: one CA bundle named by smtp-tls-ca-file, read
+	 * as root, sent before IMSG_START (ternd/cafile.c).  str file (the
+	 * value as written in the config), str pem */
+	DLV_TLS_CA = 230,
+
 	/* --- queued <-> bounced: accounting --- */
 
 	/* queued: one accounting record.  peerid unused.  u64 seq, then

@@ -179,6 +179,9 @@ deliverd_parent_msg(struct mproc *p, struct imsg *imsg)
 	case DLV_NAMESERVERS:
 		resolver_host_servers(imsg);
 		return;
+	case DLV_TLS_CA:
+		mta_tls_ca_recv(imsg);
+		return;
 	case DLV_PIPE_DONE:
 		mta_local_done(imsg);
 		return;

@@ -245,6 +245,7 @@ struct mta_queue {
 		uint64_t	 eom;		/* reply to the final dot */
 	}			 to;
 	char			*dkim_headers;	/* dkim-headers, or NULL */
+	char			*tls_ca;	/* smtp-tls-ca-file: verify */
 	int			 max_conn;
 	int			 max_msg;	/* 0: unlimited */
 	int			 max_rcpt;	/* per transaction, 0: any */
@@ -351,7 +352,8 @@ struct mta_conn;
 struct mta_tls;
 
 /* mta_tls.c: OpenSSL on memory BIOs under a session */
-struct mta_tls	*mta_tls_new(const char *servername);
+struct mta_tls	*mta_tls_new(const char *servername, const char *cafile);
+void		 mta_tls_ca_recv(struct imsg *);
 void		 mta_tls_free(struct mta_tls *);
 int		 mta_tls_done(const struct mta_tls *);
 char		*mta_tls_pending(struct mta_tls *, size_t *);
@@ -391,6 +393,7 @@ struct mta_session {
 	char			 mta[320];	/* "host (ip)" */
 	char			 esmtp[MTA_ESMTP_MAX];
 	int			 ext;		/* MTA_EXT_* */
+	int			 tls_retried;	/* reconnected in clear once */
 	uint64_t		 sizemax;	/* SIZE limit, 0: none */
 	int			 nmsg;		/* transactions done */
 	int			 stale;		/* made under an older config: no

@@ -370,6 +370,8 @@ mta_queue_clear_settings(struct mta_queue *q)
 	q->pipe_user = NULL;
 	free(q->dkim_headers);
 	q->dkim_headers = NULL;
+	free(q->tls_ca);
+	q->tls_ca = NULL;
 }
 
 static void
@@ -484,6 +486,8 @@ mta_queue_settings(struct mta_queue *q)
 	mta_queue_pipe(q);
 	if ((v = mta_queue_str(q, "dkim-headers")) != NULL)
 		q->dkim_headers = xstrdup(v);
+	if ((v = mta_queue_str(q, "smtp-tls-ca-file")) != NULL)
+		q->tls_ca = xstrdup(v);
 	q->pipeline_depth = mta_queue_int(q, "smtp-pipeline-depth", 0);
 	q->no_pipelining = (v = mta_queue_str(q, "ignore-pipelining")) != NULL &&
 	    !mta_queue_word_no(v);

@@ -595,7 +595,7 @@ mta_session_tls_start(struct mta_session *s)
 {
 	char err[256];
 
-	s->tls = mta_tls_new(s->host);
+	s->tls = mta_tls_new(s->host, s->q->tls_ca);
 	s->state = MTA_TLS;
 	if (mta_tls_handshake(s->tls, err, sizeof(err)) == -1) {
 		mta_smtp_tls_failed(s, err);

@@ -253,10 +253,16 @@ mta_smtp_tls_failed(struct mta_session *s, const char *why)
 
 	snprintf(diag, sizeof(diag), "STARTTLS with %s failed: %s", s->mta,
 	    why);
-	/* Opportunistic: the next connections of the queue go in clear
+	/* Opportunistic: this session tries the same address again at once
+	 * in clear, and the next connections of the queue go in clear
 	 * rather than fail the same way again. */
-	if (s->q->tls_mode != MTA_TLS_REQUIRED)
+	if (s->q->tls_mode != MTA_TLS_REQUIRED) {
 		s->q->tls_broken = 1;
+		if (!s->tls_retried && s->addrs != NULL) {
+			s->tls_retried = 1;
+			s->curaddr--;
+		}
+	}
 	mta_session_connfail(s, DLV_TEMPFAIL, "4.7.5", diag);
 }
 

@@ -229,6 +229,7 @@ child_resources(struct ternd *t, struct child *c)
 		m_close(c->mp);
 	}
 	keys_send(t, c);
+	cafile_send(t, c);
 	resolv_send(t, c);
 	secrets_send(t, c);
 }

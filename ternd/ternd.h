@@ -101,6 +101,8 @@ char	*super_procs_json(struct ternd *);
 
 /* keys.c: DKIM keys for deliverd, read as root */
 void	keys_send(struct ternd *, struct child *);
+/* cafile.c: smtp-tls-ca-file bundles for deliverd */
+void	cafile_send(struct ternd *, struct child *);
 /* resolv.c: the host's name servers for deliverd */
 void	resolv_send(struct ternd *, struct child *);
 
