@@ -253,12 +253,14 @@ mta_smtp_tls_failed(struct mta_session *s, const char *why)
 
 	snprintf(diag, sizeof(diag), "STARTTLS with %s failed: %s", s->mta,
 	    why);
-	/* Opportunistic: this session tries the same address again at once
-	 * in clear, and the next connections of the queue go in clear
-	 * rather than fail the same way again. */
+	/* Opportunistic: the next connections of the queue go in clear
+	 * rather than fail the same way again.  A certificate that did not
+	 * verify (smtp-tls-ca-file) is PowerMTA's "fall back to plain":
+	 * this session tries the same address again at once, in clear. */
 	if (s->q->tls_mode != MTA_TLS_REQUIRED) {
 		s->q->tls_broken = 1;
-		if (!s->tls_retried && s->addrs != NULL) {
+		if (s->q->tls_ca != NULL && !s->tls_retried &&
+		    s->addrs != NULL) {
 			s->tls_retried = 1;
 			s->curaddr--;
 		}
