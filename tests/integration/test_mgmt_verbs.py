@@ -162,43 +162,39 @@ class Trace:
         return self.p.wait(scaled(10))
 
 
-def test_trace_streams_the_queue_until_ctrl_c(make_tern, sink):
-    other = sink.__class__(name="other").start()
-    try:
-        t = make_tern(routes={"example.test": sink, "other.test": other},
-                      retry_after="1h")
-        tr = Trace(t, "--json", "example.test")
-        assert json.loads(tr.line()) == {"tracing": "example.test"}
-        sink.add_rule("RCPT", "451 4.7.1 greylisted", count=1)
-        t.send(SENDER, ["a@example.test", "c@other.test"], make_message())
-        t.send(SENDER, ["b@example.test"], make_message())
-        events = [json.loads(tr.line()) for _ in range(2)]
-        assert {e["rcpt"] for e in events} == {"a@example.test",
-                                               "b@example.test"}
-        assert {e["result"] for e in events} == {"deferred", "delivered"}
-        for e in events:
-            assert e["queue"] == QUEUE and e["qid"] and e["time"] > 0
-        dfr = next(e for e in events if e["result"] == "deferred")
-        assert "greylisted" in dfr["diag"] and dfr["dsn"] == "4.7.1"
-        other.wait_for_messages(1)
-        # Retried now: the deferred one is delivered, and shows up.
-        t.cli("schedule", QUEUE)
-        e = json.loads(tr.line())
-        assert (e["rcpt"], e["result"]) == (dfr["rcpt"], "delivered")
-        assert tr.stop() == 0
+def test_trace_streams_the_queue_until_ctrl_c(make_tern, sink, catchall):
+    t = make_tern(routes={"example.test": sink, "other.test": catchall},
+                  retry_after="1h")
+    tr = Trace(t, "--json", "example.test")
+    assert json.loads(tr.line()) == {"tracing": "example.test"}
+    sink.add_rule("RCPT", "451 4.7.1 greylisted", count=1)
+    t.send(SENDER, ["a@example.test", "c@other.test"], make_message())
+    t.send(SENDER, ["b@example.test"], make_message())
+    events = [json.loads(tr.line()) for _ in range(2)]
+    assert {e["rcpt"] for e in events} == {"a@example.test",
+                                           "b@example.test"}
+    assert {e["result"] for e in events} == {"deferred", "delivered"}
+    for e in events:
+        assert e["queue"] == QUEUE and e["qid"] and e["time"] > 0
+    dfr = next(e for e in events if e["result"] == "deferred")
+    assert "greylisted" in dfr["diag"] and dfr["dsn"] == "4.7.1"
+    catchall.wait_for_messages(1)
+    # Retried now: the deferred one is delivered, and shows up.
+    t.cli("schedule", QUEUE)
+    e = json.loads(tr.line())
+    assert (e["rcpt"], e["result"]) == (dfr["rcpt"], "delivered")
+    assert tr.stop() == 0
 
-        # Every queue, human lines; the trace above left nothing behind.
-        tr = Trace(t)
-        assert tr.line() == "tracing * (Ctrl-C to stop)"
-        t.send(SENDER, ["d@other.test"], make_message())
-        line = tr.line()
-        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d delivered +"
-                        r"other\.test/\{default\} \S+ <d@other\.test> via ",
-                        line), line
-        assert tr.stop() == 0
-        assert t.cli("show", "status").returncode == 0
-    finally:
-        other.stop()
+    # Every queue, human lines; the trace above left nothing behind.
+    tr = Trace(t)
+    assert tr.line() == "tracing * (Ctrl-C to stop)"
+    t.send(SENDER, ["d@other.test"], make_message())
+    line = tr.line()
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d delivered +"
+                    r"other\.test/\{default\} \S+ <d@other\.test> via ",
+                    line), line
+    assert tr.stop() == 0
+    assert t.cli("show", "status").returncode == 0
 
 
 def test_trace_usage_and_ternd_down(tern):
