@@ -216,6 +216,9 @@ int		 cfg_domain_match(const struct cfg *, const char *pattern,
  * VMTA or a pool) matching `domain`, or NULL. */
 struct cfg_node	*cfg_domain_block(const struct cfg *,
 		    const struct cfg_node *container, const char *domain);
+/* Whether mail to rcpt is for bounced: the bounce domain, the address
+ * lists of bounce and feedback-loop processors (cfg_inbound.c). */
+int		 cfg_inbound_addr(const struct cfg *, const char *rcpt);
 /* "FILE:LINE" of a setting's node, "default" for NULL; returns buf. */
 const char	*cfg_node_origin(const struct cfg_node *, char *buf,
 		    size_t bufsz);

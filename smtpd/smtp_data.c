@@ -263,7 +263,7 @@ smtp_received(const struct smtp_session *s, char *buf, size_t sz)
 {
 	const struct smtp_tx *tx = s->tx;
 	struct fold f = { buf, sz, 0, 0 };
-	char date[64], from[SMTP_DOMAIN_MAX + INET6_ADDRSTRLEN + 4];
+	char date[64], from[SMTP_DOMAIN_MAX + INET6_ADDRSTRLEN + 4], proto[16];
 
 	smtp_rfc5322_date(date, sizeof(date));
 	if (s->iprev_header) {
@@ -286,10 +286,13 @@ smtp_received(const struct smtp_session *s, char *buf, size_t sz)
 		smtp_fold(&f, "(%s)", s->ip);
 	smtp_fold(&f, "by %s", smtpd.conf.hostname);
 	smtp_fold(&f, "%s", "(Tern)");
-	/* RFC 3848: S for TLS, A for an authenticated client. */
-	smtp_fold(&f, "with %s", !s->esmtp ? "SMTP" : s->tls_up ?
-	    (s->authuser[0] ? "ESMTPSA" : "ESMTPS") :
-	    (s->authuser[0] ? "ESMTPA" : "ESMTP"));
+	/* RFC 3848: S for TLS, A for an authenticated client; RFC 6531
+	 * 3.7.3: UTF8SMTP instead of ESMTP for an SMTPUTF8 transaction. */
+	snprintf(proto, sizeof(proto), "%s%s%s", !s->esmtp ? "SMTP" :
+	    (tx->flags & ENV_SMTPUTF8) ? "UTF8SMTP" : "ESMTP",
+	    s->esmtp && s->tls_up ? "S" : "",
+	    s->esmtp && s->authuser[0] ? "A" : "");
+	smtp_fold(&f, "with %s", proto);
 	if (tx->nrcpt == 1) {
 		smtp_fold(&f, "id %s", tx->qid);
 		smtp_fold(&f, "for <%s>;", tx->rcpts[0].addr);

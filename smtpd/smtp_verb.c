@@ -216,6 +216,27 @@ smtp_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_reply(s, "250 2.1.0 MAIL ok");
 }
 
+/* Mail any client may send without relaying rights: bounces and
+ * feedback reports for bounced, and the relay-domain domains. */
+static int
+smtp_rcpt_ours(const char *addr)
+{
+	const struct cfg_node *n;
+	char dom[SMTP_DOMAIN_MAX + 1];
+
+	if (smtpd.cfg == NULL)
+		return 0;
+	if (cfg_inbound_addr(smtpd.cfg, addr))
+		return 1;
+	addr_domain(addr, dom, sizeof(dom));
+	for (n = cfg_child(smtpd.cfg->root, "relay-domain"); n != NULL;
+	    n = cfg_next_named(n, "relay-domain"))
+		if (n->arg != NULL && cfg_domain_match(smtpd.cfg, n->arg,
+		    dom) > 0)
+			return 1;
+	return 0;
+}
+
 static void
 smtp_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
@@ -243,7 +264,8 @@ smtp_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		/* RFC 5321 4.5.1: always accepted; ours is at host-name. */
 		snprintf(pm, sizeof(pm), "postmaster@%s", smtpd.conf.hostname);
 		addr = pm;
-	} else if (!s->relay && s->authuser[0] == '\0') {
+	} else if (!s->relay && s->authuser[0] == '\0' &&
+	    !smtp_rcpt_ours(addr)) {
 		smtp_error(s, "550 5.7.1 relaying denied");
 		return;
 	}

@@ -922,3 +922,105 @@ def test_bare_lf_and_oversize_data(make_tern, sink):
     assert got.data.endswith(b"Subject: lf\r\nX: y\r\n\r\nbare\r\nlines\r\n")
     time.sleep(scaled(1))
     assert not sink.messages_for("big@example.test")
+
+
+def test_recipient_limit_gives_452_4_5_3(tern, sink):
+    """At most 1000 recipients per transaction (RFC 5321 4.5.3.1.8 asks
+    for at least 100): the 1001st gets 452 4.5.3, the message still goes
+    to the first 1000."""
+    c = Raw(tern.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        assert c.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        c.send(b"".join(b"RCPT TO:<r%d@example.test>\r\n" % i
+                        for i in range(1001)))
+        codes = [c.reply() for _ in range(1001)]
+        assert all(code == 250 for code, _ in codes[:1000]), codes[:3]
+        code, text = codes[1000]
+        assert code == 452 and "4.5.3" in text, text
+        assert c.cmd("DATA")[0] == 354
+        c.send(make_message() + b".\r\n")
+        assert c.reply()[0] == 250
+    finally:
+        c.close()
+    got = tern.wait_messages(sink, 1, rcpt="r999@example.test", timeout=60)
+    assert "r1000@example.test" not in got[0].rcpt_tos
+
+
+def test_command_and_data_timeouts_of_the_source(make_tern, sink):
+    """smtp-command-timeout and smtp-data-timeout of the <source>: an idle
+    client gets 421 4.4.2 and the connection is closed; a transaction cut
+    by the DATA timeout is not delivered."""
+    t = start_tern(make_tern, sink,
+                   source="    always-allow-relaying yes\n"
+                          "    smtp-command-timeout 2s\n"
+                          "    smtp-data-timeout 3s\n")
+    c = Raw(t.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        code, text = c.reply()          # nothing sent: the timeout speaks
+        assert code == 421 and "4.4.2" in text, text
+        with pytest.raises((EOFError, ConnectionError)):
+            c.reply()
+    finally:
+        c.close()
+    c = Raw(t.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        c.cmd(f"MAIL FROM:<{SENDER}>")
+        c.cmd("RCPT TO:<slow@example.test>")
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: never finished\r\n\r\nhalf a message\r\n")
+        code, text = c.reply()
+        assert code == 421 and "4.4.2" in text, text
+    finally:
+        c.close()
+    time.sleep(scaled(1))
+    assert not sink.messages_for("slow@example.test")
+
+
+def test_overlong_data_line_is_refused(tern, sink):
+    """A message line beyond 64 KiB (RFC 5321 allows 1000 octets; Tern
+    tolerates more, not without bound) fails the message with 554 5.6.0
+    and the session goes on."""
+    c = Raw(tern.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        c.cmd(f"MAIL FROM:<{SENDER}>")
+        c.cmd("RCPT TO:<long@example.test>")
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: long\r\n\r\n" + b"z" * (70 * 1024) + b"\r\n.\r\n")
+        code, text = c.reply()
+        assert code == 554 and "5.6.0" in text, text
+        assert c.cmd("NOOP")[0] == 250
+    finally:
+        c.close()
+    time.sleep(scaled(1))
+    assert not sink.messages_for("long@example.test")
+
+
+def test_smtputf8_address_and_received_header(tern, sink):
+    """SMTPUTF8: a UTF-8 address is taken with the parameter, refused
+    (553 5.6.7) without; the Received: header names the client's EHLO,
+    its address, our host, the protocol, the queue id and the sender."""
+    c = Raw(tern.smtp_port)
+    try:
+        c.cmd("EHLO client.test")
+        code, text = c.cmd("MAIL FROM:<jösé@client.test>")
+        assert code == 553 and "5.6.7" in text, text
+        assert c.cmd("MAIL FROM:<jösé@client.test> SMTPUTF8")[0] == 250
+        assert c.cmd("RCPT TO:<ütf@example.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(make_message(subject="utf8") + b".\r\n")
+        code, text = c.reply()
+        assert code == 250, text
+        qid = text.split()[2]
+    finally:
+        c.close()
+    got = tern.wait_messages(sink, 1, rcpt="ütf@example.test")[0]
+    first = got.data.split(b"\r\n\r\n", 1)[0].decode()
+    first = re.split(r"\r\n(?![ \t])", first)[0].replace("\r\n\t", " ")
+    assert re.match(
+        r"Received: from client\.test \(127\.0\.0\.1\) by tern\.test "
+        rf"\(Tern\) with UTF8SMTP id {qid} for <ütf@example\.test>; "
+        r".+ \(envelope-from <jösé@client\.test>\)$", first), first

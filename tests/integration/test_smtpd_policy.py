@@ -306,3 +306,40 @@ def test_x_remote_mta_ip_is_recorded_and_removed_when_allowed(
     head, src = send(LOOPBACK, "xr-off@example.test", "192.0.2.7")
     assert b"X-Remote-MTA-IP: 192.0.2.7" in head, head
     assert src == f"gw.client.test ({LOOPBACK})", src
+
+
+# ------------------------------------- mail any client may send us
+
+def test_bounces_reports_and_relay_domains_from_any_client(
+        make_tern, sink, catchall):
+    """A client with no relaying rights (127.0.0.2: no <source> allows it)
+    may still send to the bounce domain and the feedback-loop addresses
+    (the message goes to bounced: an rb row, nothing delivered) and to a
+    relay-domain; anything else gets 550 5.7.1."""
+    from test_bounced import VERP_EXTRA, _report
+    t = make_tern(routes={"example.test": sink, "inbound.test": sink},
+                  records="d,b,rb,f",
+                  extra=VERP_EXTRA + "relay-domain [*.]inbound.test\n")
+    verp = "news-joe=example.test@bounce.test"
+    dsn = _report(verp, "delivery-status", [
+        ("text/plain", "Sorry."),
+        ("message/delivery-status",
+         "Reporting-MTA: dns; mx.example.test\r\n\r\n"
+         "Final-Recipient: rfc822; joe@example.test\r\n"
+         "Action: failed\r\nStatus: 5.1.1\r\n"
+         "Diagnostic-Code: smtp; 550 5.1.1 user unknown"),
+    ])
+    with smtplib.SMTP(LOOPBACK, t.smtp_port, timeout=scaled(30),
+                      source_address=("127.0.0.2", 0)) as s:
+        s.ehlo("mx.example.test")
+        s.mail("")
+        code, text = s.rcpt("joe@example.test")
+        assert code == 550 and text.startswith(b"5.7.1"), text
+        assert s.rcpt(verp)[0] == 250
+        assert s.data(dsn.encode())[0] == 250
+        s.sendmail("a@remote.test", ["user@inbound.test"],
+                   make_message(to="user@inbound.test"))
+    [rb] = t.wait_acct("rb", "joe@example.test")
+    assert rb["orig"] == verp, rb
+    t.wait_messages(sink, 1, rcpt="user@inbound.test")
+    assert [m for m in catchall.messages if verp in m.rcpt_tos] == []

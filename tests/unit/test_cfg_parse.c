@@ -871,7 +871,7 @@ test_table_used_by(void **state)
 		"reject-iprev-check-temperror", "smtp-server-tls-allow-tlsv1.2",
 		"smtp-server-tls-allow-tlsv1.3", "tls-certificate",
 		"tls-allow-tlsv1.2", "tls-allow-tlsv1.3", "tls-ciphers",
-		"process-x-remote-mta-ip",
+		"process-x-remote-mta-ip", "relay-domain",
 		/* queued */
 		"min-free-space", "spool-max-recipients", "max-queue-size",
 		/* bounced */
