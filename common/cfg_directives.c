@@ -593,7 +593,7 @@ static const struct cfg_directive cfg_directives[] = {
 	{ D("backoff-reroute-to-virtual-mta", CT_STRING, Q, 0, NULL,
 	    "reroute in backoff") },
 	{ D("reroute-to-virtual-mta", CT_STRING, Q, 0, NULL, "always reroute") },
-	{ D("reenable-source-ip-after", CT_TIME, Q, 0, "never",
+	{ D("reenable-source-ip-after", CT_TIME, Q, DLVD, "never",
 	    "re-enable disabled IPs"), EN("never") },
 	{ D("disabled-source-ip-notify", CT_STRING, Q, 0, NULL,
 	    "mail on IP disable") },

@@ -270,6 +270,8 @@ struct mta_queue {
 	int			 backoff_forced; /* by the operator: no end */
 	uint64_t		 backoff_until;
 	uint64_t		 backoff_ms;
+	int64_t			 reenable_ip;	/* reenable-source-ip-after
+						 * s, -1: never */
 	int			 backoff_conn;	/* backoff-max-smtp-out */
 	struct mta_bucket	 backoff_rate;	/* backoff-max-msg-rate */
 	/* state */
@@ -312,8 +314,10 @@ void		 mta_backoff_settings(struct mta_queue *);
 void		 mta_timeout_settings(struct mta_queue *);
 void		 mta_backoff_clear(struct mta_queue *);
 void		 mta_backoff_check(struct mta_queue *);
-void		 mta_backoff_reply(struct mta_queue *, uint32_t status,
-		    const char *diag);
+/* what a reply pattern does to the rest of the queue */
+enum { MTA_ACT_DEFER = 1, MTA_ACT_BOUNCE = 2 };
+int		 mta_backoff_reply(struct mta_queue *, struct mta_result *);
+int		 mta_backoff_ip_ok(const struct mta_queue *, const char *ip);
 void		 mta_queue_shutdown(void);
 void		 mta_backoff_force(const char *name, int backoff);
 void		 mta_backoff_unforce(struct mta_queue *);

@@ -13,6 +13,12 @@
  * `backoff-to-normal-after`, else 10 minutes; a `mode=normal` reply ends
  * it at once.  Every change is logged.
  *
+ * A pattern may also disable the source address the reply came on
+ * (disable-source-ip, until reenable-after= / reenable-source-ip-after),
+ * turn the soft failure into a bounce (bounce-rcpt, bounce-queue) or put
+ * the queue into queued's retry mode (defer-queue); the last two also
+ * fail the jobs waiting in the queue (mta_queue_outcome).
+ *
  * The operator may force it (`tern set queue --mode=backoff`, through
  * queued: CTL_QUEUE_FORCE): that backoff lasts until `--mode=normal`.
  * The forced names are kept apart from the queues, which come and go
@@ -37,7 +43,26 @@
 struct mta_pattern {
 	regex_t		 re;
 	int		 mode;		/* 1: backoff, -1: normal, 0: other */
+	int		 disable_ip;	/* disable-source-ip */
+	int		 bounce_rcpt;	/* bounce-rcpt */
+	int		 queue_act;	/* MTA_ACT_*: bounce-queue, defer-queue */
+	int64_t		 reenable;	/* reenable-after= s, -1: not given */
 };
+
+/*
+ * Source addresses that a disable-source-ip pattern took out of a queue's
+ * use, until a time (UINT64_MAX: never, the default of
+ * reenable-source-ip-after).  Kept apart from the queues, which are
+ * freed when they have no jobs, like the forced names.
+ */
+struct mta_ipoff {
+	char		*queue;
+	char		 ip[64];
+	uint64_t	 until;		/* uv_now() time */
+};
+#define IPOFF_MAX	4096
+static struct mta_ipoff	*ipoff;
+static int		 nipoff;
 
 #define FORCED_MAX	4096
 
@@ -66,6 +91,32 @@ mta_backoff_clear(struct mta_queue *q)
 	q->npatterns = 0;
 }
 
+/* The reenable-after=TIME of an action list, -1 if none (or bad). */
+static int64_t
+mta_backoff_reenable(const struct cfg_node *n, const char *act)
+{
+	const char *v, *err;
+	char buf[32];
+	size_t len;
+	int64_t t;
+
+	if ((v = strstr(act, "reenable-after=")) == NULL)
+		return -1;
+	v += strlen("reenable-after=");
+	len = strcspn(v, ", \t");
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	if (cfg_parse_time(buf, &t, &err) == -1 || t < 0 ||
+	    t > 86400 * 365) {
+		log_warnx("%s:%d: bad reenable-after=%s", n->file, n->line,
+		    buf);
+		return -1;
+	}
+	return t;
+}
+
 /* "reply /REGEX/ ACTION[,ACTION...]" into a pattern; -1 if not usable. */
 static int
 mta_backoff_pattern(const struct cfg_node *n, struct mta_pattern *p)
@@ -87,6 +138,11 @@ mta_backoff_pattern(const struct cfg_node *n, struct mta_pattern *p)
 	act = end + 1;
 	p->mode = strstr(act, "mode=backoff") ? 1 :
 	    strstr(act, "mode=normal") ? -1 : 0;
+	p->disable_ip = strstr(act, "disable-source-ip") != NULL;
+	p->bounce_rcpt = strstr(act, "bounce-rcpt") != NULL;
+	p->queue_act = strstr(act, "bounce-queue") ? MTA_ACT_BOUNCE :
+	    strstr(act, "defer-queue") ? MTA_ACT_DEFER : 0;
+	p->reenable = mta_backoff_reenable(n, act);
 	return 0;
 }
 
@@ -140,6 +196,11 @@ mta_backoff_settings(struct mta_queue *q)
 	    NULL) && cfg_parse_time(v, &t, &err) == 0 && t > 0 &&
 	    t < 86400 * 30)
 		q->backoff_ms = t * 1000;
+	q->reenable_ip = -1;
+	if ((v = mta_backoff_setting(q, "reenable-source-ip-after")) !=
+	    NULL && cfg_parse_time(v, &t, &err) == 0 && t >= 0 &&
+	    t < 86400 * 365)
+		q->reenable_ip = t;
 	q->backoff_conn = q->max_conn > 1 ? q->max_conn / 2 : 1;
 	if ((v = mta_backoff_setting(q, "backoff-max-smtp-out")) != NULL &&
 	    cfg_parse_int(v, &n, &err) == 0 && n >= 1 && n < 1000000)
@@ -278,28 +339,126 @@ mta_backoff_check(struct mta_queue *q)
 		mta_backoff_leave(q, "backoff interval over");
 }
 
-/* A failure reply (or connection error) of the queue. */
-void
-mta_backoff_reply(struct mta_queue *q, uint32_t status, const char *diag)
+/* Whether the queue may bind to source address ip now. */
+int
+mta_backoff_ip_ok(const struct mta_queue *q, const char *ip)
 {
 	uint64_t now = uv_now(daemon_loop());
+	int i;
+
+	for (i = 0; i < nipoff; i++) {
+		if (strcmp(ipoff[i].ip, ip) != 0 ||
+		    strcmp(ipoff[i].queue, q->name) != 0)
+			continue;
+		if (now < ipoff[i].until)
+			return 0;
+		log_info("queue %s: source address %s in use again", q->name,
+		    ip);
+		free(ipoff[i].queue);
+		ipoff[i] = ipoff[--nipoff];
+		return 1;
+	}
+	return 1;
+}
+
+/* disable-source-ip: the queue stops using ip, for reenable-after=
+ * else reenable-source-ip-after (else for good). */
+static void
+mta_backoff_ip_disable(struct mta_queue *q, const struct mta_pattern *p,
+    const char *ip)
+{
+	int64_t secs = p->reenable >= 0 ? p->reenable : q->reenable_ip;
+	uint64_t until;
+	struct mta_ipoff *nv;
+	int i;
+
+	if (ip == NULL || ip[0] == '\0' || strlen(ip) >= sizeof(nv->ip))
+		return;
+	until = secs < 0 ? UINT64_MAX :
+	    uv_now(daemon_loop()) + (uint64_t)secs * 1000;
+	for (i = 0; i < nipoff; i++)
+		if (strcmp(ipoff[i].ip, ip) == 0 &&
+		    strcmp(ipoff[i].queue, q->name) == 0)
+			break;
+	if (i == nipoff) {
+		if (nipoff >= IPOFF_MAX)
+			return;
+		if ((nv = reallocarray(ipoff, nipoff + 1,
+		    sizeof(*nv))) == NULL)
+			fatal("mta_backoff_ip_disable");
+		ipoff = nv;
+		ipoff[i].queue = xstrdup(q->name);
+		strlcpy(ipoff[i].ip, ip, sizeof(ipoff[i].ip));
+		nipoff++;
+	}
+	ipoff[i].until = until;
+	if (secs < 0)
+		log_info("queue %s: source address %s disabled", q->name, ip);
+	else {
+		log_info("queue %s: source address %s disabled for %llds",
+		    q->name, ip, (long long)secs);
+		mta_queue_wake(q, (uint64_t)secs * 1000);
+	}
+}
+
+/* A soft failure made a bounce (bounce-rcpt, bounce-queue). */
+static void
+mta_backoff_harden(struct mta_result *r)
+{
+	if (r->status != DLV_TEMPFAIL)
+		return;
+	r->status = DLV_PERMFAIL;
+	if (r->dsn_status != NULL && r->dsn_status[0] == '4')
+		r->dsn_status[0] = '5';
+}
+
+/* The pattern a reply matches, with what it does to the result r (got
+ * on a connection from r->src_ip); returns the MTA_ACT_* for the rest
+ * of the queue. */
+static int
+mta_backoff_match(struct mta_queue *q, struct mta_result *r)
+{
+	const struct mta_pattern *p;
 	char why[128];
 	int i;
 
-	for (i = 0; diag != NULL && i < q->npatterns; i++) {
-		if (regexec(&q->patterns[i].re, diag, 0, NULL, 0) != 0)
+	for (i = 0; r->diag != NULL && i < q->npatterns; i++) {
+		p = &q->patterns[i];
+		if (regexec(&p->re, r->diag, 0, NULL, 0) != 0)
 			continue;
-		if (q->patterns[i].mode == 1) {
+		if (p->disable_ip)
+			mta_backoff_ip_disable(q, p, r->src_ip);
+		if (p->bounce_rcpt || p->queue_act == MTA_ACT_BOUNCE)
+			mta_backoff_harden(r);
+		if (p->queue_act == MTA_ACT_DEFER &&
+		    r->status == DLV_TEMPFAIL)
+			r->conn_level = 1;	/* queued: retry mode */
+		if (p->mode == 1) {
 			snprintf(why, sizeof(why), "reply matched a pattern: "
-			    "%.80s", diag);
+			    "%.80s", r->diag);
 			mta_backoff_enter(q, why);
-		} else if (q->patterns[i].mode == -1)
+		} else if (p->mode == -1)
 			mta_backoff_leave(q, "reply matched a mode=normal "
 			    "pattern");
-		break;
+		return p->queue_act;
 	}
+	return 0;
+}
+
+/* A failure reply (or connection error) of the queue: the actions of
+ * the pattern it matches, and the seeds' adaptive backoff.  Returns
+ * MTA_ACT_* for the jobs still waiting in the queue. */
+int
+mta_backoff_reply(struct mta_queue *q, struct mta_result *r)
+{
+	uint64_t now = uv_now(daemon_loop());
+	uint32_t status = r->status;
+	char why[128];
+	int act;
+
+	act = mta_backoff_match(q, r);
 	if (status != DLV_TEMPFAIL || !q->adaptive || q->soft_limit <= 0)
-		return;
+		return act;
 	if (now - q->soft_start > SOFT_WINDOW_MS) {
 		q->soft_start = now;
 		q->soft_count = 0;
@@ -309,4 +468,5 @@ mta_backoff_reply(struct mta_queue *q, uint32_t status, const char *diag)
 		    q->soft_count);
 		mta_backoff_enter(q, why);
 	}
+	return act;
 }

@@ -315,9 +315,22 @@ mta_queue_ip_room(const struct mta_queue *q, const struct sockaddr_storage *src)
 	return n < max;
 }
 
+/* Not taken out of use by a disable-source-ip reply pattern. */
+static int
+mta_queue_src_enabled(const struct mta_queue *q,
+    const struct sockaddr_storage *ss)
+{
+	char ip[64];
+
+	if (uv_ip_name((const struct sockaddr *)ss, ip, sizeof(ip)) != 0)
+		return 1;
+	return mta_backoff_ip_ok(q, ip);
+}
+
 /* The source address for a new connection: round robin, or at random
- * with random-ip, skipping addresses at their source-ip-max-smtp-out.
- * *src NULL: let the kernel choose.  -1: every address is busy. */
+ * with random-ip, skipping addresses at their source-ip-max-smtp-out
+ * and disabled ones.  *src NULL: let the kernel choose.  -1: every
+ * address is busy (or disabled). */
 int
 mta_queue_pick_source(struct mta_queue *q, const struct sockaddr_storage **src)
 {
@@ -331,7 +344,8 @@ mta_queue_pick_source(struct mta_queue *q, const struct sockaddr_storage **src)
 	    (uint32_t)q->nextsrc;
 	for (i = 0; i < (uint32_t)q->nsrcs; i++) {
 		ss = &q->srcs[(first + i) % q->nsrcs];
-		if (!mta_queue_ip_room(q, ss))
+		if (!mta_queue_ip_room(q, ss) ||
+		    !mta_queue_src_enabled(q, ss))
 			continue;
 		if (!q->random_ip)
 			q->nextsrc = (first + i + 1) % q->nsrcs;
@@ -923,14 +937,24 @@ mta_queue_outcome(struct mta_job *job)
 {
 	struct mta_queue key, *q;
 	uint32_t i;
+	int act = 0;
 
 	key.name = job->queue;
 	if ((q = RB_FIND(mta_queues, &queues, &key)) == NULL)
 		return;
 	for (i = 0; i < job->env->nrcpt; i++)
 		if (job->res[i].status != DLV_OK)
-			mta_backoff_reply(q, job->res[i].status,
-			    job->res[i].diag);
+			act |= mta_backoff_reply(q, &job->res[i]);
+	/* The jobs waiting here share the fate (queued's own retry mode
+	 * holds back the rest of a deferred queue). */
+	if (act & MTA_ACT_BOUNCE)
+		mta_queue_fail_waiting(q, DLV_PERMFAIL, 0, "5.0.0",
+		    "queue bounced: a reply matched a bounce-queue pattern",
+		    NULL);
+	else if (act & MTA_ACT_DEFER)
+		mta_queue_fail_waiting(q, DLV_TEMPFAIL, 1, "4.0.0",
+		    "queue deferred: a reply matched a defer-queue pattern",
+		    NULL);
 }
 
 /* The hosts to try: the configured route, else the MX hosts. */

@@ -85,3 +85,119 @@ def test_backoff_shown_by_cli(make_tern, sink):
     t.wait_for(lambda: "back to normal mode" in t.log_text(), timeout=30,
                what="back to normal logged")
     t.wait_for(lambda: _mode(t) != "backoff", what="mode not backoff")
+
+
+DISABLE = """<smtp-pattern-list blocked-ip>
+    reply /TS03/ disable-source-ip{after}
+</smtp-pattern-list>
+"""
+
+
+def _disable_ip_run(make_tern, sink, after, settings=""):
+    """The first connection (from 127.0.0.71, the first source) gets
+    "421 ... TS03" at MAIL: that source is disabled.  Returns the tern
+    and the first recipient's transient row."""
+    sink.add_rule("MAIL", "421 4.7.0 [TS03] blocked, try later", count=1)
+    t = make_tern(routes={"example.test": sink}, deliverd_processes=1,
+                  domain_settings={"example.test":
+                                   "smtp-pattern-list blocked-ip\n"
+                                   "max-msg-per-connection 1\n"
+                                   "retry-after 2s\n" + settings},
+                  extra="smtp-source-host 127.0.0.71\n"
+                        "smtp-source-host 127.0.0.72\n"
+                        + DISABLE.format(after=after))
+    t.send(SENDER, ["first@example.test"], make_message())
+    row = t.wait_acct("t", "first@example.test")[0]
+    return t, row
+
+
+def test_disable_source_ip_stops_using_it(make_tern, sink):
+    """reply /TS03/ disable-source-ip: after a matching reply on a
+    connection from 127.0.0.71, the queue connects only from 127.0.0.72
+    (round robin would use both)."""
+    t, row = _disable_ip_run(make_tern, sink, "")
+    assert row["dlvSourceIp"] == "127.0.0.71"
+    t.wait_for(lambda: "source address 127.0.0.71 disabled" in
+               t.log_text(), what="disable logged")
+    for i in range(4):
+        t.send(SENDER, [f"r{i}@example.test"], make_message())
+    msgs = t.wait_messages(sink, 5, timeout=60)
+    assert {m.peer[0] for m in msgs} == {"127.0.0.72"}
+
+
+def _used_again(t, sink):
+    """Sends a message now and then until one comes from 127.0.0.71."""
+    n = [0]
+
+    def again():
+        n[0] += 1
+        t.send(SENDER, [f"again{n[0]}@example.test"], make_message())
+        return "127.0.0.71" in {m.peer[0] for m in sink.messages}
+    t.wait_for(again, timeout=60, interval=2, what="127.0.0.71 used again")
+
+
+def test_disable_source_ip_reenable_after(make_tern, sink):
+    """reenable-after=3s: the disabled address is used again later."""
+    t, row = _disable_ip_run(make_tern, sink, ",reenable-after=3s")
+    assert row["dlvSourceIp"] == "127.0.0.71"
+    t.wait_for(lambda: "source address 127.0.0.71 disabled for 3s" in
+               t.log_text(), what="disable logged")
+    _used_again(t, sink)
+
+
+def test_reenable_source_ip_after_global(make_tern, sink):
+    """Without reenable-after=, reenable-source-ip-after applies."""
+    t, row = _disable_ip_run(make_tern, sink, "",
+                             "reenable-source-ip-after 3s\n")
+    assert row["dlvSourceIp"] == "127.0.0.71"
+    t.wait_for(lambda: "source address 127.0.0.71 disabled for 3s" in
+               t.log_text(), what="disable logged")
+    _used_again(t, sink)
+
+
+ACTIONS = """<smtp-pattern-list acts>
+    reply /TSBR/ bounce-rcpt
+    reply /TSBQ/ bounce-queue
+    reply /TSDQ/ defer-queue
+</smtp-pattern-list>
+"""
+
+
+def _acts_tern(make_tern, sink):
+    return make_tern(routes={"example.test": sink}, deliverd_processes=1,
+                     domain_settings={"example.test":
+                                      "smtp-pattern-list acts\n"
+                                      "retry-after 60s"},
+                     extra=ACTIONS)
+
+
+def test_bounce_rcpt_pattern(make_tern, sink):
+    """bounce-rcpt: a 4xx RCPT reply that matches bounces that recipient
+    at once (a b row, 5.x.x), the other one is delivered."""
+    sink.add_rule("RCPT", "452 4.2.2 mailbox full TSBR",
+                  match="full@example.test")
+    t = _acts_tern(make_tern, sink)
+    t.send(SENDER, ["full@example.test", "ok@example.test"], make_message())
+    row = t.wait_acct("b", "full@example.test")[0]
+    assert row["dsnStatus"].startswith("5.")
+    t.wait_acct("d", "ok@example.test")
+    assert t.acct_rows("t", "full@example.test") == []
+
+
+def test_bounce_queue_pattern(make_tern, sink):
+    """bounce-queue: a matching soft reply bounces the recipient."""
+    sink.add_rule("RCPT", "451 4.7.1 go away TSBQ")
+    t = _acts_tern(make_tern, sink)
+    t.send(SENDER, ["a@example.test"], make_message())
+    t.wait_acct("b", "a@example.test")
+    assert t.acct_rows("t", "a@example.test") == []
+
+
+def test_defer_queue_pattern(make_tern, sink):
+    """defer-queue: a matching soft reply for one recipient puts the
+    whole queue into retry mode (shown by `tern show queues`)."""
+    sink.add_rule("RCPT", "451 4.7.1 later TSDQ")
+    t = _acts_tern(make_tern, sink)
+    t.send(SENDER, ["a@example.test"], make_message())
+    t.wait_acct("t", "a@example.test")
+    t.wait_for(lambda: _mode(t) == "retry", what="queue in retry mode")
