@@ -899,7 +899,7 @@ test_table_used_by(void **state)
 		"smtp-multiple-line-response-timeout",
 		"smtp-pipeline-depth", "ignore-8bitmime", "ignore-pipelining",
 		"type", "command", "pipe-user", "local", "mailbox-command",
-		"dkim-headers", "smtp-tls-ca-file",
+		"dkim-headers", "smtp-tls-ca-file", "reenable-source-ip-after",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", "http-mgmt-tls-certificate",
