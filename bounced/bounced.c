@@ -153,6 +153,7 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 	m_get_string(&m, &r.diag);
 	m_get_string(&m, &r.mta);
 	m_get_string(&m, &r.queue);
+	m_get_u32(&m, &r.action);
 	m_end(&m);
 	if (!dsn_wanted(&r) || r.rcpt == NULL) {
 		if (imsg->fd != -1)
@@ -162,7 +163,8 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 	/* RET=FULL: all of it (if small enough); else enough for the
 	 * header. */
 	orig = bounced_read_orig(imsg->fd, r.size, r.ret == RET_FULL &&
-	    r.size <= DSN_MAX_RETURN ? r.size : 64 * 1024, &len);
+	    r.action != DSN_ACTION_DELAYED && r.size <= DSN_MAX_RETURN ?
+	    r.size : 64 * 1024, &len);
 	if (imsg->fd != -1)
 		close(imsg->fd);
 	text = dsn_build(&r, bounced_host(), orig, len, time(NULL),
@@ -175,7 +177,8 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 	m_add_string(p, text);
 	m_close(p);
 	b_count_dsn++;
-	log_info("%s: DSN about <%s> to <%s>", r.qid, r.rcpt, r.sender);
+	log_info("%s: %sDSN about <%s> to <%s>", r.qid,
+	    r.action == DSN_ACTION_DELAYED ? "delay " : "", r.rcpt, r.sender);
 	free(text);
 }
 

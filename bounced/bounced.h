@@ -144,7 +144,7 @@ int	acct_layout_queue_ok(const struct acct_layout *, const char *queue);
 void	acct_layout_free(struct acct_layout *);
 void	acct_layout_copy(struct acct_layout *, const struct acct_layout *);
 
-/* dsn.c: RFC 3464 failure notifications. */
+/* dsn.c: RFC 3464 failure and delay notifications. */
 #define DSN_MAX_RETURN	(128 * 1024)	/* RET=FULL up to this size */
 struct dsn_req {
 	const char	*qid;
@@ -161,6 +161,7 @@ struct dsn_req {
 	const char	*diag;
 	const char	*mta;
 	const char	*queue;
+	uint32_t	 action;	/* DSN_ACTION_FAILED or _DELAYED */
 };
 /* The whole DSN message (CRLF), malloc'd.  orig: the first origlen bytes
  * of the original message (header at least), may be NULL. */

@@ -21,6 +21,7 @@
 
 #include "bounced.h"
 #include "log.h"
+#include "proto.h"
 
 /* Anything that came from outside goes into a header or a report line
  * without CR, LF or other controls, so it cannot add lines of its own. */
@@ -114,12 +115,15 @@ dsn_status_of(const struct dsn_req *r, char *buf, size_t sz)
 
 	if (r->dsn_status == NULL || dsn_parse(r->dsn_status, &c, &s,
 	    &d) == -1) {
-		strlcpy(buf, "5.0.0", sz);
+		strlcpy(buf, r->action == DSN_ACTION_DELAYED ? "4.0.0" :
+		    "5.0.0", sz);
 		return;
 	}
 	/* Action: failed is permanent: a 4.x.x that ran out of time is
-	 * reported as 5.x.x (the accounting row keeps the 4.4.7). */
-	snprintf(buf, sz, "5.%d.%d", s, d);
+	 * reported as 5.x.x (the accounting row keeps the 4.4.7); a delay
+	 * is transient, 4.x.x. */
+	snprintf(buf, sz, "%d.%d.%d", r->action == DSN_ACTION_DELAYED ? 4 : 5,
+	    s, d);
 }
 
 static void
@@ -130,7 +134,12 @@ dsn_human(struct acct_buf *b, const struct dsn_req *r, const char *host)
 	acct_buf_adds(b, "This is the mail system at host ");
 	dsn_add_clean(b, host);
 	acct_buf_adds(b, ".\r\n\r\n");
-	if (r->dsn_status != NULL && r->dsn_status[0] == '4')
+	if (r->action == DSN_ACTION_DELAYED)
+		acct_buf_adds(b, "Your message has not been delivered to the "
+		    "recipient below yet.\r\nThis is a warning only: it stays "
+		    "queued and will be tried again;\r\nyou do not need to "
+		    "send it again.");
+	else if (r->dsn_status != NULL && r->dsn_status[0] == '4')
 		acct_buf_adds(b, "Your message could not be delivered in the "
 		    "time allowed and has been\r\ngiven up on.");
 	else
@@ -169,7 +178,8 @@ dsn_report(struct acct_buf *b, const struct dsn_req *r, const char *host,
 		dsn_line(b, "", r->orcpt);
 	}
 	dsn_line(b, "Final-Recipient: rfc822; ", r->rcpt);
-	acct_buf_adds(b, "Action: failed\r\n");
+	acct_buf_adds(b, r->action == DSN_ACTION_DELAYED ?
+	    "Action: delayed\r\n" : "Action: failed\r\n");
 	dsn_status_of(r, status, sizeof(status));
 	dsn_line(b, "Status: ", status);
 	dsn_remote_mta(b, r->mta);
@@ -201,8 +211,9 @@ dsn_build(const struct dsn_req *r, const char *host, const char *orig,
 	acct_buf_adds(&b, ">\r\nTo: <");
 	dsn_add_clean(&b, r->sender);
 	acct_buf_adds(&b, ">\r\n");
-	dsn_line(&b, "Subject: Undelivered Mail Returned to Sender: ",
-	    r->rcpt);
+	dsn_line(&b, r->action == DSN_ACTION_DELAYED ?
+	    "Subject: Delayed Mail (still being retried): " :
+	    "Subject: Undelivered Mail Returned to Sender: ", r->rcpt);
 	dsn_line(&b, "Date: ", dsn_date(now, date, sizeof(date)));
 	acct_buf_adds(&b, "Message-ID: <");
 	dsn_add_clean(&b, boundary + 2);
@@ -225,8 +236,9 @@ dsn_build(const struct dsn_req *r, const char *host, const char *orig,
 	acct_buf_adds(&b, "--");
 	acct_buf_adds(&b, boundary);
 	acct_buf_adds(&b, "\r\n");
-	full = r->ret == RET_FULL && orig != NULL && r->size <= DSN_MAX_RETURN &&
-	    origlen >= r->size;
+	/* a delay notice quotes the header only (RFC 3461 4.3) */
+	full = r->ret == RET_FULL && r->action != DSN_ACTION_DELAYED &&
+	    orig != NULL && r->size <= DSN_MAX_RETURN && origlen >= r->size;
 	if (full) {
 		acct_buf_adds(&b, "Content-Type: message/rfc822\r\n"
 		    "Content-Description: Undelivered Message\r\n\r\n");
@@ -250,5 +262,7 @@ dsn_wanted(const struct dsn_req *r)
 		return 0;
 	if (r->notify & NOTIFY_NEVER)
 		return 0;
+	if (r->action == DSN_ACTION_DELAYED)
+		return (r->notify & NOTIFY_DELAY) != 0;
 	return r->notify == 0 || (r->notify & NOTIFY_FAILURE);
 }

@@ -567,7 +567,7 @@ static const struct cfg_directive cfg_directives[] = {
 	{ D("retry-upon-new-mail", CT_BOOL, Q, 0, "false", "retry on new mail") },
 	{ D("bounce-after", CT_TIME, Q, QUEUED, "4d12h",
 	    "give up (message-expired) after this age") },
-	{ D("notify-of-delay-every", CT_TIME, Q, 0, "4h",
+	{ D("notify-of-delay-every", CT_TIME, Q, QUEUED, "4h",
 	    "delay DSN interval or never"), EN("never") },
 	{ D("bounce-upon-no-mx", CT_TIME, Q, 0, "false",
 	    "true, false, TIME or never"), EN("never|" BOOLWORDS) },

@@ -192,7 +192,8 @@ enum imsg_type {
 	 * body = the first `size` bytes).  str qid, str sender, str envid,
 	 * u32 ret (RET_*), u32 flags (ENV_*), i64 queued (unix time),
 	 * u64 size, str rcpt, str orcpt, u32 notify, str dsn_status,
-	 * str diag (remote reply), str mta ("host (ip)"), str queue */
+	 * str diag (remote reply), str mta ("host (ip)"), str queue,
+	 * u32 action (DSN_ACTION_*) */
 	BNC_DSN = 320,
 	/* bounced: put this message in the queue (a DSN, null sender,
 	 * flagged ENV_DSN).  str about_qid (what it reports on), str rcpt,
@@ -313,6 +314,8 @@ enum { FILE_ACCT = 1,
 	/* to mgmtd: a memfd holding http-mgmt-tls-certificate (PEM chain
 	 * and private key) */
 	FILE_HTTP_CERT };
+/* BNC_DSN actions */
+enum { DSN_ACTION_FAILED = 0, DSN_ACTION_DELAYED };
 /* CTL_SUPPRESS operations */
 enum { SUP_LIST = 1, SUP_ADD, SUP_REMOVE };
 /* CTL_QUEUE_OP operations */

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -39,16 +40,15 @@ inject_wanted(const struct envelope *e, const struct rcpt *r)
 	return r->notify == 0 || (r->notify & NOTIFY_FAILURE);
 }
 
-void
-inject_dsn_request(struct qmsg *m, uint32_t k, const char *queue,
-    const char *status, const struct dlv_result *res)
+/* BNC_DSN for recipient k: a failure, or a delay (NOTIFY=DELAY). */
+static void
+inject_send(struct qmsg *m, uint32_t k, const char *queue,
+    const char *status, const struct dlv_result *res, uint32_t action)
 {
 	const struct envelope *e = m->env;
 	const struct rcpt *r = &e->rcpts[k];
 	int fd;
 
-	if (!inject_wanted(e, r))
-		return;
 	if (qd->bounced == NULL) {
 		log_warnx("%s: no DSN to <%s> for <%s>: bounced is down",
 		    e->qid, e->sender, r->addr);
@@ -74,7 +74,70 @@ inject_dsn_request(struct qmsg *m, uint32_t k, const char *queue,
 	m_add_string(qd->bounced, res ? res->diag : NULL);
 	m_add_string(qd->bounced, res ? res->mta : NULL);
 	m_add_string(qd->bounced, queue);
+	m_add_u32(qd->bounced, action);
 	m_close(qd->bounced);
+}
+
+void
+inject_dsn_request(struct qmsg *m, uint32_t k, const char *queue,
+    const char *status, const struct dlv_result *res)
+{
+	if (inject_wanted(m->env, &m->env->rcpts[k]))
+		inject_send(m, k, queue, status, res, DSN_ACTION_FAILED);
+}
+
+/* notify-of-delay-every of the recipient's domain (default 4h); 0 for
+ * never. */
+static int64_t
+inject_delay_every(const struct envelope *e, const char *rcpt)
+{
+	const struct cfg_node *n;
+	const char *err;
+	char dom[256];
+	int64_t secs = 4 * 3600;
+
+	addr_domain(rcpt, dom, sizeof(dom));
+	if (qd->cfg != NULL && (n = cfg_domain_setting(qd->cfg, e->vmta, dom,
+	    "notify-of-delay-every")) != NULL && n->arg != NULL) {
+		if (strcasecmp(n->arg, "never") == 0 ||
+		    cfg_parse_time(n->arg, &secs, &err) == -1)
+			return 0;
+	}
+	return secs > 0 ? secs : 0;
+}
+
+/*
+ * A recipient was deferred.  With NOTIFY=DELAY (only then: RFC 3461
+ * leaves delay notices to the MTA when NOTIFY is absent, and senders
+ * that did not ask rarely want them), the sender is told once for every
+ * notify-of-delay-every the recipient has waited since the message was
+ * queued.  The count is kept in memory: after a restart of queued one
+ * notice may come again.
+ */
+void
+inject_delay_check(struct qmsg *m, uint32_t k, const char *queue,
+    const struct dlv_result *res)
+{
+	const struct envelope *e = m->env;
+	const struct rcpt *r = &e->rcpts[k];
+	int64_t every, due;
+
+	if (!(r->notify & NOTIFY_DELAY) || e->sender == NULL ||
+	    e->sender[0] == '\0' || (e->flags & ENV_DSN) ||
+	    (every = inject_delay_every(e, r->addr)) == 0)
+		return;
+	due = (now_ms() / 1000 - e->queued) / every;
+	if (due <= 0)
+		return;
+	if (m->delays == NULL &&
+	    (m->delays = calloc(e->nrcpt, sizeof(*m->delays))) == NULL)
+		fatal("inject_delay_check");
+	if (due <= m->delays[k])
+		return;
+	m->delays[k] = due > UINT16_MAX ? UINT16_MAX : due;
+	inject_send(m, k, queue, NULL, res, DSN_ACTION_DELAYED);
+	log_info("%s: delay DSN about <%s> to <%s>", e->qid, r->addr,
+	    e->sender);
 }
 
 void

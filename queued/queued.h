@@ -44,6 +44,7 @@ struct qmsg {
 	int		 removing;
 	LIST_HEAD(, sitem) items;
 	char		*acct_hdrs;	/* queue_headers.c, NULL: not read */
+	uint16_t	*delays;	/* delay DSNs sent per recipient */
 };
 RB_HEAD(qmsg_tree, qmsg);
 RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
@@ -202,6 +203,9 @@ void		 ctl_force_send(struct mproc *deliverd);
 void		 inject_dsn_request(struct qmsg *, uint32_t k,
 		    const char *queue, const char *status,
 		    const struct dlv_result *);
+/* A recipient was deferred: a delay DSN if NOTIFY=DELAY and due. */
+void		 inject_delay_check(struct qmsg *, uint32_t k,
+		    const char *queue, const struct dlv_result *);
 void		 inject_message(struct msg *);
 
 /* queue_inbound.c: mail for the bounce domain goes to bounced; 1 if

@@ -396,6 +396,7 @@ sched_message_final(struct qmsg *m)
 	qd->nmsgs--;
 	envelope_free(m->env);
 	free(m->acct_hdrs);
+	free(m->delays);
 	free(m->rcpt_item);
 	free(m->attempts);
 	free(m);

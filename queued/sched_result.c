@@ -136,6 +136,7 @@ result_apply(struct qmsg *m, uint32_t k, struct squeue *q,
 	q->deferred++;
 	qd->n_deferred++;
 	result_acct(m, k, q, "t", "delayed", r, NULL);
+	inject_delay_check(m, k, q->name, r);
 	log_info("%s: to=<%s> deferred: %s", m->env->qid,
 	    m->env->rcpts[k].addr, r->diag ? r->diag : "");
 }

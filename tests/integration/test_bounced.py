@@ -188,6 +188,39 @@ def test_no_dsn_for_notify_never_null_sender_or_dsn(make_tern, sink,
     assert [m for m in sink.messages] == []
 
 
+def test_delay_dsn_for_notify_delay_only(make_tern, sink, catchall):
+    """A deferred recipient with NOTIFY=DELAY gets a delay notice once per
+    notify-of-delay-every it has waited; one without DELAY gets none."""
+    tern = make_tern(routes={"example.test": sink}, domain_settings={
+        "example.test": "notify-of-delay-every 1s"})
+    slow, quiet = "slow@example.test", "quiet@example.test"
+    sink.add_rule("RCPT", "451 4.2.1 mailbox busy, try later", count=None)
+    tern.send("waiting@client.test", [slow], make_message(to=slow),
+              mail_options=["RET=FULL", "ENVID=env-delay"],
+              rcpt_options=["NOTIFY=DELAY,FAILURE",
+                            "ORCPT=rfc822;slow@example.test"])
+    tern.send("patient@client.test", [quiet], make_message(to=quiet),
+              rcpt_options=["NOTIFY=FAILURE"])
+    [(raw, dsn)] = _dsn_for(catchall, "waiting@client.test", timeout=30)
+    assert raw.mail_from in ("", "<>")           # null sender
+    assert dsn["Subject"].startswith("Delayed Mail"), dsn["Subject"]
+    human, blocks, returned = _parts(dsn)
+    per_msg, per_rcpt = blocks[0], blocks[1]
+    assert per_msg["Original-Envelope-Id"] == "env-delay"
+    assert per_rcpt["Action"] == "delayed"
+    assert per_rcpt["Status"] == "4.2.1"
+    assert per_rcpt["Final-Recipient"] == f"rfc822; {slow}"
+    assert per_rcpt["Original-Recipient"] == f"rfc822;{slow}"
+    assert "451 4.2.1 mailbox busy" in per_rcpt["Diagnostic-Code"]
+    assert "tried again" in human.get_payload()
+    # a delay notice quotes the header only, even with RET=FULL
+    assert returned.get_content_type() == "text/rfc822-headers"
+    # the recipient is still queued: t rows, no b row
+    assert tern.acct_rows("t", slow) and not tern.acct_rows("b", slow)
+    assert [m for m in catchall.messages
+            if "patient@client.test" in m.rcpt_tos] == []
+
+
 # ------------------------------------------------------------ VERP, rb, f
 
 VERP_EXTRA = """

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "bounced.h"
+#include "proto.h"
 
 static const char orig[] =
     "Received: from client.test\r\n"
@@ -116,6 +117,32 @@ test_wanted(void **state)
 	assert_false(dsn_wanted(&r));
 }
 
+/* A delay notice: only for NOTIFY=DELAY, Action delayed, 4.x.x, the
+ * header only even for RET=FULL. */
+static void
+test_delayed(void **state)
+{
+	struct dsn_req r = req();
+	char *t;
+
+	(void)state;
+	r.action = DSN_ACTION_DELAYED;
+	r.dsn_status = "4.2.1";
+	r.diag = "451 4.2.1 busy";
+	r.ret = RET_FULL;
+	assert_false(dsn_wanted(&r));
+	r.notify = NOTIFY_FAILURE;
+	assert_false(dsn_wanted(&r));
+	r.notify = NOTIFY_DELAY | NOTIFY_FAILURE;
+	assert_true(dsn_wanted(&r));
+	t = dsn_build(&r, "tern.test", orig, sizeof(orig) - 1, 1700000100, 1);
+	assert_non_null(strstr(t, "Subject: Delayed Mail"));
+	assert_non_null(strstr(t, "Action: delayed\r\nStatus: 4.2.1\r\n"));
+	assert_non_null(strstr(t, "text/rfc822-headers"));
+	assert_null(strstr(t, "Body line"));
+	free(t);
+}
+
 int
 main(void)
 {
@@ -124,6 +151,7 @@ main(void)
 		cmocka_unit_test(test_ret_full_and_expiry),
 		cmocka_unit_test(test_no_injection),
 		cmocka_unit_test(test_wanted),
+		cmocka_unit_test(test_delayed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
