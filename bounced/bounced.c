@@ -76,10 +76,14 @@ bounced_record(struct imsg *imsg)
 	acct_write(&a);
 	bounced_count(a.type);
 	/* A dead address: never again (suppress.c). */
-	if (acct_type_bit(a.type) == ACCT_B && a.rcpt != NULL &&
-	    suppress_category(bounce_classify(a.dsn_status, a.dsn_diag)))
-		suppress_add(a.rcpt, bounce_classify(a.dsn_status,
-		    a.dsn_diag));
+	if (acct_type_bit(a.type) == ACCT_B && a.rcpt != NULL) {
+		if (suppress_category(bounce_classify(a.dsn_status,
+		    a.dsn_diag)))
+			suppress_add(a.rcpt, bounce_classify(a.dsn_status,
+			    a.dsn_diag));
+		else if (suppress_expired(a.dsn_status, a.dsn_diag))
+			suppress_add(a.rcpt, "soft bounces past bounce-after");
+	}
 	if (!b_ack_pending || seq > b_ack_seq)
 		b_ack_seq = seq;
 	b_ack_pending = 1;

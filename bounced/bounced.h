@@ -186,6 +186,8 @@ int	suppress_add(const char *addr, const char *why);
 void	suppress_queued(struct mproc *q);
 size_t	suppress_count(void);
 int	suppress_category(const char *bounce_cat);
+/* An expiry (4.4.7) whose last reply was a 4xx from the remote. */
+int	suppress_expired(const char *dsn_status, const char *diag);
 /* CTL_SUPPRESS: a listing (JSON, malloc'd) for SUP_LIST; NULL with *ok
  * and msg set for SUP_ADD/SUP_REMOVE. */
 char	*suppress_ctl(uint32_t op, const char *vmta, const char *addr,

@@ -3,7 +3,8 @@
  * that complained, so that Tern stops mailing them.
  *
  * An address is added (globally) when a `b` or `rb` row says
- * bad-mailbox, inactive-mailbox or bad-domain, and when a feedback report
+ * bad-mailbox, inactive-mailbox or bad-domain, when its soft bounces went
+ * on past bounce-after (suppress_expired), and when a feedback report
  * (`f` row) names it; the operator adds and removes addresses, globally
  * or for one VMTA, with `tern suppression add|remove [--vmta V] ADDR`.
  *
@@ -14,6 +15,7 @@
  * refuses to deliver to a suppressed recipient (queued/queue_suppress.c)
  * and tells smtpd, which refuses it at RCPT when the <source> says so.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +150,25 @@ suppress_category(const char *cat)
 	return cat != NULL && (strcmp(cat, "bad-mailbox") == 0 ||
 	    strcmp(cat, "inactive-mailbox") == 0 ||
 	    strcmp(cat, "bad-domain") == 0);
+}
+
+/*
+ * Soft bounces that went on past bounce-after (PowerMTA's
+ * permanent-bounce-after): the recipient expired (4.4.7) and the last
+ * thing its server said was a 4xx reply about it.  An expiry after
+ * connection failures (the whole domain unreachable) says nothing about
+ * the address and does not count.
+ */
+int
+suppress_expired(const char *status, const char *diag)
+{
+	if (status == NULL || strcmp(status, "4.4.7") != 0 || diag == NULL)
+		return 0;
+	if (strncmp(diag, "smtp;", 5) == 0)
+		diag += 5;
+	return diag[0] == '4' && isdigit((unsigned char)diag[1]) &&
+	    isdigit((unsigned char)diag[2]) && (diag[3] == ' ' ||
+	    diag[3] == '-');
 }
 
 struct sup_listing {

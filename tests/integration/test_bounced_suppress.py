@@ -141,3 +141,24 @@ def test_suppression_action_reject_refuses_at_rcpt(make_tern, sink):
     tern.wait_acct("d", good)
     # refused before queueing: no row for it at all
     assert tern.acct_rows(rcpt=bad) == []
+
+
+def test_soft_bounces_past_bounce_after_suppress(make_tern, sink):
+    """permanent-bounce-after (bounce-after): a recipient that got 4xx
+    replies until it expired goes on the list; an expiry after connection
+    failures does not."""
+    tern = make_tern(routes={"example.test": sink}, retry_after="1s",
+                     domain_settings={"example.test": "bounce-after 3s",
+                                      "down.test": "bounce-after 3s\n"
+                                      "route 127.0.0.1:1"})
+    soft, down = "full@example.test", "someone@down.test"
+    sink.add_rule("RCPT", "452 4.2.2 mailbox full", count=None, match=soft)
+    tern.send(SENDER, [soft], make_message(to=soft),
+              rcpt_options=["NOTIFY=NEVER"])
+    tern.send(SENDER, [down], make_message(to=down),
+              rcpt_options=["NOTIFY=NEVER"])
+    [b] = tern.wait_acct("b", soft, timeout=40)
+    assert b["dsnStatus"].startswith("4.4.7"), b
+    tern.wait_acct("b", down, timeout=40)
+    _wait_listed(tern, (soft, "*"))
+    assert (down, "*") not in _listed(tern)
