@@ -13,8 +13,10 @@
  *
  * The recipient the report is about, in order of trust: the VERP address
  * the report was sent to (queued/queue_verp.c wrote it), then
- * Original-Recipient, then Final-Recipient (or, in ARF, Original-Rcpt-To,
- * then the VERP Return-Path of the returned message).  `orig` is the
+ * Original-Recipient, then an X-header of the returned message naming
+ * the recipient (in_xrcpt), then Final-Recipient (or, in ARF,
+ * Original-Rcpt-To, the VERP Return-Path of the returned message, the
+ * VERP address, then the X-header).  `orig` is the
  * address the report came to, as in PowerMTA's rb rows.
  *
  * The parser is deliberately small: header lookup with unfolding, one
@@ -229,10 +231,38 @@ in_row(struct in_ctx *c, const char *type, const char *rcpt,
 		in_suppress(rcpt, a.dsn_status, a.dsn_diag);
 }
 
+/* The recipient an X-header of the returned message names (senders
+ * and feedback loops put it there: Hotmail's X-HmXmrOriginalRecipient);
+ * NULL if none. */
+static const char *
+in_xrcpt(const char *orig, size_t olen, char *buf, size_t bufsz)
+{
+	static const char *names[] = { "X-Rcpt-To", "X-Recipient",
+	    "X-Envelope-To", "X-Original-To", "X-HmXmrOriginalRecipient",
+	    NULL };
+	size_t hl, i;
+	char *p;
+
+	if (orig == NULL)
+		return NULL;
+	hl = in_header_len(orig, olen);
+	for (i = 0; names[i] != NULL; i++) {
+		if (!in_header(orig, hl, names[i], buf, bufsz))
+			continue;
+		p = buf + strspn(buf, " <");
+		p[strcspn(p, "> ,;")] = '\0';
+		if (strchr(p, '@') != NULL && p[0] != '@') {
+			memmove(buf, p, strlen(p) + 1);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
 /* One recipient block of a message/delivery-status part. */
 static void
 in_dsn_block(struct in_ctx *c, const char *p, size_t len,
-    const char *repmta, const char *envid)
+    const char *repmta, const char *envid, const char *xrcpt)
 {
 	char fin[IN_VAL], orc[IN_VAL], act[64], st[64], diag[IN_VAL];
 	char mta[IN_VAL];
@@ -250,6 +280,8 @@ in_dsn_block(struct in_ctx *c, const char *p, size_t len,
 		rcpt = c->verp;
 	else if (orc[0] != '\0')
 		rcpt = in_typed(orc);
+	else if (xrcpt != NULL)
+		rcpt = xrcpt;
 	else
 		rcpt = in_typed(fin);
 	type = strcasecmp(act, "failed") == 0 ? "rb" : "rs";
@@ -259,9 +291,11 @@ in_dsn_block(struct in_ctx *c, const char *p, size_t len,
 }
 
 static void
-in_dsn(struct in_ctx *c, const char *p, size_t len)
+in_dsn(struct in_ctx *c, const char *p, size_t len, const char *orig,
+    size_t olen)
 {
-	char repmta[IN_VAL], envid[IN_VAL];
+	char repmta[IN_VAL], envid[IN_VAL], xb[IN_VAL];
+	const char *xrcpt = in_xrcpt(orig, olen, xb, sizeof(xb));
 	size_t hl;
 
 	/* per-message block, then per-recipient blocks, blank separated */
@@ -273,7 +307,8 @@ in_dsn(struct in_ctx *c, const char *p, size_t len)
 	while (len > 0) {
 		hl = in_header_len(p, len);
 		if (hl > 2)
-			in_dsn_block(c, p, hl, in_typed(repmta), envid);
+			in_dsn_block(c, p, hl, in_typed(repmta), envid,
+			    xrcpt);
 		p += hl;
 		len -= hl;
 	}
@@ -308,6 +343,8 @@ in_arf(struct in_ctx *c, const char *p, size_t len, const char *orig,
 	}
 	if (rcpt == NULL && c->have_verp)
 		rcpt = c->verp;
+	if (rcpt == NULL)
+		rcpt = in_xrcpt(orig, olen, v, sizeof(v));
 	x.feedback_type = ft;
 	x.user_agent = ua;
 	x.reported_domain = dom;
@@ -416,7 +453,7 @@ inbound_process(const char *msg, size_t len, const char *to,
 		if (strcasecmp(rt, "feedback-report") == 0 && arf != NULL)
 			in_arf(&c, arf, arflen, orig, origlen);
 		else if (dsn != NULL)
-			in_dsn(&c, dsn, dsnlen);
+			in_dsn(&c, dsn, dsnlen, orig, origlen);
 	}
 	if (c.rows == 0 && dsn == NULL && arf == NULL)
 		in_text(&c, msg + hl, len - hl,

@@ -102,6 +102,28 @@ test_dsn_rows(void **state)
 	assert_string_equal(rows[0].rcpt, "joe@isp.example");
 }
 
+/* No VERP, no Original-Recipient: an X-header of the returned message
+ * names the recipient, before Final-Recipient (often an internal alias). */
+static const char dsn_xhdr[] =
+    "Content-Type: multipart/report; report-type=delivery-status; "
+    "boundary=Q\n\n"
+    "--Q\nContent-Type: message/delivery-status\n\n"
+    "Reporting-MTA: dns; mx.example\n\n"
+    "Final-Recipient: rfc822; mbox42@store.internal\n"
+    "Action: failed\nStatus: 5.1.1\n\n"
+    "--Q\nContent-Type: text/rfc822-headers\n\n"
+    "Subject: x\nX-Rcpt-To: <Real@ISP.example>\n\n"
+    "--Q--\n";
+
+static void
+test_dsn_xheader_rcpt(void **state)
+{
+	nrows = 0;
+	assert_int_equal(inbound_process(dsn_xhdr, sizeof(dsn_xhdr) - 1,
+	    "bounce@b.example", "192.0.2.1", 1700000000), 1);
+	assert_string_equal(rows[0].rcpt, "Real@ISP.example");
+}
+
 static void
 test_arf_row(void **state)
 {
@@ -142,6 +164,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dsn_rows),
+		cmocka_unit_test(test_dsn_xheader_rcpt),
 		cmocka_unit_test(test_arf_row),
 		cmocka_unit_test(test_truncations),
 	};
