@@ -44,18 +44,6 @@ sup_list(void)
 	return sups;
 }
 
-static void
-sup_push(struct mproc *q, int add, const char *vmta, const char *addr)
-{
-	if (q == NULL)
-		return;
-	m_create(q, BNC_SUPPRESS, 0, -1);
-	m_add_u32(q, add);
-	m_add_string(q, vmta != NULL && *vmta ? vmta : NULL);
-	m_add_string(q, addr);
-	m_close(q);
-}
-
 /* ternd opened the list for us (we cannot create files in our chroot):
  * read what it holds, then append to it. */
 void
@@ -113,7 +101,7 @@ sup_change(int add, const char *vmta, const char *addr, const char *why)
 	log_info("<%s> %s%s%s (%s)", a, add ? "suppressed" : "unsuppressed",
 	    vmta && *vmta ? " for VMTA " : "", vmta && *vmta ? vmta : "",
 	    why);
-	sup_push(sup_q, add, vmta, a);
+	suplist_send(sup_q, add, vmta, a);
 	return 1;
 }
 
@@ -123,18 +111,11 @@ suppress_add(const char *addr, const char *why)
 	return sup_change(1, NULL, addr, why) == 1;
 }
 
-static void
-sup_push_one(const char *vmta, const char *addr, void *arg)
-{
-	sup_push(arg, 1, vmta, addr);
-}
-
 void
 suppress_queued(struct mproc *q)
 {
 	sup_q = q;
-	if (q != NULL)
-		suplist_foreach(sup_list(), sup_push_one, q);
+	suplist_send_all(sup_list(), q);
 }
 
 size_t

@@ -106,6 +106,13 @@ daemon_parent_msg(struct mproc *p, struct imsg *imsg)
 		m_end(&m);
 		if (imsg->fd == -1)
 			fatalx("%s without fd", proto_name(imsg->hdr.type));
+		if (imsg->hdr.type == IMSG_FILE && kind == FILE_LOG) {
+			/* tern rotate log (ternd/logfile.c): new stderr */
+			if (dup2(imsg->fd, STDERR_FILENO) == -1)
+				log_warn("log file");
+			close(imsg->fd);
+			return;
+		}
 		if (imsg->hdr.type == IMSG_LISTENER && d_ops->listener)
 			d_ops->listener(kind, name, imsg->fd);
 		else if (imsg->hdr.type == IMSG_FILE && d_ops->file)

@@ -219,10 +219,10 @@ enum imsg_type {
 	/* bounced -> mgmtd: JSON array [{address, vmta ("*": global)}].
 	 * str json */
 	CTL_SUPPRESS_LIST,
-	/* mgmtd -> bounced: `tern rotate acct [FILE]`, `tern rotate log`.
-	 * peerid = request.  str what ("acct" or "log"), str file (NULL:
-	 * every accounting file).  Reply: CTL_RESULT once every file is
-	 * rotated. */
+	/* mgmtd -> bounced: `tern rotate acct [FILE]`; mgmtd -> ternd:
+	 * `tern rotate log`.  peerid = request.  str what ("acct" or
+	 * "log"), str file (NULL: every accounting file).  Reply:
+	 * CTL_RESULT once every file is rotated. */
 	CTL_ROTATE,
 	/* bounced -> ternd: rotate this accounting file (rename it aside,
 	 * open a new one).  peerid = bounced's tag.  str path (as ternd
@@ -309,6 +309,9 @@ enum { LISTEN_SMTP = 1, LISTEN_HTTP, LISTEN_CONTROL,
 enum { FILE_ACCT = 1,
 	/* to bounced: its suppression list (bounced/suppress.c) */
 	FILE_SUPPRESS = 330,
+	/* to every daemon: the new log-file after `tern rotate log`; it
+	 * becomes the daemon's stderr (common/daemon.c, ternd/logfile.c) */
+	FILE_LOG = 331,
 	/* to mgmtd: a memfd holding the http-mgmt-auth (htpasswd) content */
 	FILE_HTPASSWD = 420,
 	/* to mgmtd: a memfd holding http-mgmt-tls-certificate (PEM chain

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "mproc.h"
+#include "proto.h"
 #include "suplist.h"
 #include "util.h"
 
@@ -216,4 +218,43 @@ suplist_format_line(char *buf, size_t sz, int add, const char *vmta,
 	    vmta != NULL && *vmta != '\0' ? " " : "",
 	    vmta != NULL ? vmta : "");
 	return n > 0 && (size_t)n < sz ? n : -1;
+}
+
+void
+suplist_send(struct mproc *p, int add, const char *vmta, const char *addr)
+{
+	if (p == NULL)
+		return;
+	m_create(p, BNC_SUPPRESS, 0, -1);
+	m_add_u32(p, add);
+	m_add_string(p, vmta != NULL && *vmta != '\0' ? vmta : NULL);
+	m_add_string(p, addr);
+	m_close(p);
+}
+
+int
+suplist_recv(struct suplist **l, struct msg *m, uint32_t *add,
+    const char **vmta, const char **addr)
+{
+	m_get_u32(m, add);
+	m_get_string(m, vmta);
+	m_get_string(m, addr);
+	m_end(m);
+	if (*l == NULL)
+		*l = suplist_new();
+	return (*add ? suplist_add(*l, *vmta, *addr) :
+	    suplist_remove(*l, *vmta, *addr)) == 1;
+}
+
+static void
+suplist_send_one(const char *vmta, const char *addr, void *arg)
+{
+	suplist_send(arg, 1, vmta, addr);
+}
+
+void
+suplist_send_all(const struct suplist *l, struct mproc *p)
+{
+	if (l != NULL && p != NULL)
+		suplist_foreach(l, suplist_send_one, p);
 }

@@ -20,6 +20,7 @@
 #define TERN_SUPLIST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SUPLIST_MAXLINE	600
 
@@ -48,6 +49,19 @@ int		 suplist_apply_line(struct suplist *, const char *line);
 /* The line that records an addition or removal, "\n" included. */
 int		 suplist_format_line(char *buf, size_t sz, int add,
 		    const char *vmta, const char *addr);
+/* The list travels as BNC_SUPPRESS messages (common/proto.h): send one
+ * change, and apply one received to *l (made when NULL).  The apply
+ * returns 1 if the list changed; *add, *vmta, *addr tell how (for
+ * passing it on). */
+struct mproc;
+struct msg;
+void		 suplist_send(struct mproc *, int add, const char *vmta,
+		    const char *addr);
+int		 suplist_recv(struct suplist **, struct msg *, uint32_t *add,
+		    const char **vmta, const char **addr);
+/* Every entry of l as an addition (a peer that just connected). */
+void		 suplist_send_all(const struct suplist *, struct mproc *);
+
 /* "<Joe@ISP.example>" -> "joe@isp.example"; NULL if no address (no '@',
  * too long, blanks or controls inside). */
 const char	*suplist_norm(const char *addr, char *buf, size_t sz);

@@ -7,8 +7,9 @@
  *	rotate acct [FILE]
  *	rotate log
  *
- * Each becomes one message to bounced (CTL_SUPPRESS, CTL_ROTATE) whose
- * answer goes back to the client as is (ctl_req_forward).
+ * Each becomes one message to bounced (CTL_SUPPRESS, CTL_ROTATE) or, for
+ * the log, to ternd (CTL_ROTATE), whose answer goes back to the client
+ * as is (ctl_req_forward).
  */
 #include <string.h>
 
@@ -66,7 +67,7 @@ ctl_suppression(struct ctl_conn *c, char **w, int n)
 		ctl_conn_error(c, "unknown virtual-mta \"%s\"", vmta);
 		return;
 	}
-	if ((p = ctl_req_forward(c, &id)) == NULL)
+	if ((p = ctl_req_forward(c, PROC_BOUNCED, &id)) == NULL)
 		return;
 	m_create(p, CTL_SUPPRESS, id, -1);
 	m_add_u32(p, op);
@@ -86,7 +87,10 @@ ctl_rotate(struct ctl_conn *c, char **w, int n)
 		ctl_conn_error(c, "usage: rotate acct [FILE] | rotate log");
 		return;
 	}
-	if ((p = ctl_req_forward(c, &id)) == NULL)
+	/* accounting files: bounced (ternd renames them for it); the log
+	 * file: ternd (ternd/logfile.c) */
+	if ((p = ctl_req_forward(c, strcmp(w[1], "log") == 0 ? PROC_TERND :
+	    PROC_BOUNCED, &id)) == NULL)
 		return;
 	m_create(p, CTL_ROTATE, id, -1);
 	m_add_string(p, w[1]);			/* "acct" or "log" */

@@ -37,6 +37,7 @@ struct ctl_req {
 	char			 sdomain[256], svmta[256], smode[32];
 	/* REQ_RESOLVE: the domain; REQ_TRACE: the queue filter */
 	char			 arg[520];
+	int			 fwd_proc;	/* REQ_FORWARD: who answers */
 };
 
 static json_t	*ctl_req_parse(int, const char *);
@@ -137,8 +138,8 @@ ctl_req_done(struct ctl_req *r)
 		case REQ_RELOAD:	/* {ok, message}: ternd's CTL_RESULT */
 			j = json_incref(r->part[PROC_TERND]);
 			break;
-	case REQ_FORWARD:	/* the one daemon's answer, as is */
-			j = json_incref(r->part[PROC_BOUNCED]);
+		case REQ_FORWARD:	/* the one daemon's answer, as is */
+			j = json_incref(r->part[r->fwd_proc]);
 			break;
 		case REQ_RESOLVE:
 			j = json_incref(r->part[PROC_DELIVERD]);
@@ -198,7 +199,7 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 	TAILQ_INSERT_TAIL(&ctl_reqs, r, entry);
 	ctl_conn_set_req(c, r);
 
-	if (procs & BIT(PROC_TERND))
+	if ((procs & BIT(PROC_TERND)) && kind != REQ_FORWARD)
 		m_compose(mgmtd_peer(PROC_TERND), kind == REQ_RELOAD ?
 		    CTL_RELOAD : CTL_PROCS_REQ, r->id, -1, NULL, 0);
 	if ((procs & BIT(PROC_BOUNCED)) && kind == REQ_STATUS)
@@ -239,7 +240,7 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 		m_close(p);
 		break;
 	case REQ_RELOAD:	/* ternd only */
-	case REQ_FORWARD:	/* bounced only, sent by the caller */
+	case REQ_FORWARD:	/* sent by the caller */
 	case REQ_RESOLVE:	/* deliverd only */
 		break;
 	}
@@ -247,15 +248,15 @@ ctl_req_ask(struct ctl_conn *c, enum ctl_kind kind, unsigned procs,
 }
 
 struct mproc *
-ctl_req_forward(struct ctl_conn *c, uint32_t *id)
+ctl_req_forward(struct ctl_conn *c, int proc, uint32_t *id)
 {
 	struct ctl_req *r;
 
-	if ((r = ctl_req_ask(c, REQ_FORWARD, BIT(PROC_BOUNCED), 0, NULL)) ==
-	    NULL)
+	if ((r = ctl_req_ask(c, REQ_FORWARD, BIT(proc), 0, NULL)) == NULL)
 		return NULL;
+	r->fwd_proc = proc;
 	*id = r->id;
-	return mgmtd_peer(PROC_BOUNCED);
+	return mgmtd_peer(proc);
 }
 
 /* --- verbs --- */

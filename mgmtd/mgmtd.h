@@ -74,10 +74,10 @@ void	ctl_req_reply(int proc, struct imsg *);
 void	ctl_req_peer_lost(int proc);
 /* The client of req went away. */
 void	ctl_req_detach(void *req);
-/* A request answered by bounced alone (ctl_bounced.c): the channel to
- * build the question on, with *id as its peerid; NULL when bounced is
- * not there (conn has its error). */
-struct mproc *ctl_req_forward(struct ctl_conn *, uint32_t *id);
+/* A request answered by one daemon alone, bounced or ternd
+ * (ctl_bounced.c): the channel to build the question on, with *id as its
+ * peerid; NULL when the daemon is not there (conn has its error). */
+struct mproc *ctl_req_forward(struct ctl_conn *, int proc, uint32_t *id);
 
 /* The value of "--name=V" or "--name V" at w[*i] (i moves past it);
  * NULL if w[*i] is not that option. */

@@ -20,18 +20,6 @@
 
 static struct suplist	*qsups;
 
-static void
-qsup_push(struct mproc *p, int add, const char *vmta, const char *addr)
-{
-	if (p == NULL)
-		return;
-	m_create(p, BNC_SUPPRESS, 0, -1);
-	m_add_u32(p, add);
-	m_add_string(p, vmta != NULL && *vmta ? vmta : NULL);
-	m_add_string(p, addr);
-	m_close(p);
-}
-
 /* BNC_SUPPRESS from bounced: apply, and pass it on to smtpd. */
 void
 suppress_msg(struct msg *m)
@@ -39,29 +27,15 @@ suppress_msg(struct msg *m)
 	const char *vmta, *addr;
 	uint32_t add;
 
-	m_get_u32(m, &add);
-	m_get_string(m, &vmta);
-	m_get_string(m, &addr);
-	m_end(m);
-	if (qsups == NULL)
-		qsups = suplist_new();
-	if ((add ? suplist_add(qsups, vmta, addr) :
-	    suplist_remove(qsups, vmta, addr)) == 1)
-		qsup_push(qd->smtpd, add, vmta, addr);
-}
-
-static void
-qsup_push_one(const char *vmta, const char *addr, void *arg)
-{
-	qsup_push(arg, 1, vmta, addr);
+	if (suplist_recv(&qsups, m, &add, &vmta, &addr))
+		suplist_send(qd->smtpd, add, vmta, addr);
 }
 
 /* smtpd (re)connected: it gets the whole list. */
 void
 suppress_smtpd(struct mproc *p)
 {
-	if (qsups != NULL && p != NULL)
-		suplist_foreach(qsups, qsup_push_one, p);
+	suplist_send_all(qsups, p);
 }
 
 int

@@ -23,16 +23,7 @@ smtp_suppress_msg(struct msg *m)
 	const char *vmta, *addr;
 	uint32_t add;
 
-	m_get_u32(m, &add);
-	m_get_string(m, &vmta);
-	m_get_string(m, &addr);
-	m_end(m);
-	if (smtp_sups == NULL)
-		smtp_sups = suplist_new();
-	if (add)
-		suplist_add(smtp_sups, vmta, addr);
-	else
-		suplist_remove(smtp_sups, vmta, addr);
+	suplist_recv(&smtp_sups, m, &add, &vmta, &addr);
 }
 
 int

@@ -125,7 +125,7 @@ child_spawn(struct ternd *t, struct child *c)
 		snprintf(path, sizeof(path), "%s/%s", t->libexec,
 		    proc_name(c->proc));
 	argv[argc++] = (char *)proc_name(c->proc);
-	if (t->foreground)
+	if (t->foreground || t->logfd != -1)	/* logfile.c */
 		argv[argc++] = "-d";
 	if (t->verbose)
 		argv[argc++] = "-v";
@@ -426,6 +426,11 @@ child_msg(struct mproc *p, struct imsg *imsg)
 	switch (imsg->hdr.type) {
 	case CTL_RELOAD:
 		reload_ctl(p, imsg);
+		return;
+	case CTL_ROTATE:	/* tern rotate log: logfile.c */
+		if (imsg->fd != -1)
+			close(imsg->fd);
+		logfile_rotate_ctl(env, p, imsg);
 		return;
 	case BNC_ROTATE:	/* acct_files.c */
 		if (imsg->fd != -1)

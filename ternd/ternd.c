@@ -129,6 +129,7 @@ main(int argc, char **argv)
 	env->privileged = geteuid() == 0;
 	if (!env->foreground && daemon(0, 0) == -1)
 		fatal("daemon");
+	logfile_open(env);		/* log-file: our stderr, and theirs */
 
 	if (setup_paths(env) == -1 || setup_listeners(env) == -1 ||
 	    setup_files(env) == -1 || setup_http(env) == -1)

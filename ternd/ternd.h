@@ -65,6 +65,8 @@ struct ternd {
 	struct openfile	 files[TERND_MAX_FILES];
 	int		 nfiles;
 	int		 failed;	/* setup_files(): a file did not open */
+	char		 logfile[1024];	/* log-file, resolved */
+	int		 logfd;		/* -1: no log-file */
 };
 
 extern struct ternd	*env;
@@ -76,6 +78,10 @@ int	setup_files(struct ternd *);
 void	setup_suppress_file(struct ternd *);	/* setup_bounced.c */
 int	setup_tcp_listener(struct ternd *, int kind, const char *spec);
 int	setup_udp_socket(struct ternd *, int kind, const char *spec);
+
+/* logfile.c: log-file and `tern rotate log` */
+void	logfile_open(struct ternd *);
+void	logfile_rotate_ctl(struct ternd *, struct mproc *, struct imsg *);
 
 /* acct_files.c: piped accounting and rotation of accounting files */
 /* `|COMMAND`: start it; the pipe's write end, or -1. */

@@ -308,3 +308,36 @@ def test_bounce_log_in_virtual_mta_only_its_bounces(make_tern, sink,
     _, rows = _file_rows(tmp_path / "bounce-v1.log")
     assert [(r["rcpt"], r["vmta"]) for r in rows] == [("v1@example.test",
                                                         "v1")]
+
+
+def test_rotate_log(make_tern, sink, tmp_path):
+    """log-file gets every daemon's lines; `tern rotate log` moves it to
+    .1 (older ones up to log-rotate) and every daemon goes on in the new
+    file."""
+    log = tmp_path / "tern.log"
+    tern = make_tern(routes={"example.test": sink},
+                     extra=f"log-file {log}\nlog-rotate 2\n")
+    tern.send(SENDER, ["one@example.test"], make_message())
+    tern.wait_acct("d", "one@example.test")
+    tern.wait_for(lambda: "one@example.test" in log.read_text(),
+                  scaled(10), what="deliverd's line in log-file")
+    r = tern.cli("rotate", "log")
+    assert (r.returncode, r.stdout.strip()) == (0, "Logging file rotated.")
+    assert "one@example.test" in Path(f"{log}.1").read_text()
+    # queued and deliverd (children) write to the new file now
+    tern.send(SENDER, ["two@example.test"], make_message())
+    tern.wait_acct("d", "two@example.test")
+    tern.wait_for(lambda: "two@example.test" in log.read_text(),
+                  scaled(10), what="a daemon's line in the new log-file")
+    assert "two@example.test" not in Path(f"{log}.1").read_text()
+    for _ in range(3):
+        assert tern.cli("rotate", "log").returncode == 0
+    # log-rotate 2: tern.log, .1 and .2, nothing older
+    assert sorted(p.name for p in tmp_path.glob("tern.log*")) == [
+        "tern.log", "tern.log.1", "tern.log.2"]
+
+
+def test_rotate_log_without_log_file_says_so(make_tern, sink):
+    tern = make_tern(routes={"example.test": sink})
+    r = tern.cli("rotate", "log")
+    assert r.returncode == 1 and "no log-file" in r.stderr

@@ -882,7 +882,7 @@ test_table_used_by(void **state)
 		"max-size", "delete-after", "log-format-extended",
 		"bounce-log", "bounce-category-log", "log-domain",
 		"log-entries", "map-header-to-field",
-		"notify-of-delay-every",
+		"notify-of-delay-every", "log-file", "log-rotate",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server",
 		"smtp-pattern-list", "adaptive-max-smtp-out",
