@@ -600,16 +600,20 @@ acct_file_flush(struct acct_file *f)
 {
 	struct acct_buf hdr = { 0 };
 	struct stat st;
+	size_t hlen = 0;
 	int r;
 
 	/* An empty file (new, or truncated by log rotation) starts with
-	 * the header line, as PowerMTA's files do. */
-	acct_layout_header(&f->rule.layout, &hdr);
-	/* text logs (log-format-extended, log-domain) have none */
-	r = fstat(f->fd, &st) == -1 || (f->rule.text_fmt == NULL &&
-	    (f->is_pipe ? f->need_header : st.st_size == 0) &&
-	    write_all(f->fd, hdr.data, hdr.len) == -1);
-	acct_buf_free(&hdr);
+	 * the header line, as PowerMTA's files do; text logs
+	 * (log-format-extended, log-domain) have none. */
+	r = fstat(f->fd, &st) == -1;
+	if (!r && f->rule.text_fmt == NULL &&
+	    (f->is_pipe ? f->need_header : st.st_size == 0)) {
+		acct_layout_header(&f->rule.layout, &hdr);
+		hlen = hdr.len;
+		r = write_all(f->fd, hdr.data, hdr.len) == -1;
+		acct_buf_free(&hdr);
+	}
 	if (!r)
 		f->need_header = 0;
 	if (r ||
@@ -623,7 +627,7 @@ acct_file_flush(struct acct_file *f)
 	if (f->failing)
 		log_info("accounting file %s writable again", f->path);
 	f->failing = 0;
-	if (f->rule.max_size > 0 && (uint64_t)st.st_size + hdr.len +
+	if (f->rule.max_size > 0 && (uint64_t)st.st_size + hlen +
 	    f->buf.len >= f->rule.max_size)
 		acct_rotate_start(f);
 	return 0;
