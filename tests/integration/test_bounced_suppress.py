@@ -110,8 +110,9 @@ def test_per_vmta_list_blocks_only_that_vmta(make_tern, sink):
     [got] = tern.wait_messages(sink, 1, rcpt=addr)
     assert got.helo == "v2.tern.test"
     # the entry is in the file with its VMTA, and comes back at restart
-    assert (tern.acct.parent / "suppression.list").read_text() == \
-        f"{addr} v1\n"
+    sup = tern.acct.parent / "suppression.list"
+    tern.wait_for(lambda: sup.read_text() == f"{addr} v1\n", scaled(10),
+                  what="the entry in suppression.list")
     tern.restart()
     assert _listed(tern) == [(addr, "v1")]
 
