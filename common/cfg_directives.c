@@ -356,7 +356,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "password file (htpasswd, crypt hashes) for SMTP AUTH") },
 	{ D("process-x-remote-mta-ip", CT_BOOL, SRC, SMTPD, "false",
 	    "X-Remote-MTA-IP: the client address recorded (seed)") },
-	{ D("always-use-mx", CT_BOOL, SRC | Q, 0, "false",
+	{ D("always-use-mx", CT_BOOL, SRC | Q, DLVD, "false",
 	    "always route by MX (seed)") },
 	{ D("mx-rollup", CT_ANY, Q, 0, NULL,
 	    "not a PowerMTA directive; see <mx-rollup-list>") },

@@ -129,14 +129,20 @@ mta_queue_port(const struct mta_queue *q)
 	return v;
 }
 
-/* route / smtp-hosts: one or more host[:port], comma separated. */
+/* route / smtp-hosts: one or more host[:port], comma separated.  The
+ * seeds' `always-use-mx yes` overrides them: the domain's MX records
+ * decide (a route set for a wider scope, say <domain *>, need not send a
+ * domain with its own MX to a smarthost). */
 static void
 mta_queue_hosts(struct mta_queue *q)
 {
-	const char *v;
+	const char *v, *err;
 	char *list, *p, *tok;
-	int port;
+	int port, mx = 0;
 
+	if ((v = mta_queue_str(q, "always-use-mx")) != NULL &&
+	    cfg_parse_bool(v, &mx, &err) == 0 && mx)
+		return;
 	if ((v = mta_queue_str(q, "route")) == NULL &&
 	    (v = mta_queue_str(q, "smtp-hosts")) == NULL)
 		return;

@@ -219,3 +219,20 @@ def test_host_resolv_conf_used_in_chroot(make_tern, catchall, monkeypatch,
             assert dns.count("host.test", "MX") >= 1
     finally:
         dns.stop()
+
+
+def test_always_use_mx_overrides_route(make_tern, catchall, dns_zone, sink):
+    """always-use-mx yes (the seeds'): the domain's MX record decides,
+    not its route (which would otherwise take the mail)."""
+    port = free_port()
+    dns = dns_zone({
+        "aum.test": {"MX": [(10, "mx1.aum.test")]},
+        "mx1.aum.test": {"A": ["127.0.0.2"]},
+    })
+    with HostSink("127.0.0.2", port, "mx1") as mx1:
+        t = dns_tern(make_tern, catchall, dns, ["aum.test"], port,
+                     more={"aum.test": f"route {sink.addr}\n"
+                                       "always-use-mx yes"})
+        t.send(SENDER, ["r@aum.test"], make_message(to="r@aum.test"))
+        t.wait_messages(mx1, 1)
+        assert sink.messages == []
