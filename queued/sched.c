@@ -110,8 +110,13 @@ queue_configure(struct squeue *q)
 		list[0] = 600;
 		n = 1;
 	}
+	/* The seeds' queue-interval (PowerMTA has none; its nearest is
+	 * retry-after): no retry of the queue comes sooner than that. */
+	if ((v = queue_setting(q, "queue-interval")) == NULL ||
+	    cfg_parse_time(v, &secs, &err) == -1 || secs < 0)
+		secs = 0;
 	for (i = 0; i < n; i++)
-		q->retry[i] = list[i] * 1000;
+		q->retry[i] = (list[i] > secs ? list[i] : secs) * 1000;
 	q->nretry = n;
 	if ((v = queue_setting(q, "bounce-after")) == NULL ||
 	    cfg_parse_time(v, &secs, &err) == -1)

@@ -43,3 +43,20 @@ def test_connection_failure_puts_queue_in_retry_mode(make_tern):
         assert t.acct_rows("t", "b@example.test") == []
         assert sorted(r for m in msgs for r in m.rcpt_tos) == \
             ["a@example.test", "b@example.test"]
+
+
+def test_queue_interval_is_a_floor_of_retry_after(make_tern, sink):
+    """queue-interval (the seeds'; retry-after in PowerMTA): no retry
+    comes sooner, so retry-after 1s with queue-interval 5s waits 5s."""
+    sink.add_rule("RCPT", "451 4.2.1 try later", count=1)
+    t = make_tern(routes={"example.test": sink},
+                  domain_settings={"example.test":
+                                   "retry-after 1s\n"
+                                   "queue-interval 5s"})
+    t.send(SENDER, ["a@example.test"], make_message())
+    t.wait_acct("t", "a@example.test")
+    failed_at = time.time()
+    msg = t.wait_messages(sink, 1, timeout=40)[0]
+    # a lower bound only: a loaded machine makes the retry later, never
+    # sooner
+    assert msg.when - failed_at >= 3.5, msg.when - failed_at
