@@ -20,6 +20,8 @@
 #define TERN_DEFAULT_SPOOL	"/var/spool/tern"
 #define TERN_DEFAULT_CONTROL	"/run/tern/control.sock"
 #define TERN_DEFAULT_EMPTY	"/var/empty/tern"
+/* Members of this group may use the control socket (root always may). */
+#define TERN_CONTROL_GROUP	"tern"
 
 /* path as written in cfg → absolute path in buf; returns buf. */
 const char	*cfg_path_resolve(const struct cfg *, const char *path,

@@ -147,6 +147,8 @@ USERS_BEFORE=()
 for u in "${USERS[@]}"; do
 	getent passwd "$u" >/dev/null && USERS_BEFORE+=("$u")
 done
+TERN_GROUP_BEFORE=0
+getent group tern >/dev/null && TERN_GROUP_BEFORE=1
 
 # ------------------------------------------------------------ 1. build
 
@@ -435,6 +437,20 @@ if runuser -u _tern -- /usr/sbin/tern show status >/dev/null 2>&1; then
 else
 	ok "the control socket refuses _tern"
 fi
+# Operators in the package's `tern` group may steer it without root.
+sock=/run/tern/control.sock
+if [ "$(stat -c '%G %a' "$sock" 2>/dev/null)" = "tern 660" ]; then
+	ok "$sock is group tern, mode 660"
+else
+	bad "$sock is '$(stat -c '%U:%G %a' "$sock" 2>&1)', want group tern 660"
+fi
+tern_gid=$(getent group tern | cut -d: -f3)
+if [ -n "$tern_gid" ] && setpriv --reuid=nobody --regid=nogroup \
+    --groups="$tern_gid" /usr/sbin/tern show status >/dev/null 2>&1; then
+	ok "a member of group tern (nobody + tern) may use the control socket"
+else
+	bad "a member of group tern cannot use the control socket"
+fi
 
 # ------------------------------------------------------------ 6. reload, logrotate
 
@@ -499,6 +515,10 @@ for u in "${USERS[@]}"; do
 	deluser --system --quiet "$u" >/dev/null 2>&1
 	getent group "$u" >/dev/null && delgroup --system --quiet "$u" >/dev/null 2>&1
 done
+if [ "$TERN_GROUP_BEFORE" = 0 ] && getent group tern >/dev/null; then
+	say "removing group tern (created for this test; the package keeps it)"
+	delgroup --system --quiet tern >/dev/null 2>&1
+fi
 # Other Terns on this machine (tests) chroot into /var/empty/tern: the
 # package's purge keeps it while one runs; if it existed, it comes back.
 for d in /var/empty /var/empty/tern; do

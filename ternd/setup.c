@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
@@ -220,6 +221,21 @@ setup_udp_socket(struct ternd *t, int kind, const char *spec)
 	return setup_listener(t, kind, spec, SOCK_DGRAM);
 }
 
+/* Hand the control socket to the `tern` group, so operators need not be
+ * root to run `tern`.  Only when ternd is root: otherwise the socket
+ * already belongs to whoever runs it. */
+static void
+setup_control_group(const char *path)
+{
+	struct group *gr;
+
+	if (geteuid() != 0 || (gr = getgrnam(TERN_CONTROL_GROUP)) == NULL)
+		return;
+	if (chown(path, 0, gr->gr_gid) == -1)
+		log_warn("control socket %s: chown to group %s", path,
+		    TERN_CONTROL_GROUP);
+}
+
 static int
 setup_control(struct ternd *t)
 {
@@ -240,7 +256,9 @@ setup_control(struct ternd *t)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		fatal("socket");
 	unlink(path);
-	/* Only root (and the tern group, later) may steer the MTA. */
+	/* Only root and the members of the `tern` group may steer the
+	 * MTA: mode 0660, group tern when the system has that group (the
+	 * package creates it; without it the socket stays root's). */
 	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
@@ -249,6 +267,7 @@ setup_control(struct ternd *t)
 		return -1;
 	}
 	umask(old);
+	setup_control_group(path);
 	if (listen(fd, 64) == -1)
 		fatal("listen");
 	return setup_add_listener(t, LISTEN_CONTROL, path, fd);

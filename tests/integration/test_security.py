@@ -9,6 +9,7 @@ docs/reliability.md lists them all.
 """
 
 import base64
+import grp
 import os
 import pwd
 import shutil
@@ -126,6 +127,42 @@ def test_control_socket_is_root_only(make_tern, sink, open_dir):
     assert r.returncode != 0, r.stdout
     assert "ermission denied" in r.stderr, r.stderr
     assert "Uptime" not in r.stdout and "uptime" not in r.stdout
+
+
+def test_control_socket_admits_the_tern_group(make_tern, sink, open_dir):
+    """With a `tern` group on the system (the package creates it), ternd
+    makes the control socket root:tern 0660, so an operator in that group
+    runs `tern` without root, and one outside it still cannot."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("changing groups and users needs root and setpriv")
+    created = subprocess.run(["getent", "group", "tern"],
+                             capture_output=True).returncode != 0
+    if created:
+        subprocess.run(["groupadd", "--system", "tern"], check=True,
+                       timeout=30)
+    try:
+        gid = grp.getgrnam("tern").gr_gid
+        t = make_tern(routes={"example.test": sink},
+                      control_path=open_dir / "control.sock")
+        st = t.control.stat()
+        assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (gid, 0o660)
+        cli = open_dir / "tern"
+        shutil.copy(t.tern_cli, cli)
+        cli.chmod(0o755)
+        nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup"]
+        args = [str(cli), "-s", str(t.control), "show", "status"]
+        member = subprocess.run(nobody + [f"--groups={gid}"] + args,
+                                stdin=subprocess.DEVNULL, capture_output=True,
+                                text=True, timeout=scaled(30))
+        assert member.returncode == 0, member.stdout + member.stderr
+        assert "status" in member.stdout and "running" in member.stdout
+        other = subprocess.run(nobody + ["--clear-groups"] + args,
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=scaled(30))
+        assert other.returncode != 0 and "ermission denied" in other.stderr
+    finally:
+        if created:
+            subprocess.run(["groupdel", "tern"], timeout=30)
 
 
 # ------------------------------------------------------- AUTH and secrets
