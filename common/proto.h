@@ -87,6 +87,14 @@ enum imsg_type {
 	 * lines) */
 	SMTPD_PASSWD_FILE,
 
+	/* --- smtpd -> queued: inbound activity (146-149) --- */
+
+	/* The number of open inbound SMTP sessions (those counted against
+	 * total-max-smtp-in), for `tern show status`, /api/v1/stats and
+	 * SNMP: sent when it changes, at most once a second, and when
+	 * the queued channel comes up (smtpd/smtp_report.c).  u32 n */
+	MSG_SESSIONS_IN = 146,
+
 	/* --- queued <-> deliverd: delivery --- */
 
 	/* queued: deliver these recipients of one message; fd = message

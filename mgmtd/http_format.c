@@ -278,6 +278,14 @@ http_metrics(const json_t *sj, const json_t *queues)
 	    "Messages accepted into the spool (since queued started)");
 	sb_printf(&b, "tern_received_total %lld\n",
 	    (long long)jint(st, "received", NULL));
+	prom_head(&b, "tern_received_messages_total", "counter",
+	    "Messages accepted over SMTP, no DSNs (since queued started)");
+	sb_printf(&b, "tern_received_messages_total %lld\n",
+	    (long long)jint(st, "receivedMessages", NULL));
+	prom_head(&b, "tern_received_recipients_total", "counter",
+	    "Recipients of the messages accepted over SMTP");
+	sb_printf(&b, "tern_received_recipients_total %lld\n",
+	    (long long)jint(st, "receivedRecipients", NULL));
 	prom_head(&b, "tern_spool_messages", "gauge",
 	    "Messages in the spool");
 	sb_printf(&b, "tern_spool_messages %lld\n",
@@ -298,6 +306,10 @@ http_metrics(const json_t *sj, const json_t *queues)
 	    "Outbound SMTP connections open or opening, every deliverd");
 	sb_printf(&b, "tern_smtp_out_connections %lld\n",
 	    (long long)jint(st, "smtpOut", NULL));
+	prom_head(&b, "tern_smtp_in_connections", "gauge",
+	    "Inbound SMTP sessions open (counted against total-max-smtp-in)");
+	sb_printf(&b, "tern_smtp_in_connections %lld\n",
+	    (long long)jint(st, "connectionsIn", NULL));
 	prom_head(&b, "tern_retry_pending", "gauge",
 	    "Recipient groups waiting for their retry time");
 	sb_printf(&b, "tern_retry_pending %lld\n",

@@ -5,10 +5,11 @@
  *
  *	ternObjects.1	general: version, uptime, state
  *	ternObjects.2	counters: messages received, recipients delivered,
- *			bounced, deferred
+ *			bounced, deferred; messages and recipients
+ *			received over SMTP
  *	ternObjects.3	spool: messages, recipients, bytes, retry pending,
  *			full
- *	ternObjects.4	connections: outbound SMTP connections
+ *	ternObjects.4	connections: outbound, inbound SMTP
  *	ternObjects.5	the agent: packets, bad community, malformed, SET
  *	ternObjects.6	ternVmtaTable, one row per VMTA
  *	ternObjects.7	ternQueueTable, one row per queue (domain/VMTA)
@@ -117,6 +118,10 @@ view_status(struct snmp_view *vw, const json_t *sj, time_t now)
 	ADD(vw, SNMP_T_COUNTER64, jnum(st, "delivered", NULL), NULL, 2, 2, 0);
 	ADD(vw, SNMP_T_COUNTER64, jnum(st, "bounced", NULL), NULL, 2, 3, 0);
 	ADD(vw, SNMP_T_COUNTER64, jnum(st, "deferred", NULL), NULL, 2, 4, 0);
+	ADD(vw, SNMP_T_COUNTER64, jnum(st, "receivedMessages", NULL), NULL,
+	    2, 5, 0);
+	ADD(vw, SNMP_T_COUNTER64, jnum(st, "receivedRecipients", NULL), NULL,
+	    2, 6, 0);
 	ADD(vw, SNMP_T_GAUGE, gauge(jnum(st, "queue", "messages")), NULL,
 	    3, 1, 0);
 	ADD(vw, SNMP_T_GAUGE, gauge(jnum(st, "queue", "recipients")), NULL,
@@ -129,6 +134,8 @@ view_status(struct snmp_view *vw, const json_t *sj, time_t now)
 	    NULL, 3, 5, 0);
 	ADD(vw, SNMP_T_GAUGE, gauge(jnum(st, "smtpOut", NULL)), NULL,
 	    4, 1, 0);
+	ADD(vw, SNMP_T_GAUGE, gauge(jnum(st, "connectionsIn", NULL)), NULL,
+	    4, 2, 0);
 }
 
 static void

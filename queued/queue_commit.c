@@ -413,7 +413,13 @@ batch_reply_commit(struct bcommit *c)
 	}
 	/* Counted first, so that a message that fills the spool makes
 	 * queued send MSG_SPOOL_STATE before its MSG_COMMIT_OK: the
-	 * client's next MAIL is refused there, not at DATA. */
+	 * client's next MAIL is refused there, not at DATA.  Received
+	 * over SMTP (the 250 goes out now; DSNs are COMMIT_LOCAL) is
+	 * counted before: the message may be final in sched_add_message. */
+	if (qd->smtpd != NULL && c->session != COMMIT_LOCAL) {
+		qd->n_in_msgs++;
+		qd->n_in_rcpts += c->env->nrcpt;
+	}
 	sched_add_message(c->env, c->shard, 1);
 	spool_is_full();
 	if (qd->smtpd != NULL && c->session != COMMIT_LOCAL) {

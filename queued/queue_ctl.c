@@ -51,6 +51,13 @@ ctl_status(struct mproc *p, uint32_t reqid)
 	    "spoolFull", qd->spool_full);
 	/* Outbound connections open or opening, every worker. */
 	json_object_set_new(j, "smtpOut", json_integer(sched_slot_count()));
+	/* Received over SMTP (no DSNs), and inbound sessions as smtpd
+	 * last said (MSG_SESSIONS_IN). */
+	json_object_set_new(j, "receivedMessages",
+	    json_integer((json_int_t)qd->n_in_msgs));
+	json_object_set_new(j, "receivedRecipients",
+	    json_integer((json_int_t)qd->n_in_rcpts));
+	json_object_set_new(j, "connectionsIn", json_integer(qd->conns_in));
 	ctl_reply_json(p, CTL_STATUS, reqid, j);
 }
 

@@ -205,6 +205,10 @@ smtpd_msg(struct mproc *p, struct imsg *imsg)
 	case MSG_ROLLBACK:
 		smtpd_rollback(&m);
 		return;
+	case MSG_SESSIONS_IN:
+		m_get_u32(&m, &qd->conns_in);
+		m_end(&m);
+		return;
 	}
 	fatalx("smtpd sent unexpected %s", proto_name(imsg->hdr.type));
 }
@@ -215,6 +219,7 @@ smtpd_lost(struct mproc *p)
 	struct incoming *in;
 
 	qd->smtpd = NULL;
+	qd->conns_in = 0;	/* its sessions died with it */
 	/* Nothing in incoming/ was acknowledged: drop it all. */
 	while ((in = RB_MIN(incoming_tree, &incomings)) != NULL) {
 		RB_REMOVE(incoming_tree, &incomings, in);

@@ -115,6 +115,9 @@ struct queued {
 	struct squeue_tree queues;
 	uint64_t	 nmsgs, nrcpts;	/* in the queue */
 	uint64_t	 n_received, n_delivered, n_bounced, n_deferred;
+	/* accepted over SMTP (250 to the client): messages, recipients */
+	uint64_t	 n_in_msgs, n_in_rcpts;
+	uint32_t	 conns_in;	/* open inbound sessions (MSG_SESSIONS_IN) */
 	int		 spool_full;
 };
 

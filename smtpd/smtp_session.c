@@ -251,6 +251,7 @@ smtp_close(struct smtp_session *s, const char *why)
 	if (s->counted) {
 		s->counted = 0;
 		smtpd.nsessions--;
+		smtp_report_sessions();
 	}
 	smtp_limit_release(s);
 	uv_timer_stop(&s->timer);

@@ -222,6 +222,7 @@ smtpd_policy(struct smtp_session *s)
 	else {
 		s->counted = 1;
 		smtpd.nsessions++;
+		smtp_report_sessions();
 	}
 }
 
@@ -558,6 +559,7 @@ smtpd_peer(int proc, int instance, int fd)
 	smtpd.queued = mproc_new(daemon_loop(), fd, PROC_QUEUED, instance,
 	    smtpd_queued_msg, smtpd_queued_gone, NULL);
 	smtpd.spool_full = 0;
+	smtp_report_queued_up();
 	log_debug("queued channel up");
 }
 

@@ -250,6 +250,10 @@ void	smtpd_session_gone(void);
 int	smtpd_spool_full(void);
 void	smtpd_spool_state(int full);
 
+/* smtp_report.c */
+void	smtp_report_sessions(void);
+void	smtp_report_queued_up(void);
+
 /* smtp_session.c */
 void	smtp_session_accept(uv_stream_t *server);
 struct smtp_session *smtp_session_find(uint32_t id);

@@ -82,6 +82,9 @@ def test_status_domains_vmtas_topqueues(make_tern, sink):
 
     st = cli_json(t, "show", "status")
     assert st["status"]["received"] == 1  # messages
+    # accepted over SMTP: 1 message for 3 recipients
+    assert st["status"]["receivedMessages"] == 1
+    assert st["status"]["receivedRecipients"] == 3
     names = {p["name"] for p in st["processes"]}
     assert names >= {"smtpd", "queued", "deliverd", "bounced", "mgmtd"}
 
@@ -117,6 +120,19 @@ def test_status_domains_vmtas_topqueues(make_tern, sink):
             for j in cli_json(t, "show", "jobs"))
     r = t.cli("show", "status")
     assert r.returncode == 0 and "queue.recipients" in r.stdout
+    lines = {ln.split()[0]: ln.split()[-1] for ln in r.stdout.splitlines()
+             if ln.strip()}
+    assert lines["receivedMessages"] == "1"
+    assert lines["receivedRecipients"] == "3"
+    # the session that sent is closed (reported within a second or so)
+    wait_for(lambda: cli_json(t, "show", "status")["status"]
+             ["connectionsIn"] == 0, what="no inbound session")
+    with t.smtp():
+        wait_for(lambda: [ln.split() for ln in t.cli(
+            "show", "status").stdout.splitlines()
+            if ln.split()[:1] == ["connectionsIn"]] ==
+            [["connectionsIn", "1"]],
+            what="connectionsIn 1 in the human listing")
 
 
 def test_errors_and_mode_filters(make_tern, sink):
@@ -387,6 +403,12 @@ def test_metrics_parse_with_prometheus(web, sink):
     assert fams["tern_queue_recipients"].type == "gauge"
     assert sample(fams, "tern_queue_recipients", domain="example.test") == 0
     assert sample(fams, "tern_received") >= 1
+    # over SMTP: the message sent, 2 recipients (not the DSN)
+    assert fams["tern_received_messages"].type == "counter"
+    assert sample(fams, "tern_received_messages") == 1
+    assert sample(fams, "tern_received_recipients") == 2
+    assert fams["tern_smtp_in_connections"].type == "gauge"
+    assert sample(fams, "tern_smtp_in_connections") is not None
     assert sample(fams, "tern_spool_messages") == 0
     assert sample(fams, "tern_spool_bytes") == 0
     assert sample(fams, "tern_queue_connections",

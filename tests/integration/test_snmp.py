@@ -140,6 +140,67 @@ def test_numbers_match_api_stats(agent, sink):
     assert walk[f"ternQueuePaused.{row}"] == "true"
 
 
+
+def metrics(port):
+    """/metrics as {sample name: value} (unlabelled samples only)."""
+    c = http.client.HTTPConnection(LOOPBACK, port, timeout=scaled(30))
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    assert r.status == 200
+    out = {}
+    for line in r.read().decode().splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, _, value = line.partition(" ")
+            out[name] = int(float(value))
+    return out
+
+
+def test_received_and_inbound_connections(agent, sink):
+    """Messages and recipients accepted over SMTP, and the inbound
+    sessions open, agree in /api/v1/stats, `tern show status --json`,
+    /metrics and SNMP; a DSN is not counted as received."""
+    t, snmp, hport = agent
+    sink.add_rule("RCPT", "550 5.1.1 no such user", count=1,
+                  match="gone@example.test")
+    t.send(SENDER, ["gone@example.test", "a@example.test",
+                    "b@example.test"], make_message())
+    t.send(SENDER, ["c@example.test"], make_message())
+    # The bounce makes a DSN (received counts it, receivedMessages not).
+    wait_for(lambda: stats(hport)["status"]["received"] == 3,
+             timeout=60, what="the DSN queued")
+    st = stats(hport)["status"]
+    assert (st["receivedMessages"], st["receivedRecipients"]) == (2, 4)
+    r = t.cli("--json", "show", "status")
+    assert r.returncode == 0, r.stderr
+    cst = json.loads(r.stdout)["status"]
+    assert (cst["receivedMessages"], cst["receivedRecipients"]) == (2, 4)
+    m = metrics(hport)
+    assert m["tern_received_messages_total"] == 2
+    assert m["tern_received_recipients_total"] == 4
+    v = snmp.get("ternSmtpMsgsReceived.0", "ternSmtpRcptsReceived.0")
+    assert num(v["ternSmtpMsgsReceived.0"]) == 2
+    assert num(v["ternSmtpRcptsReceived.0"]) == 4
+
+    def conns_in():
+        return (stats(hport)["status"]["connectionsIn"],
+                metrics(hport)["tern_smtp_in_connections"],
+                num(snmp.get("ternConnectionsIn.0")["ternConnectionsIn.0"]))
+
+    wait_for(lambda: conns_in() == (0, 0, 0), timeout=30,
+             what="no inbound session")
+    one, two = t.smtp(), t.smtp()
+    try:
+        wait_for(lambda: conns_in() == (2, 2, 2), timeout=30,
+                 what="2 inbound sessions everywhere")
+        r = t.cli("--json", "show", "status")
+        assert json.loads(r.stdout)["status"]["connectionsIn"] == 2
+    finally:
+        one.quit()
+        two.quit()
+    wait_for(lambda: conns_in() == (0, 0, 0), timeout=30,
+             what="0 inbound sessions after QUIT")
+
+
 def test_wrong_community_times_out_and_set_is_refused(agent):
     t, snmp, _ = agent
     r = snmp.run("snmpget", "TERN-MIB::ternVersion.0", community="private",
