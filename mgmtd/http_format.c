@@ -268,52 +268,60 @@ prom_procs(struct sbuf *b, const json_t *procs)
 	}
 }
 
+/* One sample each, from the status answer: status.k1[.k2]. */
+static const struct {
+	const char	*name;
+	const char	*k1, *k2;
+	const char	*type;
+	const char	*help;
+} prom_status[] = {
+	{ "tern_received_total", "received", NULL, "counter",
+	    "Messages accepted into the spool (since queued started)" },
+	{ "tern_received_messages_total", "receivedMessages", NULL, "counter",
+	    "Messages accepted over SMTP, no DSNs (since queued started)" },
+	{ "tern_received_recipients_total", "receivedRecipients", NULL,
+	    "counter", "Recipients of the messages accepted over SMTP" },
+	{ "tern_spool_messages", "queue", "messages", "gauge",
+	    "Messages in the spool" },
+	{ "tern_spool_recipients", "queue", "recipients", "gauge",
+	    "Recipients not yet final in the spool" },
+	{ "tern_spool_bytes", "queue", "bytes", "gauge",
+	    "Bytes of the messages in the spool" },
+	{ "tern_spool_full", "spoolFull", NULL, "gauge",
+	    "1 while the spool is over its limits (SMTP answers 452)" },
+	{ "tern_smtp_out_connections", "smtpOut", NULL, "gauge",
+	    "Outbound SMTP connections open or opening, every deliverd" },
+	{ "tern_smtp_in_connections", "connectionsIn", NULL, "gauge",
+	    "Inbound SMTP sessions open (counted against total-max-smtp-in)" },
+	{ "tern_retry_pending", "retryPending", NULL, "gauge",
+	    "Recipient groups waiting for their retry time" },
+};
+
+static void
+prom_status_scalars(struct sbuf *b, const json_t *st)
+{
+	const json_t *v;
+	size_t k;
+
+	for (k = 0; k < sizeof(prom_status) / sizeof(prom_status[0]); k++) {
+		v = json_object_get(st, prom_status[k].k1);
+		if (prom_status[k].k2 != NULL)
+			v = json_object_get(v, prom_status[k].k2);
+		prom_head(b, prom_status[k].name, prom_status[k].type,
+		    prom_status[k].help);
+		sb_printf(b, "%s %lld\n", prom_status[k].name,
+		    json_is_boolean(v) ? (long long)json_is_true(v) :
+		    (long long)json_integer_value(v));
+	}
+}
+
 char *
 http_metrics(const json_t *sj, const json_t *queues)
 {
 	const json_t *st = json_object_get(sj, "status");
 	struct sbuf b = { 0 };
 
-	prom_head(&b, "tern_received_total", "counter",
-	    "Messages accepted into the spool (since queued started)");
-	sb_printf(&b, "tern_received_total %lld\n",
-	    (long long)jint(st, "received", NULL));
-	prom_head(&b, "tern_received_messages_total", "counter",
-	    "Messages accepted over SMTP, no DSNs (since queued started)");
-	sb_printf(&b, "tern_received_messages_total %lld\n",
-	    (long long)jint(st, "receivedMessages", NULL));
-	prom_head(&b, "tern_received_recipients_total", "counter",
-	    "Recipients of the messages accepted over SMTP");
-	sb_printf(&b, "tern_received_recipients_total %lld\n",
-	    (long long)jint(st, "receivedRecipients", NULL));
-	prom_head(&b, "tern_spool_messages", "gauge",
-	    "Messages in the spool");
-	sb_printf(&b, "tern_spool_messages %lld\n",
-	    (long long)jint(st, "queue", "messages"));
-	prom_head(&b, "tern_spool_recipients", "gauge",
-	    "Recipients not yet final in the spool");
-	sb_printf(&b, "tern_spool_recipients %lld\n",
-	    (long long)jint(st, "queue", "recipients"));
-	prom_head(&b, "tern_spool_bytes", "gauge",
-	    "Bytes of the messages in the spool");
-	sb_printf(&b, "tern_spool_bytes %lld\n",
-	    (long long)jint(st, "queue", "bytes"));
-	prom_head(&b, "tern_spool_full", "gauge",
-	    "1 while the spool is over its limits (SMTP answers 452)");
-	sb_printf(&b, "tern_spool_full %d\n",
-	    json_is_true(json_object_get(st, "spoolFull")));
-	prom_head(&b, "tern_smtp_out_connections", "gauge",
-	    "Outbound SMTP connections open or opening, every deliverd");
-	sb_printf(&b, "tern_smtp_out_connections %lld\n",
-	    (long long)jint(st, "smtpOut", NULL));
-	prom_head(&b, "tern_smtp_in_connections", "gauge",
-	    "Inbound SMTP sessions open (counted against total-max-smtp-in)");
-	sb_printf(&b, "tern_smtp_in_connections %lld\n",
-	    (long long)jint(st, "connectionsIn", NULL));
-	prom_head(&b, "tern_retry_pending", "gauge",
-	    "Recipient groups waiting for their retry time");
-	sb_printf(&b, "tern_retry_pending %lld\n",
-	    (long long)jint(st, "retryPending", NULL));
+	prom_status_scalars(&b, st);
 	prom_head(&b, "tern_accounting_records_total", "counter",
 	    "Accounting records written by bounced, by record type");
 	sb_printf(&b, "tern_accounting_records_total{type=\"d\"} %lld\n"
