@@ -290,3 +290,23 @@ smtp_hdr_finish(struct smtp_session *s)
 	if (s->tx->data.hstate == SMTP_HDR_COLLECT)
 		smtp_hdr_flush(s);
 }
+
+/* The iprev verdict as RFC 8601 names it, for the headers that carry it
+ * (Received:, Authentication-Results:); here, not in smtp_iprev.c, so the
+ * header code needs nothing of the lookup. */
+const char *
+smtp_iprev_str(int result)
+{
+	switch (result) {
+	case SMTP_IPREV_PASS:
+		return "pass";
+	case SMTP_IPREV_FAIL:
+		return "fail";
+	case SMTP_IPREV_TEMPERROR:
+		return "temperror";
+	case SMTP_IPREV_PERMERROR:
+		return "permerror";
+	default:
+		return "none";
+	}
+}

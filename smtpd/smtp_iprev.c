@@ -60,23 +60,6 @@ smtp_iprev_free(struct smtp_iprev *r)
 	free(r);
 }
 
-const char *
-smtp_iprev_str(int result)
-{
-	switch (result) {
-	case SMTP_IPREV_PASS:
-		return "pass";
-	case SMTP_IPREV_FAIL:
-		return "fail";
-	case SMTP_IPREV_TEMPERROR:
-		return "temperror";
-	case SMTP_IPREV_PERMERROR:
-		return "permerror";
-	default:
-		return "none";
-	}
-}
-
 /* The verdict is in: record it and let the session greet. */
 static void
 smtp_iprev_done(struct smtp_iprev *r, int result)

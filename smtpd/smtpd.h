@@ -296,12 +296,13 @@ void	smtp_hdr_begin(struct smtp_session *);
 size_t	smtp_hdr_feed(struct smtp_session *, const char *, size_t);
 void	smtp_hdr_finish(struct smtp_session *);
 void	smtp_hdr_free(struct smtp_data *);
+/* "pass", "fail", "temperror", "permerror" or "none" */
+const char *smtp_iprev_str(int result);
 
 /* smtp_iprev.c */
 int	smtp_iprev_start(struct smtp_session *);
 void	smtp_iprev_cancel(struct smtp_session *);
 int	smtp_iprev_refuse(struct smtp_session *);
-const char *smtp_iprev_str(int result);
 
 /* smtp_bdat.c */
 void	smtp_bdat_cmd(struct smtp_session *, const struct smtp_cmd *);
