@@ -17,6 +17,7 @@ Environment:
 
 import csv
 import io
+import json
 import os
 import re
 import signal
@@ -1075,3 +1076,21 @@ def dns_zone():
     yield make
     for s in servers:
         s.stop()
+
+
+# ------------------------------------------------------- CLI JSON helpers
+
+def cli_json(t, *args):
+    """`tern --json ARGS...` against Tern `t`: the parsed answer (asserts
+    exit 0)."""
+    r = t.cli("--json", *args)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return json.loads(r.stdout)
+
+
+def queue_row(t, name="example.test/{default}"):
+    """The row of queue `name` in `tern show queues --json`, or None."""
+    for q in cli_json(t, "show", "queues"):
+        if q["queue"] == name:
+            return q
+    return None

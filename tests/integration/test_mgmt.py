@@ -16,23 +16,11 @@ with warnings.catch_warnings():
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import (LOOPBACK, free_port, make_message, scaled, wait_for)
+from conftest import (LOOPBACK, cli_json, free_port, make_message,
+                      queue_row, scaled, wait_for)
 
 SENDER = "sender@client.test"
 QUEUE = "example.test/{default}"
-
-
-def cli_json(t, *args):
-    r = t.cli("--json", *args)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return json.loads(r.stdout)
-
-
-def queue_row(t, name=QUEUE):
-    for q in cli_json(t, "show", "queues"):
-        if q["queue"] == name:
-            return q
-    return None
 
 
 # ------------------------------------------------------------ the CLI

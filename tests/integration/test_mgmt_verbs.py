@@ -11,23 +11,10 @@ import signal
 import subprocess
 import time
 
-from conftest import make_message, scaled, wait_for
+from conftest import cli_json, make_message, queue_row, scaled, wait_for
 
 SENDER = "sender@client.test"
 QUEUE = "example.test/{default}"
-
-
-def cli_json(t, *args):
-    r = t.cli("--json", *args)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return json.loads(r.stdout)
-
-
-def queue_row(t, name=QUEUE):
-    for q in cli_json(t, "show", "queues"):
-        if q["queue"] == name:
-            return q
-    return None
 
 
 # ------------------------------------------------------ set queue --mode
