@@ -21,6 +21,8 @@ PKGS=(
 	# libraries
 	libuv1-dev libudns-dev libssl-dev libbsd-dev libjansson-dev
 	libcrypt-dev
+	# cluster: shared throttles/suppression in Redis, events to RabbitMQ
+	libhiredis-dev librabbitmq-dev
 	# mgmtd's HTTP server (h2o on libuv)
 	libh2o-dev
 	# unit tests
@@ -29,6 +31,8 @@ PKGS=(
 	python3 python3-pytest python3-pytest-timeout python3-pytest-xdist
 	python3-aiosmtpd
 	python3-dnslib python3-dkim swaks
+	# cluster tests start these on loopback themselves
+	redis-server rabbitmq-server
 	# mgmtd tests: Prometheus text parser, the web page in a real browser
 	python3-prometheus-client chromium
 	# the SNMP agent (net-snmp's BER/PDU code) and its tests' tools
