@@ -133,9 +133,11 @@ typedef void	(*mta_dns_mx_cb)(void *, int status, struct mta_host *,
 		    int n, unsigned ttl);
 typedef void	(*mta_dns_addr_cb)(void *, int status,
 		    struct sockaddr_storage *, int n);
-struct mta_dnsreq *mta_dns_mx(const char *domain, int port, mta_dns_mx_cb,
-		    void *);
-struct mta_dnsreq *mta_dns_addr(const char *name, mta_dns_addr_cb, void *);
+/* rotate: dns-rotate, spread over the name servers (resolver_ctx()) */
+struct mta_dnsreq *mta_dns_mx(const char *domain, int port, int rotate,
+		    mta_dns_mx_cb, void *);
+struct mta_dnsreq *mta_dns_addr(const char *name, int rotate,
+		    mta_dns_addr_cb, void *);
 void		 mta_dns_cancel(struct mta_dnsreq *);
 const char	*mta_dns_error(void);
 const char	*mta_dns_strstatus(int);
@@ -237,6 +239,7 @@ struct mta_queue {
 	int			 tls_mode;	/* MTA_TLS_* */
 	int			 tls_broken;	/* handshakes fail: in clear */
 	int			 dkim_sign;	/* dkim-sign yes */
+	int			 dns_rotate;	/* dns-rotate yes */
 	struct mta_timeouts {			/* ms, mta_timeout.c */
 		uint64_t	 connect;
 		uint64_t	 greeting;	/* banner, EHLO, STARTTLS */

@@ -177,7 +177,7 @@ resolve_mx_cb(void *arg, int status, struct mta_host *hosts, int n,
 	for (i = 0; i < r->nhosts; i++) {
 		h = &r->hosts[i];
 		r->pending++;
-		if ((h->req = mta_dns_addr(h->name, resolve_addr_cb, h)) ==
+		if ((h->req = mta_dns_addr(h->name, 0, resolve_addr_cb, h)) ==
 		    NULL) {
 			h->status = -1;
 			r->pending--;
@@ -203,7 +203,7 @@ resolve_start(uint32_t reqid, const char *domain)
 		resolve_reply(r);
 		return;
 	}
-	if (mta_dns_mx(r->domain, 25, resolve_mx_cb, r) == NULL) {
+	if (mta_dns_mx(r->domain, 25, 0, resolve_mx_cb, r) == NULL) {
 		r->status = -1;		/* the resolver: mta_dns_error() */
 		resolve_reply(r);
 	}

@@ -31,6 +31,7 @@ enum { REQ_MX, REQ_ADDR };
 struct mta_dnsreq {
 	TAILQ_ENTRY(mta_dnsreq)	 entry;		/* answered from the cache */
 	int			 kind;
+	struct dns_ctx		*ctx;		/* the queries' (dns-rotate) */
 	struct dns_query	*q[2];		/* MX, or A and AAAA */
 	int			 pending;
 	mta_dns_mx_cb		 mxcb;
@@ -110,7 +111,7 @@ mta_dns_cancel(struct mta_dnsreq *r)
 		return;
 	for (i = 0; i < 2; i++)
 		if (r->q[i] != NULL)
-			dns_cancel(NULL, r->q[i]);
+			dns_cancel(r->ctx, r->q[i]);
 	if (r->pending == 0)
 		TAILQ_REMOVE(&dns_ready, r, entry);
 	mta_dns_req_free(r);
@@ -289,7 +290,8 @@ mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 }
 
 struct mta_dnsreq *
-mta_dns_mx(const char *domain, int port, mta_dns_mx_cb cb, void *arg)
+mta_dns_mx(const char *domain, int port, int rotate, mta_dns_mx_cb cb,
+    void *arg)
 {
 	struct mta_dnsreq *r;
 
@@ -300,7 +302,8 @@ mta_dns_mx(const char *domain, int port, mta_dns_mx_cb cb, void *arg)
 	r->port = port;
 	if (mta_dns_from_cache(r, MTA_DNS_C_MX) == 0)
 		return r;
-	r->q[0] = dns_submit_mx(NULL, domain, DNS_NOSRCH, mta_dns_mx_result,
+	r->ctx = resolver_ctx(rotate);
+	r->q[0] = dns_submit_mx(r->ctx, domain, DNS_NOSRCH, mta_dns_mx_result,
 	    r);
 	if (r->q[0] == NULL) {
 		mta_dns_req_free(r);
@@ -410,7 +413,7 @@ mta_dns_a6_result(struct dns_ctx *ctx, struct dns_rr_a6 *rr, void *arg)
 }
 
 struct mta_dnsreq *
-mta_dns_addr(const char *name, mta_dns_addr_cb cb, void *arg)
+mta_dns_addr(const char *name, int rotate, mta_dns_addr_cb cb, void *arg)
 {
 	struct mta_dnsreq *r;
 
@@ -420,14 +423,15 @@ mta_dns_addr(const char *name, mta_dns_addr_cb cb, void *arg)
 	r->addrcb = cb;
 	if (mta_dns_from_cache(r, MTA_DNS_C_ADDR) == 0)
 		return r;
-	r->q[0] = dns_submit_a4(NULL, name, DNS_NOSRCH, mta_dns_a4_result, r);
+	r->ctx = resolver_ctx(rotate);
+	r->q[0] = dns_submit_a4(r->ctx, name, DNS_NOSRCH, mta_dns_a4_result, r);
 	if (r->q[0] == NULL) {
 		mta_dns_req_free(r);
 		return NULL;
 	}
-	r->q[1] = dns_submit_a6(NULL, name, DNS_NOSRCH, mta_dns_a6_result, r);
+	r->q[1] = dns_submit_a6(r->ctx, name, DNS_NOSRCH, mta_dns_a6_result, r);
 	if (r->q[1] == NULL) {
-		dns_cancel(NULL, r->q[0]);
+		dns_cancel(r->ctx, r->q[0]);
 		mta_dns_req_free(r);
 		return NULL;
 	}

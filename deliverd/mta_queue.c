@@ -520,6 +520,8 @@ mta_queue_settings(struct mta_queue *q)
 	q->dkim_sign = (v = mta_queue_str(q, "dkim-sign")) != NULL &&
 	    (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
 	    strcasecmp(v, "on") == 0);
+	q->dns_rotate = (v = mta_queue_str(q, "dns-rotate")) != NULL &&
+	    !mta_queue_word_no(v);
 }
 
 static struct mta_queue *
@@ -822,7 +824,8 @@ mta_queue_mx(struct mta_queue *q)
 		return 0;
 	if ((q->nmx == 0 || time(NULL) >= q->mx_expire) && q->mxreq == NULL) {
 		q->mxreq = mta_dns_mx(q->resolve_to ? q->resolve_to :
-		    q->domain, mta_queue_port(q), mta_queue_mx_cb, q);
+		    q->domain, mta_queue_port(q), q->dns_rotate,
+		    mta_queue_mx_cb, q);
 		if (q->mxreq == NULL && q->nmx == 0) {
 			err = mta_dns_error();
 			snprintf(diag, sizeof(diag), "MX lookup for %s failed: "

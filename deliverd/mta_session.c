@@ -427,8 +427,8 @@ mta_session_resolve(struct mta_session *s, const struct mta_host *h)
 	if (h->dns) {
 		/* MX hosts come from DNS: their addresses too, through the
 		 * same name servers. */
-		if ((s->dnsreq = mta_dns_addr(h->name, mta_session_dns_cb,
-		    s)) == NULL) {
+		if ((s->dnsreq = mta_dns_addr(h->name, s->q->dns_rotate,
+		    mta_session_dns_cb, s)) == NULL) {
 			err = mta_dns_error();
 			mta_session_noaddr(s, err ? err : "cannot query");
 		}

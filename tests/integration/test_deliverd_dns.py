@@ -236,3 +236,64 @@ def test_always_use_mx_overrides_route(make_tern, catchall, dns_zone, sink):
         t.send(SENDER, ["r@aum.test"], make_message(to="r@aum.test"))
         t.wait_messages(mx1, 1)
         assert sink.messages == []
+
+
+def _rotate_tern(make_tern, catchall, servers, port, ndomains, extra=""):
+    """A Tern with a `name-server` line per server in `servers` (addr
+    strings) delivering rot0.test .. rotN.test to 127.0.0.13:port."""
+    domains = [f"rot{i}.test" for i in range(ndomains)]
+    lines = "".join(f"name-server {s}\n" for s in servers)
+    return make_tern(default_route=None, routes={"client.test": catchall},
+                     domain_settings={d: f"smtp-port {port}"
+                                      for d in domains},
+                     extra=lines + extra), domains
+
+
+def _rotate_zone(ndomains):
+    zone = {}
+    for i in range(ndomains):
+        zone[f"rot{i}.test"] = {"MX": [(10, f"mx{i}.rot.test")]}
+        zone[f"mx{i}.rot.test"] = {"A": ["127.0.0.13"]}
+    return zone
+
+
+@pytest.mark.parametrize("rotate", [True, False])
+def test_dns_rotate_spreads_queries(make_tern, catchall, dns_zone, rotate):
+    """Two name servers: with dns-rotate yes both are asked (the lookups
+    take turns); without it every query goes to the first one."""
+    port = free_port()
+    zone = _rotate_zone(4)
+    first, second = dns_zone(zone), dns_zone(zone)
+    with HostSink("127.0.0.13", port, "rot") as sink:
+        t, domains = _rotate_tern(
+            make_tern, catchall, [first.addr, second.addr], port, 4,
+            extra="dns-rotate yes\n" if rotate else "")
+        for d in domains:
+            t.send(SENDER, [f"a@{d}"], make_message(to=f"a@{d}"))
+        t.wait_messages(sink, 4)
+    assert len(first.queries) > 0
+    if rotate:
+        assert len(second.queries) > 0, first.queries
+    else:
+        assert second.queries == []
+
+
+def test_dns_rotate_fails_over_from_a_dead_server(make_tern, catchall,
+                                                  dns_zone):
+    """The first name server does not answer at all: the second one does,
+    within the same lookup (no t row), rotating or not."""
+    port = free_port()
+    zone = _rotate_zone(2)
+    live = dns_zone(zone)
+    dead = f"127.0.0.1:{free_port()}"      # nothing listens there
+    with HostSink("127.0.0.13", port, "rot") as sink:
+        t, domains = _rotate_tern(make_tern, catchall, [dead, live.addr],
+                                  port, 2,
+                                  extra="dns-rotate yes\ndns-timeout 6s\n")
+        for d in domains:
+            t.send(SENDER, [f"a@{d}"], make_message(to=f"a@{d}"))
+        t.wait_messages(sink, 2, timeout=60)
+        for d in domains:
+            t.wait_acct("d", f"a@{d}")
+            assert t.acct_rows("t", f"a@{d}") == []
+    assert live.count("rot0.test", "MX") >= 1

@@ -901,7 +901,7 @@ test_table_used_by(void **state)
 		"smtp-pipeline-depth", "ignore-8bitmime", "ignore-pipelining",
 		"type", "command", "pipe-user", "local", "mailbox-command",
 		"dkim-headers", "smtp-tls-ca-file", "reenable-source-ip-after",
-		"always-use-mx", "queue-interval",
+		"always-use-mx", "queue-interval", "dns-rotate",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", "http-mgmt-tls-certificate",
