@@ -309,6 +309,8 @@ void		 mta_queue_reconfig(void);
 void		 mta_queue_wake(struct mta_queue *, uint64_t ms);
 void		 mta_queue_outcome(struct mta_job *);
 struct mta_queue *mta_queue_find(const char *name);
+void		 mta_queue_skip_mx(struct mta_queue *, const char *host);
+int		 mta_queue_first_mx(const struct mta_queue *);
 void		 mta_queue_unforce_all(void);
 
 /* mta_backoff.c */
@@ -321,6 +323,7 @@ void		 mta_backoff_check(struct mta_queue *);
 enum { MTA_ACT_DEFER = 1, MTA_ACT_BOUNCE = 2 };
 int		 mta_backoff_reply(struct mta_queue *, struct mta_result *);
 int		 mta_backoff_ip_ok(const struct mta_queue *, const char *ip);
+int		 mta_backoff_mx_ok(const struct mta_queue *, const char *host);
 void		 mta_queue_shutdown(void);
 void		 mta_backoff_force(const char *name, int backoff);
 void		 mta_backoff_unforce(struct mta_queue *);

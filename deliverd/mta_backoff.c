@@ -15,6 +15,7 @@
  *
  * A pattern may also disable the source address the reply came on
  * (disable-source-ip, until reenable-after= / reenable-source-ip-after),
+ * leave the MX host it came from for the next ones (skip-mx),
  * turn the soft failure into a bounce (bounce-rcpt, bounce-queue) or put
  * the queue into queued's retry mode (defer-queue); the last two also
  * fail the jobs waiting in the queue (mta_queue_outcome).
@@ -45,24 +46,29 @@ struct mta_pattern {
 	int		 mode;		/* 1: backoff, -1: normal, 0: other */
 	int		 disable_ip;	/* disable-source-ip */
 	int		 bounce_rcpt;	/* bounce-rcpt */
+	int		 skip_mx;	/* skip-mx */
 	int		 queue_act;	/* MTA_ACT_*: bounce-queue, defer-queue */
 	int64_t		 reenable;	/* reenable-after= s, -1: not given */
 };
 
 /*
- * Source addresses that a disable-source-ip pattern took out of a queue's
- * use, until a time (UINT64_MAX: never, the default of
- * reenable-source-ip-after).  Kept apart from the queues, which are
- * freed when they have no jobs, like the forced names.
+ * What patterns took out of a queue's use, until a time (UINT64_MAX:
+ * never): source addresses (disable-source-ip, until reenable-after= /
+ * reenable-source-ip-after) and MX hosts (skip-mx, until reenable-after=
+ * else SKIP_MX_DEFAULT_S).  Kept apart from the queues, which are freed
+ * when they have no jobs, like the forced names.
  */
-struct mta_ipoff {
+enum { OFF_IP, OFF_MX };
+struct mta_off {
 	char		*queue;
-	char		 ip[64];
+	int		 kind;		/* OFF_* */
+	char		 what[256];	/* the IP, or the MX host name */
 	uint64_t	 until;		/* uv_now() time */
 };
-#define IPOFF_MAX	4096
-static struct mta_ipoff	*ipoff;
-static int		 nipoff;
+#define OFF_MAX		4096
+#define SKIP_MX_DEFAULT_S	(10 * 60)
+static struct mta_off	*off;
+static int		 noff;
 
 #define FORCED_MAX	4096
 
@@ -140,6 +146,7 @@ mta_backoff_pattern(const struct cfg_node *n, struct mta_pattern *p)
 	    strstr(act, "mode=normal") ? -1 : 0;
 	p->disable_ip = strstr(act, "disable-source-ip") != NULL;
 	p->bounce_rcpt = strstr(act, "bounce-rcpt") != NULL;
+	p->skip_mx = strstr(act, "skip-mx") != NULL;
 	p->queue_act = strstr(act, "bounce-queue") ? MTA_ACT_BOUNCE :
 	    strstr(act, "defer-queue") ? MTA_ACT_DEFER : 0;
 	p->reenable = mta_backoff_reenable(n, act);
@@ -339,26 +346,71 @@ mta_backoff_check(struct mta_queue *q)
 		mta_backoff_leave(q, "backoff interval over");
 }
 
+static int
+mta_off_find(int kind, const struct mta_queue *q, const char *what)
+{
+	int i;
+
+	for (i = 0; i < noff; i++)
+		if (off[i].kind == kind && strcasecmp(off[i].what, what) == 0 &&
+		    strcmp(off[i].queue, q->name) == 0)
+			return i;
+	return -1;
+}
+
+/* Whether what (of kind) is still in use for q: 0 while it is off. */
+static int
+mta_off_ok(int kind, const struct mta_queue *q, const char *what)
+{
+	int i;
+
+	if ((i = mta_off_find(kind, q, what)) == -1)
+		return 1;
+	if (uv_now(daemon_loop()) < off[i].until)
+		return 0;
+	log_info("queue %s: %s %s in use again", q->name,
+	    kind == OFF_IP ? "source address" : "MX host", what);
+	free(off[i].queue);
+	off[i] = off[--noff];
+	return 1;
+}
+
+/* Take what (of kind) out of q's use for secs (< 0: for good). */
+static void
+mta_off_add(int kind, struct mta_queue *q, const char *what, int64_t secs)
+{
+	struct mta_off *nv;
+	int i;
+
+	if ((i = mta_off_find(kind, q, what)) == -1) {
+		if (noff >= OFF_MAX)
+			return;
+		if ((nv = reallocarray(off, noff + 1, sizeof(*nv))) == NULL)
+			fatal("mta_off_add");
+		off = nv;
+		i = noff++;
+		off[i].queue = xstrdup(q->name);
+		off[i].kind = kind;
+		strlcpy(off[i].what, what, sizeof(off[i].what));
+	}
+	off[i].until = secs < 0 ? UINT64_MAX :
+	    uv_now(daemon_loop()) + (uint64_t)secs * 1000;
+	if (secs >= 0)
+		mta_queue_wake(q, (uint64_t)secs * 1000);
+}
+
 /* Whether the queue may bind to source address ip now. */
 int
 mta_backoff_ip_ok(const struct mta_queue *q, const char *ip)
 {
-	uint64_t now = uv_now(daemon_loop());
-	int i;
+	return mta_off_ok(OFF_IP, q, ip);
+}
 
-	for (i = 0; i < nipoff; i++) {
-		if (strcmp(ipoff[i].ip, ip) != 0 ||
-		    strcmp(ipoff[i].queue, q->name) != 0)
-			continue;
-		if (now < ipoff[i].until)
-			return 0;
-		log_info("queue %s: source address %s in use again", q->name,
-		    ip);
-		free(ipoff[i].queue);
-		ipoff[i] = ipoff[--nipoff];
-		return 1;
-	}
-	return 1;
+/* Whether the queue's connections may go to MX host name now. */
+int
+mta_backoff_mx_ok(const struct mta_queue *q, const char *name)
+{
+	return mta_off_ok(OFF_MX, q, name);
 }
 
 /* disable-source-ip: the queue stops using ip, for reenable-after=
@@ -368,37 +420,42 @@ mta_backoff_ip_disable(struct mta_queue *q, const struct mta_pattern *p,
     const char *ip)
 {
 	int64_t secs = p->reenable >= 0 ? p->reenable : q->reenable_ip;
-	uint64_t until;
-	struct mta_ipoff *nv;
-	int i;
 
-	if (ip == NULL || ip[0] == '\0' || strlen(ip) >= sizeof(nv->ip))
+	if (ip == NULL || ip[0] == '\0' || strlen(ip) >= 64)
 		return;
-	until = secs < 0 ? UINT64_MAX :
-	    uv_now(daemon_loop()) + (uint64_t)secs * 1000;
-	for (i = 0; i < nipoff; i++)
-		if (strcmp(ipoff[i].ip, ip) == 0 &&
-		    strcmp(ipoff[i].queue, q->name) == 0)
-			break;
-	if (i == nipoff) {
-		if (nipoff >= IPOFF_MAX)
-			return;
-		if ((nv = reallocarray(ipoff, nipoff + 1,
-		    sizeof(*nv))) == NULL)
-			fatal("mta_backoff_ip_disable");
-		ipoff = nv;
-		ipoff[i].queue = xstrdup(q->name);
-		strlcpy(ipoff[i].ip, ip, sizeof(ipoff[i].ip));
-		nipoff++;
-	}
-	ipoff[i].until = until;
+	mta_off_add(OFF_IP, q, ip, secs);
 	if (secs < 0)
 		log_info("queue %s: source address %s disabled", q->name, ip);
-	else {
+	else
 		log_info("queue %s: source address %s disabled for %llds",
 		    q->name, ip, (long long)secs);
-		mta_queue_wake(q, (uint64_t)secs * 1000);
+}
+
+/* skip-mx: the MX host of mta ("host (ip)") is left for the next ones,
+ * for reenable-after= else SKIP_MX_DEFAULT_S; its connections of the
+ * queue take no more work.  Mail stays queued, even after a 5xx. */
+static void
+mta_backoff_skip_mx(struct mta_queue *q, const struct mta_pattern *p,
+    struct mta_result *r)
+{
+	int64_t secs = p->reenable >= 0 ? p->reenable : SKIP_MX_DEFAULT_S;
+	char host[256];
+	size_t len;
+
+	if (r->status == DLV_PERMFAIL) {
+		r->status = DLV_TEMPFAIL;
+		if (r->dsn_status != NULL && r->dsn_status[0] == '5')
+			r->dsn_status[0] = '4';
 	}
+	if (r->mta == NULL || (len = strcspn(r->mta, " ")) == 0 ||
+	    len >= sizeof(host))
+		return;
+	memcpy(host, r->mta, len);
+	host[len] = '\0';
+	mta_off_add(OFF_MX, q, host, secs);
+	log_info("queue %s: skipping MX host %s for %llds", q->name, host,
+	    (long long)secs);
+	mta_queue_skip_mx(q, host);
 }
 
 /* A soft failure made a bounce (bounce-rcpt, bounce-queue). */
@@ -430,6 +487,8 @@ mta_backoff_match(struct mta_queue *q, struct mta_result *r)
 			mta_backoff_ip_disable(q, p, r->src_ip);
 		if (p->bounce_rcpt || p->queue_act == MTA_ACT_BOUNCE)
 			mta_backoff_harden(r);
+		if (p->skip_mx)
+			mta_backoff_skip_mx(q, p, r);
 		if (p->queue_act == MTA_ACT_DEFER &&
 		    r->status == DLV_TEMPFAIL)
 			r->conn_level = 1;	/* queued: retry mode */

@@ -966,6 +966,32 @@ mta_queue_outcome(struct mta_job *job)
 		    NULL);
 }
 
+/* skip-mx: the queue's connections to MX host name take no new work
+ * (the skip itself is in mta_backoff.c). */
+void
+mta_queue_skip_mx(struct mta_queue *q, const char *name)
+{
+	struct mta_session *s;
+
+	TAILQ_FOREACH(s, &q->sessions, entry)
+		if (s->host != NULL && strcasecmp(s->host, name) == 0)
+			s->stale = 1;
+}
+
+/* The MX host a new connection starts with: the first (in preference
+ * order) that no skip-mx pattern took out; the skipped ones come last,
+ * when the others fail too. */
+int
+mta_queue_first_mx(const struct mta_queue *q)
+{
+	int i;
+
+	for (i = 0; i < q->nmx; i++)
+		if (mta_backoff_mx_ok(q, q->mx[i].name))
+			return i;
+	return 0;
+}
+
 /* The hosts to try: the configured route, else the MX hosts. */
 int
 mta_queue_nhosts(const struct mta_queue *q)

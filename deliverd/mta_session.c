@@ -52,7 +52,9 @@ mta_session_new(struct mta_queue *q, const struct sockaddr_storage *src)
 	s->q = q;
 	s->state = MTA_SLOT;
 	/* Routes round robin over their hosts; MX hosts are tried in
-	 * preference order (equal ones were shuffled by the lookup). */
+	 * preference order (equal ones were shuffled by the lookup), from
+	 * the first one no skip-mx pattern took out (mta_session_connect:
+	 * the MX hosts may not be known yet). */
 	s->hostfirst = q->nhosts > 0 ? q->nexthost++ : 0;
 	/* One source address for the life of the connection. */
 	if (src != NULL) {
@@ -460,6 +462,8 @@ mta_session_connect(struct mta_session *s)
 {
 	const struct mta_host *h;
 
+	if (s->q->nhosts == 0)
+		s->hostfirst = mta_queue_first_mx(s->q);
 	if ((h = mta_queue_host(s->q, s->hostfirst)) == NULL) {
 		mta_session_seterr(s, DLV_TEMPFAIL, "4.4.3",
 		    "no route configured");

@@ -201,3 +201,58 @@ def test_defer_queue_pattern(make_tern, sink):
     t.send(SENDER, ["a@example.test"], make_message())
     t.wait_acct("t", "a@example.test")
     t.wait_for(lambda: _mode(t) == "retry", what="queue in retry mode")
+
+
+SKIP = """<smtp-pattern-list skipper>
+    reply /SKIPME/ skip-mx,reenable-after=10s
+</smtp-pattern-list>
+"""
+
+
+def test_skip_mx_pattern(make_tern, catchall, dns_zone):
+    """skip-mx: mx1 answers RCPT with a 550 that matches; the recipient
+    stays queued (a t row, not a bounce) and goes to mx2.  The skip is
+    remembered when the queue empties (one message per connection, so
+    the queue is gone between messages): the next message goes to mx2
+    without asking mx1.  After reenable-after= mx1 is used again."""
+    from conftest import HostSink, free_port
+    port = free_port()
+    dns = dns_zone({
+        "skip.test": {"MX": [(10, "mx1.skip.test"), (20, "mx2.skip.test")]},
+        "mx1.skip.test": {"A": ["127.0.0.21"]},
+        "mx2.skip.test": {"A": ["127.0.0.22"]},
+    })
+    with HostSink("127.0.0.21", port, "mx1") as mx1, \
+            HostSink("127.0.0.22", port, "mx2") as mx2:
+        mx1.add_rule("RCPT", "550 5.7.1 [SKIPME] not from you", count=None)
+        t = make_tern(default_route=None, routes={"client.test": catchall},
+                      deliverd_processes=1,
+                      domain_settings={"skip.test":
+                                       f"smtp-port {port}\n"
+                                       "smtp-pattern-list skipper\n"
+                                       "max-msg-per-connection 1\n"
+                                       "retry-after 1s"},
+                      extra=f"name-server {dns.addr}\n" + SKIP)
+        t.send(SENDER, ["a@skip.test"], make_message(to="a@skip.test"))
+        row = t.wait_acct("t", "a@skip.test")[0]
+        assert "mx1.skip.test" in row["dsnMta"]
+        assert row["dsnStatus"].startswith("4.")
+        t.wait_for(lambda: "skipping MX host mx1.skip.test for 10s" in
+                   t.log_text(), what="skip logged")
+        t.wait_messages(mx2, 1, timeout=30)
+        assert t.acct_rows("b", "a@skip.test") == []
+        t.wait_for(lambda: mx2.concurrent == 0, what="mx2 connection closed")
+        t.send(SENDER, ["b@skip.test"], make_message(to="b@skip.test"))
+        t.wait_messages(mx2, 2, timeout=30)
+        assert mx1.connections == 1
+        # expiry: mx1 gets a connection again (and is skipped again)
+        n = [0]
+
+        def again():
+            n[0] += 1
+            t.send(SENDER, [f"c{n[0]}@skip.test"],
+                   make_message(to="r@skip.test"))
+            return mx1.connections > 1
+        t.wait_for(again, timeout=60, interval=2, what="mx1 used again")
+        t.wait_for(lambda: "MX host mx1.skip.test in use again" in
+                   t.log_text(), what="reenable logged")
