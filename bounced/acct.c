@@ -22,6 +22,7 @@
 #include "bounced.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "events.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -76,7 +77,7 @@ static size_t			 acct_nrules;
 static char			*acct_cfgpath;
 
 /* `records d, b` may come as one token or several, commas anywhere. */
-static int
+int
 acct_parse_records(const struct cfg_node *n)
 {
 	char *s, *p, *tok;
@@ -409,6 +410,7 @@ acct_write_ext(const struct acct_record *a, const struct acct_extra *x)
 	struct acct_file *f;
 	int bit = acct_type_bit(a->type);
 
+	events_write(a, x);		/* RabbitMQ, webhooks (events.c) */
 	TAILQ_FOREACH(f, &acct_files, entry) {
 		if (!acct_wants(f, a, bit))
 			continue;
@@ -648,6 +650,7 @@ acct_flush(void)
 		 * would only grow memory while the disk is full. */
 		f->buf.len = 0;
 	}
+	events_flush();
 	return ret;
 }
 

@@ -217,9 +217,16 @@ acct_layout_header(const struct acct_layout *l, struct acct_buf *b)
 	acct_buf_add(b, "\r\n", 2);
 }
 
+/*
+ * Every column of the layout with its value for this record, in order:
+ * fn(arg, name, value, selected).  value NULL: empty; selected 0: the
+ * record's type does not fill that column.  The CSV row and the JSON
+ * of event shipping are both made from this, so they cannot differ.
+ */
 void
-acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
-    const struct acct_record *a, const struct acct_extra *x)
+acct_layout_fields_of(const struct acct_layout *l,
+    const struct acct_record *a, const struct acct_extra *x,
+    acct_field_fn fn, void *arg)
 {
 	char *col[ACCT_NCOLS], *v;
 	uint64_t sel;
@@ -237,23 +244,49 @@ acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
 			col[l->map[i].col] = v;
 		}
 	for (i = 0; i < l->ncols; i++) {
-		if (i > 0)
-			acct_buf_add(b, ",", 1);
 		if ((sel & (1ULL << i)) == 0)
-			continue;
-		if (l->col[i] >= 0)
-			acct_csv_field(b, col[l->col[i]]);
+			fn(arg, l->name[i], NULL, 0);
+		else if (l->col[i] >= 0)
+			fn(arg, l->name[i], col[l->col[i]], 1);
 		else if (l->col[i] == ACCT_COL_USER)
-			acct_csv_field(b, l->user_string);
+			fn(arg, l->name[i], l->user_string, 1);
 		else if (l->col[i] == ACCT_COL_HEADER) {
 			v = acct_header_value(a->headers, l->name[i] + 7);
-			acct_csv_field(b, v);
+			fn(arg, l->name[i], v, 1);
 			free(v);
 		}
 	}
-	acct_buf_add(b, "\r\n", 2);
 	for (i = 0; i < ACCT_NCOLS; i++)
 		free(col[i]);
+}
+
+struct acct_row_state {
+	struct acct_buf	*b;
+	int		 n;
+};
+
+static void
+acct_row_field(void *arg, const char *name, const char *value, int sel)
+{
+	struct acct_row_state *st = arg;
+
+	(void)name;
+	if (st->n++ > 0)
+		acct_buf_add(st->b, ",", 1);
+	if (sel)
+		acct_csv_field(st->b, value);
+}
+
+void
+acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
+    const struct acct_record *a, const struct acct_extra *x)
+{
+	struct acct_row_state st = { b, 0 };
+
+	if (acct_type_index(acct_type_bit(a->type)) < 0)
+		return;
+	acct_layout_fields_of(l, a, x, acct_row_field, &st);
+	acct_buf_add(b, "\r\n", 2);
 }
 
 /*

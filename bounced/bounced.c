@@ -17,6 +17,7 @@
 
 #include "bounced.h"
 #include "daemon.h"
+#include "events.h"
 #include "log.h"
 #include "proto.h"
 
@@ -259,7 +260,7 @@ bounced_queued_gone(struct mproc *p)
 static char *
 bounced_status_json(void)
 {
-	json_t *root;
+	json_t *root, *ev;
 	char *s;
 
 	root = json_pack("{s:{s:I,s:I,s:I},s:I,s:I}", "acct",
@@ -269,6 +270,9 @@ bounced_status_json(void)
 	if (json_object_set_new(root, "suppressed",
 	    json_integer((json_int_t)suppress_count())) == -1)
 		fatalx("bounced_status_json: suppressed");
+	if ((ev = events_status_json()) != NULL &&
+	    json_object_set_new(root, "events", ev) == -1)
+		fatalx("bounced_status_json: events");
 	if (root == NULL)
 		fatalx("bounced_status_json");
 	s = json_dumps(root, JSON_COMPACT);
@@ -374,6 +378,7 @@ static void
 bounced_config(struct cfg *cfg, int initial)
 {
 	acct_config(cfg);
+	events_config(cfg);
 	bounce_patterns_config(cfg);
 	if (b_cfg != NULL)
 		cfg_free(b_cfg);
@@ -423,6 +428,10 @@ bounced_file(int kind, const char *path, int fd)
 		suppress_file(fd);
 		return;
 	}
+	if (kind == FILE_EVENTS) {
+		events_dir(fd);
+		return;
+	}
 	if (kind != FILE_ACCT) {
 		log_warnx("unexpected file kind %d for %s", kind, path);
 		close(fd);
@@ -436,6 +445,7 @@ bounced_start(void)
 {
 	b_started = 1;
 	suppress_load();
+	events_start();
 	if (b_queued_fd != -1) {
 		bounced_queued_open(b_queued_fd);
 		b_queued_fd = -1;
@@ -451,6 +461,7 @@ bounced_shutdown(void)
 	if (b_queued != NULL)
 		mproc_flush_sync(b_queued);
 	acct_shutdown();
+	events_shutdown();
 	suppress_shutdown();
 	daemon_exit(0);
 }
@@ -461,6 +472,12 @@ bounced_parent_msg(struct mproc *p, struct imsg *imsg)
 {
 	if (imsg->hdr.type == BNC_ROTATED) {
 		acct_rotated(imsg);
+		return;
+	}
+	if (imsg->hdr.type == BNC_EVENT_SINK) {
+		if (imsg->fd != -1)
+			close(imsg->fd);
+		events_sink_info(imsg);
 		return;
 	}
 	if (imsg->fd != -1)

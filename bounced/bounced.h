@@ -139,6 +139,11 @@ void	acct_layout_finish(struct acct_layout *, int records);
 void	acct_layout_header(const struct acct_layout *, struct acct_buf *);
 void	acct_layout_row(const struct acct_layout *, struct acct_buf *,
 	    const struct acct_record *, const struct acct_extra *);
+/* Each column: fn(arg, name, value or NULL, whether the type fills it). */
+typedef void (*acct_field_fn)(void *, const char *, const char *, int);
+void	acct_layout_fields_of(const struct acct_layout *,
+	    const struct acct_record *, const struct acct_extra *,
+	    acct_field_fn, void *);
 /* queue-filter: does the file want a d/b/t/tq record of this queue? */
 int	acct_layout_queue_ok(const struct acct_layout *, const char *queue);
 void	acct_layout_free(struct acct_layout *);
@@ -196,6 +201,8 @@ void	suppress_shutdown(void);
 
 /* acct.c */
 void	acct_config(const struct cfg *);
+/* `records` of a block as ACCT_* bits (NULL: d,b). */
+int	acct_parse_records(const struct cfg_node *);
 void	acct_file(const char *path, int fd);
 /* Queue the record for every file that wants it. */
 void	acct_write(const struct acct_record *);

@@ -63,6 +63,7 @@ enum cfg_type {
 #define CFG_S_MXROLLUP		0x1000	/* <mx-rollup-list> */
 #define CFG_S_SRCGROUP		0x2000	/* <source-group> */
 #define CFG_S_CLUSTER		0x4000	/* <cluster> */
+#define CFG_S_EVENTS		0x8000	/* <acct-amqp>, <acct-webhook> */
 
 struct cfg_directive {
 	const char	*name;		/* canonical name */

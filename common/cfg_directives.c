@@ -35,6 +35,7 @@
 #define OTH	CFG_S_OTHER
 #define MXR	CFG_S_MXROLLUP
 #define GRP	CFG_S_SRCGROUP
+#define EVT	CFG_S_EVENTS
 /* Queue (domain) settings: in <domain> blocks, and as defaults directly
  * in a VMTA, a pool or at global level (see cfg_domain_setting()). */
 #define Q	(G | DOM | VM | PL)
@@ -91,6 +92,12 @@ static const struct cfg_directive cfg_directives[] = {
 	    "<virtual-mta-pool NAME>: VMTAs used round robin"), NEEDARG, R },
 	{ B("acct-file", G, ACCT, BNCD, CT_STRING,
 	    "<acct-file PATH|\"|COMMAND\">: an accounting CSV file or pipe"),
+	    NEEDARG, R },
+	{ B("acct-amqp", G, EVT, TERND | BNCD, CT_STRING,
+	    "<acct-amqp NAME>: accounting records to a RabbitMQ exchange"),
+	    NEEDARG, R },
+	{ B("acct-webhook", G, EVT, TERND | BNCD, CT_STRING,
+	    "<acct-webhook NAME>: accounting records as batched JSON POSTs"),
 	    NEEDARG, R },
 	{ B("spool", G, SPL, TERND | QUEUED, CT_DIR,
 	    "DIR: a spool directory (line or block)"),
@@ -753,7 +760,7 @@ static const struct cfg_directive cfg_directives[] = {
 	/*
 	 * <acct-file> (§2.11).
 	 */
-	{ D("records", CT_STRING, ACCT, BNCD, "d,b",
+	{ D("records", CT_STRING, ACCT | EVT, BNCD, "d,b",
 	    "record types: d,b,t,tq,r,f,rb,rs") },
 	{ D("record-fields", CT_ANY, ACCT, BNCD, "*", "TYPE FIELD-LIST"), R },
 	{ D("map-header-to-field", CT_ANY, ACCT, BNCD | QUEUED, NULL,
@@ -773,6 +780,30 @@ static const struct cfg_directive cfg_directives[] = {
 	{ D("sync", CT_BOOL, ACCT, BNCD, "false", "fsync regularly") },
 	{ D("privacy-policy", CT_ANY, ACCT | OTH, 0, "retain",
 	    "retain, redact, siphash KEY, hmac-sha256 KEY ...") },
+
+	/*
+	 * <acct-amqp NAME>, <acct-webhook NAME>: event shipping (Tern's own;
+	 * docs/events.md).  `records` is shared with <acct-file>.
+	 */
+	{ D("url", CT_STRING, EVT, TERND | BNCD, NULL,
+	    "amqp://HOST[:PORT][/VHOST] or http://HOST[:PORT]/PATH") },
+	{ D("credentials-file", CT_PATH, EVT, TERND, NULL,
+	    "USER:PASSWORD, read by ternd (AMQP login, HTTP basic auth)") },
+	{ D("exchange", CT_STRING, EVT, BNCD, "tern",
+	    "AMQP exchange (a durable topic exchange, declared)") },
+	{ D("routing-key-prefix", CT_STRING, EVT, BNCD, NULL,
+	    "AMQP routing key = PREFIX + record type (d, b, t, ...)") },
+	{ D("batch-size", CT_INT, EVT, BNCD, "100",
+	    "records per POST, or per batch of confirmed publishes") },
+	{ D("timeout", CT_TIME, EVT, BNCD, "10s",
+	    "connect, send and wait for the confirm or the reply") },
+	{ D("min-retry-interval", CT_TIME, EVT, BNCD, "1s",
+	    "first wait after a failure (doubles each time)") },
+	{ D("max-retry-interval", CT_TIME, EVT, BNCD, "1m",
+	    "longest wait between tries") },
+	{ D("buffer-max-size", CT_SIZE, EVT, BNCD, "100M",
+	    "on-disk buffer (spool/events/NAME); records past it are counted "
+	    "and reported, not buffered") },
 
 	/*
 	 * <spool> (§2.12).

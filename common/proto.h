@@ -307,6 +307,17 @@ enum imsg_type {
 	CTL_TRACE,
 	/* mgmtd -> queued: stop the trace `peerid`.  No payload. */
 	CTL_TRACE_END,
+
+	/* --- ternd -> bounced: event shipping (issue 13: 650-699) --- */
+
+	/* ternd -> bounced: what an <acct-amqp NAME> or <acct-webhook NAME>
+	 * needs that bounced (chrooted, unprivileged) cannot get itself;
+	 * one per block before IMSG_START and again after each reload
+	 * (ternd/setup_events.c).  str name (the block's argument),
+	 * str address (the url's host resolved by ternd, numeric; NULL if
+	 * it did not resolve), str credentials (the credentials-file's
+	 * content, "USER:PASSWORD"; NULL without one) */
+	BNC_EVENT_SINK = 650,
 };
 
 /* IMSG_LISTENER kinds */
@@ -324,7 +335,10 @@ enum { FILE_ACCT = 1,
 	FILE_HTPASSWD = 420,
 	/* to mgmtd: a memfd holding http-mgmt-tls-certificate (PEM chain
 	 * and private key) */
-	FILE_HTTP_CERT };
+	FILE_HTTP_CERT,
+	/* to bounced: the spool's events/ directory (O_DIRECTORY): each
+	 * event sink keeps its on-disk buffer in a subdirectory */
+	FILE_EVENTS = 650 };
 /* BNC_DSN actions */
 enum { DSN_ACTION_FAILED = 0, DSN_ACTION_DELAYED };
 /* CTL_SUPPRESS operations */

@@ -25,6 +25,7 @@ SCOPES = {"G": "global", "SRC": "source", "DOM": "domain", "VM": "vmta",
           "LSN": "smtp-listener", "PAT": "patterns", "USR": "smtp-user",
           "SP": "source-pool", "OTH": "other", "MXR": "mx-rollup",
           "GRP": "source-group", "CFG_S_CLUSTER": "cluster",
+          "EVT": "acct-amqp, acct-webhook",
           "Q": "global, domain, vmta, pool",
           "TLS": "smtp-listener, smtp-user, other"}
 USERS = {"TERND": "ternd", "SMTPD": "smtpd", "QUEUED": "queued",

@@ -33,6 +33,8 @@ PKGS=(
 	python3-dnslib python3-dkim swaks
 	# cluster tests start these on loopback themselves
 	redis-server rabbitmq-server
+	# event shipping tests read what Tern published to RabbitMQ
+	python3-pika
 	# mgmtd tests: Prometheus text parser, the web page in a real browser
 	python3-prometheus-client chromium
 	# the SNMP agent (net-snmp's BER/PDU code) and its tests' tools

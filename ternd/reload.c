@@ -271,8 +271,10 @@ reload_send_all(struct ternd *t)
 	int i;
 
 	for (i = 0; i < t->nchildren; i++)
-		if (t->children[i].mp != NULL)
+		if (t->children[i].mp != NULL) {
 			cfg_wire_send(t->children[i].mp, t->cfg, t->cfg_gen);
+			events_send(t, &t->children[i]);
+		}
 }
 
 int

@@ -373,5 +373,6 @@ setup_files(struct ternd *t)
 	if (t->logdir[0] == '\0')
 		strlcpy(t->logdir, t->empty, sizeof(t->logdir));
 	setup_suppress_file(t);		/* setup_bounced.c */
+	setup_events_dir(t);		/* setup_events.c */
 	return 0;
 }

@@ -232,6 +232,7 @@ child_resources(struct ternd *t, struct child *c)
 	cafile_send(t, c);
 	resolv_send(t, c);
 	secrets_send(t, c);
+	events_send(t, c);
 }
 
 static void

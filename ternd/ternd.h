@@ -120,4 +120,9 @@ int	local_exited(pid_t, int status);
 /* secrets.c: TLS keys and password files for smtpd, read as root */
 void	secrets_send(struct ternd *, struct child *);
 
+/* setup_events.c: event shipping (bounced): its buffer directory, and
+ * per sink the resolved host and the credentials (BNC_EVENT_SINK) */
+void	setup_events_dir(struct ternd *);
+void	events_send(struct ternd *, struct child *);
+
 #endif
