@@ -883,6 +883,10 @@ test_table_used_by(void **state)
 		"bounce-log", "bounce-category-log", "log-domain",
 		"log-entries", "map-header-to-field",
 		"notify-of-delay-every", "log-file", "log-rotate",
+		/* bounced: event shipping (ternd resolves and reads secrets) */
+		"acct-amqp", "acct-webhook", "url", "credentials-file",
+		"exchange", "routing-key-prefix", "batch-size", "timeout",
+		"min-retry-interval", "max-retry-interval", "buffer-max-size",
 		/* deliverd */
 		"smtp-source-host", "default-smtp-port", "name-server",
 		"smtp-pattern-list", "adaptive-max-smtp-out",
