@@ -475,9 +475,7 @@ bounced_parent_msg(struct mproc *p, struct imsg *imsg)
 		return;
 	}
 	if (imsg->hdr.type == BNC_EVENT_SINK) {
-		if (imsg->fd != -1)
-			close(imsg->fd);
-		events_sink_info(imsg);
+		events_sink_info(imsg);		/* takes the fd */
 		return;
 	}
 	if (imsg->fd != -1)

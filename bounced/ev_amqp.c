@@ -29,7 +29,8 @@
 struct ev_amqp {
 	amqp_connection_state_t	 conn;
 	uint64_t		 tag;	/* delivery tag of the last publish */
-	int			 open;	/* logged in: close politely */
+	int			 open;	/* logged in */
+	int			 healthy; /* the last batch went through */
 };
 
 static int
@@ -229,10 +230,13 @@ ev_amqp_send(struct ev_sink *s, const struct ev_batch *bt, char *err,
 	if (s->conn == NULL && ev_amqp_connect(s, err, errsz) == -1)
 		return -1;
 	a = s->conn;
+	a->healthy = 0;
 	first = a->tag;
-	if (ev_amqp_publish(s, bt, err, errsz) == -1)
+	if (ev_amqp_publish(s, bt, err, errsz) == -1 ||
+	    ev_amqp_confirms(s, first, a->tag, err, errsz) == -1)
 		return -1;
-	return ev_amqp_confirms(s, first, a->tag, err, errsz);
+	a->healthy = 1;
+	return 0;
 }
 
 static void
@@ -242,9 +246,9 @@ ev_amqp_disconnect(struct ev_sink *s)
 
 	if (a == NULL)
 		return;
-	if (a->conn != NULL && a->open) {
-		/* polite when the broker is there; bounded by the rpc
-		 * timeout when it is not */
+	if (a->conn != NULL && a->open && a->healthy) {
+		/* polite when the broker answered last time (a close
+		 * waits for its reply, up to the rpc timeout) */
 		amqp_channel_close(a->conn, 1, AMQP_REPLY_SUCCESS);
 		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
 	}

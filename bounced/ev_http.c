@@ -11,6 +11,13 @@
  * whole batch; anything else (another status, no answer within
  * `timeout`, a refused connection) fails it, and it is sent again after
  * the back-off (min-retry-interval doubling up to max-retry-interval).
+ *
+ * https://: TLS 1.2 or later with OpenSSL, the peer's certificate
+ * verified against the block's ca-file (ternd opens it: the system
+ * bundle by default) and the url's host (name or IP address); a
+ * certificate that does not verify fails the batch like a refused
+ * connection.  No CA certificate at all: nothing verifies (fails
+ * closed).
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -22,13 +29,117 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "events.h"
 #include "log.h"
 #include "util.h"
 
 #define EV_HTTP_REPLY_MAX	4096	/* bytes of the answer we read */
+
+/* One request's connection. */
+struct ev_http_conn {
+	int	 fd;
+	SSL	*ssl;		/* https */
+};
+
+/* https: the sink's context (s->conn), made once from its ca-file. */
+static SSL_CTX *
+ev_http_ctx(struct ev_sink *s, char *err, size_t errsz)
+{
+	SSL_CTX *ctx;
+	BIO *bio;
+	X509 *x;
+	int n = 0;
+
+	if (s->conn != NULL)
+		return s->conn;
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		fatalx("SSL_CTX_new");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (s->ca_pem != NULL &&
+	    (bio = BIO_new_mem_buf(s->ca_pem, -1)) != NULL) {
+		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) !=
+		    NULL) {
+			n += X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx),
+			    x);
+			X509_free(x);
+		}
+		BIO_free(bio);
+	}
+	ERR_clear_error();
+	if (n == 0) {
+		snprintf(err, errsz, "ca-file: no CA certificate");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return s->conn = ctx;
+}
+
+static int
+ev_http_tls(struct ev_sink *s, struct ev_http_conn *c, char *err,
+    size_t errsz)
+{
+	struct in6_addr a6;
+	SSL_CTX *ctx;
+	long v;
+	int ip;
+
+	if ((ctx = ev_http_ctx(s, err, errsz)) == NULL)
+		return -1;
+	if ((c->ssl = SSL_new(ctx)) == NULL)
+		fatalx("SSL_new");
+	SSL_set_fd(c->ssl, c->fd);
+	ip = inet_pton(AF_INET, s->url.host, &a6) == 1 ||
+	    inet_pton(AF_INET6, s->url.host, &a6) == 1;
+	if (ip)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+		    s->url.host);
+	else {
+		SSL_set_tlsext_host_name(c->ssl, s->url.host);
+		SSL_set1_host(c->ssl, s->url.host);
+	}
+	if (SSL_connect(c->ssl) == 1)
+		return 0;
+	if ((v = SSL_get_verify_result(c->ssl)) != X509_V_OK)
+		snprintf(err, errsz, "TLS: certificate: %s",
+		    X509_verify_cert_error_string(v));
+	else
+		snprintf(err, errsz, "TLS handshake failed: %s",
+		    ERR_reason_error_string(ERR_peek_last_error()) ?
+		    ERR_reason_error_string(ERR_peek_last_error()) :
+		    strerror(errno));
+	ERR_clear_error();
+	return -1;
+}
+
+static ssize_t
+ev_http_write(struct ev_http_conn *c, const char *p, size_t len)
+{
+	int n;
+
+	if (c->ssl == NULL)
+		return send(c->fd, p, len, MSG_NOSIGNAL);
+	n = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+	return n > 0 ? n : -1;
+}
+
+static ssize_t
+ev_http_read(struct ev_http_conn *c, char *p, size_t len)
+{
+	int n;
+
+	if (c->ssl == NULL)
+		return recv(c->fd, p, len, 0);
+	n = SSL_read(c->ssl, p, (int)len);
+	return n > 0 ? n : SSL_get_error(c->ssl, n) == SSL_ERROR_ZERO_RETURN ?
+	    0 : -1;
+}
 
 static int
 ev_http_connect(struct ev_sink *s, char *err, size_t errsz)
@@ -73,7 +184,7 @@ ev_http_request(struct ev_sink *s, const struct ev_batch *bt,
 {
 	char hdr[2048], cred[600], b64[820];
 	size_t i, body = bt->len + 1;	/* '\n's become ',' and ']', '[' */
-	int n;
+	int n, v6;
 
 	b64[0] = '\0';
 	if (s->user != NULL) {
@@ -83,15 +194,17 @@ ev_http_request(struct ev_sink *s, const struct ev_batch *bt,
 			    (unsigned char *)cred, n);
 		explicit_bzero(cred, sizeof(cred));
 	}
+	v6 = strchr(s->url.host, ':') != NULL;
 	n = snprintf(hdr, sizeof(hdr), "POST %s HTTP/1.1\r\n"
-	    "Host: %s:%d\r\n"
+	    "Host: %s%s%s:%d\r\n"
 	    "User-Agent: Tern\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n"
 	    "X-Tern-Batch: %llu-%llu-%zu\r\n"
 	    "%s%s%s"
 	    "Connection: close\r\n\r\n",
-	    s->url.path, s->url.host, s->url.port, body,
+	    s->url.path, v6 ? "[" : "", s->url.host, v6 ? "]" : "",
+	    s->url.port, body,
 	    (unsigned long long)bt->seg, (unsigned long long)bt->off, bt->n,
 	    b64[0] ? "Authorization: Basic " : "", b64, b64[0] ? "\r\n" : "");
 	explicit_bzero(b64, sizeof(b64));
@@ -107,7 +220,7 @@ ev_http_request(struct ev_sink *s, const struct ev_batch *bt,
 
 /* The status code of the answer, or -1. */
 static int
-ev_http_status(int fd, char *err, size_t errsz)
+ev_http_status(struct ev_http_conn *c, char *err, size_t errsz)
 {
 	char buf[EV_HTTP_REPLY_MAX + 1];
 	size_t len = 0;
@@ -115,8 +228,8 @@ ev_http_status(int fd, char *err, size_t errsz)
 	int code;
 
 	while (len < EV_HTTP_REPLY_MAX && memchr(buf, '\n', len) == NULL) {
-		if ((n = recv(fd, buf + len, EV_HTTP_REPLY_MAX - len, 0)) <=
-		    0) {
+		if ((n = ev_http_read(c, buf + len, EV_HTTP_REPLY_MAX -
+		    len)) <= 0) {
 			snprintf(err, errsz, "no answer: %s", n == 0 ?
 			    "connection closed" : strerror(errno));
 			return -1;
@@ -140,34 +253,46 @@ static int
 ev_http_send(struct ev_sink *s, const struct ev_batch *bt, char *err,
     size_t errsz)
 {
+	struct ev_http_conn c = { -1, NULL };
 	struct acct_buf req = { 0 };
 	size_t off = 0;
 	ssize_t n;
-	int fd, r = -1;
+	int r = -1;
 
-	if ((fd = ev_http_connect(s, err, errsz)) == -1)
+	if ((c.fd = ev_http_connect(s, err, errsz)) == -1)
 		return -1;
+	if (s->url.scheme == EV_URL_HTTPS && ev_http_tls(s, &c, err, errsz) ==
+	    -1)
+		goto done;
 	ev_http_request(s, bt, &req);
 	while (off < req.len) {
-		if ((n = send(fd, req.data + off, req.len - off,
-		    MSG_NOSIGNAL)) <= 0) {
+		if ((n = ev_http_write(&c, req.data + off, req.len - off)) <=
+		    0) {
 			snprintf(err, errsz, "send: %s", strerror(errno));
 			goto done;
 		}
 		off += n;
 	}
-	r = ev_http_status(fd, err, errsz) == -1 ? -1 : 0;
+	r = ev_http_status(&c, err, errsz) == -1 ? -1 : 0;
 done:
-	close(fd);
+	if (c.ssl != NULL) {
+		if (r == 0)
+			SSL_shutdown(c.ssl);
+		SSL_free(c.ssl);
+	}
+	close(c.fd);
 	explicit_bzero(req.data, req.len < 2048 ? req.len : 2048);
 	acct_buf_free(&req);
 	return r;
 }
 
+/* One connection per batch: only the TLS context is held; made again
+ * after a failure (a changed ca-file comes with a reload anyway). */
 static void
 ev_http_disconnect(struct ev_sink *s)
 {
-	(void)s;	/* one connection per batch: nothing held */
+	SSL_CTX_free(s->conn);
+	s->conn = NULL;
 }
 
 const struct ev_transport ev_http_transport = {

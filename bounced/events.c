@@ -177,6 +177,7 @@ ev_sink_free(struct ev_sink *s)
 		explicit_bzero(s->pass, strlen(s->pass));
 	free(s->user);
 	free(s->pass);
+	free(s->ca_pem);
 	acct_buf_free(&s->pend);
 	pthread_mutex_destroy(&s->mtx);
 	pthread_cond_destroy(&s->cond);
@@ -208,15 +209,16 @@ ev_sink_add(const struct cfg_node *n, const struct ev_transport *tr)
 		    name ? name : "");
 		return;
 	}
-	if ((url = cfg_str(n, "url", NULL)) == NULL ||
-	    ev_url_parse(url, &u, &err) == -1 ||
-	    (tr == &ev_amqp_transport) != (u.scheme == EV_URL_AMQP) ||
-	    u.scheme == EV_URL_HTTPS) {
+	err = NULL;
+	if ((url = cfg_str(n, "url", NULL)) == NULL)
+		err = "missing";
+	else if (ev_url_parse(url, &u, &err) == 0 &&
+	    (tr == &ev_amqp_transport) != (u.scheme == EV_URL_AMQP))
+		err = tr == &ev_amqp_transport ? "expected amqp://" :
+		    "expected http:// or https://";
+	if (err != NULL) {
 		log_warnx("%s:%d: <%s %s>: url: %s; not shipping", file,
-		    n->line, n->name, name, url == NULL ? "missing" :
-		    u.scheme == EV_URL_HTTPS ? "https:// is not supported "
-		    "yet" : tr == &ev_amqp_transport ? "expected amqp://" :
-		    "expected http://");
+		    n->line, n->name, name, err);
 		return;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -297,6 +299,23 @@ events_dir(int fd)
 		ev_sink_open(s);
 }
 
+#define EV_CA_MAX	(8 * 1024 * 1024)
+
+/* The ca-file ternd opened for an https:// sink, as a string. */
+static char *
+ev_read_ca(int fd)
+{
+	struct acct_buf b = { 0 };
+	char chunk[65536];
+	ssize_t n;
+
+	while (b.len < EV_CA_MAX && (n = read(fd, chunk, sizeof(chunk))) > 0)
+		acct_buf_add(&b, chunk, n);
+	close(fd);
+	acct_buf_add(&b, "", 1);
+	return b.data;
+}
+
 void
 events_sink_info(struct imsg *imsg)
 {
@@ -312,9 +331,14 @@ events_sink_info(struct imsg *imsg)
 	TAILQ_FOREACH(s, &ev_sinks, entry)
 		if (name != NULL && strcmp(s->name, name) == 0)
 			break;
-	if (s == NULL)
+	if (s == NULL) {
+		if (imsg->fd != -1)
+			close(imsg->fd);
 		return;
+	}
 	ev_sink_stop(s);	/* new address or password: reconnect */
+	free(s->ca_pem);
+	s->ca_pem = imsg->fd != -1 ? ev_read_ca(imsg->fd) : NULL;
 	strlcpy(s->addr, addr ? addr : "", sizeof(s->addr));
 	free(s->user);
 	free(s->pass);

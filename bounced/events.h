@@ -90,6 +90,7 @@ struct ev_sink {
 	int			 have_info;
 	char			 addr[64];	/* "" if not resolved */
 	char			*user, *pass;
+	char			*ca_pem;	/* https: the ca-file */
 	/* transport state (shipper thread only) */
 	void			*conn;
 	/* buffer; records of this loop turn wait in pend */

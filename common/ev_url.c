@@ -56,6 +56,15 @@ ev_url_host(const char **p, struct ev_url *u)
 	return 0;
 }
 
+static int
+ev_url_bad_chars(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
 int
 ev_url_parse(const char *url, struct ev_url *u, const char **err)
 {
@@ -64,6 +73,11 @@ ev_url_parse(const char *url, struct ev_url *u, const char **err)
 	long port;
 
 	memset(u, 0, sizeof(*u));
+	if (url != NULL && ev_url_bad_chars(url)) {
+		/* it goes into a request line and a Host: header */
+		*err = "spaces or control characters";
+		return -1;
+	}
 	if (url == NULL || ev_url_scheme(&p, u) == -1) {
 		*err = "expected amqp://, http:// or https://";
 		return -1;

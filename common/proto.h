@@ -313,7 +313,8 @@ enum imsg_type {
 	/* ternd -> bounced: what an <acct-amqp NAME> or <acct-webhook NAME>
 	 * needs that bounced (chrooted, unprivileged) cannot get itself;
 	 * one per block before IMSG_START and again after each reload
-	 * (ternd/setup_events.c).  str name (the block's argument),
+	 * (ternd/setup_events.c).  fd: for an https:// url, its ca-file
+	 * open for reading (else -1).  str name (the block's argument),
 	 * str address (the url's host resolved by ternd, numeric; NULL if
 	 * it did not resolve), str credentials (the credentials-file's
 	 * content, "USER:PASSWORD"; NULL without one) */

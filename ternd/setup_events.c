@@ -8,7 +8,9 @@
  *    bounced creates one subdirectory per sink with mkdirat() under it;
  *  - per <acct-amqp>/<acct-webhook> block (BNC_EVENT_SINK): the url's host
  *    resolved to an address (there is no resolv.conf in the chroot) and
- *    the content of its credentials-file (root-only on disk).
+ *    the content of its credentials-file (root-only on disk), and for
+ *    an https:// url its ca-file, open (a system bundle is too big for
+ *    one imsg; a descriptor has no such limit).
  *
  * Both are sent at each start of bounced and the sinks again after each
  * reload, so a changed url or password needs no restart.  Resolving
@@ -34,6 +36,7 @@
 #include "ternd.h"
 
 #define EVENTS_CRED_MAX	4096
+#define EVENTS_CA_DEFAULT	"/etc/ssl/certs/ca-certificates.crt"
 
 static const char *events_blocks[] = { "acct-amqp", "acct-webhook", NULL };
 
@@ -94,15 +97,20 @@ events_send_sink(struct ternd *t, struct child *c, const struct cfg_node *n)
 	const char *url, *err, *cf;
 	struct ev_url u;
 	char addr[INET6_ADDRSTRLEN + 1], path[PATH_MAX], *cred = NULL;
-	int have_addr = 0;
+	int have_addr = 0, cafd = -1;
 
 	if ((url = cfg_str(n, "url", NULL)) != NULL &&
-	    ev_url_parse(url, &u, &err) == 0)
+	    ev_url_parse(url, &u, &err) == 0) {
 		have_addr = events_resolve(u.host, addr, sizeof(addr)) == 0;
+		if (u.scheme == EV_URL_HTTPS && (cafd = open(cfg_path_resolve(
+		    t->cfg, cfg_str(n, "ca-file", EVENTS_CA_DEFAULT), path,
+		    sizeof(path)), O_RDONLY | O_CLOEXEC)) == -1)
+			log_warn("events: ca-file %s", path);
+	}
 	if ((cf = cfg_str(n, "credentials-file", NULL)) != NULL &&
 	    cfg_path_resolve(t->cfg, cf, path, sizeof(path)) != NULL)
 		cred = ternd_read_file(path, EVENTS_CRED_MAX, "events");
-	m_create(c->mp, BNC_EVENT_SINK, 0, -1);
+	m_create(c->mp, BNC_EVENT_SINK, 0, cafd);	/* imsg closes it */
 	m_add_string(c->mp, n->argc > 0 ? n->argv[0] : n->arg);
 	m_add_string(c->mp, have_addr ? addr : NULL);
 	m_add_string(c->mp, cred);

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import signal
-import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -279,8 +279,9 @@ def test_amqp_broker_restarted_mid_run(make_tern, sink, rabbit):
 class Hook:
     """A webhook receiver: keeps every POSTed batch; `fail` answers 500."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, tls=None):
         self.port = port or free_port()
+        self.tls = tls          # (certificate, key) files: https
         self.batches = []
         self.headers = []
         self.fail = 0
@@ -309,6 +310,11 @@ class Hook:
                 pass
 
         self.server = ThreadingHTTPServer((LOOPBACK, self.port), H)
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket,
+                                                 server_side=True)
         threading.Thread(target=self.server.serve_forever,
                          daemon=True).start()
         return self
@@ -325,8 +331,9 @@ class Hook:
 
 
 def hook_extra(hook, name="hook", more=""):
+    scheme = "https" if hook.tls else "http"
     return (f"<acct-webhook {name}>\n"
-            f"    url http://{LOOPBACK}:{hook.port}/events?src=tern\n"
+            f"    url {scheme}://{LOOPBACK}:{hook.port}/events?src=tern\n"
             f"    records d,b\n"
             f"    batch-size 4\n"
             f"    min-retry-interval 1s\n"
@@ -396,5 +403,42 @@ def test_full_buffer_is_reported(make_tern, sink):
         header = t.acct_header()
         csv_rows = {row_key(header, r) for r in t.acct_rows()}
         assert {row_key(header, r) for r in hook.records()} <= csv_rows
+    finally:
+        hook.stop()
+
+
+def self_signed(dir, name):
+    """A certificate for 127.0.0.1 (IP SAN) and its key."""
+    cert, key = dir / f"{name}.crt", dir / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=IP:{LOOPBACK}",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_webhook_https_verifies_the_certificate(make_tern, sink, tmp_path):
+    """https://: records arrive when the receiver's certificate chains to
+    the block's ca-file and names the url's host; a sink whose ca-file
+    does not vouch for it sends nothing and says why."""
+    cert, key = self_signed(tmp_path, "hook")
+    other, _ = self_signed(tmp_path, "other")
+    hook = Hook(tls=(cert, key)).start()
+    t = make_tern(routes={"example.test": sink},
+                  extra=hook_extra(hook, "good", f"    ca-file {cert}\n") +
+                  hook_extra(hook, "bad", f"    ca-file {other}\n"))
+    try:
+        send_batch(t, 6, "tls")
+        t.wait_for(lambda: len(hook.records()) >= 6, timeout=60,
+                   what="6 records over https")
+        rows, got = same_as_csv(t, hook.records())
+        assert got == rows
+        t.wait_for(lambda: sink_status(t, "bad").get("state") == "down",
+                   timeout=30, what="the sink with the wrong CA down")
+        bad = sink_status(t, "bad")
+        assert "certificate" in bad["lastError"], bad
+        assert bad["sent"] == 0 and bad["pending"] == 6, bad
+        assert len(hook.records()) == 6
     finally:
         hook.stop()

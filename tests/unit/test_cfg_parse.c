@@ -884,7 +884,7 @@ test_table_used_by(void **state)
 		"log-entries", "map-header-to-field",
 		"notify-of-delay-every", "log-file", "log-rotate",
 		/* bounced: event shipping (ternd resolves and reads secrets) */
-		"acct-amqp", "acct-webhook", "url", "credentials-file",
+		"acct-amqp", "acct-webhook", "url", "credentials-file", "ca-file",
 		"exchange", "routing-key-prefix", "batch-size", "timeout",
 		"min-retry-interval", "max-retry-interval", "buffer-max-size",
 		/* deliverd */
