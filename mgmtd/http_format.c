@@ -315,6 +315,33 @@ prom_status_scalars(struct sbuf *b, const json_t *st)
 	}
 }
 
+/* Event shipping (docs/events.md): per sink, from bounced's status.
+ * Sink names are letters, digits, '.', '_', '-': no label escaping. */
+static void
+prom_events(struct sbuf *b, const json_t *ev)
+{
+	static const struct { const char *name, *key, *type, *help; } m[] = {
+		{ "tern_events_sent_total", "sent", "counter",
+		    "Records a sink's broker or webhook confirmed" },
+		{ "tern_events_dropped_total", "dropped", "counter",
+		    "Records not buffered: the sink's buffer was full" },
+		{ "tern_events_pending", "pending", "gauge",
+		    "Records in a sink's buffer, not yet confirmed" },
+	};
+	const char *name;
+	json_t *s;
+	size_t i;
+
+	if (!json_is_object(ev) || json_object_size(ev) == 0)
+		return;
+	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		prom_head(b, m[i].name, m[i].type, m[i].help);
+		json_object_foreach((json_t *)ev, name, s)
+			sb_printf(b, "%s{sink=\"%s\"} %lld\n", m[i].name, name,
+			    (long long)jint(s, m[i].key, NULL));
+	}
+}
+
 char *
 http_metrics(const json_t *sj, const json_t *queues)
 {
@@ -329,6 +356,7 @@ http_metrics(const json_t *sj, const json_t *queues)
 	    "tern_accounting_records_total{type=\"t\"} %lld\n",
 	    (long long)jint(st, "acct", "d"), (long long)jint(st, "acct", "b"),
 	    (long long)jint(st, "acct", "t"));
+	prom_events(&b, json_object_get(st, "events"));
 	if (json_is_array(queues))
 		prom_queues(&b, queues);
 	if (json_is_array(json_object_get(sj, "processes")))

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -382,8 +383,10 @@ def test_full_buffer_is_reported(make_tern, sink):
     the accounting file still has it); what was buffered arrives when
     the receiver comes back."""
     hook = Hook()
+    web = free_port()
     t = make_tern(routes={"example.test": sink}, extra=hook_extra(
-        hook, more="    buffer-max-size 4k\n"))
+        hook, more="    buffer-max-size 4k\n") +
+        f"http-mgmt-port {web}\nhttp-access 127.0.0.1 monitor\n")
     try:
         send_batch(t, 20, "full")
         wait_rows(t, 20)
@@ -396,6 +399,17 @@ def test_full_buffer_is_reported(make_tern, sink):
         assert "buffer full" in t.log_text()
         text = t.cli("show", "status").stdout
         assert "events.hook.dropped" in text, text
+        metrics = urllib.request.urlopen(
+            f"http://{LOOPBACK}:{web}/metrics", timeout=scaled(15)) \
+            .read().decode()
+        assert f'tern_events_dropped_total{{sink="hook"}} ' \
+            f'{st["dropped"]}' in metrics, metrics
+        assert f'tern_events_pending{{sink="hook"}} {st["pending"]}' \
+            in metrics
+        from prometheus_client.parser import text_string_to_metric_families
+        names = {f.name for f in text_string_to_metric_families(metrics)}
+        assert {"tern_events_sent", "tern_events_dropped",
+                "tern_events_pending"} <= names, names
         hook.start()
         t.wait_for(lambda: len(hook.records()) >= st["pending"],
                    timeout=60, what="the buffered records")
