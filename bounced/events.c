@@ -184,17 +184,6 @@ ev_sink_free(struct ev_sink *s)
 	free(s);
 }
 
-/* The name becomes a directory under spool/events. */
-static int
-ev_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	return n > 0 && n < 100 && name[0] != '.' &&
-	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._-") == n;
-}
-
 static void
 ev_sink_add(const struct cfg_node *n, const struct ev_transport *tr)
 {
@@ -203,7 +192,9 @@ ev_sink_add(const struct cfg_node *n, const struct ev_transport *tr)
 	struct ev_sink *s;
 	struct ev_url u;
 
-	if (name == NULL || !ev_name_ok(name)) {
+	/* common/cfg_sinks.c refuses such a configuration; a last guard,
+	 * since the name becomes a directory and the url a request */
+	if (name == NULL || !ev_sink_name_ok(name)) {
 		log_warnx("%s:%d: <%s %s>: the name may only have letters, "
 		    "digits, '.', '_' and '-'", file, n->line, n->name,
 		    name ? name : "");

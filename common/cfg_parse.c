@@ -786,6 +786,7 @@ cfg_finish(struct cfg_parser *p)
 
 	cfg_check_vmtas(p);
 	cfg_check_macros(p);
+	cfg_check_sinks(p);		/* cfg_sinks.c */
 	n = p->errs.n + p->warns.n;
 	if (n > 0 && (v = calloc((size_t)n, sizeof(*v))) != NULL) {
 		for (i = 0; i < p->errs.n; i++)

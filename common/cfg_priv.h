@@ -24,6 +24,9 @@ struct cfg_parser {
 void	cfg_error(struct cfg_parser *, const char *file, int line,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* cfg_sinks.c: <acct-amqp>, <acct-webhook> (whole tree) */
+void	cfg_check_sinks(struct cfg_parser *);
+
 /* cfg_node.c */
 char	*cfg_join(int argc, char **argv);
 void	 cfg_node_free(struct cfg_node *);

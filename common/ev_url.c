@@ -56,6 +56,16 @@ ev_url_host(const char **p, struct ev_url *u)
 	return 0;
 }
 
+int
+ev_sink_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n < 100 && name[0] != '.' &&
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == n;
+}
+
 static int
 ev_url_bad_chars(const char *s)
 {

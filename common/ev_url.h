@@ -21,4 +21,8 @@ struct ev_url {
  * with *err set.  A user:password@ part is refused (see above). */
 int	ev_url_parse(const char *url, struct ev_url *, const char **err);
 
+/* A sink's name (its buffer's directory under spool/events): letters,
+ * digits, '.', '_', '-', not starting with '.', under 100 bytes. */
+int	ev_sink_name_ok(const char *);
+
 #endif

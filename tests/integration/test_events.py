@@ -456,3 +456,29 @@ def test_webhook_https_verifies_the_certificate(make_tern, sink, tmp_path):
         assert len(hook.records()) == 6
     finally:
         hook.stop()
+
+
+def test_reload_moves_a_sink(make_tern, sink):
+    """`tern reload` with a sink's url changed: the records waiting for
+    the old endpoint go to the new one, nothing is lost or doubled."""
+    gone, hook = Hook(), Hook()
+    t = make_tern(routes={"example.test": sink}, extra=hook_extra(gone))
+    try:
+        send_batch(t, 5, "reload")
+        wait_rows(t, 5)
+        t.wait_for(lambda: sink_status(t, "hook").get("state") == "down",
+                   timeout=30, what="the sink down")
+        hook.start()
+        t.extra = hook_extra(hook)
+        t.write_config()
+        r = t.cli("reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        t.wait_for(lambda: len(hook.records()) >= 5, timeout=60,
+                   what="the waiting records at the new url")
+        send_batch(t, 3, "reloaded")
+        t.wait_for(lambda: len(hook.records()) >= 8, timeout=60,
+                   what="8 records at the new url")
+        rows, got = same_as_csv(t, hook.records())
+        assert got == rows
+    finally:
+        hook.stop()

@@ -1,7 +1,8 @@
 /*
  * test_ev_url.c - the url of an <acct-amqp>/<acct-webhook> block
  * (common/ev_url.c): schemes, default ports, IPv6, the AMQP vhost, and
- * what is refused (credentials in the url, bad ports, other schemes).
+ * what is refused (credentials in the url, bad ports, other schemes);
+ * and the configuration checks of the sinks (common/cfg_sinks.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "cfg.h"
 #include "ev_url.h"
 
 static void
@@ -68,12 +70,52 @@ test_ev_url_bad(void **state)
 	assert_int_equal(ev_url_parse(NULL, &u, &err), -1);
 }
 
+/* The first message of a configuration, "" if none. */
+static void
+check_conf(const char *text, int nerrors, const char *msg)
+{
+	struct cfg *cfg = cfg_load_string("t.conf", text);
+
+	assert_non_null(cfg);
+	if (cfg->nerrors != nerrors || (msg != NULL && (cfg->nmsgs == 0 ||
+	    strstr(cfg->msgs[0], msg) == NULL)))
+		fail_msg("%s\n-> %d error(s): %s", text, cfg->nerrors,
+		    cfg->nmsgs ? cfg->msgs[0] : "");
+	cfg_free(cfg);
+}
+
+static void
+test_ev_sink_config(void **state)
+{
+	(void)state;
+	check_conf("<acct-amqp bus>\nurl amqp://127.0.0.1/\n"
+	    "records d,b,t\n</acct-amqp>\n"
+	    "<acct-webhook hook-1>\nurl https://h.example/x\n"
+	    "batch-size 10\n</acct-webhook>\n", 0, NULL);
+	check_conf("<acct-amqp bus>\nexchange x\n</acct-amqp>\n", 1,
+	    "t.conf:1: <acct-amqp bus>: no url");
+	check_conf("<acct-amqp bus>\nurl http://h/\n</acct-amqp>\n", 1,
+	    "t.conf:2: url: <acct-amqp> expects amqp://");
+	check_conf("<acct-webhook w>\nurl amqp://h/\n</acct-webhook>\n", 1,
+	    "t.conf:2: url: <acct-webhook> expects http");
+	check_conf("<acct-webhook w>\nurl http://u:p@h/\n</acct-webhook>\n",
+	    1, "t.conf:2: url: no user:password");
+	check_conf("<acct-webhook ../x>\nurl http://h/\n</acct-webhook>\n",
+	    1, "t.conf:1: <acct-webhook ../x>: the name");
+	check_conf("<acct-amqp a>\nurl amqp://h/\n</acct-amqp>\n"
+	    "<acct-webhook a>\nurl http://h/\n</acct-webhook>\n", 1,
+	    "t.conf:4: <acct-webhook a>: a sink of that name is at t.conf:1");
+	check_conf("<acct-amqp a>\nurl amqp://h/\nrecords d,x\n"
+	    "</acct-amqp>\n", 1, "bad record type \"x\"");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ev_url_good),
 		cmocka_unit_test(test_ev_url_bad),
+		cmocka_unit_test(test_ev_sink_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
