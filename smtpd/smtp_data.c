@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "msghdr.h"
 #include "smtpd.h"
 
 enum {
@@ -219,17 +220,6 @@ smtp_data_feed(struct smtp_session *s, const char *p, size_t n)
 	return i;
 }
 
-static void
-smtp_rfc5322_date(char *buf, size_t sz)
-{
-	struct tm tm;
-	time_t now = time(NULL);
-
-	localtime_r(&now, &tm);
-	if (strftime(buf, sz, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
-		strlcpy(buf, "Thu, 01 Jan 1970 00:00:00 +0000", sz);
-}
-
 struct fold {
 	char	*buf;
 	size_t	 sz, len, col;
@@ -265,7 +255,7 @@ smtp_received(const struct smtp_session *s, char *buf, size_t sz)
 	struct fold f = { buf, sz, 0, 0 };
 	char date[64], from[SMTP_DOMAIN_MAX + INET6_ADDRSTRLEN + 4], proto[16];
 
-	smtp_rfc5322_date(date, sizeof(date));
+	msghdr_date(date, sizeof(date));
 	if (s->iprev_header) {
 		/* RFC 8601: what check-iprev-inbound found, ours to add. */
 		smtp_fold(&f, "Authentication-Results: %s;",

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "msghdr.h"
 #include "smtpd.h"
 #include "util.h"
 
@@ -55,32 +56,11 @@ smtp_hdr_free(struct smtp_data *d)
 	d->hlen = d->hcap = 0;
 }
 
-/* A header field's value, unfolded and trimmed, into a new string. */
-static char *
-smtp_hdr_value(const char *v, size_t n)
-{
-	char *out, *o;
-	size_t i;
-
-	if ((out = malloc(n + 1)) == NULL)
-		fatal("smtp_hdr_value");
-	for (o = out, i = 0; i < n; i++)
-		if (v[i] != '\r' && v[i] != '\n')
-			*o++ = v[i] == '\t' ? ' ' : v[i];
-	*o = '\0';
-	while (o > out && o[-1] == ' ')
-		*--o = '\0';
-	for (o = out; *o == ' '; o++)
-		;
-	memmove(out, o, strlen(o) + 1);
-	return out;
-}
-
 static void
 smtp_hdr_set(char **dst, const char *v, size_t n)
 {
 	free(*dst);
-	*dst = smtp_hdr_value(v, n);
+	*dst = msghdr_value(v, n);
 }
 
 /* X-Remote-MTA-IP: an IPv4 or IPv6 address, perhaps in brackets; anything
@@ -90,7 +70,7 @@ smtp_hdr_remote_ip(struct smtp_session *s, const char *v, size_t n)
 {
 	struct sockaddr_in6 sin6;
 	struct sockaddr_in sin;
-	char *ip = smtp_hdr_value(v, n), *p = ip;
+	char *ip = msghdr_value(v, n), *p = ip;
 	size_t len = strlen(ip);
 
 	if (len >= 2 && ip[0] == '[' && ip[len - 1] == ']') {
@@ -124,7 +104,7 @@ smtp_hdr_field(struct smtp_session *s, const char *f, size_t n)
 	nl = colon - f;
 	colon++;
 	n -= colon - f;
-#define IS(name) (nl == sizeof(name) - 1 && strncasecmp(f, name, nl) == 0)
+#define IS(name) msghdr_field_is(f, nl, name)
 	if (IS("Message-ID"))
 		tx->has_msgid = 1;
 	else if (IS("Date"))
@@ -156,48 +136,22 @@ smtp_hdr_field(struct smtp_session *s, const char *f, size_t n)
 	return 0;
 }
 
-/* Where the field starting at p ends (after its last line's LF). */
-static size_t
-smtp_hdr_field_len(const char *p, size_t n)
-{
-	const char *lf;
-	size_t off = 0;
-
-	while ((lf = memchr(p + off, '\n', n - off)) != NULL) {
-		off = lf - p + 1;
-		if (off >= n || (p[off] != ' ' && p[off] != '\t'))
-			return off;
-	}
-	return n;
-}
-
-static void
-smtp_hdr_date(char *buf, size_t sz)
-{
-	struct tm tm;
-	time_t now = time(NULL);
-
-	localtime_r(&now, &tm);
-	if (strftime(buf, sz, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
-		strlcpy(buf, "Thu, 01 Jan 1970 00:00:00 +0000", sz);
-}
-
 /* Headers we add go at the end of the section, before the empty line. */
 static void
 smtp_hdr_add(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
-	char line[600], date[64];
+	char line[600], date[64], id[400];
 	int n;
 
 	if (s->add_msgid && !tx->has_msgid) {
-		n = snprintf(line, sizeof(line), "Message-ID: <%s.%lld@%s>\r\n",
-		    tx->qid, (long long)time(NULL), smtpd.conf.hostname);
+		msghdr_message_id(id, sizeof(id), tx->qid, smtpd.conf.hostname);
+		n = snprintf(line, sizeof(line), "Message-ID: %s\r\n", id);
 		smtp_data_put_raw(&tx->data, line, n);
 	}
 	if (s->add_date == SMTP_ADD_DATE_OVERRIDE ||
 	    (s->add_date == SMTP_ADD_DATE_YES && !tx->has_date)) {
-		smtp_hdr_date(date, sizeof(date));
+		msghdr_date(date, sizeof(date));
 		n = snprintf(line, sizeof(line), "Date: %s\r\n", date);
 		smtp_data_put_raw(&tx->data, line, n);
 	}
@@ -218,7 +172,7 @@ smtp_hdr_flush(struct smtp_session *s)
 			blank = 1;	/* the empty line: the rest is body */
 			break;
 		}
-		f = smtp_hdr_field_len(p, n);
+		f = msghdr_field_len(p, n);
 		if (!smtp_hdr_field(s, p, f))
 			smtp_data_put_raw(d, p, f);
 		p += f;

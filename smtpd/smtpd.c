@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "msghdr.h"
 #include "proto.h"
 #include "resolver.h"
 #include "smtpd.h"
@@ -37,15 +38,9 @@ static void
 smtpd_conf_load(struct smtpd_conf *c, const struct cfg *cfg)
 {
 	const struct cfg_node *g = cfg->root;
-	const char *host;
 
 	memset(c, 0, sizeof(*c));
-	if ((host = cfg_str(g, "host-name", NULL)) != NULL && *host != '\0')
-		strlcpy(c->hostname, host, sizeof(c->hostname));
-	else if (gethostname(c->hostname, sizeof(c->hostname)) == -1 ||
-	    c->hostname[0] == '\0')
-		strlcpy(c->hostname, "localhost", sizeof(c->hostname));
-	c->hostname[sizeof(c->hostname) - 1] = '\0';
+	msghdr_hostname(cfg, c->hostname, sizeof(c->hostname));
 	/* The table's default is PowerMTA's "unlimited"; ours is 50M. */
 	c->max_size = SMTP_DEFAULT_MAX_SIZE;
 	if (cfg_child(g, "max-message-size") != NULL)
