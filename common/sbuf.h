@@ -1,0 +1,23 @@
+/*
+ * sbuf.h - a growing string, for answers and texts built piece by piece
+ * (mgmtd's XML and Prometheus answers, HTTP-injected messages).  Always
+ * NUL-terminated once something was added; fatal when out of memory.
+ */
+#ifndef TERN_SBUF_H
+#define TERN_SBUF_H
+
+#include <stddef.h>
+
+struct sbuf {
+	char	*s;		/* malloc'd; the owner frees it */
+	size_t	 len, cap;
+};
+
+void	 sb_add(struct sbuf *, const char *s, size_t n);
+void	 sb_str(struct sbuf *, const char *s);
+void	 sb_printf(struct sbuf *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The string ("" if nothing was added); the caller frees it. */
+char	*sb_done(struct sbuf *);
+
+#endif
