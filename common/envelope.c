@@ -266,3 +266,9 @@ qid_new(char *buf)
 	buf[0] = b32[10 + (buf[0] % 22)];
 	buf[QID_LEN] = '\0';
 }
+
+const char *
+envelope_src_type(const struct envelope *e)
+{
+	return (e->flags & ENV_HTTP) ? "http" : "smtp";
+}

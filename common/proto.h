@@ -53,7 +53,11 @@ enum imsg_type {
 	/* All setup sent: start serving.  u32 instance, u32 ninstances */
 	IMSG_START,
 
-	/* --- smtpd <-> queued: accepting a message --- */
+	/* --- smtpd <-> queued: accepting a message ---
+	 * mgmtd sends MSG_CREATE, MSG_COMMIT and MSG_ROLLBACK too, for
+	 * HTTP injection (mgmtd/inject_queue.c), and gets the same answers;
+	 * its MSG_CREATE_OK descriptor is the only one queued keeps none
+	 * of (queued opens the file again at commit). */
 
 	/* smtpd: a new message file, please.  peerid = session */
 	MSG_CREATE = 100,

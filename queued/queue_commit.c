@@ -32,6 +32,7 @@ struct bcommit {
 	char		 qid[QID_LEN + 1];
 	int		 fd;
 	int		 shard;
+	int		 proc;		/* who waits for the reply */
 	uint32_t	 session;
 	struct envelope	*env;
 	char		*envtext;
@@ -165,7 +166,7 @@ static void	seal_work(uv_work_t *);
 static void	seal_done(uv_work_t *, int);
 
 void
-commit_message(const char *qid, int fd, struct envelope *env,
+commit_message(const char *qid, int fd, struct envelope *env, int proc,
     uint32_t session)
 {
 	struct bseal *bs;
@@ -177,6 +178,7 @@ commit_message(const char *qid, int fd, struct envelope *env,
 	strlcpy(c->qid, qid, sizeof(c->qid));
 	c->fd = fd;
 	c->shard = queue_fs_shard(qid);
+	c->proc = proc;
 	c->session = session;
 	c->env = env;
 	c->envtext = queue_fs_env_encode(env, &c->envlen);
@@ -392,23 +394,34 @@ batch_shards(struct batch *b)
 
 /* --- back in the loop --- */
 
+/* The channel to whoever waits for this commit, or NULL. */
+static struct mproc *
+batch_requester(const struct bcommit *c)
+{
+	if (c->session == COMMIT_LOCAL)
+		return NULL;
+	return c->proc == PROC_SMTPD ? qd->smtpd : c->proc == PROC_MGMTD ?
+	    qd->mgmtd : NULL;
+}
+
 static void
 batch_reply_commit(struct bcommit *c)
 {
+	struct mproc *p = batch_requester(c);
+
 	close(c->fd);
 	free(c->envtext);
 	if (c->error) {
 		log_warnx("%s: cannot commit: %s", c->qid, strerror(c->error));
 		queue_fs_discard(c->qid);
 		envelope_free(c->env);
-		if (qd->smtpd == NULL || c->session == COMMIT_LOCAL)
+		if (p == NULL)
 			return;
-		m_create(qd->smtpd, MSG_COMMIT_FAIL, c->session, -1);
-		m_add_u32(qd->smtpd, 451);
-		m_add_string(qd->smtpd, "4.3.0");
-		m_add_string(qd->smtpd, "could not store the message, "
-		    "try again later");
-		m_close(qd->smtpd);
+		m_create(p, MSG_COMMIT_FAIL, c->session, -1);
+		m_add_u32(p, 451);
+		m_add_string(p, "4.3.0");
+		m_add_string(p, "could not store the message, try again later");
+		m_close(p);
 		return;
 	}
 	/* Counted first, so that a message that fills the spool makes
@@ -416,16 +429,16 @@ batch_reply_commit(struct bcommit *c)
 	 * client's next MAIL is refused there, not at DATA.  Received
 	 * over SMTP (the 250 goes out now; DSNs are COMMIT_LOCAL) is
 	 * counted before: the message may be final in sched_add_message. */
-	if (qd->smtpd != NULL && c->session != COMMIT_LOCAL) {
+	if (p != NULL && c->proc == PROC_SMTPD) {
 		qd->n_in_msgs++;
 		qd->n_in_rcpts += c->env->nrcpt;
 	}
 	sched_add_message(c->env, c->shard, 1);
 	spool_is_full();
-	if (qd->smtpd != NULL && c->session != COMMIT_LOCAL) {
-		m_create(qd->smtpd, MSG_COMMIT_OK, c->session, -1);
-		m_add_string(qd->smtpd, c->qid);
-		m_close(qd->smtpd);
+	if (p != NULL) {
+		m_create(p, MSG_COMMIT_OK, c->session, -1);
+		m_add_string(p, c->qid);
+		m_close(p);
 	}
 }
 

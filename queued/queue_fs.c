@@ -96,6 +96,17 @@ queue_fs_create(const char *qid)
 	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
+/* An incoming file again, for writing its envelope (mgmtd's files:
+ * queued.c keeps no descriptor for them meanwhile). */
+int
+queue_fs_reopen(const char *qid)
+{
+	char path[1200];
+
+	spool_path(path, sizeof(path), "incoming", qid, -1);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
 void
 queue_fs_discard(const char *qid)
 {

@@ -190,5 +190,5 @@ inject_message(struct msg *msg)
 	e->nrcpt = 1;
 	e->rcpts[0].notify = NOTIFY_NEVER;
 	log_info("%s: DSN for %s to <%s>", qid, about ? about : "?", rcpt);
-	commit_message(qid, fd, e, COMMIT_LOCAL);
+	commit_message(qid, fd, e, PROC_QUEUED, COMMIT_LOCAL);
 }

@@ -71,7 +71,7 @@ suppress_check(struct qmsg *m, uint32_t k)
 	a.dsn_action = "failed";
 	a.dsn_status = "5.7.1";
 	a.dsn_diag = diag;
-	a.src_type = "smtp";
+	a.src_type = envelope_src_type(e);
 	a.src_mta = srcmta;
 	a.vmta = e->vmta;
 	a.jobid = e->jobid;

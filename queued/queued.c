@@ -16,11 +16,13 @@
 
 struct queued	*qd;
 
-/* Files handed to smtpd and not yet committed. */
+/* Files handed to smtpd (or to mgmtd, for HTTP injection) and not yet
+ * committed. */
 struct incoming {
 	RB_ENTRY(incoming) entry;
 	char		 qid[QID_LEN + 1];
-	int		 fd;
+	int		 fd;		/* -1: reopened at commit (mgmtd's) */
+	int		 proc;		/* PROC_SMTPD or PROC_MGMTD */
 	uint32_t	 session;
 };
 static int incoming_cmp(struct incoming *a, struct incoming *b)
@@ -94,7 +96,7 @@ spool_is_full(void)
 	return full;
 }
 
-/* --- smtpd --- */
+/* --- smtpd and mgmtd: new messages --- */
 
 static void
 create_fail(struct mproc *p, uint32_t session, uint32_t code,
@@ -107,8 +109,15 @@ create_fail(struct mproc *p, uint32_t session, uint32_t code,
 	m_close(p);
 }
 
+/*
+ * A new message file for smtpd or mgmtd.  mgmtd creates every file of
+ * an HTTP injection before it commits any (so that a full spool refuses
+ * the whole call, not half of it): queued keeps no descriptor for those
+ * (hundreds of them would exhaust its descriptors) and opens the file
+ * again at commit.
+ */
 static void
-smtpd_create(struct mproc *p, uint32_t session)
+msg_create(struct mproc *p, uint32_t session)
 {
 	struct incoming *in;
 	char qid[QID_LEN + 1];
@@ -133,11 +142,15 @@ smtpd_create(struct mproc *p, uint32_t session)
 		fatal("calloc");
 	strlcpy(in->qid, qid, sizeof(in->qid));
 	in->fd = fd;
+	in->proc = p->proc;
 	in->session = session;
 	RB_INSERT(incoming_tree, &incomings, in);
-	m_create(p, MSG_CREATE_OK, session, dup(fd));
+	m_create(p, MSG_CREATE_OK, session, p->proc == PROC_MGMTD ? fd :
+	    dup(fd));
 	m_add_string(p, qid);
 	m_close(p);
+	if (p->proc == PROC_MGMTD)
+		in->fd = -1;	/* the imsg owns (and closes) fd */
 }
 
 static struct incoming *
@@ -152,14 +165,25 @@ incoming_take(const char *qid)
 }
 
 static void
-smtpd_commit(struct mproc *p, uint32_t session, struct msg *m)
+msg_commit(struct mproc *p, uint32_t session, struct msg *m)
 {
 	struct envelope env;
 	struct incoming *in;
 
 	m_get_envelope(m, &env);
 	m_end(m);
-	if ((in = incoming_take(env.qid)) == NULL) {
+	if ((in = incoming_take(env.qid)) != NULL && in->proc != p->proc) {
+		RB_INSERT(incoming_tree, &incomings, in);	/* not theirs */
+		in = NULL;
+	}
+	if (in != NULL && in->fd == -1 &&
+	    (in->fd = queue_fs_reopen(in->qid)) == -1) {
+		log_warn("%s: cannot open the message again", in->qid);
+		queue_fs_discard(in->qid);
+		free(in);
+		in = NULL;
+	}
+	if (in == NULL) {
 		envelope_clear_view(&env);
 		m_create(p, MSG_COMMIT_FAIL, session, -1);
 		m_add_u32(p, 451);
@@ -168,13 +192,23 @@ smtpd_commit(struct mproc *p, uint32_t session, struct msg *m)
 		m_close(p);
 		return;
 	}
-	commit_message(in->qid, in->fd, envelope_dup(&env), session);
+	commit_message(in->qid, in->fd, envelope_dup(&env), p->proc, session);
 	envelope_clear_view(&env);
 	free(in);
 }
 
 static void
-smtpd_rollback(struct msg *m)
+incoming_drop(struct incoming *in)
+{
+	RB_REMOVE(incoming_tree, &incomings, in);
+	if (in->fd != -1)
+		close(in->fd);
+	queue_fs_discard(in->qid);
+	free(in);
+}
+
+static void
+msg_rollback(struct mproc *p, struct msg *m)
 {
 	struct incoming *in;
 	const char *qid;
@@ -183,9 +217,41 @@ smtpd_rollback(struct msg *m)
 	m_end(m);
 	if (qid == NULL || (in = incoming_take(qid)) == NULL)
 		return;
-	close(in->fd);
-	queue_fs_discard(in->qid);
-	free(in);
+	RB_INSERT(incoming_tree, &incomings, in);
+	if (in->proc == p->proc)
+		incoming_drop(in);
+}
+
+/* The sender of these files went away: nothing it had not committed was
+ * acknowledged to anyone; drop it all. */
+static void
+incoming_drop_all(int proc)
+{
+	struct incoming *in, *next;
+
+	RB_FOREACH_SAFE(in, incoming_tree, &incomings, next)
+		if (in->proc == proc)
+			incoming_drop(in);
+}
+
+/* MSG_CREATE, MSG_COMMIT, MSG_ROLLBACK from smtpd or mgmtd; 0 if the
+ * message is none of these. */
+static int
+msg_new_message(struct mproc *p, struct imsg *imsg, struct msg *m)
+{
+	switch (imsg->hdr.type) {
+	case MSG_CREATE:
+		m_end(m);
+		msg_create(p, imsg->hdr.peerid);
+		return 1;
+	case MSG_COMMIT:
+		msg_commit(p, imsg->hdr.peerid, m);
+		return 1;
+	case MSG_ROLLBACK:
+		msg_rollback(p, m);
+		return 1;
+	}
+	return 0;
 }
 
 static void
@@ -194,17 +260,9 @@ smtpd_msg(struct mproc *p, struct imsg *imsg)
 	struct msg m;
 
 	m_msg(&m, imsg);
+	if (msg_new_message(p, imsg, &m))
+		return;
 	switch (imsg->hdr.type) {
-	case MSG_CREATE:
-		m_end(&m);
-		smtpd_create(p, imsg->hdr.peerid);
-		return;
-	case MSG_COMMIT:
-		smtpd_commit(p, imsg->hdr.peerid, &m);
-		return;
-	case MSG_ROLLBACK:
-		smtpd_rollback(&m);
-		return;
 	case MSG_SESSIONS_IN:
 		m_get_u32(&m, &qd->conns_in);
 		m_end(&m);
@@ -216,17 +274,10 @@ smtpd_msg(struct mproc *p, struct imsg *imsg)
 static void
 smtpd_lost(struct mproc *p)
 {
-	struct incoming *in;
 
 	qd->smtpd = NULL;
 	qd->conns_in = 0;	/* its sessions died with it */
-	/* Nothing in incoming/ was acknowledged: drop it all. */
-	while ((in = RB_MIN(incoming_tree, &incomings)) != NULL) {
-		RB_REMOVE(incoming_tree, &incomings, in);
-		close(in->fd);
-		queue_fs_discard(in->qid);
-		free(in);
-	}
+	incoming_drop_all(PROC_SMTPD);
 }
 
 /* --- deliverd --- */
@@ -365,6 +416,8 @@ mgmtd_msg(struct mproc *p, struct imsg *imsg)
 	struct msg m;
 
 	m_msg(&m, imsg);
+	if (msg_new_message(p, imsg, &m))	/* HTTP injection */
+		return;
 	switch (imsg->hdr.type) {
 	case CTL_STATUS_REQ:
 		m_end(&m);
@@ -388,6 +441,7 @@ mgmtd_lost(struct mproc *p)
 {
 	qd->mgmtd = NULL;
 	trace_clear();
+	incoming_drop_all(PROC_MGMTD);
 }
 
 /* --- daemon hooks --- */

@@ -130,6 +130,7 @@ int		 spool_is_full(void);
 /* queue_fs.c */
 int		 queue_fs_init(const char *spool);
 int		 queue_fs_create(const char *qid);	/* fd, or -1 */
+int		 queue_fs_reopen(const char *qid);	/* fd, or -1 */
 void		 queue_fs_discard(const char *qid);
 int		 queue_fs_shard(const char *qid);
 char		*queue_fs_env_encode(const struct envelope *, size_t *len);
@@ -146,8 +147,11 @@ void		 queue_fs_recover(void (*cb)(struct envelope *, int shard));
 
 /* queue_commit.c: group commit */
 void		 commit_init(void);
+/* proc: who waits for MSG_COMMIT_OK/FAIL with peerid session
+ * (PROC_SMTPD, or PROC_MGMTD for HTTP injection); COMMIT_LOCAL for a
+ * message Tern made itself. */
 void		 commit_message(const char *qid, int fd, struct envelope *,
-		    uint32_t session);
+		    int proc, uint32_t session);
 void		 commit_result(struct qmsg *, uint32_t idx, uint32_t state);
 void		 commit_remove(struct qmsg *);
 void		 commit_ack(int worker, uint32_t tag);

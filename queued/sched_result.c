@@ -33,7 +33,7 @@ result_acct(struct qmsg *m, uint32_t k, struct squeue *q, const char *type,
 	a.dsn_status = status ? status : r ? r->dsn_status : NULL;
 	a.dsn_diag = r ? r->diag : NULL;
 	a.dsn_mta = r ? r->mta : NULL;
-	a.src_type = "smtp";
+	a.src_type = envelope_src_type(e);
 	a.src_mta = srcmta;
 	a.dlv_type = "smtp";
 	a.dlv_src_ip = r ? r->src_ip : NULL;
