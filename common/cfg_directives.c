@@ -163,7 +163,7 @@ static const struct cfg_directive cfg_directives[] = {
 	 */
 	{ D("postmaster", CT_EMAIL, G, 0, NULL,
 	    "administrator address"), R },
-	{ D("host-name", CT_STRING, G | VM | PL | SP, SMTPD | DLVD, NULL,
+	{ D("host-name", CT_STRING, G | VM | PL | SP, SMTPD | DLVD | MGMTD, NULL,
 	    "local host name, used in the greeting and EHLO"), R },
 	{ D("host-id", CT_INT, G, 0, "0", "number mixed into Message-IDs") },
 	{ D("domain-suffix", CT_STRING, G, 0, NULL,
@@ -256,6 +256,9 @@ static const struct cfg_directive cfg_directives[] = {
 	    "PEM certificate chain and key: HTTPS on http-mgmt-port "
 	    "(not a PowerMTA directive; pmta uses webmon.pem)") },
 	{ D("http-redirect-to-https", CT_BOOL, G, 0, "true", "force HTTPS") },
+	{ D("http-inject", CT_BOOL, G, MGMTD, "false",
+	    "POST /api/v1/inject queues mail over HTTP (operator access; "
+	    "Tern's own)") },
 	{ D("http-access", CT_ANY, G, MGMTD, NULL,
 	    "CIDR LEVEL: web monitor access (monitor, operator, admin, none)"), R },
 	{ D("http-csrf-protection", CT_BOOL, G, 0, "true", "CSRF protection") },

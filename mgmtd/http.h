@@ -55,6 +55,16 @@ void	 http_reply(struct http_call *, int status, const char *ctype,
  * the reply with http_reply(). */
 typedef void (*http_shape)(struct http_call *, json_t *);
 void	 http_run(struct http_call *, const char *line, http_shape);
+/* Add a header to the reply (before http_reply). */
+void	 http_header(struct http_call *, const char *name, const char *value);
+/* The request body (h2o read all of it; NULL when there is none). */
+const char *http_body(struct http_call *, size_t *len);
+/* fn(arg) when the request ends (answered, or the client left). */
+void	 http_on_gone(struct http_call *, void (*fn)(void *), void *arg);
+/* The client's address as text. */
+void	 http_peer(struct http_call *, char *ip, size_t sz);
+/* The Basic user name when http-mgmt-auth is on; 0, or -1 (user ""). */
+int	 http_user(struct http_call *, char *user, size_t sz);
 /* Keep j (a reference is taken) with the request for a later shape. */
 void	 http_keep(struct http_call *, json_t *);
 json_t	*http_kept(struct http_call *);
@@ -68,6 +78,9 @@ struct http_route {
 };
 const struct http_route *http_route_find(const char *method,
 	    const char *path, size_t len, int *path_known);
+
+/* http_inject.c: POST /api/v1/inject */
+void	 http_inject(struct http_call *);
 
 /* http_format.c */
 /* json as XML (pmta's <rsp><data>..</data><succ/></rsp>); item names

@@ -12,6 +12,7 @@
  *	POST /api/v1/{pause,resume,schedule}?queue=DOMAIN[/VMTA]
  *	POST /api/v1/delete?queue=DOMAIN[/VMTA] | ?jobId=ID
  *	POST /api/v1/reload
+ *	POST /api/v1/inject		queue mail (http_inject.c)
  *
  * Reads need monitor access, POSTs operator or admin (pmta: operators
  * "run commands").  Every endpoint runs the control request line the
@@ -365,6 +366,7 @@ static const struct http_route routes[] = {
 	{ "POST", "/api/v1/schedule", HTTP_OPERATOR, post_schedule },
 	{ "POST", "/api/v1/delete", HTTP_OPERATOR, post_delete },
 	{ "POST", "/api/v1/reload", HTTP_OPERATOR, post_reload },
+	{ "POST", "/api/v1/inject", HTTP_OPERATOR, http_inject },
 };
 
 const struct http_route *

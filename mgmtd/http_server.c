@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "http.h"
+#include "inject.h"
 
 #define HTTP_MAX_BODY	(64 * 1024)
 
@@ -34,6 +35,8 @@ struct http_call {
 	int		 level;
 	int		 gone;
 	json_t		*kept;
+	void		(*on_gone)(void *);	/* the request ended */
+	void		*gone_arg;
 	char		 line[CTL_MAX_REQUEST + 1];
 };
 
@@ -44,6 +47,8 @@ static int		 http_inited;
 static int		 http_tls_wanted;	/* a certificate was configured */
 static SSL_CTX		*http_ssl;
 static uv_tcp_t		*http_listener;
+
+static size_t	http_max_body(const struct cfg *);
 
 /* --- helpers for the endpoints --- */
 
@@ -83,8 +88,9 @@ http_reply(struct http_call *c, int status, const char *ctype,
 	req->res.reason = status == 200 ? "OK" : status == 400 ?
 	    "Bad Request" : status == 401 ? "Unauthorized" : status == 403 ?
 	    "Forbidden" : status == 404 ? "Not Found" : status == 405 ?
-	    "Method Not Allowed" : status == 503 ? "Service Unavailable" :
-	    "Error";
+	    "Method Not Allowed" : status == 413 ? "Payload Too Large" :
+	    status == 500 ? "Internal Server Error" : status == 503 ?
+	    "Service Unavailable" : "Error";
 	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
 	    NULL, ctype, strlen(ctype));
 	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL,
@@ -125,6 +131,69 @@ http_call_answer(struct ctl_conn *base, json_t *j)
 }
 
 void
+http_header(struct http_call *c, const char *name, const char *value)
+{
+	h2o_req_t *req = c->req;
+
+	if (c->gone)
+		return;
+	h2o_add_header_by_str(&req->pool, &req->res.headers, name,
+	    strlen(name), 0, NULL, value, strlen(value));
+}
+
+const char *
+http_body(struct http_call *c, size_t *len)
+{
+	*len = c->req->entity.len;
+	return c->req->entity.base;
+}
+
+void
+http_on_gone(struct http_call *c, void (*fn)(void *), void *arg)
+{
+	c->on_gone = fn;
+	c->gone_arg = arg;
+}
+
+static int
+http_peer_addr(h2o_req_t *req, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	return req->conn->callbacks->get_peername != NULL &&
+	    req->conn->callbacks->get_peername(req->conn,
+	    (struct sockaddr *)ss) != 0;
+}
+
+void
+http_peer(struct http_call *c, char *ip, size_t sz)
+{
+	struct sockaddr_storage ss;
+
+	strlcpy(ip, "unknown", sz);
+	if (!http_peer_addr(c->req, &ss))
+		return;
+	if (ss.ss_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sz);
+	else if (ss.ss_family == AF_INET)
+		uv_ip4_name((struct sockaddr_in *)&ss, ip, sz);
+}
+
+int
+http_user(struct http_call *c, char *user, size_t sz)
+{
+	h2o_req_t *req = c->req;
+	char pass[256];
+	ssize_t i;
+
+	user[0] = '\0';
+	if (!http_auth_required() || (i = h2o_find_header(&req->headers,
+	    H2O_TOKEN_AUTHORIZATION, -1)) == -1)
+		return -1;
+	return http_basic_decode(req->headers.entries[i].value.base,
+	    req->headers.entries[i].value.len, user, sz, pass, sizeof(pass));
+}
+
+void
 http_run(struct http_call *c, const char *line, http_shape shape)
 {
 	c->shape = shape;
@@ -156,6 +225,10 @@ http_call_dispose(void *p)
 		ctl_req_detach(c->base.req);
 		c->base.req = NULL;
 	}
+	if (c->on_gone != NULL) {
+		c->on_gone(c->gone_arg);
+		c->on_gone = NULL;
+	}
 	json_decref(c->kept);
 	c->kept = NULL;
 }
@@ -167,10 +240,7 @@ http_level(h2o_req_t *req)
 {
 	struct sockaddr_storage ss;
 
-	memset(&ss, 0, sizeof(ss));
-	if (req->conn->callbacks->get_peername == NULL ||
-	    req->conn->callbacks->get_peername(req->conn,
-	    (struct sockaddr *)&ss) == 0)
+	if (!http_peer_addr(req, &ss))
 		return HTTP_NONE;
 	return http_acl_level((struct sockaddr *)&ss);
 }
@@ -296,7 +366,7 @@ http_init(void)
 		return;
 	h2o_config_init(&http_conf);
 	http_conf.server_name = h2o_iovec_init(H2O_STRLIT("Tern"));
-	http_conf.max_request_entity_size = HTTP_MAX_BODY;
+	http_conf.max_request_entity_size = http_max_body(mgmtd_cfg());
 	host = h2o_config_register_host(&http_conf,
 	    h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	path = h2o_config_register_path(host, "/", 0);
@@ -324,10 +394,21 @@ http_tls_cert(int fd)
 		http_actx.ssl_ctx = http_ssl;
 }
 
+/* Request bodies: small, unless HTTP injection is on (h2o reads the
+ * whole body before the handler runs, and answers 413 beyond this). */
+static size_t
+http_max_body(const struct cfg *cfg)
+{
+	return cfg != NULL && cfg_bool(cfg->root, "http-inject", 0) ?
+	    INJECT_MAX_BODY : HTTP_MAX_BODY;
+}
+
 void
 http_configure(const struct cfg *cfg)
 {
 	http_acl_configure(cfg);
+	if (http_inited)
+		http_conf.max_request_entity_size = http_max_body(cfg);
 }
 
 static void

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "inject.h"
 #include "log.h"
 #include "mgmtd.h"
 #include "proto.h"
@@ -67,6 +68,8 @@ mgmtd_is_reply(uint32_t type)
 static void
 mgmtd_peer_msg(struct mproc *p, struct imsg *imsg)
 {
+	if (p->proc == PROC_QUEUED && inject_reply(imsg))
+		return;		/* HTTP injection (inject_queue.c) */
 	if (imsg->fd != -1)
 		close(imsg->fd);
 	if (!mgmtd_is_reply(imsg->hdr.type))
@@ -78,9 +81,10 @@ mgmtd_peer_msg(struct mproc *p, struct imsg *imsg)
 static void
 mgmtd_peer_gone(struct mproc *p)
 {
-	if (p == g_queued)
+	if (p == g_queued) {
 		g_queued = NULL;
-	else if (p == g_bounced)
+		inject_queued_lost();
+	} else if (p == g_bounced)
 		g_bounced = NULL;
 	else if (p->proc == PROC_DELIVERD && p->instance >= 1 &&
 	    p->instance <= MGMTD_MAX_DELIVERD && g_deliverd[p->instance] == p)
@@ -130,6 +134,8 @@ mgmtd_peer_new(int proc, int instance, int fd)
 	/* A replacement after a restart: the old channel is dead. */
 	if (*pp != NULL) {
 		ctl_req_peer_lost(proc);
+		if (proc == PROC_QUEUED)
+			inject_queued_lost();
 		mproc_close(*pp);
 	}
 	*pp = mproc_new(daemon_loop(), fd, proc, instance, mgmtd_peer_msg,

@@ -18,6 +18,8 @@
  *	http_history.c	traffic per minute over the last hour
  *	http_tls.c	HTTPS: the certificate ternd read
  *	http_parse.c	query strings, Basic credentials, htpasswd lines
+ *	http_inject.c	POST /api/v1/inject: mail over HTTP (inject.h)
+ *	inject_*.c	its request and its way into the spool
  *	snmp_*.c	the SNMP agent (snmp.h)
  *
  * Both front ends speak to the daemons through the same requests: an

@@ -908,7 +908,7 @@ test_table_used_by(void **state)
 		"always-use-mx", "queue-interval", "dns-rotate",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
-		"http-access", "http-mgmt-tls-certificate",
+		"http-access", "http-mgmt-tls-certificate", "http-inject",
 		/* the SNMP agent (ternd binds the port) */
 		"snmp-port", "snmp-interface", "snmp-community", NULL,
 	};
