@@ -149,19 +149,15 @@ job_rollback(struct inject_job *j)
 	}
 }
 
-/* Stop creating: roll back what exists once every create is answered. */
+/* Stop creating (the files made are rolled back in job_step). */
 static void
 job_abort(struct inject_job *j, int status, const char *reason)
 {
-	if (j->phase == J_CREATE) {
-		j->phase = J_ABORT;
-		j->status = status;
-		strlcpy(j->reason, reason, sizeof(j->reason));
-	}
-	if (j->waiting == 0) {
-		job_rollback(j);
-		job_finish(j);
-	}
+	if (j->phase != J_CREATE)
+		return;
+	j->phase = J_ABORT;
+	j->status = status;
+	strlcpy(j->reason, reason, sizeof(j->reason));
 }
 
 static void
@@ -322,6 +318,21 @@ on_committed(struct inject_job *j, struct inject_msg *m, struct imsg *imsg,
 		j->failed++;
 }
 
+/* What comes next; j may be freed. */
+static void
+job_step(struct inject_job *j)
+{
+	if (j->phase == J_CREATE)
+		job_create_more(j);
+	else if (j->phase == J_COMMIT)
+		job_finish(j);
+	else if (j->waiting == 0) {
+		/* aborted: every create is answered, roll back */
+		job_rollback(j);
+		job_finish(j);
+	}
+}
+
 int
 inject_reply(struct imsg *imsg)
 {
@@ -344,12 +355,7 @@ inject_reply(struct imsg *imsg)
 		on_create_fail(j, m, imsg);
 	else
 		on_committed(j, m, imsg, type == MSG_COMMIT_OK);
-	if (j->phase == J_ABORT)
-		job_abort(j, j->status, j->reason);
-	else if (j->phase == J_CREATE)
-		job_create_more(j);
-	else
-		job_finish(j);
+	job_step(j);
 	return 1;
 }
 
@@ -369,6 +375,7 @@ inject_queued_lost(void)
 		}
 		job_abort(j, 503, "queued restarted, nothing was queued; "
 		    "try again");
+		job_step(j);
 	}
 }
 
@@ -392,6 +399,7 @@ inject_start(struct inject_batch *b, const char *client, const char *user,
 	LIST_INSERT_HEAD(&jobs, j, entry);
 	if (mgmtd_peer(PROC_QUEUED) == NULL) {
 		job_abort(j, 503, "queued is not running, try again later");
+		job_step(j);
 		return NULL;
 	}
 	job_create_more(j);
@@ -403,6 +411,7 @@ inject_detach(struct inject_job *j)
 {
 	j->done = NULL;
 	j->arg = NULL;
-	if (j->phase == J_CREATE)
-		job_abort(j, 503, "the client went away");
+	job_abort(j, 503, "the client went away");
+	if (j->phase == J_ABORT)
+		job_step(j);
 }
