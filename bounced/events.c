@@ -486,7 +486,7 @@ ev_sink_json(struct ev_sink *s)
 	    "kind", s->tr->kind,
 	    "state", !s->buf_ok ? "no-buffer" : s->full ? "full" :
 	    !s->running ? "starting" : s->up == 0 ? "down" :
-	    s->up == 1 ? "up" : "connecting",
+	    s->up == 1 ? "up" : "idle",
 	    "pending", (json_int_t)s->buf.records,
 	    "pendingBytes", (json_int_t)s->buf.bytes,
 	    "sent", (json_int_t)s->sent,

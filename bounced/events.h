@@ -106,7 +106,8 @@ struct ev_sink {
 	pthread_cond_t		 cond;
 	/* counters and state, under mtx */
 	uint64_t		 sent, dropped, failures;
-	int			 up;		/* last send worked */
+	int			 up;		/* last send worked; -1:
+						 * nothing sent yet */
 	int			 full;		/* dropping now */
 	char			 lasterr[256];
 };

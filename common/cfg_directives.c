@@ -794,7 +794,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "USER:PASSWORD, read by ternd (AMQP login, HTTP basic auth)") },
 	{ D("ca-file", CT_PATH, EVT, TERND | BNCD,
 	    "/etc/ssl/certs/ca-certificates.crt",
-	    "https://: the CAs a webhook's certificate must chain to") },
+	    "the CAs an https:// webhook's certificate must chain to") },
 	{ D("exchange", CT_STRING, EVT, BNCD, "tern",
 	    "AMQP exchange (a durable topic exchange, declared)") },
 	{ D("routing-key-prefix", CT_STRING, EVT, BNCD, NULL,
