@@ -281,7 +281,8 @@ done:
 		SSL_free(c.ssl);
 	}
 	close(c.fd);
-	explicit_bzero(req.data, req.len < 2048 ? req.len : 2048);
+	if (req.data != NULL)	/* the header has the password */
+		explicit_bzero(req.data, req.len < 2048 ? req.len : 2048);
 	acct_buf_free(&req);
 	return r;
 }
