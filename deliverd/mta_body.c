@@ -103,5 +103,10 @@ mta_body_next(struct mta_body *b, char *out)
 		return -1;
 	}
 	b->off += n;
-	return mta_body_stuff(b, in, n, out);
+	n = mta_body_stuff(b, in, n, out);
+	/* The final dot goes with the last piece: one write, one segment
+	 * for a message that fits in a chunk. */
+	if (b->off >= b->size)
+		n += mta_body_end(b, out + n);
+	return n;
 }

@@ -249,6 +249,11 @@ mta_session_connect_cb(uv_connect_t *req, int status)
 	}
 	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
 		uv_ip_name((struct sockaddr *)&ss, s->src, sizeof(s->src));
+	/* Every write is a whole command group or a whole piece of the
+	 * body: with Nagle, a small write after the body (the final dot,
+	 * a DKIM header before it) waited for the server's delayed ACK,
+	 * 40 ms per message on each connection. */
+	uv_tcp_nodelay(&c->tcp, 1);
 	uv_read_start((uv_stream_t *)&c->tcp, mta_session_alloc_cb,
 	    mta_session_read_cb);
 	mta_smtp_connected(s);
