@@ -15,6 +15,7 @@ Environment:
   TERN_VERBOSE=1      start ternd with -v.
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -825,6 +826,19 @@ class Tern:
         return subprocess.run(argv, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True,
                               timeout=scaled(timeout), env=self.env())
+
+    @contextlib.contextmanager
+    def held(self, *queues: str):
+        """Queues paused while the block runs, resumed after it: what is
+        sent meanwhile waits, so that deliveries start with a backlog
+        (delivery is faster than one client sends)."""
+        for q in queues:
+            r = self.cli("pause", "queue", q)
+            assert r.returncode == 0, r.stdout + r.stderr
+        yield
+        for q in queues:
+            r = self.cli("resume", "queue", q)
+            assert r.returncode == 0, r.stdout + r.stderr
 
     def shutdown(self) -> list:
         """End of test: stop, then look for sanitizer reports.  Returns the

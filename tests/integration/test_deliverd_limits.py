@@ -148,9 +148,11 @@ def _with_x_vmta(t):
 
 
 def _send_both(t, n, vmta=None):
-    """n messages to each of a.test and b.test (one connection)."""
+    """n messages to each of a.test and b.test (one connection), held
+    until all are queued."""
     headers = (f"X-Virtual-MTA: {vmta}",) if vmta else ()
-    with t.smtp() as s:
+    v = vmta or "{default}"
+    with t.held(f"a.test/{v}", f"b.test/{v}"), t.smtp() as s:
         for i in range(n):
             for d in ("a.test", "b.test"):
                 t.send_on(s, SENDER, [f"r{i}@{d}"],
@@ -205,7 +207,7 @@ def test_source_pool_max_smtp_out_spans_vmtas(make_tern, sink):
                   domain_settings={"a.test": "max-smtp-out 10"},
                   deliverd_processes=2, extra=extra, start=False)
     _with_x_vmta(t)
-    with t.smtp() as s:
+    with t.held("a.test/p1", "a.test/p2"), t.smtp() as s:
         for i in range(12):
             t.send_on(s, SENDER, [f"r{i}@a.test"], make_message(
                 headers=(f"X-Virtual-MTA: p{1 + i % 2}",)))
@@ -226,7 +228,7 @@ def test_source_ip_max_smtp_out(make_tern, sink):
                                    "max-smtp-out-per-ip 1"},
                   extra="smtp-source-host 127.0.0.91\n"
                         "smtp-source-host 127.0.0.92\n")
-    with t.smtp() as s:
+    with t.held("a.test/{default}"), t.smtp() as s:
         for i in range(10):
             t.send_on(s, SENDER, [f"r{i}@a.test"], make_message())
     t.wait_for(lambda: len(t.acct_rows("d")) >= 10, timeout=60,

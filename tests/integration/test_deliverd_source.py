@@ -45,8 +45,9 @@ def test_source_cidr_spreads_connections(make_tern, sink):
                                    "max-msg-per-connection 1"},
                   deliverd_processes=1,
                   extra="smtp-source-host 127.0.0.40/30 pool.tern.test\n")
-    for i in range(4):
-        t.send(SENDER, [f"r{i}@example.test"], make_message())
+    with t.held("example.test/{default}"):
+        for i in range(4):
+            t.send(SENDER, [f"r{i}@example.test"], make_message())
     t.wait_messages(sink, 4)
     assert _peers(sink) == {"127.0.0.41", "127.0.0.42"}
     assert {m.helo for m in sink.messages} == {"pool.tern.test"}
