@@ -1,23 +1,24 @@
 /*
  * queue_commit.c - group commit.
  *
- * A new message is sealed (envelope trailer written, fdatasync) on the
- * libuv threadpool as soon as smtpd commits it, in parallel with every
- * other seal and with the running batch.  Everything else that must be
- * on disk before someone is told about it goes into the current batch:
- * publishing sealed messages (rename + directory fsync), journal lines
- * for recipient outcomes, removals of finished messages.  One batch at a
- * time runs on the threadpool (fsyncs never block the loop); whatever
- * arrives meanwhile collects in the next batch.  Under load one fsync per
- * shard and per batch covers hundreds of messages.
+ * A new message is made durable as soon as smtpd commits it, with one
+ * round of fsyncs: its file was created in its final place,
+ * queue/SS/QID, so that what remains is to seal it (envelope and trailer
+ * written, the file fsynced) and to fsync its shard directory (the
+ * directory entry), and both run on the libuv threadpool at the same
+ * time.  The directory fsyncs are shared: one per shard per loop turn
+ * covers every message committed in that turn.  When both are done the
+ * message is answered (MSG_COMMIT_OK: smtpd says 250).  A file that was
+ * never sealed is recognised at start and removed (queue_fs.c): it was
+ * never acknowledged.
  *
- * Sealing outside the batches matters for latency: when seals were the
- * first phase of a batch, a message arriving while a batch ran waited
- * for that whole batch, then for the slowest seal of its own, then for
- * the publish phase.  Now it waits only for its own seal and one publish.
- *
- * Only after a batch is durable are its replies sent: MSG_COMMIT_OK to
- * smtpd (which then answers 250), DLV_ACK to deliverd, and accounting.
+ * Everything else that must be on disk before someone is told about it
+ * goes into the current batch: journal lines for recipient outcomes,
+ * removals of finished messages.  One batch at a time runs on the
+ * threadpool (fsyncs never block the loop); whatever arrives meanwhile
+ * collects in the next batch.  Under load one fsync per shard and per
+ * batch covers hundreds of outcomes.  Only after a batch is durable are
+ * its replies sent: DLV_ACK to deliverd, and the removals.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -62,18 +63,28 @@ struct bwork {
 	size_t		 index;		/* shard */
 };
 
-/* A message being sealed, not yet in a batch. */
+/* A message being made durable: its seal and its shard directory's
+ * fsync (struct dsync) run at the same time; answered when both are
+ * done. */
 struct bseal {
 	uv_work_t	 req;
 	struct bcommit	 c;
+	int		 waiting;	/* seal, directory: answer at 0 */
+	struct bseal	*dnext;		/* next in the same dsync */
+};
+
+/* One fsync of a shard directory for the messages committed in one
+ * loop turn; every one of their files was created before it starts. */
+struct dsync {
+	uv_work_t	 req;
+	int		 shard;
+	int		 error;
+	struct bseal	*members;
 };
 
 struct batch {
-	struct bwork	 publish[QUEUE_SHARDS];	/* per shard: renames */
 	struct bwork	 journal_w[QUEUE_SHARDS];	/* per shard: journal */
 	size_t		 pending;	/* work items not done yet */
-	struct bcommit	*commits;
-	size_t		 ncommits, ccommits;
 	struct bremove	*removes;
 	size_t		 nremoves, cremoves;
 	struct back	*acks;
@@ -84,7 +95,8 @@ struct batch {
 };
 
 static struct batch	*cur, *running;
-static size_t		 nsealing;	/* seals on the threadpool */
+static size_t		 nsealing;	/* messages not answered yet */
+static struct dsync	*dnext[QUEUE_SHARDS];	/* start at end of turn */
 
 #define GROW(arr, n, cap) do {						\
 	if ((n) == (cap)) {						\
@@ -96,6 +108,7 @@ static size_t		 nsealing;	/* seals on the threadpool */
 
 static void commit_submit(void);
 static void commit_schedule(void);
+static void dsync_start_all(void);
 
 void
 commit_init(void)
@@ -148,6 +161,7 @@ static void
 kick_cb(uv_idle_t *h)
 {
 	uv_idle_stop(h);
+	dsync_start_all();
 	commit_submit();
 }
 
@@ -158,12 +172,14 @@ commit_schedule(void)
 		uv_idle_init(qd->loop, &kick);
 		kick_init = 1;
 	}
-	if (running == NULL)
-		uv_idle_start(&kick, kick_cb);
+	uv_idle_start(&kick, kick_cb);
 }
 
 static void	seal_work(uv_work_t *);
 static void	seal_done(uv_work_t *, int);
+static void	dsync_work(uv_work_t *);
+static void	dsync_done(uv_work_t *, int);
+static void	commit_reply(struct bcommit *);
 
 void
 commit_message(const char *qid, int fd, struct envelope *env, int proc,
@@ -171,6 +187,7 @@ commit_message(const char *qid, int fd, struct envelope *env, int proc,
 {
 	struct bseal *bs;
 	struct bcommit *c;
+	struct dsync *d;
 
 	if ((bs = calloc(1, sizeof(*bs))) == NULL)
 		fatal("calloc");
@@ -183,24 +200,68 @@ commit_message(const char *qid, int fd, struct envelope *env, int proc,
 	c->env = env;
 	c->envtext = queue_fs_env_encode(env, &c->envlen);
 	bs->req.data = bs;
+	bs->waiting = 2;
+	if ((d = dnext[c->shard]) == NULL) {
+		if ((d = dnext[c->shard] = calloc(1, sizeof(*d))) == NULL)
+			fatal("calloc");
+		d->shard = c->shard;
+		d->req.data = d;
+	}
+	bs->dnext = d->members;
+	d->members = bs;
 	nsealing++;
 	if (uv_queue_work(qd->loop, &bs->req, seal_work, seal_done) != 0)
 		fatalx("uv_queue_work");
+	commit_schedule();
 }
 
-/* Sealed (or failed): the message joins the next batch to be published
- * or, failed, answered. */
+/* Sealed and its directory entry synced (or failed): answer. */
+static void
+seal_finish(struct bseal *bs)
+{
+	if (--bs->waiting > 0)
+		return;
+	nsealing--;
+	commit_reply(&bs->c);
+	free(bs);
+	sched_kick();
+}
+
 static void
 seal_done(uv_work_t *w, int status)
 {
-	struct bseal *bs = w->data;
-	struct batch *b = batch_cur();
+	seal_finish(w->data);
+}
 
-	nsealing--;
-	GROW(b->commits, b->ncommits, b->ccommits);
-	b->commits[b->ncommits++] = bs->c;
-	free(bs);
-	commit_schedule();
+/* The directory fsyncs of this loop turn's messages, one per shard. */
+static void
+dsync_start_all(void)
+{
+	int s;
+
+	for (s = 0; s < QUEUE_SHARDS; s++) {
+		if (dnext[s] == NULL)
+			continue;
+		if (uv_queue_work(qd->loop, &dnext[s]->req, dsync_work,
+		    dsync_done) != 0)
+			fatalx("uv_queue_work");
+		dnext[s] = NULL;
+	}
+}
+
+static void
+dsync_done(uv_work_t *w, int status)
+{
+	struct dsync *d = w->data;
+	struct bseal *bs, *next;
+
+	for (bs = d->members; bs != NULL; bs = next) {
+		next = bs->dnext;
+		if (d->error && !bs->c.error)
+			bs->c.error = d->error;
+		seal_finish(bs);
+	}
+	free(d);
 }
 
 void
@@ -251,13 +312,12 @@ commit_ack(int worker, uint32_t tag)
 
 /* --- in threadpool threads ---
  *
- * Each new message is sealed by its own work item doing its own
- * fdatasync.  Concurrent fsyncs on one filesystem share the journal
- * commit (ext4 and xfs batch them), so N files cost about one disk flush
- * instead of N in a row.  A batch has up to two items per shard, run
- * at the same time: one publishes the sealed files (rename) and fsyncs
- * the shard's directory, the other appends and syncs the shard's journal
- * and then removes finished files.
+ * Each new message is sealed by its own work item doing its own fsync,
+ * and each shard directory with new files is fsynced once per loop turn
+ * by another, all at the same time: concurrent fsyncs on one filesystem
+ * share the disk flush, so N messages cost about one round instead of N
+ * in a row.  A batch has one item per shard with outcomes: it appends
+ * and syncs the shard's journal and then removes finished files.
  */
 
 static void
@@ -269,6 +329,16 @@ seal_work(uv_work_t *w)
 	errno = 0;
 	if (queue_fs_seal(c->fd, c->env->size, c->envtext, c->envlen) == -1)
 		c->error = errno ? errno : EIO;
+}
+
+static void
+dsync_work(uv_work_t *w)
+{
+	struct dsync *d = w->data;
+
+	errno = 0;
+	if (queue_fs_sync_dir(d->shard) == -1)
+		d->error = errno ? errno : EIO;
 }
 
 /* Append a batch's lines to a shard's journal and sync it; errno on
@@ -292,36 +362,8 @@ journal_append(int s, const struct jbuf *j)
 	return err;
 }
 
-/* Publish the shard's sealed files and make the renames durable. */
-static void
-publish_work(uv_work_t *w)
-{
-	struct bwork *bw = w->data;
-	struct batch *b = bw->batch;
-	int s = bw->index, dirty = 0;
-	int one[QUEUE_SHARDS] = { 0 };
-	size_t i;
-
-	for (i = 0; i < b->ncommits; i++) {
-		struct bcommit *c = &b->commits[i];
-
-		if (c->shard != s || c->error)
-			continue;
-		errno = 0;
-		if (queue_fs_publish(c->qid, c->shard) == -1)
-			c->error = errno ? errno : EIO;
-		else
-			dirty = 1;
-	}
-	if (dirty) {
-		one[s] = 1;
-		queue_fs_sync_dirs(one);
-	}
-}
-
 /* Append the shard's journal lines, sync them, then remove finished
- * files.  Independent of publish_work (journal lines only name messages
- * published by earlier batches), so both fsyncs run at once. */
+ * files.  Journal lines only name messages already committed. */
 static void
 journal_work(uv_work_t *w)
 {
@@ -356,17 +398,6 @@ batch_queue(struct batch *b, struct bwork *bw, size_t index,
 }
 
 static int
-shard_has_commits(struct batch *b, int s)
-{
-	size_t i;
-
-	for (i = 0; i < b->ncommits; i++)
-		if (b->commits[i].shard == s)
-			return 1;
-	return 0;
-}
-
-static int
 shard_has_journal(struct batch *b, int s)
 {
 	size_t i;
@@ -384,12 +415,9 @@ batch_shards(struct batch *b)
 {
 	int s;
 
-	for (s = 0; s < QUEUE_SHARDS; s++) {
-		if (shard_has_commits(b, s))
-			batch_queue(b, &b->publish[s], s, publish_work);
+	for (s = 0; s < QUEUE_SHARDS; s++)
 		if (shard_has_journal(b, s))
 			batch_queue(b, &b->journal_w[s], s, journal_work);
-	}
 }
 
 /* --- back in the loop --- */
@@ -405,7 +433,7 @@ batch_requester(const struct bcommit *c)
 }
 
 static void
-batch_reply_commit(struct bcommit *c)
+commit_reply(struct bcommit *c)
 {
 	struct mproc *p = batch_requester(c);
 
@@ -449,7 +477,6 @@ batch_free(struct batch *b)
 
 	for (s = 0; s < QUEUE_SHARDS; s++)
 		free(b->journal[s].buf);
-	free(b->commits);
 	free(b->removes);
 	free(b->acks);
 	free(b);
@@ -504,8 +531,6 @@ batch_done(struct batch *b)
 	for (s = 0; s < QUEUE_SHARDS; s++)
 		if (b->jerrors[s])
 			b->jerror = b->jerrors[s];
-	for (i = 0; i < b->ncommits; i++)
-		batch_reply_commit(&b->commits[i]);
 	if (b->jerror)
 		/* Outcomes not durable: deliverd must not forget them yet;
 		 * they go into a later batch (batch_retry). */

@@ -12,6 +12,14 @@
  * file before the envelope is final (X-Virtual-MTA and friends are only
  * known after DATA) and still costs one file and one fsync per message.
  *
+ * The file is created in its final place, queue/SS/QID, with mode 0400
+ * ("not sealed yet"); sealing writes the envelope and the trailer, makes
+ * it 0600 and fsyncs it, while queue_commit.c fsyncs the directory at
+ * the same time: one round of fsyncs per message before its 250.  At
+ * start a file still 0400 was never acknowledged (its seal did not
+ * finish) and is removed; a sealed file whose trailer does not check is
+ * damaged and quarantined.
+ *
  * Outcomes are appended to the shard's journal as fixed-width lines
  * "QID IDX S\n"; a message file is removed once all its recipients are
  * final, and its journal lines become garbage that the next start drops.
@@ -34,6 +42,8 @@
 #define TRAILER_LEN	(sizeof(TRAILER_MAGIC) - 1 + 16 + 1 + 8 + 1 + 8 + 1)
 #define ENV_MAX		(16 * 1024 * 1024)
 #define JOURNAL_LINE	(QID_LEN + 1 + 6 + 1 + 1 + 1)
+#define MODE_UNSEALED	0400
+#define MODE_SEALED	0600
 
 static char	 spool_root[1024];
 static int	 journal_fds[QUEUE_SHARDS];
@@ -92,8 +102,9 @@ queue_fs_create(const char *qid)
 {
 	char path[1200];
 
-	spool_path(path, sizeof(path), "incoming", qid, -1);
-	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	spool_path(path, sizeof(path), NULL, qid, queue_fs_shard(qid));
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    MODE_UNSEALED);
 }
 
 /* An incoming file again, for writing its envelope (mgmtd's files:
@@ -112,7 +123,7 @@ queue_fs_discard(const char *qid)
 {
 	char path[1200];
 
-	spool_path(path, sizeof(path), "incoming", qid, -1);
+	spool_path(path, sizeof(path), NULL, qid, queue_fs_shard(qid));
 	unlink(path);
 }
 
@@ -304,17 +315,11 @@ queue_fs_seal(int fd, uint64_t size, const char *envtext, size_t envlen)
 	if (pwrite(fd, envtext, envlen, size) != (ssize_t)envlen ||
 	    pwrite(fd, trailer, TRAILER_LEN, size + envlen) != TRAILER_LEN)
 		return -1;
-	return fdatasync(fd);
-}
-
-int
-queue_fs_publish(const char *qid, int shard)
-{
-	char from[1200], to[1200];
-
-	spool_path(from, sizeof(from), "incoming", qid, -1);
-	spool_path(to, sizeof(to), NULL, qid, shard);
-	return rename(from, to);
+	/* fsync, not fdatasync: the mode says "sealed" at recovery.  The
+	 * inode is written anyway (the size changed). */
+	if (fchmod(fd, MODE_SEALED) == -1)
+		return -1;
+	return fsync(fd);
 }
 
 int
@@ -331,14 +336,10 @@ queue_fs_journal_fd(int shard)
 	return journal_fds[shard];
 }
 
-void
-queue_fs_sync_dirs(const int *shards)
+int
+queue_fs_sync_dir(int shard)
 {
-	int i;
-
-	for (i = 0; i < QUEUE_SHARDS; i++)
-		if (shards[i])
-			fsync(dir_fds[i]);
+	return fsync(dir_fds[shard]);
 }
 
 int
@@ -376,7 +377,18 @@ recover_file(const char *path, const char *qid)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return NULL;
-	if (fstat(fd, &st) == -1 || st.st_size < (off_t)TRAILER_LEN ||
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return NULL;
+	}
+	if ((st.st_mode & 0200) == 0) {
+		/* Its seal never finished: never acknowledged. */
+		close(fd);
+		log_info("%s: never sealed (no 250 was given); removed", qid);
+		unlink(path);
+		return NULL;
+	}
+	if (st.st_size < (off_t)TRAILER_LEN ||
 	    pread(fd, trailer, TRAILER_LEN, st.st_size - TRAILER_LEN) !=
 	    (ssize_t)TRAILER_LEN) {
 		close(fd);
@@ -546,7 +558,8 @@ queue_fs_recover(void (*cb)(struct envelope *, int))
 	DIR *d;
 	int i;
 
-	/* Files still in incoming/ never got a 250: drop them. */
+	/* Files in incoming/ (where earlier versions received messages)
+	 * never got a 250: drop them. */
 	snprintf(dir, sizeof(dir), "%s/incoming", spool_root);
 	if ((d = opendir(dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {

@@ -8,8 +8,9 @@
  * tells bounced what happened (queue_acct.c).
  *
  * Spool layout (queue_fs.c):
- *	incoming/QID		being received; not yet acknowledged
- *	queue/SS/QID		committed: body, then envelope, then trailer
+ *	queue/SS/QID		body, then envelope, then trailer; mode
+ *				0400 while received (not acknowledged),
+ *				0600 once sealed
  *	queue/SS.journal	recipient outcomes, appended
  *	corrupt/QID		files that failed to parse at start
  */
@@ -138,9 +139,8 @@ int		 queue_fs_open(const struct qmsg *);	/* read-only fd */
 /* Run in a worker thread: */
 int		 queue_fs_seal(int fd, uint64_t size, const char *envtext,
 		    size_t envlen);
-int		 queue_fs_publish(const char *qid, int shard);
 int		 queue_fs_journal_fd(int shard);
-void		 queue_fs_sync_dirs(const int *shards);
+int		 queue_fs_sync_dir(int shard);
 int		 queue_fs_remove(const char *qid, int shard);
 /* Recovery at start. */
 void		 queue_fs_recover(void (*cb)(struct envelope *, int shard));

@@ -30,8 +30,34 @@ def _received_qid(data: bytes) -> str:
     return m.group(1).decode() if m else ""
 
 
+TRAILER = b"\n#TERN-ENV1 "
+
+
 def _on_disk(spool: Path, qid: str) -> bool:
-    return any(spool.glob(f"queue/*/{qid}"))
+    """queue/SS/QID exists and is sealed: it ends with the envelope
+    trailer and has the sealed mode (0600; 0400 while being received)."""
+    for f in spool.glob(f"queue/*/{qid}"):
+        try:
+            with open(f, "rb") as fh:
+                mode = os.fstat(fh.fileno()).st_mode & 0o777
+                fh.seek(-64, os.SEEK_END)
+                tail = fh.read()
+        except OSError:
+            return False
+        return mode == 0o600 and TRAILER in tail
+    return False
+
+
+def _files_holding(spool: Path, needle: bytes) -> list:
+    """Message files in queue/*/ whose text contains needle."""
+    out = []
+    for f in spool.glob("queue/*/*"):
+        try:
+            if f.is_file() and needle in f.read_bytes():
+                out.append(f)
+        except OSError:
+            pass
+    return out
 
 
 # ------------------------------------------------- kills under load
@@ -41,7 +67,7 @@ class Load:
     smtplib, for as long as the load runs.  A message that got no 250
     (refused, connection lost, Tern down) is sent again, with the same
     Message-ID, like a real client would.  Right at each 250 the message
-    must be in the spool (queue/SS/QID) or already delivered."""
+    must be in the spool (queue/SS/QID, sealed) or already delivered."""
 
     def __init__(self, tern: Tern, sink: Sink, threads: int = 3):
         self.tern = tern
@@ -324,7 +350,7 @@ def test_full_disk_gives_452_loses_nothing_and_recovers(make_tern, sink,
     assert 400 <= code < 500, (code, text)
     s.close()
     # and its half-written file is gone, not left to fill the disk
-    t.wait_for(lambda: not any((t.spool / "incoming").iterdir()),
+    t.wait_for(lambda: not _files_holding(t.spool, b"midway@example.test"),
                what="the refused message's file to be removed")
 
     def refused():
@@ -406,3 +432,48 @@ def test_corrupt_spool_files_are_quarantined_at_start(make_tern, catchall):
         time.sleep(scaled(2))
         assert len(late.messages) == 1, [m.rcpt_tos for m in late.messages]
         t.wait_acct("d", "m0@held.test")
+
+
+# ------------------------------------------- a message never sealed
+
+def test_unsealed_file_after_sigkill_is_removed_at_start(make_tern,
+                                                         catchall):
+    """A client is in the middle of its DATA (the message file exists in
+    queue/SS/, not sealed) when ternd and every daemon are SIGKILLed.  No
+    250 was given, so at the next start the file is removed (a log line
+    names it, nothing goes to corrupt/) and never delivered; a message
+    that did get its 250 before the kill is delivered once."""
+    closed = free_port()            # nothing listens: messages wait
+    t = make_tern(routes={"held.test": closed})
+    kept = t.send(SENDER, ["kept@held.test"],
+                  make_message(to="kept@held.test")).split()[1]
+    s = t.smtp()
+    assert s.mail(SENDER)[0] == 250
+    assert s.rcpt("torn@held.test")[0] == 250
+    assert s.putcmd("DATA") is None and s.getreply()[0] == 354
+    s.send(make_message(to="torn@held.test")[:-2])
+    s.send((b"x" * 70 + b"\r\n") * 3000)     # more than smtpd buffers
+    torn = t.wait_for(lambda: _files_holding(t.spool, b"torn@held.test"),
+                      what="the file of the message being received")
+    assert len(torn) == 1, torn
+    assert torn[0].stat().st_mode & 0o777 == 0o400     # not sealed
+    _kill_ternd_and_restart(t, [])
+    s.close()
+
+    def cleaned():
+        return (not torn[0].exists() and
+                "never sealed" in t.log_text() and t.log_text())
+    log = t.wait_for(cleaned, timeout=30,
+                     what="the unsealed file to be removed at start")
+    assert re.search(rf"{torn[0].name}: never sealed .*removed", log), \
+        log[-3000:]
+    assert not (t.spool / "corrupt" / torn[0].name).exists()
+    assert not _files_holding(t.spool, b"torn@held.test")
+    assert _on_disk(t.spool, kept)
+
+    with Sink(name="late") as late:
+        t.set_route("held.test", late)
+        t.restart()
+        t.wait_messages(late, 1, rcpt="kept@held.test", timeout=30)
+        time.sleep(scaled(2))
+        assert [m.rcpt_tos for m in late.messages] == [["kept@held.test"]]
