@@ -551,15 +551,42 @@ mta_queue_get(const char *name, const char *domain)
 	return q;
 }
 
+static void	mta_queue_arm(struct mta_queue *, uint64_t);
+
+/* Milliseconds until every rate of the queue has refilled (0: now). */
+static uint64_t
+mta_queue_refill_ms(struct mta_queue *q)
+{
+	struct mta_bucket *b[] = { &q->msg_rate, &q->backoff_rate,
+	    &q->conn_rate, &q->conn_ival };
+	uint64_t now = uv_now(daemon_loop()), w, max = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++)
+		if ((w = mta_bucket_wait(b[i], now)) > max)
+			max = w;
+	return max;
+}
+
 static void
 mta_queue_maybe_free(struct mta_queue *q)
 {
+	uint64_t refill;
+
 	/* A queue in backoff stays, or it would forget it; so does one
 	 * whose server's TLS is broken, or the retry would fail the same
 	 * handshake again instead of going in clear. */
 	mta_backoff_check(q);
 	if (q->njobs > 0 || q->nsessions > 0 || q->backoff || q->tls_broken)
 		return;
+	/* So does one whose rates have not refilled: a new queue starts
+	 * with full buckets, and messages that come one at a time, each
+	 * delivered before the next, would go faster than max-msg-rate,
+	 * max-connect-rate or delivery-interval allow. */
+	if ((refill = mta_queue_refill_ms(q)) > 0) {
+		mta_queue_arm(q, refill);
+		return;
+	}
 	/* queued's show queues: no connections any more. */
 	if (q->stats_sent)
 		mta_stats_send(q);
