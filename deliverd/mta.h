@@ -281,6 +281,8 @@ struct mta_queue {
 	int			 conn_limit;	/* lowered when the host refuses */
 	struct mta_joblist	 jobs;
 	int			 njobs;
+	uint64_t		 empty_since;	/* uv_now(): no jobs, no
+						 * sessions; 0 = busy */
 	struct mta_sesslist	 sessions;
 	int			 nsessions;
 	/* last DLV_QUEUE_STATS sent (mta_slot.c) */
@@ -381,6 +383,7 @@ struct mta_session {
 	struct mta_queue	*q;
 	RB_ENTRY(mta_session)	 slotentry;	/* by id, while slot != 0 */
 	int			 slot;		/* MTA_SLOT_* */
+	uint64_t		 slot_since;	/* uv_now() of the request */
 	enum mta_state		 state;
 	uv_timer_t		 timer;
 	struct mta_conn		*conn;		/* the TCP connection, or NULL */
@@ -451,6 +454,7 @@ void		 mta_slot_request(struct mta_session *);
 void		 mta_slot_grant(struct imsg *);
 void		 mta_slot_release(struct mta_session *);
 void		 mta_slot_replay(struct mproc *);
+int		 mta_queue_close_idle(int max);
 void		 mta_stats_start(void);
 void		 mta_stats_send(struct mta_queue *);
 void		 mta_stats_stop(void);

@@ -571,7 +571,7 @@ mta_queue_refill_ms(struct mta_queue *q)
 static void
 mta_queue_maybe_free(struct mta_queue *q)
 {
-	uint64_t refill;
+	uint64_t refill, linger, now;
 
 	/* A queue in backoff stays, or it would forget it; so does one
 	 * whose server's TLS is broken, or the retry would fail the same
@@ -579,12 +579,21 @@ mta_queue_maybe_free(struct mta_queue *q)
 	mta_backoff_check(q);
 	if (q->njobs > 0 || q->nsessions > 0 || q->backoff || q->tls_broken)
 		return;
-	/* So does one whose rates have not refilled: a new queue starts
-	 * with full buckets, and messages that come one at a time, each
-	 * delivered before the next, would go faster than max-msg-rate,
-	 * max-connect-rate or delivery-interval allow. */
-	if ((refill = mta_queue_refill_ms(q)) > 0) {
-		mta_queue_arm(q, refill);
+	/* So does one whose rates have not refilled, and any queue for
+	 * MTA_IDLE_TIMEOUT after its last work: a new queue starts with
+	 * full buckets and the first source address, so messages that come
+	 * one at a time, each delivered before the next, would go faster
+	 * than max-msg-rate, max-connect-rate or delivery-interval allow,
+	 * and all from the same address. */
+	now = uv_now(daemon_loop());
+	if (q->empty_since == 0)
+		q->empty_since = now;
+	linger = q->empty_since + MTA_IDLE_TIMEOUT > now ?
+	    q->empty_since + MTA_IDLE_TIMEOUT - now : 0;
+	if ((refill = mta_queue_refill_ms(q)) > linger)
+		linger = refill;
+	if (linger > 0) {
+		mta_queue_arm(q, linger);
 		return;
 	}
 	/* queued's show queues: no connections any more. */
@@ -629,6 +638,7 @@ mta_queue_add(struct mta_job *job)
 	}
 	TAILQ_INSERT_TAIL(&q->jobs, job, qentry);
 	q->njobs++;
+	q->empty_since = 0;
 	mta_queue_pump(q);
 	mta_queue_maybe_free(q);
 }
@@ -898,6 +908,31 @@ mta_queue_foreach(void (*fn)(struct mta_queue *))
 
 	RB_FOREACH_SAFE(q, mta_queues, &queues, tmp)
 		fn(q);
+}
+
+/* Up to `max` connections of queues that have nothing to send are
+ * closed (QUIT), so that their slots go to queues that wait for one
+ * (mta_slot.c).  Returns how many. */
+int
+mta_queue_close_idle(int max)
+{
+	struct mta_queue *q, *qtmp;
+	struct mta_session *s, *stmp;
+	int n = 0;
+
+	RB_FOREACH_SAFE(q, mta_queues, &queues, qtmp) {
+		if (q->njobs > 0)
+			continue;
+		TAILQ_FOREACH_SAFE(s, &q->sessions, entry, stmp) {
+			if (n >= max)
+				return n;
+			if (s->state == MTA_IDLE) {
+				mta_session_quit(s);
+				n++;
+			}
+		}
+	}
+	return n;
 }
 
 void

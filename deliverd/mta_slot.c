@@ -9,6 +9,15 @@
  * gives it back when it closes.  A queued that restarts is told which
  * slots are held and which are still wanted.
  *
+ * Idle connections give their slots up when others wait: a connection
+ * stays open MTA_IDLE_TIMEOUT after its last message, in case more mail
+ * comes for its queue.  With mail to many domains (a connection each)
+ * those idle connections filled total-max-smtp-out, and new ones waited
+ * for them to time out: 1200 slots / 5 s = 240 connections a second at
+ * most.  Now, while a request has waited MTA_SLOT_PRESSURE_MS, idle
+ * connections of queues with nothing to send are closed, one for each
+ * such request.
+ *
  * Stats: once a second, each queue whose connection counts or limits
  * changed tells queued (DLV_QUEUE_STATS), so that `tern show queues`
  * shows the connections deliverd has open, not the jobs queued handed
@@ -23,6 +32,7 @@
 #include "proto.h"
 
 #define MTA_STATS_INTERVAL	1000	/* ms */
+#define MTA_SLOT_PRESSURE_MS	100
 
 RB_HEAD(mta_slots, mta_session);
 
@@ -38,6 +48,43 @@ RB_GENERATE(mta_slots, mta_session, slotentry, mta_slot_cmp);
 static struct mta_slots	 slots = RB_INITIALIZER(&slots);
 static uv_timer_t	 stats_timer;
 static int		 stats_on;
+static uv_timer_t	 pressure_timer;
+static int		 pressure_init;
+static int		 nwaiting;	/* sessions in MTA_SLOT_WAIT */
+
+/* Requests that have waited too long: as many idle connections close. */
+static void
+mta_slot_pressure_cb(uv_timer_t *t)
+{
+	uint64_t now = uv_now(daemon_loop());
+	struct mta_session *s;
+	int old = 0;
+
+	if (nwaiting == 0) {
+		uv_timer_stop(t);
+		return;
+	}
+	RB_FOREACH(s, mta_slots, &slots)
+		if (s->slot == MTA_SLOT_WAIT &&
+		    now - s->slot_since >= MTA_SLOT_PRESSURE_MS)
+			old++;
+	if (old > 0)
+		mta_queue_close_idle(old);
+}
+
+static void
+mta_slot_waiting(int delta)
+{
+	if (!pressure_init) {
+		uv_timer_init(daemon_loop(), &pressure_timer);
+		uv_unref((uv_handle_t *)&pressure_timer);
+		pressure_init = 1;
+	}
+	nwaiting += delta;
+	if (nwaiting > 0 && !uv_is_active((uv_handle_t *)&pressure_timer))
+		uv_timer_start(&pressure_timer, mta_slot_pressure_cb,
+		    MTA_SLOT_PRESSURE_MS, MTA_SLOT_PRESSURE_MS);
+}
 
 static void
 mta_slot_send(struct mproc *p, uint32_t type, struct mta_session *s)
@@ -56,7 +103,9 @@ mta_slot_request(struct mta_session *s)
 {
 	s->state = MTA_SLOT;
 	s->slot = MTA_SLOT_WAIT;
+	s->slot_since = uv_now(daemon_loop());
 	RB_INSERT(mta_slots, &slots, s);
+	mta_slot_waiting(1);
 	if (mta_queued() != NULL)
 		mta_slot_send(mta_queued(), DLV_SLOT_REQ, s);
 }
@@ -72,6 +121,7 @@ mta_slot_grant(struct imsg *imsg)
 	    s->slot != MTA_SLOT_WAIT)
 		return;
 	s->slot = MTA_SLOT_HELD;
+	mta_slot_waiting(-1);
 	/* Other sessions of the queue may have taken the work meanwhile. */
 	if (mta_stopping() || s->q->njobs == 0) {
 		mta_session_close(s);
@@ -87,6 +137,8 @@ mta_slot_release(struct mta_session *s)
 	if (s->slot == MTA_SLOT_NONE)
 		return;
 	RB_REMOVE(mta_slots, &slots, s);
+	if (s->slot == MTA_SLOT_WAIT)
+		mta_slot_waiting(-1);
 	s->slot = MTA_SLOT_NONE;
 	if (mta_queued() != NULL)
 		m_compose(mta_queued(), DLV_SLOT_FREE, s->id, -1, NULL, 0);
