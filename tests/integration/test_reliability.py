@@ -457,8 +457,17 @@ def test_unsealed_file_after_sigkill_is_removed_at_start(make_tern,
                       what="the file of the message being received")
     assert len(torn) == 1, torn
     assert torn[0].stat().st_mode & 0o777 == 0o400     # not sealed
-    _kill_ternd_and_restart(t, [])
+    procs = t.descendants()
+    for pid in [t.proc.pid, *procs]:               # a crash: no daemon
+        os.kill(pid, signal.SIGKILL)               # gets to clean up
+    t.proc.wait(scaled(10))
     s.close()
+    wait_for(lambda: not [p for p, c in procs.items()
+                          if (st := _stat(p)) and st[0] == c and
+                          st[1] != "Z"],
+             30, what=f"the daemons {procs} to die")
+    assert torn[0].exists()
+    t.start()
 
     def cleaned():
         return (not torn[0].exists() and
