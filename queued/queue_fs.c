@@ -12,13 +12,15 @@
  * file before the envelope is final (X-Virtual-MTA and friends are only
  * known after DATA) and still costs one file and one fsync per message.
  *
- * The file is created in its final place, queue/SS/QID, with mode 0400
- * ("not sealed yet"); sealing writes the envelope and the trailer, makes
- * it 0600 and fsyncs it, while queue_commit.c fsyncs the directory at
- * the same time: one round of fsyncs per message before its 250.  At
- * start a file still 0400 was never acknowledged (its seal did not
- * finish) and is removed; a sealed file whose trailer does not check is
- * damaged and quarantined.
+ * The file is created in its final place, queue/SS/QID, with mode 0700:
+ * the owner's x bit says "not sealed yet" (a bit that leaves the file
+ * writable, and that files of earlier versions, 0600, do not have).
+ * Sealing writes the envelope and the trailer, makes it 0600 and fsyncs
+ * it, while queue_commit.c fsyncs the directory at the same time: one
+ * round of fsyncs per message before its 250.  At start a file still
+ * 0700 was never acknowledged (its seal did not finish) and is removed;
+ * a sealed file whose trailer does not check is damaged and
+ * quarantined.
  *
  * Outcomes are appended to the shard's journal as fixed-width lines
  * "QID IDX S\n"; a message file is removed once all its recipients are
@@ -42,7 +44,7 @@
 #define TRAILER_LEN	(sizeof(TRAILER_MAGIC) - 1 + 16 + 1 + 8 + 1 + 8 + 1)
 #define ENV_MAX		(16 * 1024 * 1024)
 #define JOURNAL_LINE	(QID_LEN + 1 + 6 + 1 + 1 + 1)
-#define MODE_UNSEALED	0400
+#define MODE_UNSEALED	0700
 #define MODE_SEALED	0600
 
 static char	 spool_root[1024];
@@ -114,7 +116,7 @@ queue_fs_reopen(const char *qid)
 {
 	char path[1200];
 
-	spool_path(path, sizeof(path), "incoming", qid, -1);
+	spool_path(path, sizeof(path), NULL, qid, queue_fs_shard(qid));
 	return open(path, O_RDWR | O_CLOEXEC);
 }
 
@@ -381,7 +383,7 @@ recover_file(const char *path, const char *qid)
 		close(fd);
 		return NULL;
 	}
-	if ((st.st_mode & 0200) == 0) {
+	if (st.st_mode & S_IXUSR) {
 		/* Its seal never finished: never acknowledged. */
 		close(fd);
 		log_info("%s: never sealed (no 250 was given); removed", qid);

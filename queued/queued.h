@@ -9,7 +9,7 @@
  *
  * Spool layout (queue_fs.c):
  *	queue/SS/QID		body, then envelope, then trailer; mode
- *				0400 while received (not acknowledged),
+ *				0700 while received (not acknowledged),
  *				0600 once sealed
  *	queue/SS.journal	recipient outcomes, appended
  *	corrupt/QID		files that failed to parse at start

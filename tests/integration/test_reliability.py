@@ -35,7 +35,7 @@ TRAILER = b"\n#TERN-ENV1 "
 
 def _on_disk(spool: Path, qid: str) -> bool:
     """queue/SS/QID exists and is sealed: it ends with the envelope
-    trailer and has the sealed mode (0600; 0400 while being received)."""
+    trailer and has the sealed mode (0600; 0700 while being received)."""
     for f in spool.glob(f"queue/*/{qid}"):
         try:
             with open(f, "rb") as fh:
@@ -456,7 +456,7 @@ def test_unsealed_file_after_sigkill_is_removed_at_start(make_tern,
     torn = t.wait_for(lambda: _files_holding(t.spool, b"torn@held.test"),
                       what="the file of the message being received")
     assert len(torn) == 1, torn
-    assert torn[0].stat().st_mode & 0o777 == 0o400     # not sealed
+    assert torn[0].stat().st_mode & 0o777 == 0o700     # not sealed
     procs = t.descendants()
     for pid in [t.proc.pid, *procs]:               # a crash: no daemon
         os.kill(pid, signal.SIGKILL)               # gets to clean up
