@@ -39,6 +39,7 @@ int		 cli_trace(const char *socket, const char *line, int json);
 /* cli_format.c */
 void	cli_print_json(FILE *, const json_t *);
 void	cli_print_status(FILE *, const json_t *);
+void	cli_print_cluster(FILE *, const json_t *);	/* --cluster */
 void	cli_print_queues(FILE *, const json_t *);
 void	cli_print_settings(FILE *, const json_t *);
 /* A JSON scalar as table text (yes/no, "-" for none). */

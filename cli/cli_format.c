@@ -273,6 +273,55 @@ cli_print_status(FILE *fp, const json_t *j)
 	}
 }
 
+/* --- show status --cluster --- */
+
+/* rows: an array of objects; cols: their keys ("-" first: right-aligned) */
+static void
+cli_print_rows(FILE *fp, const json_t *rows, const char **cols, int ncols)
+{
+	struct cli_table t;
+	const json_t *r;
+	size_t i;
+	int c;
+
+	cli_table_init(&t, json_array_size(rows));
+	for (c = 0; c < ncols; c++)
+		cli_table_col(&t, cols[c] + (cols[c][0] == '-'),
+		    cols[c][0] == '-');
+	json_array_foreach(rows, i, r)
+		for (c = 0; c < ncols; c++)
+			cli_scalar(json_object_get(r, cols[c] +
+			    (cols[c][0] == '-')), t.cells[t.nrows][c],
+			    CLI_CELL);
+	t.nrows = json_array_size(rows);
+	cli_table_print(fp, &t, " ");
+}
+
+void
+cli_print_cluster(FILE *fp, const json_t *j)
+{
+	static const char *ncols[] = { "name", "-ageSeconds", "live" };
+	static const char *lcols[] = { "limit", "of", "-max", "rate", "-used",
+	    "-heldHere", "-usedThisMinute", "-share" };
+	const char *mode = json_string_value(json_object_get(j, "mode"));
+	const char *why = json_string_value(json_object_get(j, "reason"));
+
+	if (mode != NULL && strcmp(mode, "off") == 0) {
+		fprintf(fp, "no <cluster>: limits are this node's own\n");
+		return;
+	}
+	fprintf(fp, "node %s: %s mode%s%s, %lld live node(s)\n",
+	    json_string_value(json_object_get(j, "node")), mode,
+	    why ? ": " : "", why ? why : "",
+	    (long long)json_integer_value(json_object_get(j, "liveNodes")));
+	fputc('\n', fp);
+	cli_print_rows(fp, json_object_get(j, "nodes"), ncols, 3);
+	if (json_array_size(json_object_get(j, "limits")) > 0) {
+		fputc('\n', fp);
+		cli_print_rows(fp, json_object_get(j, "limits"), lcols, 8);
+	}
+}
+
 /* --- show queues --- */
 
 /* The first of the keys the row has. */

@@ -40,7 +40,7 @@ struct cli_verb {
 
 /* One line per verb: other modules add theirs here. */
 static const struct cli_verb cli_verbs[] = {
-	{ CMD_STATUS, { "show", "status" }, 0, 0, "show status" },
+	{ CMD_STATUS, { "show", "status" }, 0, 1, "show status [--cluster]" },
 	{ CMD_QUEUES, { "show", "queues" }, 0, 8, "show queues " QOPTS },
 	{ CMD_QUEUES, { "show", "topqueues" }, 0, 8,
 	    "show topqueues " QOPTS },
@@ -214,7 +214,10 @@ cli_answer(const struct cli_verb *v, json_t *j)
 	}
 	switch (v->cmd) {
 	case CMD_STATUS:
-		cli_print_status(stdout, j);
+		if (json_object_get(j, "status") == NULL)
+			cli_print_cluster(stdout, j);	/* --cluster */
+		else
+			cli_print_status(stdout, j);
 		break;
 	case CMD_QUEUES:
 		cli_print_queues(stdout, j);

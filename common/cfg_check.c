@@ -8,6 +8,7 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
@@ -388,6 +389,27 @@ cfg_check_hostname(const char *h)
 }
 
 /* Checks beyond the type, for directives with a structured value. */
+/* queued connects to Redis from its chroot, where no name resolves. */
+static int
+cfg_check_redis(struct cfg_parser *p, const char *file, int line,
+    const char *name, const char *v)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	const char *err;
+	char host[256];
+	int port;
+
+	if (cfg_parse_hostport(v, host, sizeof(host), &port, 6379,
+	    &err) == -1 || (inet_pton(AF_INET, host, &a4) != 1 &&
+	    inet_pton(AF_INET6, host, &a6) != 1)) {
+		cfg_error(p, file, line, "%s: expected IP[:PORT] (an address, "
+		    "not a name), got \"%s\"", name, v);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cfg_check_special(struct cfg_parser *p, const char *file, int line,
     const char *name, const struct cfg_directive *d, int *argc, char **argv)
@@ -469,6 +491,8 @@ cfg_check_special(struct cfg_parser *p, const char *file, int line,
 			    "[rollup-by-ip]", name);
 			return -1;
 		}
+	} else if (strcmp(cn, "redis") == 0) {
+		return cfg_check_redis(p, file, line, name, argv[0]);
 	} else if (strcmp(cn, "queue-priority") == 0) {
 		return cfg_check_int_range(p, file, line, name, argv[0], 0, 100);
 	} else if (strcmp(cn, "priority") == 0) {

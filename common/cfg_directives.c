@@ -143,6 +143,8 @@ static const struct cfg_directive cfg_directives[] = {
 	    "old name of <signals>"), NOARG },
 	{ B("signals-filter", G, OTH, 0, CT_STRING,
 	    "<signals-filter NAME>: Signals per sending domain"), NEEDARG, R },
+	{ B("cluster", G, CFG_S_CLUSTER, QUEUED, CT_STRING,
+	    "<cluster>: shared limits across nodes, in Redis"), NOARG },
 
 	/*
 	 * Tern's own.
@@ -759,6 +761,26 @@ static const struct cfg_directive cfg_directives[] = {
 	 */
 	{ D("mx", CT_ANY, MXR, 0, NULL, "MX QUEUE.rollup [rollup-by-ip]"),
 	    R, MAXA(3) },
+
+	/*
+	 * <cluster> (Tern: docs/cluster.md).
+	 */
+#define CL	CFG_S_CLUSTER
+	{ D("redis", CT_HOSTPORT, CL, QUEUED, NULL,
+	    "IP[:PORT] of Redis, or of a seed node of a Redis Cluster"), R },
+	{ D("node-name", CT_STRING, CL, QUEUED, NULL,
+	    "this node's name in the cluster (default: the host name)") },
+	{ D("redis-password-file", CT_PATH, CL, TERND | QUEUED, NULL,
+	    "file holding the Redis password (AUTH), read by ternd") },
+	{ D("key-prefix", CT_STRING, CL, QUEUED, "tern:",
+	    "prefix of every Redis key Tern uses") },
+	{ D("lease-time", CT_TIME, CL, QUEUED, "15s",
+	    "connection leases of a node that stops renewing expire after") },
+	{ D("heartbeat-interval", CT_TIME, CL, QUEUED, "3s",
+	    "how often a node renews its heartbeat and leases") },
+	{ D("redis-timeout", CT_TIME, CL, QUEUED, "2s",
+	    "a Redis command unanswered for this long means degraded mode") },
+#undef CL
 
 	/*
 	 * <acct-file> (§2.11).

@@ -45,6 +45,7 @@ proto_name(uint32_t type)
 	N(CTL_QUEUE_FORCE) N(CTL_RESOLVE_REQ) N(CTL_RESOLVE) N(CTL_TRACE_REQ)
 	N(CTL_TRACE) N(CTL_TRACE_END)
 	N(BNC_EVENT_SINK)
+	N(CLUSTER_PASSWORD) N(CTL_CLUSTER_REQ) N(CTL_CLUSTER)
 #undef N
 	}
 	snprintf(buf, sizeof(buf), "imsg-%u", type);

@@ -312,6 +312,17 @@ enum imsg_type {
 	/* mgmtd -> queued: stop the trace `peerid`.  No payload. */
 	CTL_TRACE_END,
 
+	/* --- <cluster> (issue 13, 600-649; docs/cluster.md) --- */
+
+	/* ternd -> queued, before IMSG_START: the Redis password, from
+	 * redis-password-file (root-only; queued is chrooted).  str password */
+	CLUSTER_PASSWORD = 600,
+	/* mgmtd -> queued: `show status --cluster`.  peerid = request */
+	CTL_CLUSTER_REQ,
+	/* queued -> mgmtd: JSON of the cluster (nodes, shared limits).
+	 * str json */
+	CTL_CLUSTER,
+
 	/* --- ternd -> bounced: event shipping (issue 13: 650-699) --- */
 
 	/* ternd -> bounced: what an <acct-amqp NAME> or <acct-webhook NAME>

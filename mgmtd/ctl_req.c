@@ -264,8 +264,17 @@ ctl_req_forward(struct ctl_conn *c, int proc, uint32_t *id)
 static void
 ctl_show_status(struct ctl_conn *c, char **w, int n)
 {
+	struct mproc *p;
+	uint32_t id;
+
+	/* --cluster: queued holds the Redis state (queued/cluster.c) */
+	if (n == 3 && strcmp(w[2], "--cluster") == 0) {
+		if ((p = ctl_req_forward(c, PROC_QUEUED, &id)) != NULL)
+			m_compose(p, CTL_CLUSTER_REQ, id, -1, NULL, 0);
+		return;
+	}
 	if (n != 2) {
-		ctl_conn_error(c, "usage: show status");
+		ctl_conn_error(c, "usage: show status [--cluster]");
 		return;
 	}
 	ctl_req_ask(c, REQ_STATUS, BIT(PROC_QUEUED) | BIT(PROC_BOUNCED) |

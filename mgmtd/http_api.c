@@ -238,6 +238,8 @@ static void get_api_vmtas(struct http_call *c)
 { run_list(c, "vmtas", shape_plain); }
 static void get_api_jobs(struct http_call *c)
 { http_run(c, "show jobs", shape_plain); }
+static void get_api_cluster(struct http_call *c)
+{ http_run(c, "show status --cluster", shape_plain); }
 static void get_status(struct http_call *c)
 { http_run(c, "show status", shape_status); }
 static void get_queues(struct http_call *c)
@@ -355,6 +357,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/v1/domains", HTTP_MONITOR, get_api_domains },
 	{ "GET", "/api/v1/vmtas", HTTP_MONITOR, get_api_vmtas },
 	{ "GET", "/api/v1/jobs", HTTP_MONITOR, get_api_jobs },
+	{ "GET", "/api/v1/cluster", HTTP_MONITOR, get_api_cluster },
 	{ "GET", "/status", HTTP_MONITOR, get_status },
 	{ "GET", "/queues", HTTP_MONITOR, get_queues },
 	{ "GET", "/domains", HTTP_MONITOR, get_domains },

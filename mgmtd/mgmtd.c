@@ -62,7 +62,8 @@ mgmtd_is_reply(uint32_t type)
 {
 	return type == CTL_STATUS || type == CTL_QUEUES ||
 	    type == CTL_PROCS || type == CTL_RESULT || type == CTL_JOBS ||
-	    type == CTL_SUPPRESS_LIST || type == CTL_RESOLVE || type == CTL_TRACE;
+	    type == CTL_SUPPRESS_LIST || type == CTL_RESOLVE || type == CTL_TRACE ||
+	    type == CTL_CLUSTER;
 }
 
 static void

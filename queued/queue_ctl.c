@@ -14,7 +14,7 @@
 #include "queued.h"
 #include "sched_int.h"
 
-static void
+void
 ctl_reply_json(struct mproc *p, uint32_t type, uint32_t reqid, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
@@ -58,6 +58,9 @@ ctl_status(struct mproc *p, uint32_t reqid)
 	json_object_set_new(j, "receivedRecipients",
 	    json_integer((json_int_t)qd->n_in_rcpts));
 	json_object_set_new(j, "connectionsIn", json_integer(qd->conns_in));
+	/* <cluster>: shared or degraded mode (cluster.c) */
+	if (cluster_enabled())
+		json_object_set_new(j, "cluster", cluster_status_json());
 	ctl_reply_json(p, CTL_STATUS, reqid, j);
 }
 

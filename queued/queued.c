@@ -325,7 +325,8 @@ worker_msg(struct mproc *p, struct imsg *imsg)
 		m_get_string(&m, &vmta);
 		m_get_string(&m, &src);
 		m_end(&m);
-		sched_slot_request(p->instance, imsg->hdr.peerid, vmta, src,
+		sched_slot_request(p->instance, imsg->hdr.peerid, queue, vmta,
+		    src,
 		    imsg->hdr.type == DLV_SLOT_HELD);
 		return;
 	}
@@ -430,6 +431,10 @@ mgmtd_msg(struct mproc *p, struct imsg *imsg)
 	case CTL_QUEUE_OP:
 		ctl_queue_op(p, imsg->hdr.peerid, &m);
 		return;
+	case CTL_CLUSTER_REQ:
+		m_end(&m);
+		cluster_ctl(p, imsg->hdr.peerid);
+		return;
 	}
 	if (ctl_msg(p, imsg, &m))
 		return;
@@ -521,12 +526,16 @@ queued_config(struct cfg *cfg, int initial)
 		 * limits and queue settings follow the new tree. */
 		cfg_free(qd->cfg);
 		qd->cfg = cfg;
+		qd->cfg_gen++;
 		sched_reconfigure();
+		cluster_configure();
 		if (qd->started)
 			spool_is_full();
 		return;
 	}
 	qd->cfg = cfg;
+	qd->cfg_gen = 1;
+	cluster_configure();
 	if (daemon_chrooted())
 		strlcpy(qd->spool, "/", sizeof(qd->spool));
 	else
@@ -538,6 +547,7 @@ static void
 queued_start(void)
 {
 	qd->started = 1;
+	cluster_configure();	/* connects to Redis: the password is in */
 	spool_is_full();
 	sched_kick();
 }
@@ -558,11 +568,24 @@ queued_shutdown(void)
 	uv_timer_start(&stop_timer, stop_check, 0, 20);
 }
 
+/* From ternd: the Redis password (it reads the root-only file). */
+static void
+queued_parent_msg(struct mproc *p, struct imsg *imsg)
+{
+	struct msg m;
+
+	m_msg(&m, imsg);
+	if (imsg->hdr.type != CLUSTER_PASSWORD)
+		fatalx("ternd sent unexpected %s", proto_name(imsg->hdr.type));
+	cluster_password(&m);
+}
+
 static const struct daemon_ops queued_ops = {
 	.proc = PROC_QUEUED,
 	.config = queued_config,
 	.peer = queued_peer,
 	.start = queued_start,
+	.parent_msg = queued_parent_msg,
 	.shutdown = queued_shutdown,
 };
 

@@ -91,6 +91,10 @@ struct squeue {
 	/* the same from the config, until deliverd says */
 	uint32_t	 cfg_max_out;
 	char		*cfg_msg_rate;
+	/* <cluster>: the shared max-msg-rate (cluster_limit.c), looked up
+	 * again when cl_gen != qd->cfg_gen */
+	struct climit	*cl_rate;
+	uint32_t	 cl_gen;
 	int		 backoff;	/* deliverd says: backoff mode */
 	int		 forced_backoff; /* tern set queue --mode=backoff */
 	int64_t		 backoff_until;	/* ms, at the latest */
@@ -102,6 +106,7 @@ RB_PROTOTYPE(squeue_tree, squeue, entry, squeue_cmp);
 struct queued {
 	uv_loop_t	*loop;
 	struct cfg	*cfg;
+	uint32_t	 cfg_gen;	/* bumped by each config, from 1 */
 	char		 spool[1024];	/* "/" inside the chroot */
 	struct mproc	*smtpd;
 	struct mproc	*bounced;
@@ -168,8 +173,8 @@ void		 sched_result(int worker, struct dlv_result *);
 void		 sched_queue_mode(const char *queue, int backoff,
 		    uint64_t secs, const char *reason);
 /* sched_slot.c: connections counted across workers */
-void		 sched_slot_request(int worker, uint32_t id, const char *vmta,
-		    const char *src, int held_already);
+void		 sched_slot_request(int worker, uint32_t id, const char *queue,
+		    const char *vmta, const char *src, int held_already);
 void		 sched_slot_release(int worker, uint32_t id);
 void		 sched_slot_worker_down(int worker);
 void		 sched_slot_reconfigure(void);
@@ -234,6 +239,42 @@ const char	*verp_sender(const struct envelope *, const char *rcpt,
 void		 verp_job_split(struct sitem *, const struct rcpt *rest,
 		    uint32_t n);
 
+/* queue_ctl.c */
+struct json_t;
+void		 ctl_reply_json(struct mproc *, uint32_t type, uint32_t reqid,
+		    struct json_t *);
+/* cluster.c: this node in a <cluster> (Redis connection, registry,
+ * shared or degraded mode) */
+struct redis;
+void		 cluster_configure(void);	/* config loaded, reloaded */
+void		 cluster_password(struct msg *);	/* CLUSTER_PASSWORD */
+int		 cluster_enabled(void);
+int		 cluster_shared(void);		/* else degraded */
+int		 cluster_live_nodes(void);	/* last known, >= 1 */
+struct redis	*cluster_redis(void);
+const char	*cluster_node_name(void);
+uint64_t	 cluster_lease_ms(void);
+const char	*cluster_key(char *, size_t, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+void		 cluster_failed(const char *why);	/* -> degraded */
+struct json_t	*cluster_status_json(void);	/* NULL: no <cluster> */
+void		 cluster_ctl(struct mproc *, uint32_t reqid);
+/* cluster_limit.c: the shared limits */
+struct cluster_hold;
+struct climit;
+void		 cluster_limit_scripts(struct redis *);
+int		 cluster_slot_acquire(struct cluster_hold **, int worker,
+		    uint32_t id, const char *queue, const char *vmta,
+		    const struct cfg_node *pool);
+void		 cluster_slot_held(struct cluster_hold **, int worker,
+		    uint32_t id, const char *queue, const char *vmta,
+		    const struct cfg_node *pool);
+void		 cluster_slot_release(struct cluster_hold **);
+int		 cluster_msg_token(struct squeue *);
+void		 cluster_limit_renew(void);
+void		 cluster_limit_mode(void);
+void		 cluster_limit_clear(void);
+struct json_t	*cluster_limit_json(void);
 /* queue_acct.c */
 void		 acct_send(const struct acct_record *);
 void		 acct_bounced_up(void);

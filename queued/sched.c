@@ -481,6 +481,9 @@ queue_dispatch_one(struct squeue *q)
 		return 0;
 	if ((it = TAILQ_FIRST(&q->ready)) == NULL)
 		return 0;
+	/* <cluster>: a max-msg-rate token shared by every node */
+	if (!cluster_msg_token(q))
+		return 0;
 	TAILQ_REMOVE(&q->ready, it, entry);
 	if (job_send(it, w) == -1) {
 		/* nothing left to send: drop the item */

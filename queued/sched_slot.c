@@ -15,6 +15,10 @@
  * not fit waits, first come first served, until a slot it needs is
  * freed; a request for another VMTA may pass it meanwhile.  A worker
  * that goes away gives back everything it held.
+ *
+ * With a <cluster>, a slot that fits here must also hold a lease on each
+ * limit shared with the other nodes (cluster_limit.c) before it is
+ * granted; the lease goes back with the slot.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,8 +37,10 @@ struct slot {
 	int		 worker;
 	uint32_t	 id;		/* the worker's session id */
 	int		 granted;
+	char		*queue;		/* "domain/vmta" */
 	char		*vmta;		/* NULL: none */
 	char		*pool;		/* <source-pool> CIDR, NULL: none */
+	struct cluster_hold *hold;	/* shared limits held, or NULL */
 };
 TAILQ_HEAD(slot_list, slot);
 
@@ -158,7 +164,8 @@ slot_run(void)
 	struct slot *s, *tmp;
 
 	TAILQ_FOREACH_SAFE(s, &waiting, entry, tmp)
-		if (slot_fits(s))
+		if (slot_fits(s) && cluster_slot_acquire(&s->hold, s->worker,
+		    s->id, s->queue, s->vmta, slot_pool_named(s->pool)))
 			slot_grant(s);
 }
 
@@ -170,6 +177,8 @@ slot_free(struct slot *s)
 		nheld--;
 	} else
 		TAILQ_REMOVE(&waiting, s, entry);
+	cluster_slot_release(&s->hold);
+	free(s->queue);
 	free(s->vmta);
 	free(s->pool);
 	free(s);
@@ -181,8 +190,8 @@ slot_free(struct slot *s)
  * life of the connection.
  */
 void
-sched_slot_request(int worker, uint32_t id, const char *vmta,
-    const char *src, int held_already)
+sched_slot_request(int worker, uint32_t id, const char *queue,
+    const char *vmta, const char *src, int held_already)
 {
 	struct cfg_node *sp;
 	struct slot *s;
@@ -191,10 +200,12 @@ sched_slot_request(int worker, uint32_t id, const char *vmta,
 		fatal("sched_slot_request");
 	s->worker = worker;
 	s->id = id;
+	s->queue = queue ? xstrdup(queue) : NULL;
 	s->vmta = vmta ? xstrdup(vmta) : NULL;
 	if ((sp = slot_pool_of(src)) != NULL)
 		s->pool = xstrdup(sp->arg);
 	if (held_already) {
+		cluster_slot_held(&s->hold, worker, id, s->queue, s->vmta, sp);
 		TAILQ_INSERT_TAIL(&held, s, entry);
 		s->granted = 1;
 		nheld++;

@@ -4,7 +4,8 @@
  * <smtp-listener>), and the password
  * files of SMTP AUTH.  ternd reads them each time it starts smtpd and
  * sends their contents down the setup channel before IMSG_START, so smtpd
- * never needs a path into the host's file system.
+ * never needs a path into the host's file system.  The same for queued:
+ * the Redis password of <cluster> (redis-password-file).
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -65,12 +66,39 @@ secrets_passwd(struct child *c, const char *path)
 	free(text);
 }
 
-/* Everything smtpd needs, sent between its listeners and IMSG_START. */
+/* The first line of redis-password-file, to queued. */
+static void
+secrets_cluster(struct ternd *t, struct child *c)
+{
+	const struct cfg_node *cl, *n;
+	char *text;
+
+	if ((cl = cfg_child(t->cfg->root, "cluster")) == NULL ||
+	    (n = cfg_child(cl, "redis-password-file")) == NULL ||
+	    n->argc < 1)
+		return;
+	if ((text = secrets_read(n->argv[0])) == NULL) {
+		log_warnx("cluster: cannot read %s: Redis without AUTH",
+		    n->argv[0]);
+		return;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	m_create(c->mp, CLUSTER_PASSWORD, 0, -1);
+	m_add_string(c->mp, text);
+	m_close(c->mp);
+	explicit_bzero(text, strlen(text));
+	free(text);
+}
+
+/* Everything smtpd (and queued) needs, sent between its listeners and
+ * IMSG_START. */
 void
 secrets_send(struct ternd *t, struct child *c)
 {
 	const struct cfg_node *n, *a;
 
+	if (c->proc == PROC_QUEUED && c->mp != NULL)
+		secrets_cluster(t, c);
 	if (c->proc != PROC_SMTPD || c->mp == NULL)
 		return;
 	if ((n = cfg_child(t->cfg->root, "smtp-server-tls-certificate")) !=

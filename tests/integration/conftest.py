@@ -1108,3 +1108,88 @@ def queue_row(t, name="example.test/{default}"):
         if q["queue"] == name:
             return q
     return None
+
+
+# ------------------------------------------------ <cluster>: Redis servers
+# (issue 13: shared limits; the tests start their own redis-server on
+# loopback, with its own directory, and stop it themselves)
+
+class RedisServer:
+    """A redis-server on 127.0.0.1 (a free port), data in `workdir`.
+
+        r = RedisServer(tmp_path / "redis", password="pw").start()
+        r.cli("ZRANGE", "tern:{nodes}", "0", "-1")
+        r.stop()
+
+    cluster=True starts it with --cluster-enabled (see redis_cluster)."""
+
+    def __init__(self, workdir: Path, password: Optional[str] = None,
+                 port: Optional[int] = None, cluster: bool = False):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.password = password
+        self.port = port or free_port()
+        self.cluster = cluster
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def addr(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    def start(self) -> "RedisServer":
+        args = ["redis-server", "--bind", LOOPBACK, "--port", str(self.port),
+                "--dir", str(self.dir), "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--protected-mode", "no",
+                "--logfile", str(self.dir / "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file",
+                     str(self.dir / "nodes.conf")]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT)
+        wait_for(lambda: self.ping(), 20, what=f"redis on {self.addr}")
+        return self
+
+    def ping(self) -> bool:
+        try:
+            return self.cli("PING").strip() == "PONG"
+        except (subprocess.SubprocessError, OSError):
+            return False
+
+    def cli(self, *args, cluster_mode: bool = False) -> str:
+        argv = ["redis-cli", "-h", LOOPBACK, "-p", str(self.port)]
+        if cluster_mode:
+            argv.append("-c")
+        if self.password:
+            argv += ["--no-auth-warning", "-a", self.password]
+        r = subprocess.run(argv + [str(a) for a in args],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=scaled(10))
+        return r.stdout
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(scaled(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+def redis_cluster(workdir: Path, n: int = 3) -> list:
+    """n started Redis Cluster masters (no replicas) that own all slots."""
+    nodes = [RedisServer(Path(workdir) / f"node{i}", cluster=True).start()
+             for i in range(n)]
+    r = subprocess.run(["redis-cli", "--cluster", "create"] +
+                       [x.addr for x in nodes] +
+                       ["--cluster-replicas", "0", "--cluster-yes"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=scaled(60))
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: all("cluster_state:ok" in x.cli("CLUSTER", "INFO")
+                         for x in nodes), 30, what="cluster_state:ok")
+    return nodes
