@@ -910,7 +910,11 @@ test_table_used_by(void **state)
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", "http-mgmt-tls-certificate", "http-inject",
 		/* the SNMP agent (ternd binds the port) */
-		"snmp-port", "snmp-interface", "snmp-community", NULL,
+		"snmp-port", "snmp-interface", "snmp-community",
+		/* <cluster>: queued (ternd reads the password file) */
+		"cluster", "redis", "node-name", "redis-password-file",
+		"key-prefix", "lease-time", "heartbeat-interval",
+		"redis-timeout", NULL,
 	};
 	const struct cfg_directive *t, *d;
 	size_t n, i, k;
