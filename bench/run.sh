@@ -6,6 +6,11 @@
 #                     [-d DOMAINS] [-m PER_CONN] [-T SECONDS] [TARGET...]
 #
 #   TARGET     direct | tern | postfix        (default: all three)
+#              | tern-cluster: tern with a <cluster> block and a
+#                redis-server in the namespace (docs/cluster.md); prints
+#                the Redis commands per message
+#                (TERN_DOMAIN_EXTRA: more lines for tern's <domain *>,
+#                e.g. the limits that become shared; bench/cluster.sh)
 #   -n         messages per target                          (5000)
 #   -c         concurrent sessions of the generator         (20)
 #   -s         body bytes                                   (4096)
@@ -67,6 +72,28 @@ tern_start() {
 		in_cg mta "$BENCH_SRC/tern-start.sh") > "$RUN_DIR/start.log" 2>&1 &
 }
 
+# tern-cluster: Redis in its own cgroup (not counted as MTA CPU), then
+# Tern with <cluster> pointing at it.
+REDIS_PORT=6379
+redis_start() {
+	cg_new redis
+	in_cg redis redis-server --bind 127.0.0.1 --port $REDIS_PORT \
+		--save "" --appendonly no --dir "$RUN_DIR" \
+		> "$RUN_DIR/redis.log" 2>&1 &
+	wait_listen $REDIS_PORT 100 || bench_die "redis-server did not start"
+	export TERN_EXTRA="<cluster>
+    redis 127.0.0.1:$REDIS_PORT
+    node-name bench
+</cluster>"
+}
+
+# Commands Redis ran (INFO commandstats), per message.
+redis_per_msg() {
+	redis-cli -p $REDIS_PORT INFO commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$1" '
+		/^cmdstat_/ { c = substr($1, 9); t += $3; if (c != "info") by = by " " c "=" $3 }
+		END { printf "tern-cluster: %.4f Redis commands per message (%d:%s)\n", t / n, t, by }'
+}
+
 # One target: start receiver and MTA, inject, wait for the receiver to
 # count every recipient, stop everything, append a row to ROWS.
 bench_target() {
@@ -78,6 +105,7 @@ bench_target() {
 	case $target in
 	direct) port=$SINK_PORT ;;
 	tern) port=$TERN_PORT; tern_start ;;
+	tern-cluster) port=$TERN_PORT; redis_start; tern_start ;;
 	postfix) port=$POSTFIX_PORT
 		if ! postfix_start; then
 			ROWS+=("postfix	-	-	-	-	-	0/$expect	SKIPPED(postfix not installed)")
@@ -89,12 +117,14 @@ bench_target() {
 
 	bench_inject "$target" $port -c "$C" -n "$N" -s "$S" -r "$R" -d "$D" -m "$M" -T "$T"
 	[ "$target" = postfix ] && postfix -c "$RUN_DIR/etc" stop > /dev/null 2>&1
+	[ "$target" = tern-cluster ] && REDIS_LINE=$(redis_per_msg "$N")
 	cg_stop gen; cg_stop mta; cg_stop sink
+	[ "$target" = tern-cluster ] && { cg_stop redis; unset TERN_EXTRA; }
 	ROWS+=("$ROW")
 }
 
 for t in $TARGETS; do
-	case $t in direct | tern | postfix) bench_target "$t" ;;
+	case $t in direct | tern | tern-cluster | postfix) bench_target "$t" ;;
 	*) bench_die "unknown target $t" ;; esac
 done
 
@@ -107,6 +137,7 @@ echo "N=$N sessions=$C size=$S rcpts=$R domains=$D per-conn=$M; $(nproc) CPUs," 
 	echo "target	e2e msg/s	inject msg/s	MTA CPU ms/msg	peak RSS MB (PSS)	e2e s	delivered/expected	status"
 	printf '%s\n' "${ROWS[@]}"
 } | column -t -s '	'
+[ -n "${REDIS_LINE:-}" ] && echo "$REDIS_LINE"
 [ -n "${OUT:-}" ] && printf '%s\n' "${ROWS[@]}" | sed "s|^|$(date -u +%FT%TZ)	N=$N,c=$C,s=$S,r=$R,d=$D,m=$M	|" >> "$OUT"
 # Ratios the performance issue asks for (only when all three ran).
 printf '%s\n' "${ROWS[@]}" | awk -F'\t' '
@@ -115,6 +146,8 @@ printf '%s\n' "${ROWS[@]}" | awk -F'\t' '
 		if (rate["tern"] > 0 && rate["postfix"] > 0)
 			printf "Tern/Postfix throughput %.2fx (target >= 3); CPU per message %.2f of Postfix'"'"'s (target <= 0.33)\n",
 			    rate["tern"] / rate["postfix"], cpu["tern"] / cpu["postfix"]
+		if (rate["tern"] > 0 && rate["tern-cluster"] > 0)
+			printf "tern-cluster at %.1f%% of tern without <cluster> (target >= 90%%)\n", 100 * rate["tern-cluster"] / rate["tern"]
 		if (rate["tern"] > 0 && rate["direct"] > 0)
 			printf "Tern at %.0f%% of the no-MTA ceiling (target >= 50%%)\n", 100 * rate["tern"] / rate["direct"]
 	}'

@@ -16,7 +16,9 @@ set -eu
     route 127.0.0.1:$SINK_PORT
     max-smtp-out 40
     retry-after 5s
+${TERN_DOMAIN_EXTRA:-}
 </domain>
+${TERN_EXTRA:-}
 CONF
 } > "$RUN_DIR/tern.conf"
 exec "$TERN_BUILD/ternd/ternd" -d -f "$RUN_DIR/tern.conf" 2> "$RUN_DIR/ternd.log"
