@@ -198,6 +198,7 @@ cluster_heartbeat(uv_timer_t *t)
 		return;
 	/* leases first: they may expire; the registry can wait a beat */
 	cluster_limit_renew();
+	cluster_limit_beat();
 	if (cl.hb_pending)
 		return;
 	snprintf(lease, sizeof(lease), "%llu", (unsigned long long)cl.lease_ms);

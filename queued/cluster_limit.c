@@ -55,7 +55,7 @@
     "  local m = tonumber(b[3]) or now\n" \
     "  local c = tonumber(b[4]) or 0\n" \
     "  if now > last then v = math.min(burst, v + (now - last) * per_ms) end\n" \
-    "  local got = math.min(want, math.floor(v + 1e-9))\n" \
+    "  local got = math.max(0, math.min(want, math.floor(v + 1e-9)))\n" \
     "  v = v - got\n" \
     "  if now - m >= 60000 then m = now; c = 0 end\n" \
     "  c = c + got\n" \
@@ -583,6 +583,14 @@ cluster_slot_release(struct cluster_hold **hp)
 
 /* --- renewal --- */
 
+/* Each heartbeat looks at whatever waits for a shared limit, so no wait
+ * outlasts a beat even if a wake-up were lost. */
+void
+cluster_limit_beat(void)
+{
+	cl_kick(0);
+}
+
 static void
 cl_renew_cb(struct redis *r, redisReply *reply, void *arg)
 {
@@ -692,8 +700,11 @@ cl_take_cb(struct redis *r, redisReply *reply, void *arg)
 		cl_kick(0);
 		return;
 	}
-	l->tokens += (int)reply->element[0]->integer;
+	if (reply->element[0]->integer > 0)
+		l->tokens += (int)reply->element[0]->integer;
 	l->tokens_at = now_ms();
+	log_debug("cluster: %s: %lld token(s), wait %lld ms", l->what,
+	    reply->element[0]->integer, reply->element[1]->integer);
 	l->used = reply->element[2]->integer;
 	if (reply->element[0]->integer == 0) {
 		l->next_try = now_ms() + (reply->element[1]->integer > 0 ?
@@ -742,6 +753,8 @@ cluster_msg_token(struct squeue *q)
 			cl_fetch(l, q->nrcpts);
 		else if (!l->fetching)
 			cl_kick(l->next_try - now);
+		log_debug("cluster: %s: no token (fetching %d, next in %lld ms)",
+		    q->name, l->fetching, (long long)(l->next_try - now));
 		return 0;
 	}
 	if (cl_local_take(&l->local, &l->local_at, l->per_ms, &wait))

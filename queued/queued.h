@@ -272,6 +272,7 @@ void		 cluster_slot_held(struct cluster_hold **, int worker,
 void		 cluster_slot_release(struct cluster_hold **);
 int		 cluster_msg_token(struct squeue *);
 void		 cluster_limit_renew(void);
+void		 cluster_limit_beat(void);
 void		 cluster_limit_mode(void);
 void		 cluster_limit_clear(void);
 struct json_t	*cluster_limit_json(void);
