@@ -112,8 +112,19 @@ mproc_poll_cb(uv_poll_t *h, int status, int events)
 	struct mproc *p = h->data;
 	ssize_t n;
 
-	if (status < 0 && status != UV_EBADF) {
-		mproc_lost(p, uv_strerror(status));
+	if (status < 0) {
+		/*
+		 * libuv has stopped the handle: UV_EBADF means POLLERR, as
+		 * when the peer exited without reading what we had just sent
+		 * (deliverd's last results to a queued that is stopping).
+		 * Take what the peer sent before; then the channel is lost.
+		 * Ignoring it left the channel silent for good: deliverd
+		 * waited for queued's ACK until its stop grace ran out.
+		 */
+		if (status == UV_EBADF && imsg_read(&p->ib) > 0)
+			mproc_dispatch(p);
+		if (p->alive)
+			mproc_lost(p, uv_strerror(status));
 		return;
 	}
 	if (events & UV_WRITABLE) {

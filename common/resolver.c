@@ -33,7 +33,6 @@ static int		 nctxs;
 static int		 nextctx;
 static struct sockaddr_storage servers[RESOLVER_MAX_SERVERS];
 static int		 nservers;
-static int		 res_closing;
 
 static void
 resolver_timer_cb(uv_timer_t *t)
@@ -49,8 +48,6 @@ resolver_utm(struct dns_ctx *ctx, int timeout, void *data)
 {
 	struct res_ctx *rc = data;
 
-	if (res_closing)
-		return;
 	if (ctx == NULL || timeout < 0)
 		uv_timer_stop(&rc->timer);
 	else
@@ -237,22 +234,6 @@ resolver_ctx(int rotate)
 		return ctxs[0].ctx;
 	nextctx = (nextctx + 1) % nctxs;
 	return ctxs[nextctx].ctx;
-}
-
-void
-resolver_close(void)
-{
-	int i;
-
-	if (res_state != 1)
-		return;
-	res_closing = 1;
-	for (i = 0; i < nctxs; i++) {
-		uv_timer_stop(&ctxs[i].timer);
-		uv_poll_stop(&ctxs[i].poll);
-		uv_close((uv_handle_t *)&ctxs[i].timer, NULL);
-		uv_close((uv_handle_t *)&ctxs[i].poll, NULL);
-	}
 }
 
 const char *

@@ -29,8 +29,7 @@ const char	*resolver_error(void);
 /* The context for the next query: the default one, or with rotate the
  * next in turn.  Cancel a query with the context it was submitted on. */
 struct dns_ctx	*resolver_ctx(int rotate);
-/* Stop watching the sockets and timers (the daemon is exiting). */
-void		 resolver_close(void);
+
 /* A new config: dns-timeout may have changed (name servers are read
  * once; changing name-server needs a restart of the daemon). */
 void		 resolver_reconfig(const struct cfg *);
