@@ -272,7 +272,10 @@ struct mta_queue {
 	int			 backoff;	/* in backoff mode */
 	int			 backoff_forced; /* by the operator: no end */
 	uint64_t		 backoff_until;
-	uint64_t		 backoff_ms;
+	uint64_t		 backoff_ms;	/* the queue's backoff interval */
+	uint64_t		 backoff_cur;	/* the one in force (a pattern's
+						 * backoff-to-normal-after=) */
+	uint64_t		 backoff_told;	/* the end queued was told */
 	int64_t			 reenable_ip;	/* reenable-source-ip-after
 						 * s, -1: never */
 	int			 backoff_conn;	/* backoff-max-smtp-out */

@@ -9,9 +9,11 @@
  * of max-smtp-out when unset) and to `backoff-max-msg-rate` if set.
  *
  * Unlike PowerMTA, where backoff lasts until someone ends it, it always
- * ends by itself: after `adaptive-backoff-interval`, else
- * `backoff-to-normal-after`, else 10 minutes; a `mode=normal` reply ends
- * it at once.  Every change is logged.
+ * ends by itself: after the matching line's `backoff-to-normal-after=`,
+ * else `adaptive-backoff-interval`, else `backoff-to-normal-after`, else
+ * 10 minutes, counted from the last deferral (an interval without
+ * deferrals); a `mode=normal` reply ends it at once.  Every change is
+ * logged.
  *
  * A pattern may also disable the source address the reply came on
  * (disable-source-ip, until reenable-after= / reenable-source-ip-after),
@@ -40,6 +42,7 @@
 
 #define BACKOFF_DEFAULT_MS	(10 * 60 * 1000)
 #define SOFT_WINDOW_MS		60000
+#define BACKOFF_TELL_MS		5000
 
 struct mta_pattern {
 	regex_t		 re;
@@ -49,6 +52,7 @@ struct mta_pattern {
 	int		 skip_mx;	/* skip-mx */
 	int		 queue_act;	/* MTA_ACT_*: bounce-queue, defer-queue */
 	int64_t		 reenable;	/* reenable-after= s, -1: not given */
+	int64_t		 normal_after;	/* backoff-to-normal-after= s, -1 */
 };
 
 /*
@@ -97,18 +101,20 @@ mta_backoff_clear(struct mta_queue *q)
 	q->npatterns = 0;
 }
 
-/* The reenable-after=TIME of an action list, -1 if none (or bad). */
+/* The KEY=TIME (key given with its "=") of an action list, -1 if none
+ * (or bad). */
 static int64_t
-mta_backoff_reenable(const struct cfg_node *n, const char *act)
+mta_backoff_action_time(const struct cfg_node *n, const char *act,
+    const char *key)
 {
 	const char *v, *err;
 	char buf[32];
 	size_t len;
 	int64_t t;
 
-	if ((v = strstr(act, "reenable-after=")) == NULL)
+	if ((v = strstr(act, key)) == NULL)
 		return -1;
-	v += strlen("reenable-after=");
+	v += strlen(key);
 	len = strcspn(v, ", \t");
 	if (len == 0 || len >= sizeof(buf))
 		return -1;
@@ -116,8 +122,7 @@ mta_backoff_reenable(const struct cfg_node *n, const char *act)
 	buf[len] = '\0';
 	if (cfg_parse_time(buf, &t, &err) == -1 || t < 0 ||
 	    t > 86400 * 365) {
-		log_warnx("%s:%d: bad reenable-after=%s", n->file, n->line,
-		    buf);
+		log_warnx("%s:%d: bad %s%s", n->file, n->line, key, buf);
 		return -1;
 	}
 	return t;
@@ -149,7 +154,9 @@ mta_backoff_pattern(const struct cfg_node *n, struct mta_pattern *p)
 	p->skip_mx = strstr(act, "skip-mx") != NULL;
 	p->queue_act = strstr(act, "bounce-queue") ? MTA_ACT_BOUNCE :
 	    strstr(act, "defer-queue") ? MTA_ACT_DEFER : 0;
-	p->reenable = mta_backoff_reenable(n, act);
+	p->reenable = mta_backoff_action_time(n, act, "reenable-after=");
+	p->normal_after = mta_backoff_action_time(n, act,
+	    "backoff-to-normal-after=");
 	return 0;
 }
 
@@ -230,27 +237,49 @@ mta_backoff_tell(struct mta_queue *q, const char *why)
 	m_create(p, DLV_QUEUE_MODE, 0, -1);
 	m_add_string(p, q->name);
 	m_add_u32(p, q->backoff);
-	m_add_u64(p, q->backoff ? (q->backoff_ms + 999) / 1000 : 0);
+	m_add_u64(p, q->backoff ? (q->backoff_cur + 999) / 1000 : 0);
 	m_add_string(p, why);
 	m_close(p);
 }
 
+/* Into backoff (or longer in it) for ms: a pattern's
+ * backoff-to-normal-after=, else the queue's backoff_ms. */
 static void
-mta_backoff_enter(struct mta_queue *q, const char *why)
+mta_backoff_enter(struct mta_queue *q, const char *why, uint64_t ms)
 {
 	uint64_t now = uv_now(daemon_loop());
 
-	q->backoff_until = now + q->backoff_ms;
+	q->backoff_cur = ms;
+	q->backoff_until = now + ms;
 	if (!q->backoff) {
 		q->backoff = 1;
 		log_info("queue %s: backoff mode (%s): at most %d "
 		    "connection(s)%s, for %llds", q->name, why,
 		    q->backoff_conn, q->backoff_rate.on ?
 		    ", backoff-max-msg-rate" : "",
-		    (long long)(q->backoff_ms / 1000));
+		    (long long)(ms / 1000));
+		q->backoff_told = q->backoff_until;
 		mta_backoff_tell(q, why);
 	}
-	mta_queue_wake(q, q->backoff_ms);
+	mta_queue_wake(q, ms);
+}
+
+/* A deferral in backoff: normal mode comes only after a whole interval
+ * without one.  queued (show queues) hears of the new end when it moved
+ * by some seconds, not at every deferral. */
+static void
+mta_backoff_extend(struct mta_queue *q)
+{
+	uint64_t now = uv_now(daemon_loop());
+
+	if (!q->backoff || q->backoff_forced)
+		return;
+	q->backoff_until = now + q->backoff_cur;
+	if (q->backoff_until >= q->backoff_told + BACKOFF_TELL_MS) {
+		q->backoff_told = q->backoff_until;
+		mta_backoff_tell(q, "deferrals go on");
+	}
+	mta_queue_wake(q, q->backoff_cur);
 }
 
 static void
@@ -281,7 +310,7 @@ mta_backoff_forced_apply(struct mta_queue *q)
 {
 	if (q->backoff_forced || mta_backoff_forced_find(q->name) == -1)
 		return;
-	mta_backoff_enter(q, "set by the operator");
+	mta_backoff_enter(q, "set by the operator", q->backoff_ms);
 	q->backoff_forced = 1;
 }
 
@@ -495,7 +524,8 @@ mta_backoff_match(struct mta_queue *q, struct mta_result *r)
 		if (p->mode == 1) {
 			snprintf(why, sizeof(why), "reply matched a pattern: "
 			    "%.80s", r->diag);
-			mta_backoff_enter(q, why);
+			mta_backoff_enter(q, why, p->normal_after > 0 ?
+			    (uint64_t)p->normal_after * 1000 : q->backoff_ms);
 		} else if (p->mode == -1)
 			mta_backoff_leave(q, "reply matched a mode=normal "
 			    "pattern");
@@ -515,6 +545,8 @@ mta_backoff_reply(struct mta_queue *q, struct mta_result *r)
 	char why[128];
 	int act;
 
+	if (status == DLV_TEMPFAIL)
+		mta_backoff_extend(q);
 	act = mta_backoff_match(q, r);
 	if (status != DLV_TEMPFAIL || !q->adaptive || q->soft_limit <= 0)
 		return act;
@@ -525,7 +557,7 @@ mta_backoff_reply(struct mta_queue *q, struct mta_result *r)
 	if (++q->soft_count >= q->soft_limit) {
 		snprintf(why, sizeof(why), "%d soft failures within a minute",
 		    q->soft_count);
-		mta_backoff_enter(q, why);
+		mta_backoff_enter(q, why, q->backoff_ms);
 	}
 	return act;
 }

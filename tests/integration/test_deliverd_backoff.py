@@ -3,6 +3,7 @@ bounces (the seeds' adaptive throttling), and left by itself."""
 
 import json
 import re
+import time
 
 from conftest import make_message
 
@@ -256,3 +257,65 @@ def test_skip_mx_pattern(make_tern, catchall, dns_zone):
         t.wait_for(again, timeout=60, interval=2, what="mx1 used again")
         t.wait_for(lambda: "MX host mx1.skip.test in use again" in
                    t.log_text(), what="reenable logged")
+
+
+RULE_NORMAL = """<smtp-pattern-list slowdown>
+    reply /slow down/ mode=backoff,backoff-to-normal-after={after}
+</smtp-pattern-list>
+"""
+
+
+def _rule_tern(make_tern, sink, after):
+    """A queue whose pattern's own backoff-to-normal-after= is `after`
+    (the queue's backoff-to-normal-after, 10m, must not apply)."""
+    return make_tern(routes={"example.test": sink}, deliverd_processes=1,
+                     domain_settings={"example.test":
+                                      "smtp-pattern-list slowdown\n"
+                                      "retry-after 1h\n"
+                                      "backoff-to-normal-after 10m"},
+                     extra=RULE_NORMAL.format(after=after))
+
+
+def test_pattern_backoff_to_normal_after(make_tern, sink):
+    """reply /.../ mode=backoff,backoff-to-normal-after=3s: the queue is
+    in backoff (logged "for 3s", `tern show queues` says backoff), then
+    back to normal by itself after the rule's 3 s, not the queue's 10m."""
+    sink.add_rule("RCPT", "451 4.7.1 slow down please", count=1)
+    t = _rule_tern(make_tern, sink, "3s")
+    t.send(SENDER, ["first@example.test"], make_message())
+    t.wait_acct("t", "first@example.test")
+    t.wait_for(lambda: re.search(r"example\.test/\S+: backoff mode \(.*"
+                                 r"slow down.*, for 3s", t.log_text()),
+               what="backoff for 3s logged")
+    t.wait_for(lambda: _mode(t) == "backoff", what="mode backoff in CLI")
+    t.wait_for(lambda: "back to normal mode (backoff interval over)" in
+               t.log_text(), timeout=30, what="back to normal logged")
+    t.wait_for(lambda: _mode(t) == "normal", what="mode normal in CLI")
+
+
+def _log_ms(line):
+    h, m, s = line.split()[0].split(":")
+    return (int(h) * 3600 + int(m) * 60) * 1000 + round(float(s) * 1000)
+
+
+def test_backoff_lasts_while_deferrals_go_on(make_tern, sink):
+    """Normal mode comes after an interval *without deferrals*: while the
+    receiver keeps deferring (a message a second for 6 s, rule 4 s; only
+    the first reply matches the pattern, the others are plain 451s) the
+    queue stays in backoff; it is back to normal 4 s after the last
+    deferral, not 4 s after the first."""
+    sink.add_rule("RCPT", "451 4.7.1 slow down please", count=1)
+    sink.add_rule("RCPT", "451 4.3.0 busy, try later", count=None)
+    t = _rule_tern(make_tern, sink, "4s")
+    for i in range(7):
+        t.send(SENDER, [f"r{i}@example.test"], make_message())
+        t.wait_acct("t", f"r{i}@example.test")
+        time.sleep(1)
+    t.wait_for(lambda: "back to normal mode" in t.log_text(), timeout=40,
+               what="back to normal logged")
+    lines = t.log_text().splitlines()
+    deferred = [_log_ms(ln) for ln in lines
+                if "deliverd" in ln and "deferred: " in ln]
+    normal = [_log_ms(ln) for ln in lines if "back to normal mode" in ln]
+    assert len(deferred) == 7 and len(normal) == 1, t.log_tail()
+    assert normal[0] - max(deferred) >= 3500, t.log_tail()
