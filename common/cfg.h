@@ -83,6 +83,9 @@ struct cfg_directive {
 					 * a one-line directive ("spool DIR") */
 	int		 maxargs;	/* value tokens allowed, 0 = by type */
 	int		 noarg;		/* CT_BLOCK: takes no argument */
+	unsigned	 idle_scopes;	/* CFG_S_* where it is accepted but
+					 * nothing acts on it (a warning) */
+	const char	*idle_why;	/* what the warning says instead */
 };
 
 struct cfg_node {

@@ -65,6 +65,8 @@
 #define NEEDARG			.needs_arg = 1
 #define NOARG			.noarg = 1
 #define MAXA(n)			.maxargs = (n)
+/* Accepted in these scopes too, but acted on only in the others. */
+#define IDLE(s, why)		.idle_scopes = (s), .idle_why = (why)
 #define BOOLWORDS		"yes|no|true|false|on|off"
 
 static const struct cfg_directive cfg_directives[] = {
@@ -371,7 +373,10 @@ static const struct cfg_directive cfg_directives[] = {
 	{ D("process-x-remote-mta-ip", CT_BOOL, SRC, SMTPD, "false",
 	    "X-Remote-MTA-IP: the client address recorded (seed)") },
 	{ D("always-use-mx", CT_BOOL, SRC | Q, DLVD, "false",
-	    "always route by MX (seed)") },
+	    "always route by MX (seed)"),
+	    IDLE(SRC, "mail is routed per queue (recipient domain and "
+	    "virtual-mta), whichever source sent it: put it in <domain> or "
+	    "<virtual-mta>") },
 	{ D("mx-rollup", CT_ANY, Q, 0, NULL,
 	    "not a PowerMTA directive; see <mx-rollup-list>") },
 	{ D("dkim-key", CT_ANY, Q, 0, NULL,

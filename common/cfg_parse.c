@@ -90,6 +90,19 @@ cfg_error(struct cfg_parser *p, const char *file, int line, const char *fmt,
 	cfg_msg_add(&p->errs, s);
 }
 
+/* A directive acted on elsewhere, not in this scope (d->idle_scopes). */
+static void
+cfg_warn_idle(struct cfg_parser *p, const char *file, int line,
+    const char *name, const char *where, const char *why)
+{
+	char *s;
+
+	if (asprintf(&s, "%s:%d: warning: \"%s\" %s is not acted on: %s",
+	    file, line, name, where, why) == -1)
+		s = NULL;
+	cfg_msg_add(&p->warns, s);
+}
+
 static void
 cfg_warn_unused(struct cfg_parser *p, const char *file, int line,
     const char *name)
@@ -442,6 +455,7 @@ cfg_line(struct cfg_file *f, struct cfg_lex_item *it)
 	struct cfg_node *n, *dup, *container = cfg_container(f);
 	const char *name = it->argv[0];
 	char **argv = it->argv + 1;
+	char where[64];
 	int argc = it->argc - 1;
 
 	if (f->overflow || (f->depth > 0 && f->stack[f->depth - 1].def == NULL))
@@ -476,6 +490,9 @@ cfg_line(struct cfg_file *f, struct cfg_lex_item *it)
 	}
 	if (cd->used_by == 0)
 		cfg_warn_unused(f->p, f->file, it->line, name);
+	else if (cd->idle_scopes & cfg_cur_scope(f))
+		cfg_warn_idle(f->p, f->file, it->line, name,
+		    cfg_where(container, where, sizeof(where)), cd->idle_why);
 	if (container == NULL || (n = cfg_node_new(cd, cd->name, name, argc,
 	    argv, f->file, it->line)) == NULL)
 		return;

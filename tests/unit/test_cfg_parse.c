@@ -400,6 +400,33 @@ test_warnings(void **state)
 	cfg_free(cfg);
 }
 
+/* always-use-mx is a queue setting: in <source> (where a seed puts it)
+ * it is accepted, with a warning that says why it does nothing there. */
+static void
+test_warning_idle_scope(void **state)
+{
+	struct cfg *cfg;
+	char *m;
+
+	cfg = cfg_load_string("tern.conf",
+	    "<source 10.0.0.1>\n"
+	    "always-use-mx yes\n"
+	    "</source>\n"
+	    "<domain example.com>\n"
+	    "always-use-mx yes\n"
+	    "</domain>\n");
+	assert_int_equal(cfg->nerrors, 0);
+	assert_int_equal(cfg->nwarnings, 1);
+	m = msgs(cfg);
+	assert_string_equal(m,
+	    "tern.conf:2: warning: \"always-use-mx\" in <source> is not "
+	    "acted on: mail is routed per queue (recipient domain and "
+	    "virtual-mta), whichever source sent it: put it in <domain> or "
+	    "<virtual-mta>\n");
+	free(m);
+	cfg_free(cfg);
+}
+
 static void
 test_vmta_crosscheck(void **state)
 {
@@ -1016,6 +1043,7 @@ main(void)
 		cmocka_unit_test(test_nesting_limit),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_warning_idle_scope),
 		cmocka_unit_test(test_vmta_crosscheck),
 		cmocka_unit_test(test_macro_errors),
 		cmocka_unit_test(test_one_line_blocks),
