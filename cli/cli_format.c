@@ -359,8 +359,13 @@ cli_queue_row(const json_t *q, char (*row)[CLI_CELL], int with_msgs)
 	json_t *v;
 	int c = 0;
 
-	cli_scalar(cli_get(q, "queue", "name"), row[c++],
-	    CLI_CELL);
+	cli_scalar(cli_get(q, "queue", "name"), row[c], CLI_CELL);
+	/* MX rollup: where the queue's mail goes out */
+	if ((v = cli_get(q, "rollup", NULL)) != NULL && json_is_string(v)) {
+		strlcat(row[c], " > ", CLI_CELL);
+		strlcat(row[c], json_string_value(v), CLI_CELL);
+	}
+	c++;
 	cli_scalar(cli_get(q, "rcpts", "recipients"),
 	    row[c++], CLI_CELL);
 	if (with_msgs)

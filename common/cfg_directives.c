@@ -111,7 +111,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    NEEDARG, R },
 	{ B("bounce-category-patterns", G, PAT, BNCD, CT_STRING,
 	    "<bounce-category-patterns>: /REGEX/ CATEGORY lines"), NOARG },
-	{ B("mx-rollup-list", G, MXR, 0, CT_STRING,
+	{ B("mx-rollup-list", G, MXR, DLVD, CT_STRING,
 	    "<mx-rollup-list>: group queues by MX host"), R },
 	{ B("source-pool", G, SP, 0, CT_CIDR,
 	    "<source-pool CIDR>: seed name for a range of source IPs"), NEEDARG, R },
@@ -626,7 +626,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "host[:port]: deliver through this host (old form of smtp-hosts)") },
 	{ D("default-smtp-port", CT_INT, Q, DLVD, "25", "destination port") },
 	{ D("queue-to", CT_STRING, Q, 0, NULL, "put mail into another queue") },
-	{ D("disable-mx-rollup", CT_BOOL, Q, 0, "false", "no MX rollup") },
+	{ D("disable-mx-rollup", CT_BOOL, Q, DLVD, "false", "no MX rollup") },
 	{ D("type", CT_ENUM, Q, DLVD, "smtp", "delivery method"),
 	    EN("smtp|pipe|file|discard|http-delivery") },
 	{ D("command", CT_STRING, Q, DLVD, NULL, "pipe program") },
@@ -764,7 +764,7 @@ static const struct cfg_directive cfg_directives[] = {
 	/*
 	 * <mx-rollup-list> (§2.10).
 	 */
-	{ D("mx", CT_ANY, MXR, 0, NULL, "MX QUEUE.rollup [rollup-by-ip]"),
+	{ D("mx", CT_ANY, MXR, DLVD, NULL, "MX QUEUE.rollup [rollup-by-ip]"),
 	    R, MAXA(3) },
 
 	/*

@@ -189,6 +189,13 @@ enum imsg_type {
 	 * value as written in the config), str pem */
 	DLV_TLS_CA = 230,
 
+	/* --- deliverd -> queued: MX rollup (deliverd/mta_rollup.c) --- */
+
+	/* The queue ("domain/vmta") is rolled up into the rollup queue
+	 * ("NAME.rollup/vmta"): shown by `tern show queues`, and queued
+	 * sends its work to the rollup's worker.  str queue, str rollup */
+	DLV_ROLLUP = 231,
+
 	/* --- queued <-> bounced: accounting --- */
 
 	/* queued: one accounting record.  peerid unused.  u64 seq, then

@@ -83,6 +83,7 @@ struct mta_job {
 	char			*queue;		/* "domain/vmta" */
 	char			*domain;
 	int			 fd;		/* message file, -1 once sent */
+	char			*via;		/* the rollup queue that ran it */
 	char			*dkim;		/* DKIM-Signature header, or NULL */
 	int			 dkim_done;	/* signing was tried */
 	int			 eightbit;	/* body has 8-bit bytes: -1 not
@@ -203,6 +204,8 @@ struct mta_host {
 	char	*name;
 	int	 port;
 	int	 dns;		/* resolve with udns (an MX host) */
+	int	 pref;		/* MX preference; -1: not an MX record (a
+				 * route, the domain itself: implicit MX) */
 };
 
 struct mta_session;
@@ -214,6 +217,13 @@ struct mta_queue {
 	char			*name;		/* "domain/vmta" */
 	char			*domain;
 	char			*vmta;		/* NULL: none */
+	char			*cfg_domain;	/* whose <domain> settings apply:
+						 * domain, but a rollup's may be
+						 * its first member's */
+	/* MX rollup (mta_rollup.c) */
+	int			 rollup;	/* this is a NAME.rollup queue */
+	int			 rollup_state;	/* 0: not looked, 1: none, 2: */
+	char			*rollup_name;	/* rolled up into this queue */
 	/* settings, from the config */
 	struct mta_host		*hosts;		/* route / smtp-hosts */
 	int			 nhosts;
@@ -314,6 +324,13 @@ void		 mta_queue_reconfig(void);
 void		 mta_queue_wake(struct mta_queue *, uint64_t ms);
 void		 mta_queue_outcome(struct mta_job *);
 struct mta_queue *mta_queue_find(const char *name);
+struct mta_queue *mta_queue_rollup(const char *name, const char *domain,
+		    const struct mta_queue *member);
+const char	*mta_queue_setting(const struct mta_queue *, const char *name);
+
+/* mta_rollup.c */
+struct mta_queue *mta_rollup_join(struct mta_queue *);
+int		 mta_rollup_has_block(const char *domain, const char *vmta);
 void		 mta_queue_skip_mx(struct mta_queue *, const char *host);
 int		 mta_queue_first_mx(const struct mta_queue *);
 void		 mta_queue_unforce_all(void);

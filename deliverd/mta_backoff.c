@@ -84,7 +84,7 @@ mta_backoff_setting(const struct mta_queue *q, const char *name)
 {
 	struct cfg_node *n;
 
-	n = cfg_domain_setting(mta_cfg(), q->vmta, q->domain, name);
+	n = cfg_domain_setting(mta_cfg(), q->vmta, q->cfg_domain, name);
 	return n != NULL && n->arg != NULL && n->arg[0] != '\0' ? n->arg :
 	    NULL;
 }

@@ -183,6 +183,7 @@ mta_dns_deliver_mx(struct mta_dnsreq *r, const struct mta_dns_entry *e)
 			fatal("mta_dns_deliver_mx");
 		h[i].port = r->port;
 		h[i].dns = 1;
+		h[i].pref = mx[i].pref;
 	}
 	free(mx);
 	ttl = e->expire > time(NULL) ? e->expire - time(NULL) : 0;
@@ -255,7 +256,7 @@ mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 	if (st == DNS_E_NODATA || (rr && rr->dnsmx_nrr == 0)) {
 		/* No MX: the domain is its own mail host (RFC 5321 5.1). */
 		e = mta_dns_entry_new(MTA_DNS_OK, 1);
-		e->mx[0].pref = 0;
+		e->mx[0].pref = -1;	/* no MX record (mta_host.pref) */
 		strlcpy(e->mx[0].name, r->name, sizeof(e->mx[0].name));
 		mta_dns_cache_put(MTA_DNS_C_MX, r->name, e,
 		    rr ? rr->dnsmx_ttl : 0);

@@ -94,6 +94,7 @@ mta_job_free(struct mta_job *job)
 	envelope_free(job->env);
 	free(job->queue);
 	free(job->domain);
+	free(job->via);
 	free(job);
 }
 

@@ -47,7 +47,7 @@ mta_queue_node(const struct mta_queue *q, const char *name)
 {
 	struct cfg_node *n;
 
-	n = cfg_domain_setting(mta_cfg(), q->vmta, q->domain, name);
+	n = cfg_domain_setting(mta_cfg(), q->vmta, q->cfg_domain, name);
 	if (n == NULL || n->arg == NULL || n->arg[0] == '\0')
 		return NULL;
 	return n;
@@ -59,6 +59,13 @@ mta_queue_str(const struct mta_queue *q, const char *name)
 	struct cfg_node *n = mta_queue_node(q, name);
 
 	return n ? n->arg : NULL;
+}
+
+/* The queue's setting `name` as written, or NULL. */
+const char *
+mta_queue_setting(const struct mta_queue *q, const char *name)
+{
+	return mta_queue_str(q, name);
 }
 
 /* Set in a <domain> or <virtual-mta> rather than globally. */
@@ -109,6 +116,7 @@ mta_queue_add_host(struct mta_queue *q, const char *tok, int defport)
 	h->name = xstrdup(host);
 	h->port = port;
 	h->dns = 0;
+	h->pref = -1;
 }
 
 /* Destination port when a route names none: the domain's smtp-port
@@ -524,19 +532,18 @@ mta_queue_settings(struct mta_queue *q)
 	    !mta_queue_word_no(v);
 }
 
+/* A new queue: name "domain/vmta", settings of cfg_domain's. */
 static struct mta_queue *
-mta_queue_get(const char *name, const char *domain)
+mta_queue_new(const char *name, const char *domain, const char *cfg_domain)
 {
-	struct mta_queue key, *q;
+	struct mta_queue *q;
 	const char *slash;
 
-	key.name = (char *)name;
-	if ((q = RB_FIND(mta_queues, &queues, &key)) != NULL)
-		return q;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
-		fatal("mta_queue_get");
+		fatal("mta_queue_new");
 	q->name = xstrdup(name);
 	q->domain = xstrdup(domain);
+	q->cfg_domain = xstrdup(cfg_domain);
 	/* queued names the queue of no VMTA "domain/{default}". */
 	if ((slash = strrchr(name, '/')) != NULL && slash[1] != '\0' &&
 	    slash[1] != '{')
@@ -548,6 +555,57 @@ mta_queue_get(const char *name, const char *domain)
 	log_debug("queue %s: %d host(s), max %d connection(s), helo %s, "
 	    "%d source address(es)", q->name, q->nhosts, q->max_conn, q->helo,
 	    q->nsrcs);
+	return q;
+}
+
+static struct mta_queue *
+mta_queue_get(const char *name, const char *domain)
+{
+	struct mta_queue key, *q;
+
+	key.name = (char *)name;
+	if ((q = RB_FIND(mta_queues, &queues, &key)) != NULL)
+		return q;
+	return mta_queue_new(name, domain, domain);
+}
+
+static void
+mta_queue_copy_mx(struct mta_queue *dst, const struct mta_queue *src)
+{
+	int i;
+
+	mta_queue_free_hosts(dst->mx, dst->nmx);
+	if ((dst->mx = calloc(src->nmx, sizeof(*dst->mx))) == NULL)
+		fatal("mta_queue_copy_mx");
+	for (i = 0; i < src->nmx; i++) {
+		dst->mx[i] = src->mx[i];
+		dst->mx[i].name = xstrdup(src->mx[i].name);
+	}
+	dst->nmx = src->nmx;
+	dst->mx_expire = src->mx_expire;
+}
+
+/*
+ * The rollup queue name ("NAME.rollup/vmta", domain "NAME.rollup") for
+ * member: made with the settings of <domain NAME.rollup> when there is
+ * one, else of member's domain; its hosts are member's MX hosts when
+ * these are newer (a rollup does no lookup of its own).
+ */
+struct mta_queue *
+mta_queue_rollup(const char *name, const char *domain,
+    const struct mta_queue *member)
+{
+	struct mta_queue key, *q;
+
+	key.name = (char *)name;
+	if ((q = RB_FIND(mta_queues, &queues, &key)) == NULL) {
+		q = mta_queue_new(name, domain,
+		    mta_rollup_has_block(domain, member->vmta) ? domain :
+		    member->domain);
+		q->rollup = 1;
+	}
+	if (q->nmx == 0 || member->mx_expire > q->mx_expire)
+		mta_queue_copy_mx(q, member);
 	return q;
 }
 
@@ -608,6 +666,8 @@ mta_queue_maybe_free(struct mta_queue *q)
 	mta_queue_clear_settings(q);
 	free(q->name);
 	free(q->domain);
+	free(q->cfg_domain);
+	free(q->rollup_name);
 	free(q->vmta);
 	free(q);
 }
@@ -781,6 +841,7 @@ mta_queue_mx_cb(void *arg, int status, struct mta_host *hosts, int n,
 		if (ttl > MTA_MX_TTL_MAX)
 			ttl = MTA_MX_TTL_MAX;
 		q->mx_expire = time(NULL) + ttl;
+		q->rollup_state = 0;	/* the hosts may have changed */
 		log_debug("queue %s: %d MX host(s), first %s", q->name, n,
 		    hosts[0].name);
 		mta_queue_pump(q);
@@ -850,6 +911,9 @@ mta_queue_mx(struct mta_queue *q)
 	char diag[MTA_DIAG_MAX];
 	const char *err;
 
+	/* A rollup's hosts come from its members (mta_queue_rollup). */
+	if (q->rollup)
+		return q->nmx > 0 ? 0 : -1;
 	if (q->domain[0] == '[') {
 		/* An address literal is its own host, no DNS. */
 		if (q->nmx == 0)
@@ -940,6 +1004,7 @@ mta_queue_pump(struct mta_queue *q)
 {
 	const struct sockaddr_storage *src;
 	struct mta_session *s, *tmp;
+	struct mta_queue *rq;
 	struct mta_job *job;
 	int want, limit;
 
@@ -954,6 +1019,12 @@ mta_queue_pump(struct mta_queue *q)
 		return;
 	if (q->nhosts == 0 && mta_queue_mx(q) == -1)
 		return;
+	/* MX hosts known: a rolled-up domain's jobs go to its rollup. */
+	if (q->nhosts == 0 && !q->rollup &&
+	    (rq = mta_rollup_join(q)) != NULL) {
+		mta_queue_pump(rq);
+		return;
+	}
 	/* Each connecting session will take one job when it is ready. */
 	want = q->njobs - mta_queue_count(q, MTA_PHASE_CONNECTING);
 	limit = mta_queue_conn_max(q);
@@ -1010,7 +1081,7 @@ mta_queue_outcome(struct mta_job *job)
 	uint32_t i;
 	int act = 0;
 
-	key.name = job->queue;
+	key.name = job->via ? job->via : job->queue;
 	if ((q = RB_FIND(mta_queues, &queues, &key)) == NULL)
 		return;
 	for (i = 0; i < job->env->nrcpt; i++)
@@ -1093,11 +1164,15 @@ mta_queue_reconfig(void)
 
 	RB_FOREACH_SAFE(q, mta_queues, &queues, tmp) {
 		mta_queue_settings(q);
-		/* The port or resolve-to may have changed. */
-		mta_queue_free_hosts(q->mx, q->nmx);
-		q->mx = NULL;
-		q->nmx = 0;
-		q->mx_expire = 0;
+		q->rollup_state = 0;	/* the rollup lists may have changed */
+		/* The port or resolve-to may have changed (a rollup keeps
+		 * its hosts until a member brings newer ones). */
+		if (!q->rollup) {
+			mta_queue_free_hosts(q->mx, q->nmx);
+			q->mx = NULL;
+			q->nmx = 0;
+			q->mx_expire = 0;
+		}
 		mta_queue_stale_sessions(q);
 		mta_queue_pump(q);
 		mta_queue_maybe_free(q);

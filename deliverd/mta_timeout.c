@@ -29,7 +29,7 @@ mta_timeout_get(const struct mta_queue *q, const char *name, int64_t dflt)
 	const char *err;
 	int64_t secs;
 
-	n = cfg_domain_setting(mta_cfg(), q->vmta, q->domain, name);
+	n = cfg_domain_setting(mta_cfg(), q->vmta, q->cfg_domain, name);
 	if (n == NULL || n->arg == NULL || n->arg[0] == '\0')
 		return (uint64_t)dflt * 1000;
 	if (cfg_parse_time(n->arg, &secs, &err) == -1 || secs <= 0) {

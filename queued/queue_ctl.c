@@ -64,6 +64,26 @@ ctl_status(struct mproc *p, uint32_t reqid)
 	ctl_reply_json(p, CTL_STATUS, reqid, j);
 }
 
+/* A rollup's row: its domains and their recipients together.  Its own
+ * rcpts stay 0 (it has no items), so that sums over the rows (show
+ * domains, metrics) count each recipient once. */
+static void
+ctl_rollup_members(json_t *j, const struct squeue *r)
+{
+	struct squeue *q;
+	json_t *members = json_array();
+	uint64_t rcpts = 0;
+
+	for (q = sched_queue_first(); q != NULL; q = sched_queue_next(q)) {
+		if (q->rollup == NULL || strcmp(q->rollup, r->name) != 0)
+			continue;
+		json_array_append_new(members, json_string(q->domain));
+		rcpts += q->nrcpts;
+	}
+	json_object_set_new(j, "members", members);
+	json_object_set_new(j, "memberRcpts", json_integer(rcpts));
+}
+
 static json_t *
 ctl_queue_json(struct squeue *q)
 {
@@ -94,6 +114,11 @@ ctl_queue_json(struct squeue *q)
 	json_object_set_new(j, "msgRate", json_string(q->stats_worker &&
 	    q->msg_rate ? q->msg_rate : q->cfg_msg_rate ? q->cfg_msg_rate :
 	    "unlimited"));
+	/* MX rollup: the queue's rollup, or (a rollup's row) its domains. */
+	json_object_set_new(j, "rollup", q->rollup ? json_string(q->rollup) :
+	    json_null());
+	if (q->is_rollup)
+		ctl_rollup_members(j, q);
 	return j;
 }
 

@@ -349,6 +349,16 @@ worker_msg(struct mproc *p, struct imsg *imsg)
 			    connecting, max_out, rate);
 		return;
 	}
+	case DLV_ROLLUP: {
+		const char *queue, *rollup;
+
+		m_get_string(&m, &queue);
+		m_get_string(&m, &rollup);
+		m_end(&m);
+		if (queue != NULL)
+			sched_queue_rollup(queue, rollup);
+		return;
+	}
 	case DLV_QUEUE_MODE: {
 		const char *queue, *reason;
 		uint64_t secs;

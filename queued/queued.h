@@ -98,6 +98,9 @@ struct squeue {
 	int		 backoff;	/* deliverd says: backoff mode */
 	int		 forced_backoff; /* tern set queue --mode=backoff */
 	int64_t		 backoff_until;	/* ms, at the latest */
+	/* MX rollup, deliverd says (DLV_ROLLUP) */
+	char		*rollup;	/* rolled up into this queue's name */
+	int		 is_rollup;	/* a NAME.rollup queue: no items */
 	uint64_t	 delivered, bounced, deferred;
 };
 RB_HEAD(squeue_tree, squeue);
@@ -179,6 +182,7 @@ void		 sched_slot_release(int worker, uint32_t id);
 void		 sched_slot_worker_down(int worker);
 void		 sched_slot_reconfigure(void);
 int		 sched_slot_count(void);
+void		 sched_queue_rollup(const char *queue, const char *rollup);
 void		 sched_queue_stats(int worker, const char *queue,
 		    uint32_t conns, uint32_t connecting, uint32_t max_out,
 		    const char *rate);

@@ -165,7 +165,8 @@ queue_worker(struct squeue *q)
 	uint32_t h = 2166136261u;
 	const char *p;
 
-	for (p = q->name; *p; p++)
+	/* Rolled-up queues meet in their rollup's worker. */
+	for (p = q->rollup ? q->rollup : q->name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	return 1 + h % (qd->nworkers ? qd->nworkers : 1);
 }
@@ -221,6 +222,33 @@ sched_queue_mode(const char *queue, int backoff, uint64_t secs,
 	q->backoff_until = backoff ? now_ms() + (int64_t)secs * 1000 : 0;
 	log_debug("queue %s: %s mode%s%s", queue, backoff ? "backoff" :
 	    "normal", reason ? ": " : "", reason ? reason : "");
+}
+
+/* deliverd rolled queue up into rollup ("NAME.rollup/vmta"): the
+ * rollup gets a row of its own (no items: its connections and limits),
+ * and the queue's work goes to the rollup's worker (queue_worker). */
+void
+sched_queue_rollup(const char *queue, const char *rollup)
+{
+	struct squeue key, *q, *r;
+	char domain[600];
+	const char *slash;
+
+	key.name = (char *)queue;
+	if ((q = RB_FIND(squeue_tree, &qd->queues, &key)) == NULL ||
+	    rollup == NULL || (slash = strrchr(rollup, '/')) == NULL ||
+	    (size_t)(slash - rollup) >= sizeof(domain))
+		return;
+	if (q->rollup == NULL || strcmp(q->rollup, rollup) != 0) {
+		free(q->rollup);
+		if ((q->rollup = strdup(rollup)) == NULL)
+			fatal("sched_queue_rollup");
+		log_info("queue %s: rolled up into %s", queue, rollup);
+	}
+	memcpy(domain, rollup, slash - rollup);
+	domain[slash - rollup] = '\0';
+	r = sched_queue_get(domain, slash[1] == '{' ? NULL : slash + 1);
+	r->is_rollup = 1;
 }
 
 /* deliverd's word on a queue's connections and limits in force; a

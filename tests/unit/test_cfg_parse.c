@@ -933,6 +933,7 @@ test_table_used_by(void **state)
 		"type", "command", "pipe-user", "local", "mailbox-command",
 		"dkim-headers", "smtp-tls-ca-file", "reenable-source-ip-after",
 		"always-use-mx", "queue-interval", "dns-rotate",
+		"mx-rollup-list", "mx", "disable-mx-rollup",
 		/* mgmtd (ternd opens the port and reads the htpasswd) */
 		"http-mgmt-port", "http-mgmt-interface", "http-mgmt-auth",
 		"http-access", "http-mgmt-tls-certificate", "http-inject",
