@@ -290,6 +290,7 @@ struct mta_queue {
 						 * s, -1: never */
 	int			 backoff_conn;	/* backoff-max-smtp-out */
 	struct mta_bucket	 backoff_rate;	/* backoff-max-msg-rate */
+	int			 backoff_half;	/* none: half of max-msg-rate */
 	/* state */
 	int			 conn_limit;	/* lowered when the host refuses */
 	struct mta_joblist	 jobs;

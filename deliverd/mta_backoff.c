@@ -220,9 +220,17 @@ mta_backoff_settings(struct mta_queue *q)
 	    cfg_parse_int(v, &n, &err) == 0 && n >= 1 && n < 1000000)
 		q->backoff_conn = n;
 	q->backoff_rate.on = 0;
+	q->backoff_half = 0;
 	if ((v = mta_backoff_setting(q, "backoff-max-msg-rate")) != NULL &&
 	    cfg_parse_rate(v, &r, &err) == 0)
 		mta_bucket_set(&q->backoff_rate, &r);
+	else if (q->msg_rate.on) {
+		/* Backoff is fewer connections and a lower rate: half of
+		 * max-msg-rate when no backoff-max-msg-rate says. */
+		q->backoff_rate = q->msg_rate;
+		q->backoff_rate.per_ms /= 2;
+		q->backoff_half = 1;
+	}
 	mta_backoff_forced_apply(q);
 }
 
@@ -255,7 +263,8 @@ mta_backoff_enter(struct mta_queue *q, const char *why, uint64_t ms)
 		q->backoff = 1;
 		log_info("queue %s: backoff mode (%s): at most %d "
 		    "connection(s)%s, for %llds", q->name, why,
-		    q->backoff_conn, q->backoff_rate.on ?
+		    q->backoff_conn, q->backoff_half ?
+		    ", half of max-msg-rate" : q->backoff_rate.on ?
 		    ", backoff-max-msg-rate" : "",
 		    (long long)(ms / 1000));
 		q->backoff_told = q->backoff_until;

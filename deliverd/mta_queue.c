@@ -952,14 +952,22 @@ mta_queue_conn_max(const struct mta_queue *q)
 	return limit;
 }
 
-/* The max-msg-rate in force, as written. */
+/* The max-msg-rate in force, as written ("half of R" in backoff
+ * without a backoff-max-msg-rate). */
 const char *
 mta_queue_rate_text(struct mta_queue *q)
 {
+	static char half[80];
 	const char *v = NULL;
 
-	if (mta_queue_rate_now(q) == &q->backoff_rate)
+	if (mta_queue_rate_now(q) == &q->backoff_rate) {
+		if (q->backoff_half &&
+		    (v = mta_queue_str(q, "max-msg-rate")) != NULL) {
+			snprintf(half, sizeof(half), "half of %s", v);
+			return half;
+		}
 		v = mta_queue_str(q, "backoff-max-msg-rate");
+	}
 	if (v == NULL)
 		v = mta_queue_str(q, "max-msg-rate");
 	return v ? v : "unlimited";

@@ -5,7 +5,7 @@ import json
 import re
 import time
 
-from conftest import make_message
+from conftest import make_message, queue_row
 
 SENDER = "sender@client.test"
 
@@ -319,3 +319,33 @@ def test_backoff_lasts_while_deferrals_go_on(make_tern, sink):
     normal = [_log_ms(ln) for ln in lines if "back to normal mode" in ln]
     assert len(deferred) == 7 and len(normal) == 1, t.log_tail()
     assert normal[0] - max(deferred) >= 3500, t.log_tail()
+
+
+def test_backoff_halves_max_msg_rate(make_tern, sink):
+    """Backoff is fewer connections *and a lower rate*: without a
+    backoff-max-msg-rate, a queue in backoff keeps to half its
+    max-msg-rate, and `tern show queues` says so; back to normal, the
+    whole rate again."""
+    sink.add_rule("RCPT", "451 4.3.0 try again", count=2)
+    t = make_tern(routes={"example.test": sink}, deliverd_processes=1,
+                  domain_settings={"example.test":
+                                   "adaptive-max-smtp-out yes\n"
+                                   "adaptive-soft-bounce-limit 2\n"
+                                   "adaptive-backoff-interval 4s\n"
+                                   "max-msg-rate 600/m\n"
+                                   "retry-after 1h"})
+    t.send(SENDER, ["a@example.test", "b@example.test"], make_message())
+    t.wait_for(lambda: "half of max-msg-rate" in t.log_text(),
+               what="backoff with half the rate logged")
+
+    def row():
+        return queue_row(t) or {}
+    t.wait_for(lambda: row()["msgRate"] == "half of 600/m",
+               what="half the rate in show queues")
+    assert row()["mode"] == "backoff"
+    t.wait_for(lambda: "back to normal mode" in t.log_text(), timeout=30,
+               what="back to normal logged")
+    # deliverd says again when something changes: send one more
+    t.send(SENDER, ["c@example.test"], make_message())
+    t.wait_for(lambda: row()["msgRate"] == "600/m",
+               what="the whole rate again")
