@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "cluster_cfg.h"
 #include "log.h"
 #include "proto.h"
 #include "queued.h"
@@ -53,11 +54,7 @@ static struct {
 	int			 on;		/* <cluster> configured */
 	struct redis		*redis;
 	char			*password;
-	char			 node[128];
-	char			 prefix[128];
-	char			 seeds[REDIS_MAX_SEEDS][64];
-	int			 nseeds;
-	uint64_t		 lease_ms, hb_ms, timeout_ms;
+	struct cluster_conf	 conf;		/* common/cluster_cfg.c */
 	int			 hb_script;
 	uv_timer_t		 hb_timer;
 	int			 timer_init;
@@ -98,13 +95,13 @@ cluster_redis(void)
 const char *
 cluster_node_name(void)
 {
-	return cl.node;
+	return cl.conf.node;
 }
 
 uint64_t
 cluster_lease_ms(void)
 {
-	return cl.lease_ms;
+	return cl.conf.lease_ms;
 }
 
 /* PREFIX + the rest, formatted. */
@@ -112,7 +109,7 @@ const char *
 cluster_key(char *buf, size_t sz, const char *fmt, ...)
 {
 	va_list ap;
-	size_t n = strlcpy(buf, cl.prefix, sz);
+	size_t n = strlcpy(buf, cl.conf.prefix, sz);
 
 	if (n >= sz)
 		n = sz - 1;
@@ -151,7 +148,7 @@ cluster_resumed(void)
 static void
 cluster_hb_nodes(const redisReply *list)
 {
-	int64_t since = cl.redis_now - (int64_t)cl.lease_ms;
+	int64_t since = cl.redis_now - (int64_t)cl.conf.lease_ms;
 	size_t i;
 
 	cl.nnodes = 0;
@@ -201,9 +198,10 @@ cluster_heartbeat(uv_timer_t *t)
 	cluster_limit_beat();
 	if (cl.hb_pending)
 		return;
-	snprintf(lease, sizeof(lease), "%llu", (unsigned long long)cl.lease_ms);
+	snprintf(lease, sizeof(lease), "%llu",
+	    (unsigned long long)cl.conf.lease_ms);
 	keys[0] = cluster_key(key, sizeof(key), "{nodes}");
-	args[0] = cl.node;
+	args[0] = cl.conf.node;
 	args[1] = lease;
 	cl.hb_pending = 1;
 	redis_eval(cl.redis, cl.hb_script, cluster_hb_cb, NULL, 1, keys, 2,
@@ -222,49 +220,11 @@ cluster_state_cb(struct redis *r, int up, void *arg)
 /* --- configuration --- */
 
 static void
-cluster_read_config(const struct cfg_node *c)
-{
-	const struct cfg_node *n;
-	const char *v, *err;
-	char host[256];
-	int port;
-
-	cl.nseeds = 0;
-	for (n = cfg_child(c, "redis"); n != NULL && cl.nseeds <
-	    REDIS_MAX_SEEDS; n = cfg_next_named(n, "redis"))
-		if (n->arg != NULL && cfg_parse_hostport(n->arg, host,
-		    sizeof(host), &port, 6379, &err) == 0)
-			snprintf(cl.seeds[cl.nseeds++], sizeof(cl.seeds[0]),
-			    strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-	if ((v = cfg_str(c, "node-name", NULL)) != NULL)
-		strlcpy(cl.node, v, sizeof(cl.node));
-	else if (gethostname(cl.node, sizeof(cl.node)) == -1)
-		strlcpy(cl.node, "tern", sizeof(cl.node));
-	strlcpy(cl.prefix, cfg_str(c, "key-prefix", "tern:"),
-	    sizeof(cl.prefix));
-	cl.lease_ms = cfg_time(c, "lease-time", 15) * 1000;
-	cl.hb_ms = cfg_time(c, "heartbeat-interval", 3) * 1000;
-	cl.timeout_ms = cfg_time(c, "redis-timeout", 2) * 1000;
-	if (cl.lease_ms < 1000)
-		cl.lease_ms = 1000;
-	if (cl.hb_ms < 100 || cl.hb_ms > cl.lease_ms / 2)
-		cl.hb_ms = cl.lease_ms / 3;
-	if (cl.timeout_ms < 100)
-		cl.timeout_ms = 100;
-}
-
-static void
 cluster_connect(void)
 {
 	struct redis_opts o;
-	int i;
 
-	memset(&o, 0, sizeof(o));
-	o.nseeds = cl.nseeds;
-	for (i = 0; i < cl.nseeds; i++)
-		o.seeds[i] = cl.seeds[i];
-	o.password = cl.password;
-	o.timeout_ms = cl.timeout_ms;
+	cluster_cfg_opts(&cl.conf, cl.password, &o);
 	o.state_cb = cluster_state_cb;
 	cl.redis = redis_new(qd->loop, &o);
 	cl.hb_script = redis_script(cl.redis, cluster_hb_lua);
@@ -273,14 +233,15 @@ cluster_connect(void)
 	cl.shared = 0;
 	strlcpy(cl.why, "not connected yet", sizeof(cl.why));
 	cl.degraded_since = now_ms();
-	log_info("cluster: node %s, Redis %s%s, lease %llus", cl.node,
-	    cl.seeds[0], cl.nseeds > 1 ? " (and other seeds)" : "",
-	    (unsigned long long)cl.lease_ms / 1000);
+	log_info("cluster: node %s, Redis %s%s, lease %llus", cl.conf.node,
+	    cl.conf.seeds[0], cl.conf.nseeds > 1 ? " (and other seeds)" : "",
+	    (unsigned long long)cl.conf.lease_ms / 1000);
 	if (!cl.timer_init) {
 		uv_timer_init(qd->loop, &cl.hb_timer);
 		cl.timer_init = 1;
 	}
-	uv_timer_start(&cl.hb_timer, cluster_heartbeat, cl.hb_ms, cl.hb_ms);
+	uv_timer_start(&cl.hb_timer, cluster_heartbeat, cl.conf.hb_ms,
+	    cl.conf.hb_ms);
 }
 
 /* Pending callbacks run (with NULL) before the limits are forgotten. */
@@ -300,12 +261,12 @@ cluster_disconnect(void)
 void
 cluster_configure(void)
 {
-	const struct cfg_node *c = cfg_child(qd->cfg->root, "cluster");
+	const struct cfg_node *c = cluster_cfg_block(qd->cfg);
 	char old[REDIS_MAX_SEEDS][64];
-	int oldn = cl.nseeds;
+	int oldn = cl.conf.nseeds;
 
-	memcpy(old, cl.seeds, sizeof(old));
-	cl.on = c != NULL && cfg_child(c, "redis") != NULL;
+	memcpy(old, cl.conf.seeds, sizeof(old));
+	cl.on = c != NULL;
 	if (!cl.on) {
 		if (cl.redis != NULL) {
 			log_info("cluster: <cluster> removed: limits are "
@@ -314,35 +275,25 @@ cluster_configure(void)
 		}
 		return;
 	}
-	cluster_read_config(c);
+	cluster_cfg_read(c, &cl.conf);
 	if (!qd->started)
 		return;
-	if (cl.redis != NULL && (oldn != cl.nseeds ||
-	    memcmp(old, cl.seeds, sizeof(old)) != 0)) {
+	if (cl.redis != NULL && (oldn != cl.conf.nseeds ||
+	    memcmp(old, cl.conf.seeds, sizeof(old)) != 0)) {
 		cluster_disconnect();
 	}
 	if (cl.redis == NULL)
 		cluster_connect();
 	else
-		uv_timer_start(&cl.hb_timer, cluster_heartbeat, cl.hb_ms,
-		    cl.hb_ms);
+		uv_timer_start(&cl.hb_timer, cluster_heartbeat, cl.conf.hb_ms,
+		    cl.conf.hb_ms);
 }
 
 /* CLUSTER_PASSWORD from ternd, before IMSG_START. */
 void
 cluster_password(struct msg *m)
 {
-	const char *pw;
-
-	m_get_string(m, &pw);
-	m_end(m);
-	if (cl.password != NULL) {
-		explicit_bzero(cl.password, strlen(cl.password));
-		free(cl.password);
-	}
-	cl.password = pw ? xstrdup(pw) : NULL;
-	if (cl.password != NULL)
-		cl.password[strcspn(cl.password, "\r\n")] = '\0';
+	cluster_cfg_password(&cl.password, m);
 }
 
 /* --- status --- */
@@ -354,7 +305,8 @@ cluster_status_json(void)
 	if (!cluster_enabled())
 		return NULL;
 	return json_pack("{s:s,s:s,s:i,s:s?}", "mode", cl.shared ? "shared" :
-	    "degraded", "node", cl.node, "liveNodes", cluster_live_nodes(),
+	    "degraded", "node", cl.conf.node, "liveNodes",
+	    cluster_live_nodes(),
 	    "reason", cl.shared ? NULL : cl.why);
 }
 
@@ -371,7 +323,7 @@ cluster_nodes_json(void)
 		    "ageSeconds", (json_int_t)(cl.redis_now -
 		    cl.nodes[i].last) / 1000,
 		    "live", cl.nodes[i].last >= cl.redis_now -
-		    (int64_t)cl.lease_ms));
+		    (int64_t)cl.conf.lease_ms));
 	return a;
 }
 
@@ -389,12 +341,12 @@ cluster_ctl(struct mproc *p, uint32_t reqid)
 	}
 	j = cluster_status_json();
 	json_object_set_new(j, "redis", json_array());
-	for (i = 0; i < cl.nseeds; i++)
+	for (i = 0; i < cl.conf.nseeds; i++)
 		json_array_append_new(json_object_get(j, "redis"),
-		    json_string(cl.seeds[i]));
-	json_object_set_new(j, "keyPrefix", json_string(cl.prefix));
+		    json_string(cl.conf.seeds[i]));
+	json_object_set_new(j, "keyPrefix", json_string(cl.conf.prefix));
 	json_object_set_new(j, "leaseSeconds",
-	    json_integer((json_int_t)cl.lease_ms / 1000));
+	    json_integer((json_int_t)cl.conf.lease_ms / 1000));
 	json_object_set_new(j, "redisRoundTrips",
 	    json_integer((json_int_t)redis_round_trips(cl.redis)));
 	json_object_set_new(j, "nodes", cluster_nodes_json());
