@@ -380,6 +380,7 @@ bounced_config(struct cfg *cfg, int initial)
 	acct_config(cfg);
 	events_config(cfg);
 	bounce_patterns_config(cfg);
+	supr_configure(cfg, b_started);
 	if (b_cfg != NULL)
 		cfg_free(b_cfg);
 	b_cfg = cfg;
@@ -445,6 +446,7 @@ bounced_start(void)
 {
 	b_started = 1;
 	suppress_load();
+	supr_configure(b_cfg, 1);
 	events_start();
 	if (b_queued_fd != -1) {
 		bounced_queued_open(b_queued_fd);
@@ -462,6 +464,7 @@ bounced_shutdown(void)
 		mproc_flush_sync(b_queued);
 	acct_shutdown();
 	events_shutdown();
+	supr_shutdown();
 	suppress_shutdown();
 	daemon_exit(0);
 }
@@ -472,6 +475,13 @@ bounced_parent_msg(struct mproc *p, struct imsg *imsg)
 {
 	if (imsg->hdr.type == BNC_ROTATED) {
 		acct_rotated(imsg);
+		return;
+	}
+	if (imsg->hdr.type == CLUSTER_PASSWORD) {
+		struct msg m;
+
+		m_msg(&m, imsg);
+		supr_password(&m);
 		return;
 	}
 	if (imsg->hdr.type == BNC_EVENT_SINK) {

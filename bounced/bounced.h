@@ -198,6 +198,20 @@ int	suppress_expired(const char *dsn_status, const char *diag);
 char	*suppress_ctl(uint32_t op, const char *vmta, const char *addr,
 	    int *ok, char *msg, size_t msgsz);
 void	suppress_shutdown(void);
+/* A change from another node of the cluster: file and queued, not Redis. */
+void	suppress_apply(int add, const char *vmta, const char *addr,
+	    const char *why);
+struct suplist;
+const struct suplist *suppress_list(void);
+
+/* suppress_redis.c: the list shared through Redis with <cluster> */
+struct cfg;
+void	supr_configure(const struct cfg *, int started);
+void	supr_password(struct msg *);
+/* A change made on this node (added or removed, whether or not the local
+ * list changed), for the other nodes. */
+void	supr_changed(int add, const char *vmta, const char *addr);
+void	supr_shutdown(void);
 
 /* acct.c */
 void	acct_config(const struct cfg *);

@@ -14,6 +14,8 @@
  * reader).  bounced pushes every change to queued (BNC_SUPPRESS), which
  * refuses to deliver to a suppressed recipient (queued/queue_suppress.c)
  * and tells smtpd, which refuses it at RCPT when the <source> says so.
+ * With <cluster>, the list is shared by every node through Redis
+ * (suppress_redis.c).
  */
 #include <ctype.h>
 #include <fcntl.h>
@@ -82,9 +84,11 @@ suppress_load(void)
 }
 
 /* Record one change: the file first (so that a change queued acted on
- * is never lost at restart), then queued. */
+ * is never lost at restart), then queued; a change made here also goes
+ * to the other nodes of a <cluster> (suppress_redis.c). */
 static int
-sup_change(int add, const char *vmta, const char *addr, const char *why)
+sup_change(int add, const char *vmta, const char *addr, const char *why,
+    int here)
 {
 	char a[SUPLIST_MAXLINE], line[SUPLIST_MAXLINE * 2];
 	int n, r;
@@ -93,6 +97,8 @@ sup_change(int add, const char *vmta, const char *addr, const char *why)
 		return -1;
 	r = add ? suplist_add(sup_list(), vmta, a) :
 	    suplist_remove(sup_list(), vmta, a);
+	if (here && r != -1)
+		supr_changed(add, vmta, a);
 	if (r != 1)
 		return r;
 	if (sup_fd != -1 && ((n = suplist_format_line(line, sizeof(line),
@@ -108,7 +114,20 @@ sup_change(int add, const char *vmta, const char *addr, const char *why)
 int
 suppress_add(const char *addr, const char *why)
 {
-	return sup_change(1, NULL, addr, why) == 1;
+	return sup_change(1, NULL, addr, why, 1) == 1;
+}
+
+/* A change another node made (suppress_redis.c). */
+void
+suppress_apply(int add, const char *vmta, const char *addr, const char *why)
+{
+	sup_change(add, vmta, addr, why, 0);
+}
+
+const struct suplist *
+suppress_list(void)
+{
+	return sup_list();
 }
 
 void
@@ -196,7 +215,7 @@ suppress_ctl(uint32_t op, const char *vmta, const char *addr, int *ok,
 		*ok = 1;
 		return s;
 	}
-	r = sup_change(op == SUP_ADD, vmta, addr, "operator");
+	r = sup_change(op == SUP_ADD, vmta, addr, "operator", 1);
 	if (r == -1)
 		snprintf(msg, msgsz, "not an address: %s", addr ? addr : "");
 	else if (op == SUP_ADD)

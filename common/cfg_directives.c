@@ -145,7 +145,7 @@ static const struct cfg_directive cfg_directives[] = {
 	    "old name of <signals>"), NOARG },
 	{ B("signals-filter", G, OTH, 0, CT_STRING,
 	    "<signals-filter NAME>: Signals per sending domain"), NEEDARG, R },
-	{ B("cluster", G, CFG_S_CLUSTER, QUEUED, CT_STRING,
+	{ B("cluster", G, CFG_S_CLUSTER, QUEUED | BNCD, CT_STRING,
 	    "<cluster>: shared limits across nodes, in Redis"), NOARG },
 
 	/*
@@ -771,19 +771,19 @@ static const struct cfg_directive cfg_directives[] = {
 	 * <cluster> (Tern: docs/cluster.md).
 	 */
 #define CL	CFG_S_CLUSTER
-	{ D("redis", CT_HOSTPORT, CL, QUEUED, NULL,
+	{ D("redis", CT_HOSTPORT, CL, QUEUED | BNCD, NULL,
 	    "IP[:PORT] of Redis, or of a seed node of a Redis Cluster"), R },
 	{ D("node-name", CT_STRING, CL, QUEUED, NULL,
 	    "this node's name in the cluster (default: the host name)") },
-	{ D("redis-password-file", CT_PATH, CL, TERND | QUEUED, NULL,
+	{ D("redis-password-file", CT_PATH, CL, TERND | QUEUED | BNCD, NULL,
 	    "file holding the Redis password (AUTH), read by ternd") },
-	{ D("key-prefix", CT_STRING, CL, QUEUED, "tern:",
+	{ D("key-prefix", CT_STRING, CL, QUEUED | BNCD, "tern:",
 	    "prefix of every Redis key Tern uses") },
 	{ D("lease-time", CT_TIME, CL, QUEUED, "15s",
 	    "connection leases of a node that stops renewing expire after") },
 	{ D("heartbeat-interval", CT_TIME, CL, QUEUED, "3s",
 	    "how often a node renews its heartbeat and leases") },
-	{ D("redis-timeout", CT_TIME, CL, QUEUED, "2s",
+	{ D("redis-timeout", CT_TIME, CL, QUEUED | BNCD, "2s",
 	    "a Redis command unanswered for this long means degraded mode") },
 #undef CL
 

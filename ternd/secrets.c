@@ -4,8 +4,8 @@
  * <smtp-listener>), and the password
  * files of SMTP AUTH.  ternd reads them each time it starts smtpd and
  * sends their contents down the setup channel before IMSG_START, so smtpd
- * never needs a path into the host's file system.  The same for queued:
- * the Redis password of <cluster> (redis-password-file).
+ * never needs a path into the host's file system.  The same for queued
+ * and bounced: the Redis password of <cluster> (redis-password-file).
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -66,7 +66,7 @@ secrets_passwd(struct child *c, const char *path)
 	free(text);
 }
 
-/* The first line of redis-password-file, to queued. */
+/* The first line of redis-password-file, to queued and bounced. */
 static void
 secrets_cluster(struct ternd *t, struct child *c)
 {
@@ -97,7 +97,9 @@ secrets_send(struct ternd *t, struct child *c)
 {
 	const struct cfg_node *n, *a;
 
-	if (c->proc == PROC_QUEUED && c->mp != NULL)
+	/* queued (shared limits) and bounced (shared suppression) */
+	if ((c->proc == PROC_QUEUED || c->proc == PROC_BOUNCED) &&
+	    c->mp != NULL)
 		secrets_cluster(t, c);
 	if (c->proc != PROC_SMTPD || c->mp == NULL)
 		return;
