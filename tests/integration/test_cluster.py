@@ -298,3 +298,24 @@ def test_redis_cluster_shared_limit(make_tern, tmp_path):
     finally:
         for m in masters:
             m.stop()
+
+
+def test_slow_redis_is_degraded_then_shared(make_tern, redis, sink):
+    """Redis that stops answering (SIGSTOP) without closing: after
+    redis-timeout the node is degraded and delivers; SIGCONT: shared."""
+    t = make_tern(routes={"example.test": sink},
+                  domain_settings={"example.test": "max-smtp-out 2"},
+                  extra=cluster_block(redis, "alpha"))
+    wait_for(lambda: status_mode(t) == "shared", 20, what="shared mode")
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: status_mode(t) == "degraded", 20,
+                 what="degraded mode")
+        t.send(SENDER, ["slow@example.test"], make_message())
+        t.wait_messages(sink, 1)
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: status_mode(t) == "shared", 30, what="shared again")
+    assert "timed out" in t.log_text()
+    out = t.cli("show", "status", "--cluster")
+    assert "node alpha: shared mode" in out.stdout, out
