@@ -654,26 +654,32 @@ cluster_limit_renew(void)
 
 /* --- max-msg-rate --- */
 
+/* The queue's max-msg-rate; a rolled-up queue's is its rollup's (the
+ * <domain NAME.rollup> block), shared by all the rollup's domains. */
 static struct climit *
 cl_msg_limit(struct squeue *q)
 {
+	const char *name = q->rollup ? q->rollup : q->name;
 	struct cfg_node *n;
 	struct cfg_rate rate;
 	struct climit *l;
-	char key[400];
+	char key[400], domain[300];
 	double per_sec;
 
 	if (q->cl_gen == qd->cfg_gen)
 		return q->cl_rate;
 	q->cl_gen = qd->cfg_gen;
 	q->cl_rate = NULL;
-	n = cfg_domain_setting(qd->cfg, q->vmta, q->domain, "max-msg-rate");
+	strlcpy(domain, q->rollup ? q->rollup : q->domain, sizeof(domain));
+	if (q->rollup != NULL)
+		domain[strcspn(domain, "/")] = '\0';
+	n = cfg_domain_setting(qd->cfg, q->vmta, domain, "max-msg-rate");
 	if (n == NULL || !cl_rate(n->arg, &rate))
 		return NULL;
-	l = cl_get(cluster_key(key, sizeof(key), "{q:%s}:mrate", q->name));
+	l = cl_get(cluster_key(key, sizeof(key), "{q:%s}:mrate", name));
 	l->type = CL_RATE;
 	l->kind = "max-msg-rate";
-	strlcpy(l->what, q->name, sizeof(l->what));
+	strlcpy(l->what, name, sizeof(l->what));
 	strlcpy(l->ratetext, n->arg, sizeof(l->ratetext));
 	l->per_ms = cl_per_ms(&rate);
 	per_sec = l->per_ms * 1000.0;

@@ -244,6 +244,7 @@ sched_queue_rollup(const char *queue, const char *rollup)
 		if ((q->rollup = strdup(rollup)) == NULL)
 			fatal("sched_queue_rollup");
 		log_info("queue %s: rolled up into %s", queue, rollup);
+		q->cl_gen = 0;	/* <cluster>: the rollup's max-msg-rate */
 	}
 	memcpy(domain, rollup, slash - rollup);
 	domain[slash - rollup] = '\0';

@@ -319,3 +319,36 @@ def test_slow_redis_is_degraded_then_shared(make_tern, redis, sink):
     assert "timed out" in t.log_text()
     out = t.cli("show", "status", "--cluster")
     assert "node alpha: shared mode" in out.stdout, out
+
+
+def test_mx_rollup_limit_is_shared(make_tern, redis, dns_zone, catchall):
+    """MX rollup: a.test and b.test roll up into shared.rollup, whose
+    max-smtp-out 2 (<domain shared.rollup>) is a lease shared by two
+    nodes: the receiver never sees more than 2 connections from both."""
+    from test_deliverd_rollup import LISTED, ZONE
+    from conftest import HostSink, free_port
+    port = free_port()
+    dns = dns_zone(ZONE)
+    with HostSink("127.0.0.31", port, "mx") as sink:
+        settings = {d: f"smtp-port {port}\nmax-smtp-out 5"
+                    for d in ("a.test", "b.test")}
+        nodes = [make_tern(name=f"r{i}", default_route=None,
+                           routes={"client.test": catchall},
+                           domain_settings=settings,
+                           extra=f"name-server {dns.addr}\n" + LISTED +
+                           cluster_block(redis, f"r{i}"))
+                 for i in range(2)]
+        for t in nodes:
+            wait_for(lambda: status_mode(t) == "shared", 20,
+                     what="shared mode")
+        for k, t in enumerate(nodes):
+            with t.smtp() as s:
+                for i in range(4):
+                    for d in ("a.test", "b.test"):
+                        t.send_on(s, SENDER, [f"n{k}r{i}@{d}"],
+                                  make_message(to=f"r@{d}"))
+        wait_for(lambda: delivered(nodes) >= 16, 60, what="16 deliveries")
+        assert sink.max_concurrent <= 2
+        lim = [x for n in nodes for x in cluster_status(n)["limits"]
+               if x["of"] == "shared.rollup/{default}"]
+        assert lim and all(x["max"] == 2 for x in lim), lim
