@@ -637,8 +637,12 @@ mta_queue_maybe_free(struct mta_queue *q)
 	mta_backoff_check(q);
 	if (q->njobs > 0 || q->nsessions > 0 || q->backoff || q->tls_broken)
 		return;
-	/* So does one whose rates have not refilled, and any queue for
-	 * MTA_IDLE_TIMEOUT after its last work: a new queue starts with
+	/* queued's show queues: no connections any more (now, not at the
+	 * next stats tick: a lingering queue is idle already). */
+	if (q->stats_sent)
+		mta_stats_send(q);
+	/* A queue whose rates have not refilled stays too, and any queue
+	 * for MTA_IDLE_TIMEOUT after its last work: a new queue starts with
 	 * full buckets and the first source address, so messages that come
 	 * one at a time, each delivered before the next, would go faster
 	 * than max-msg-rate, max-connect-rate or delivery-interval allow,
@@ -654,9 +658,6 @@ mta_queue_maybe_free(struct mta_queue *q)
 		mta_queue_arm(q, linger);
 		return;
 	}
-	/* queued's show queues: no connections any more. */
-	if (q->stats_sent)
-		mta_stats_send(q);
 	RB_REMOVE(mta_queues, &queues, q);
 	if (q->timer != NULL)
 		uv_close((uv_handle_t *)q->timer, mta_queue_timer_free);
