@@ -30,6 +30,7 @@ static uint64_t		 b_ack_seq;	/* highest seq written, not acked */
 static int		 b_ack_pending;
 static int		 b_started;
 static int		 b_queued_fd = -1;	/* held until IMSG_START */
+static int		 b_mgmtd_fd = -1;	/* the same */
 static uint64_t		 b_count_d, b_count_b, b_count_t, b_count_dsn;
 static uint64_t		 b_count_inbound;	/* rb, rs, f rows */
 
@@ -398,8 +399,18 @@ bounced_queued_open(int fd)
 }
 
 static void
+bounced_mgmtd_open(int fd)
+{
+	if (b_mgmtd != NULL)
+		mproc_close(b_mgmtd);
+	b_mgmtd = mproc_new(daemon_loop(), fd, PROC_MGMTD, 0,
+	    bounced_mgmtd_msg, bounced_mgmtd_gone, NULL);
+}
+
+static void
 bounced_peer(int proc, int instance, int fd)
 {
+	(void)instance;		/* one queued, one mgmtd */
 	switch (proc) {
 	case PROC_QUEUED:
 		/* Records read before the accounting files have all
@@ -412,10 +423,14 @@ bounced_peer(int proc, int instance, int fd)
 			bounced_queued_open(fd);
 		return;
 	case PROC_MGMTD:
-		if (b_mgmtd != NULL)
-			mproc_close(b_mgmtd);
-		b_mgmtd = mproc_new(daemon_loop(), fd, proc, instance,
-		    bounced_mgmtd_msg, bounced_mgmtd_gone, NULL);
+		/* A `tern suppression add` read before the list file has
+		 * arrived would be kept in memory only: wait too. */
+		if (!b_started) {
+			if (b_mgmtd_fd != -1)
+				close(b_mgmtd_fd);
+			b_mgmtd_fd = fd;
+		} else
+			bounced_mgmtd_open(fd);
 		return;
 	}
 	log_warnx("unexpected peer %s", proc_name(proc));
@@ -451,6 +466,10 @@ bounced_start(void)
 	if (b_queued_fd != -1) {
 		bounced_queued_open(b_queued_fd);
 		b_queued_fd = -1;
+	}
+	if (b_mgmtd_fd != -1) {
+		bounced_mgmtd_open(b_mgmtd_fd);
+		b_mgmtd_fd = -1;
 	}
 	log_debug("started");
 }
