@@ -52,8 +52,13 @@ bench_enter_ns() {
 	flock -n 9 || bench_die "another benchmark holds $BENCH_STATE/lock"
 	# BENCH_NICE=-10 gives the whole run (MTA, generator, receiver alike)
 	# CPU priority over other work on a shared machine.
+	# Inside, every run is PID 1: the cgroup is named after this PID
+	# (unique on the machine), or concurrent runs (other BENCH_STATEs)
+	# shared one, mixed their CPU figures and stopped each other's
+	# processes.
 	exec nice -n "${BENCH_NICE:-0}" \
-		unshare --net --pid --fork --mount-proc env TERN_BENCH_NS=1 \
+		unshare --net --pid --fork --mount-proc \
+		env TERN_BENCH_NS=1 TERN_BENCH_ID=$$ \
 		bash "$(cd "$(dirname "$script")" && pwd)/${script##*/}" "$@"
 }
 
@@ -65,7 +70,7 @@ bench_ns_setup() {
 	mount --bind "$BENCH_STATE/resolv.conf" /etc/resolv.conf
 	CGROOT=/sys/fs/cgroup
 	[ -f $CGROOT/cgroup.controllers ] || CGROOT=/sys/fs/cgroup/unified
-	CG=$CGROOT/tern-bench.$$
+	CG=$CGROOT/tern-bench.${TERN_BENCH_ID:-$$}
 	mkdir -p "$CG" || bench_die "cannot create a cgroup under $CGROOT"
 	trap bench_cleanup EXIT
 	trap 'exit 130' INT TERM
@@ -90,7 +95,9 @@ in_cg() {
 	shift
 	sh -c 'echo $$ > "$1/cgroup.procs" || exit 111; shift; exec "$@"' in_cg "$CG/$g" "$@"
 }
-cg_pids() { cat "$CG/$1/cgroup.procs" 2>/dev/null; }
+# A process of another PID namespace reads as 0 (and kill 0 would signal
+# our own process group).
+cg_pids() { grep -vx 0 "$CG/$1/cgroup.procs" 2>/dev/null; }
 cg_cpu_us() { awk '$1 == "usage_usec" { print $2 }' "$CG/$1/cpu.stat"; }
 cg_mem_kb() {
 	local p f=()
