@@ -45,7 +45,7 @@ struct acct_file {
 	char			 path[PATH_MAX];
 	int			 fd;
 	struct acct_rule	 rule;
-	struct acct_buf		 buf;
+	struct sbuf		 buf;
 	int			 failing;	/* logged the current error */
 	int			 matched;	/* a block named it */
 	int			 is_pipe;	/* |COMMAND: header once */
@@ -268,7 +268,7 @@ acct_file_close(struct acct_file *f)
 {
 	TAILQ_REMOVE(&acct_files, f, entry);
 	close(f->fd);
-	acct_buf_free(&f->buf);
+	sb_free(&f->buf);
 	free(f->rule.domain);
 	free(f->rule.vmta);
 	free(f->rule.text_fmt);
@@ -600,7 +600,7 @@ acct_rotate_forget(struct mproc *p)
 static int
 acct_file_flush(struct acct_file *f)
 {
-	struct acct_buf hdr = { 0 };
+	struct sbuf hdr = { 0 };
 	struct stat st;
 	size_t hlen = 0;
 	int r;
@@ -613,13 +613,13 @@ acct_file_flush(struct acct_file *f)
 	    (f->is_pipe ? f->need_header : st.st_size == 0)) {
 		acct_layout_header(&f->rule.layout, &hdr);
 		hlen = hdr.len;
-		r = write_all(f->fd, hdr.data, hdr.len) == -1;
-		acct_buf_free(&hdr);
+		r = write_all(f->fd, hdr.s, hdr.len) == -1;
+		sb_free(&hdr);
 	}
 	if (!r)
 		f->need_header = 0;
 	if (r ||
-	    write_all(f->fd, f->buf.data, f->buf.len) == -1 ||
+	    write_all(f->fd, f->buf.s, f->buf.len) == -1 ||
 	    (f->rule.sync && fdatasync(f->fd) == -1)) {
 		if (!f->failing)
 			log_warn("accounting file %s", f->path);
@@ -648,7 +648,7 @@ acct_flush(void)
 			ret = -1;
 		/* Records that could not be written are lost: keeping them
 		 * would only grow memory while the disk is full. */
-		f->buf.len = 0;
+		sb_reset(&f->buf);
 	}
 	events_flush();
 	return ret;

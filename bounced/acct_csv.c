@@ -46,39 +46,6 @@ acct_col_find(const char *name)
 	return -1;
 }
 
-void
-acct_buf_add(struct acct_buf *b, const char *s, size_t len)
-{
-	size_t ncap;
-	char *n;
-
-	if (b->len + len + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 1024;
-		while (ncap < b->len + len + 1)
-			ncap *= 2;
-		if ((n = realloc(b->data, ncap)) == NULL)
-			fatal("acct_buf_add");
-		b->data = n;
-		b->cap = ncap;
-	}
-	memcpy(b->data + b->len, s, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-}
-
-void
-acct_buf_adds(struct acct_buf *b, const char *s)
-{
-	acct_buf_add(b, s, strlen(s));
-}
-
-void
-acct_buf_free(struct acct_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
 const char *
 acct_csv_header(void)
 {
@@ -97,24 +64,24 @@ acct_csv_header(void)
 }
 
 void
-acct_csv_field(struct acct_buf *b, const char *s)
+acct_csv_field(struct sbuf *b, const char *s)
 {
 	const char *q;
 
 	if (s == NULL || *s == '\0')
 		return;
 	if (strpbrk(s, ",\"\r\n") == NULL) {
-		acct_buf_adds(b, s);
+		sb_str(b, s);
 		return;
 	}
-	acct_buf_add(b, "\"", 1);
+	sb_add(b, "\"", 1);
 	while ((q = strchr(s, '"')) != NULL) {
-		acct_buf_add(b, s, q - s + 1);
-		acct_buf_add(b, "\"", 1);
+		sb_add(b, s, q - s + 1);
+		sb_add(b, "\"", 1);
 		s = q + 1;
 	}
-	acct_buf_adds(b, s);
-	acct_buf_add(b, "\"", 1);
+	sb_str(b, s);
+	sb_add(b, "\"", 1);
 }
 
 const char *
@@ -279,7 +246,7 @@ acct_csv_cols(const struct acct_record *a, const struct acct_extra *x,
 }
 
 void
-acct_csv_row(struct acct_buf *b, const struct acct_record *a)
+acct_csv_row(struct sbuf *b, const struct acct_record *a)
 {
 	char *col[ACCT_NCOLS];
 	int i;
@@ -287,9 +254,9 @@ acct_csv_row(struct acct_buf *b, const struct acct_record *a)
 	acct_csv_cols(a, NULL, 1, col);
 	for (i = 0; i < ACCT_NCLASSIC; i++) {
 		if (i > 0)
-			acct_buf_add(b, ",", 1);
+			sb_add(b, ",", 1);
 		acct_csv_field(b, col[i]);
 		free(col[i]);
 	}
-	acct_buf_add(b, "\r\n", 2);
+	sb_add(b, "\r\n", 2);
 }

@@ -205,16 +205,16 @@ acct_layout_finish(struct acct_layout *l, int records)
 }
 
 void
-acct_layout_header(const struct acct_layout *l, struct acct_buf *b)
+acct_layout_header(const struct acct_layout *l, struct sbuf *b)
 {
 	int i;
 
 	for (i = 0; i < l->ncols; i++) {
 		if (i > 0)
-			acct_buf_add(b, ",", 1);
+			sb_add(b, ",", 1);
 		acct_csv_field(b, l->name[i]);
 	}
-	acct_buf_add(b, "\r\n", 2);
+	sb_add(b, "\r\n", 2);
 }
 
 /*
@@ -261,7 +261,7 @@ acct_layout_fields_of(const struct acct_layout *l,
 }
 
 struct acct_row_state {
-	struct acct_buf	*b;
+	struct sbuf	*b;
 	int		 n;
 };
 
@@ -272,13 +272,13 @@ acct_row_field(void *arg, const char *name, const char *value, int sel)
 
 	(void)name;
 	if (st->n++ > 0)
-		acct_buf_add(st->b, ",", 1);
+		sb_add(st->b, ",", 1);
 	if (sel)
 		acct_csv_field(st->b, value);
 }
 
 void
-acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
+acct_layout_row(const struct acct_layout *l, struct sbuf *b,
     const struct acct_record *a, const struct acct_extra *x)
 {
 	struct acct_row_state st = { b, 0 };
@@ -286,7 +286,7 @@ acct_layout_row(const struct acct_layout *l, struct acct_buf *b,
 	if (acct_type_index(acct_type_bit(a->type)) < 0)
 		return;
 	acct_layout_fields_of(l, a, x, acct_row_field, &st);
-	acct_buf_add(b, "\r\n", 2);
+	sb_add(b, "\r\n", 2);
 }
 
 /*

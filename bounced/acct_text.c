@@ -45,22 +45,22 @@ text_outcome(const char *type)
 }
 
 static void
-text_value(struct acct_buf *b, const char *v)
+text_value(struct sbuf *b, const char *v)
 {
 	const char *p;
 
 	if (v == NULL || *v == '\0') {
-		acct_buf_add(b, "-", 1);
+		sb_add(b, "-", 1);
 		return;
 	}
 	if (strpbrk(v, " \t") == NULL) {
-		acct_buf_adds(b, v);
+		sb_str(b, v);
 		return;
 	}
-	acct_buf_add(b, "\"", 1);
+	sb_add(b, "\"", 1);
 	for (p = v; *p; p++)
-		acct_buf_add(b, *p == '"' ? "'" : p, 1);
-	acct_buf_add(b, "\"", 1);
+		sb_add(b, *p == '"' ? "'" : p, 1);
+	sb_add(b, "\"", 1);
 }
 
 /* "Message-Id: <x>\n" lines (queued/queue_headers.c) -> "<x>" */
@@ -81,7 +81,7 @@ text_msgid(const char *headers)
 }
 
 void
-acct_text_line(struct acct_buf *b, const char *fmt,
+acct_text_line(struct sbuf *b, const char *fmt,
     const struct acct_record *a)
 {
 	char *col[ACCT_NCOLS], num[32], dom[256], diag[1024], *v;
@@ -91,7 +91,7 @@ acct_text_line(struct acct_buf *b, const char *fmt,
 	acct_csv_cols(a, NULL, 1, col);
 	for (p = fmt; *p != '\0'; p++) {
 		if (*p != '%' || p[1] == '\0') {
-			acct_buf_add(b, p, 1);
+			sb_add(b, p, 1);
 			continue;
 		}
 		p++;
@@ -135,16 +135,16 @@ acct_text_line(struct acct_buf *b, const char *fmt,
 		case 'q': s = col[C_QUEUE]; break;
 		case 'i': s = a->qid; break;
 		case '%':
-			acct_buf_add(b, "%", 1);
+			sb_add(b, "%", 1);
 			continue;
 		default:
-			acct_buf_add(b, p - 1, 2);
+			sb_add(b, p - 1, 2);
 			continue;
 		}
 		text_value(b, s);
 		free(v);
 	}
-	acct_buf_add(b, "\n", 1);
+	sb_add(b, "\n", 1);
 	for (i = 0; i < ACCT_NCOLS; i++)
 		free(col[i]);
 }

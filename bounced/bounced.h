@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "envelope.h"
 #include "imsg.h"
+#include "sbuf.h"
 
 /* Record types, as bits of an <acct-file>'s `records`. */
 #define ACCT_D		0x01	/* delivery */
@@ -27,16 +28,6 @@
 #define ACCT_RB		0x40	/* remote-bounce */
 #define ACCT_RS		0x80	/* remote-status */
 #define ACCT_DEFAULT	(ACCT_D | ACCT_B)
-
-/* A growing output buffer. */
-struct acct_buf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
-};
-void	acct_buf_add(struct acct_buf *, const char *, size_t);
-void	acct_buf_adds(struct acct_buf *, const char *);
-void	acct_buf_free(struct acct_buf *);
 
 /* Columns every record can fill, in PowerMTA's default order. */
 enum acct_col {
@@ -72,19 +63,19 @@ void	acct_csv_cols(const struct acct_record *, const struct acct_extra *,
 /* The header line, CRLF included. */
 const char *acct_csv_header(void);
 /* Append s as one RFC 4180 field (NULL: empty). */
-void	acct_csv_field(struct acct_buf *, const char *s);
+void	acct_csv_field(struct sbuf *, const char *s);
 /* "2019-02-08 21:54:05+0000"; "" for t <= 0.  buf >= 32 bytes. */
 const char *acct_csv_time(int64_t t, char *buf, size_t bufsz);
 /* "smtp;550 ..." ("" for NULL/empty; kept if it has the prefix). */
 const char *acct_csv_diag(const char *diag, char *buf, size_t bufsz);
 /* Append the whole row for a record, CRLF included. */
-void	acct_csv_row(struct acct_buf *, const struct acct_record *);
+void	acct_csv_row(struct sbuf *, const struct acct_record *);
 /* ACCT_* bit of a record type, short ("tq") or long name; 0 if unknown. */
 int	acct_type_bit(const char *type);
 
 /* acct_text.c: a record as a line of log-format-extended's FORMAT
  * (%t %d %r %s ...; docs/accounting.md), "\n" included. */
-void	acct_text_line(struct acct_buf *, const char *fmt,
+void	acct_text_line(struct sbuf *, const char *fmt,
 	    const struct acct_record *);
 
 /* dsn_text.c */
@@ -136,8 +127,8 @@ int	acct_layout_fields(struct acct_layout *, const char *type,
 int	acct_layout_map(struct acct_layout *, const char *type,
 	    const char *header, const char *field, const char **err);
 void	acct_layout_finish(struct acct_layout *, int records);
-void	acct_layout_header(const struct acct_layout *, struct acct_buf *);
-void	acct_layout_row(const struct acct_layout *, struct acct_buf *,
+void	acct_layout_header(const struct acct_layout *, struct sbuf *);
+void	acct_layout_row(const struct acct_layout *, struct sbuf *,
 	    const struct acct_record *, const struct acct_extra *);
 /* Each column: fn(arg, name, value or NULL, whether the type fills it). */
 typedef void (*acct_field_fn)(void *, const char *, const char *, int);

@@ -26,22 +26,22 @@
 /* Anything that came from outside goes into a header or a report line
  * without CR, LF or other controls, so it cannot add lines of its own. */
 static void
-dsn_add_clean(struct acct_buf *b, const char *s)
+dsn_add_clean(struct sbuf *b, const char *s)
 {
 	char c;
 
 	for (; s != NULL && *s != '\0'; s++) {
 		c = ((unsigned char)*s < 0x20 || *s == 0x7f) ? ' ' : *s;
-		acct_buf_add(b, &c, 1);
+		sb_add(b, &c, 1);
 	}
 }
 
 static void
-dsn_line(struct acct_buf *b, const char *name, const char *value)
+dsn_line(struct sbuf *b, const char *name, const char *value)
 {
-	acct_buf_adds(b, name);
+	sb_str(b, name);
 	dsn_add_clean(b, value);
-	acct_buf_add(b, "\r\n", 2);
+	sb_add(b, "\r\n", 2);
 }
 
 static const char *
@@ -57,7 +57,7 @@ dsn_date(int64_t t, char *buf, size_t sz)
 
 /* "mx.example.com (192.0.2.1)" -> "mx.example.com" */
 static void
-dsn_remote_mta(struct acct_buf *b, const char *mta)
+dsn_remote_mta(struct sbuf *b, const char *mta)
 {
 	size_t n;
 
@@ -66,9 +66,9 @@ dsn_remote_mta(struct acct_buf *b, const char *mta)
 	n = strcspn(mta, " (");
 	if (n == 0)
 		return;
-	acct_buf_adds(b, "Remote-MTA: dns; ");
-	acct_buf_add(b, mta, n);
-	acct_buf_add(b, "\r\n", 2);
+	sb_str(b, "Remote-MTA: dns; ");
+	sb_add(b, mta, n);
+	sb_add(b, "\r\n", 2);
 }
 
 /* Bytes of the header (up to and including the blank line's CRLF). */
@@ -90,21 +90,21 @@ dsn_header_len(const char *msg, size_t len)
 
 /* Append text with every line ending in CRLF. */
 static void
-dsn_add_crlf(struct acct_buf *b, const char *p, size_t len)
+dsn_add_crlf(struct sbuf *b, const char *p, size_t len)
 {
 	size_t i, start = 0;
 
 	for (i = 0; i < len; i++) {
 		if (p[i] != '\n')
 			continue;
-		acct_buf_add(b, p + start, i - start -
+		sb_add(b, p + start, i - start -
 		    (i > start && p[i - 1] == '\r'));
-		acct_buf_add(b, "\r\n", 2);
+		sb_add(b, "\r\n", 2);
 		start = i + 1;
 	}
 	if (start < len) {
-		acct_buf_add(b, p + start, len - start);
-		acct_buf_add(b, "\r\n", 2);
+		sb_add(b, p + start, len - start);
+		sb_add(b, "\r\n", 2);
 	}
 }
 
@@ -127,40 +127,40 @@ dsn_status_of(const struct dsn_req *r, char *buf, size_t sz)
 }
 
 static void
-dsn_human(struct acct_buf *b, const struct dsn_req *r, const char *host)
+dsn_human(struct sbuf *b, const struct dsn_req *r, const char *host)
 {
-	acct_buf_adds(b, "Content-Type: text/plain; charset=utf-8\r\n"
+	sb_str(b, "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Description: Notification\r\n\r\n");
-	acct_buf_adds(b, "This is the mail system at host ");
+	sb_str(b, "This is the mail system at host ");
 	dsn_add_clean(b, host);
-	acct_buf_adds(b, ".\r\n\r\n");
+	sb_str(b, ".\r\n\r\n");
 	if (r->action == DSN_ACTION_DELAYED)
-		acct_buf_adds(b, "Your message has not been delivered to the "
+		sb_str(b, "Your message has not been delivered to the "
 		    "recipient below yet.\r\nThis is a warning only: it stays "
 		    "queued and will be tried again;\r\nyou do not need to "
 		    "send it again.");
 	else if (r->dsn_status != NULL && r->dsn_status[0] == '4')
-		acct_buf_adds(b, "Your message could not be delivered in the "
+		sb_str(b, "Your message could not be delivered in the "
 		    "time allowed and has been\r\ngiven up on.");
 	else
-		acct_buf_adds(b, "Your message could not be delivered to the "
+		sb_str(b, "Your message could not be delivered to the "
 		    "recipient below; the\r\nreceiving system refused it "
 		    "permanently.");
-	acct_buf_adds(b, "  The delivery report and\r\nthe original "
+	sb_str(b, "  The delivery report and\r\nthe original "
 	    "message's header are attached.\r\n\r\n    <");
 	dsn_add_clean(b, r->rcpt);
-	acct_buf_adds(b, ">: ");
+	sb_str(b, ">: ");
 	dsn_add_clean(b, r->diag && *r->diag ? r->diag : "delivery failed");
-	acct_buf_adds(b, "\r\n\r\n");
+	sb_str(b, "\r\n\r\n");
 }
 
 static void
-dsn_report(struct acct_buf *b, const struct dsn_req *r, const char *host,
+dsn_report(struct sbuf *b, const struct dsn_req *r, const char *host,
     int64_t now)
 {
 	char date[64], status[32];
 
-	acct_buf_adds(b, "Content-Type: message/delivery-status\r\n"
+	sb_str(b, "Content-Type: message/delivery-status\r\n"
 	    "Content-Description: Delivery report\r\n\r\n");
 	dsn_line(b, "Reporting-MTA: dns; ", host);
 	dsn_line(b, "X-Tern-Queue-ID: ", r->qid);
@@ -169,16 +169,16 @@ dsn_report(struct acct_buf *b, const struct dsn_req *r, const char *host,
 	if (r->queued > 0)
 		dsn_line(b, "Arrival-Date: ", dsn_date(r->queued, date,
 		    sizeof(date)));
-	acct_buf_adds(b, "\r\n");
+	sb_str(b, "\r\n");
 	if (r->orcpt != NULL && *r->orcpt != '\0') {
 		/* ORCPT without its type: RFC 3461 says rfc822. */
-		acct_buf_adds(b, "Original-Recipient: ");
+		sb_str(b, "Original-Recipient: ");
 		if (strchr(r->orcpt, ';') == NULL)
-			acct_buf_adds(b, "rfc822;");
+			sb_str(b, "rfc822;");
 		dsn_line(b, "", r->orcpt);
 	}
 	dsn_line(b, "Final-Recipient: rfc822; ", r->rcpt);
-	acct_buf_adds(b, r->action == DSN_ACTION_DELAYED ?
+	sb_str(b, r->action == DSN_ACTION_DELAYED ?
 	    "Action: delayed\r\n" : "Action: failed\r\n");
 	dsn_status_of(r, status, sizeof(status));
 	dsn_line(b, "Status: ", status);
@@ -193,66 +193,66 @@ dsn_report(struct acct_buf *b, const struct dsn_req *r, const char *host,
 	}
 	dsn_line(b, "Last-Attempt-Date: ", dsn_date(now, date,
 	    sizeof(date)));
-	acct_buf_adds(b, "\r\n");
+	sb_str(b, "\r\n");
 }
 
 char *
 dsn_build(const struct dsn_req *r, const char *host, const char *orig,
     size_t origlen, int64_t now, unsigned serial)
 {
-	struct acct_buf b = { 0 };
+	struct sbuf b = { 0 };
 	char boundary[80], date[64];
 	int full;
 
 	snprintf(boundary, sizeof(boundary), "=_tern_%s_%u", r->qid,
 	    serial);
-	acct_buf_adds(&b, "From: Mail Delivery System <MAILER-DAEMON@");
+	sb_str(&b, "From: Mail Delivery System <MAILER-DAEMON@");
 	dsn_add_clean(&b, host);
-	acct_buf_adds(&b, ">\r\nTo: <");
+	sb_str(&b, ">\r\nTo: <");
 	dsn_add_clean(&b, r->sender);
-	acct_buf_adds(&b, ">\r\n");
+	sb_str(&b, ">\r\n");
 	dsn_line(&b, r->action == DSN_ACTION_DELAYED ?
 	    "Subject: Delayed Mail (still being retried): " :
 	    "Subject: Undelivered Mail Returned to Sender: ", r->rcpt);
 	dsn_line(&b, "Date: ", dsn_date(now, date, sizeof(date)));
-	acct_buf_adds(&b, "Message-ID: <");
+	sb_str(&b, "Message-ID: <");
 	dsn_add_clean(&b, boundary + 2);
-	acct_buf_adds(&b, "@");
+	sb_str(&b, "@");
 	dsn_add_clean(&b, host);
-	acct_buf_adds(&b, ">\r\nAuto-Submitted: auto-replied\r\n"
+	sb_str(&b, ">\r\nAuto-Submitted: auto-replied\r\n"
 	    "MIME-Version: 1.0\r\n"
 	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
 	    "\tboundary=\"");
-	acct_buf_adds(&b, boundary);
-	acct_buf_adds(&b, "\"\r\n\r\nThis is a MIME-encapsulated message."
+	sb_str(&b, boundary);
+	sb_str(&b, "\"\r\n\r\nThis is a MIME-encapsulated message."
 	    "\r\n\r\n--");
-	acct_buf_adds(&b, boundary);
-	acct_buf_adds(&b, "\r\n");
+	sb_str(&b, boundary);
+	sb_str(&b, "\r\n");
 	dsn_human(&b, r, host);
-	acct_buf_adds(&b, "--");
-	acct_buf_adds(&b, boundary);
-	acct_buf_adds(&b, "\r\n");
+	sb_str(&b, "--");
+	sb_str(&b, boundary);
+	sb_str(&b, "\r\n");
 	dsn_report(&b, r, host, now);
-	acct_buf_adds(&b, "--");
-	acct_buf_adds(&b, boundary);
-	acct_buf_adds(&b, "\r\n");
+	sb_str(&b, "--");
+	sb_str(&b, boundary);
+	sb_str(&b, "\r\n");
 	/* a delay notice quotes the header only (RFC 3461 4.3) */
 	full = r->ret == RET_FULL && r->action != DSN_ACTION_DELAYED &&
 	    orig != NULL && r->size <= DSN_MAX_RETURN && origlen >= r->size;
 	if (full) {
-		acct_buf_adds(&b, "Content-Type: message/rfc822\r\n"
+		sb_str(&b, "Content-Type: message/rfc822\r\n"
 		    "Content-Description: Undelivered Message\r\n\r\n");
 		dsn_add_crlf(&b, orig, origlen);
 	} else {
-		acct_buf_adds(&b, "Content-Type: text/rfc822-headers\r\n"
+		sb_str(&b, "Content-Type: text/rfc822-headers\r\n"
 		    "Content-Description: Undelivered Message Headers\r\n\r\n");
 		if (orig != NULL)
 			dsn_add_crlf(&b, orig, dsn_header_len(orig, origlen));
 	}
-	acct_buf_adds(&b, "\r\n--");
-	acct_buf_adds(&b, boundary);
-	acct_buf_adds(&b, "--\r\n");
-	return b.data;
+	sb_str(&b, "\r\n--");
+	sb_str(&b, boundary);
+	sb_str(&b, "--\r\n");
+	return b.s;
 }
 
 int

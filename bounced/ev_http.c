@@ -180,7 +180,7 @@ ev_http_connect(struct ev_sink *s, char *err, size_t errsz)
 /* The request: header, then "[" line "," line ... "]". */
 static void
 ev_http_request(struct ev_sink *s, const struct ev_batch *bt,
-    struct acct_buf *req)
+    struct sbuf *req)
 {
 	char hdr[2048], cred[600], b64[820];
 	size_t i, body = bt->len + 1;	/* '\n's become ',' and ']', '[' */
@@ -208,14 +208,14 @@ ev_http_request(struct ev_sink *s, const struct ev_batch *bt,
 	    (unsigned long long)bt->seg, (unsigned long long)bt->off, bt->n,
 	    b64[0] ? "Authorization: Basic " : "", b64, b64[0] ? "\r\n" : "");
 	explicit_bzero(b64, sizeof(b64));
-	acct_buf_add(req, hdr, n);
+	sb_add(req, hdr, n);
 	explicit_bzero(hdr, sizeof(hdr));
-	acct_buf_add(req, "[", 1);
+	sb_add(req, "[", 1);
 	for (i = 0; i < bt->len; i++)
 		if (bt->data[i] == '\n')
-			acct_buf_add(req, i + 1 == bt->len ? "]" : ",", 1);
+			sb_add(req, i + 1 == bt->len ? "]" : ",", 1);
 		else
-			acct_buf_add(req, bt->data + i, 1);
+			sb_add(req, bt->data + i, 1);
 }
 
 /* The status code of the answer, or -1. */
@@ -254,7 +254,7 @@ ev_http_send(struct ev_sink *s, const struct ev_batch *bt, char *err,
     size_t errsz)
 {
 	struct ev_http_conn c = { -1, NULL };
-	struct acct_buf req = { 0 };
+	struct sbuf req = { 0 };
 	size_t off = 0;
 	ssize_t n;
 	int r = -1;
@@ -266,7 +266,7 @@ ev_http_send(struct ev_sink *s, const struct ev_batch *bt, char *err,
 		goto done;
 	ev_http_request(s, bt, &req);
 	while (off < req.len) {
-		if ((n = ev_http_write(&c, req.data + off, req.len - off)) <=
+		if ((n = ev_http_write(&c, req.s + off, req.len - off)) <=
 		    0) {
 			snprintf(err, errsz, "send: %s", strerror(errno));
 			goto done;
@@ -281,9 +281,9 @@ done:
 		SSL_free(c.ssl);
 	}
 	close(c.fd);
-	if (req.data != NULL)	/* the header has the password */
-		explicit_bzero(req.data, req.len < 2048 ? req.len : 2048);
-	acct_buf_free(&req);
+	if (req.s != NULL)	/* the header has the password */
+		explicit_bzero(req.s, req.len < 2048 ? req.len : 2048);
+	sb_free(&req);
 	return r;
 }
 

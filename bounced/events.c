@@ -178,7 +178,7 @@ ev_sink_free(struct ev_sink *s)
 	free(s->user);
 	free(s->pass);
 	free(s->ca_pem);
-	acct_buf_free(&s->pend);
+	sb_free(&s->pend);
 	pthread_mutex_destroy(&s->mtx);
 	pthread_cond_destroy(&s->cond);
 	free(s);
@@ -296,15 +296,14 @@ events_dir(int fd)
 static char *
 ev_read_ca(int fd)
 {
-	struct acct_buf b = { 0 };
+	struct sbuf b = { 0 };
 	char chunk[65536];
 	ssize_t n;
 
 	while (b.len < EV_CA_MAX && (n = read(fd, chunk, sizeof(chunk))) > 0)
-		acct_buf_add(&b, chunk, n);
+		sb_add(&b, chunk, n);
 	close(fd);
-	acct_buf_add(&b, "", 1);
-	return b.data;
+	return sb_done(&b);
 }
 
 void
@@ -440,8 +439,8 @@ events_write(const struct acct_record *a, const struct acct_extra *x)
 			ev_drop(s, 1, "buffer full (buffer-max-size)");
 			continue;
 		}
-		acct_buf_add(&s->pend, line, len);
-		acct_buf_add(&s->pend, "\n", 1);
+		sb_add(&s->pend, line, len);
+		sb_add(&s->pend, "\n", 1);
 		s->npend++;
 	}
 	free(line);
@@ -457,7 +456,7 @@ events_flush(void)
 		if (s->npend == 0)
 			continue;
 		pthread_mutex_lock(&s->mtx);
-		r = ev_buf_append(&s->buf, s->pend.data, s->pend.len,
+		r = ev_buf_append(&s->buf, s->pend.s, s->pend.len,
 		    s->npend);
 		if (r == 0 && s->full) {
 			log_info("events %s: buffer has room again; %llu "
@@ -469,7 +468,7 @@ events_flush(void)
 		pthread_mutex_unlock(&s->mtx);
 		if (r == -1)
 			ev_drop(s, s->npend, "cannot write the buffer");
-		s->pend.len = 0;
+		sb_reset(&s->pend);
 		s->npend = 0;
 	}
 }

@@ -96,7 +96,7 @@ struct ev_sink {
 	/* buffer; records of this loop turn wait in pend */
 	struct ev_buf		 buf;
 	int			 buf_ok;
-	struct acct_buf		 pend;
+	struct sbuf		 pend;
 	size_t			 npend;
 	/* shipper thread */
 	pthread_t		 thr;

@@ -51,3 +51,19 @@ sb_done(struct sbuf *b)
 		sb_add(b, "", 0);
 	return b->s;
 }
+
+void
+sb_reset(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->s != NULL)
+		b->s[0] = '\0';
+}
+
+void
+sb_free(struct sbuf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}

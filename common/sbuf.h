@@ -1,7 +1,8 @@
 /*
  * sbuf.h - a growing string, for answers and texts built piece by piece
- * (mgmtd's XML and Prometheus answers, HTTP-injected messages).  Always
- * NUL-terminated once something was added; fatal when out of memory.
+ * (mgmtd's XML and Prometheus answers, HTTP-injected messages; bounced's
+ * accounting rows, DSNs and event batches).  Always NUL-terminated once
+ * something was added; fatal when out of memory.  Start from { 0 }.
  */
 #ifndef TERN_SBUF_H
 #define TERN_SBUF_H
@@ -19,5 +20,10 @@ void	 sb_printf(struct sbuf *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* The string ("" if nothing was added); the caller frees it. */
 char	*sb_done(struct sbuf *);
+/* Empty again, keeping the memory for the next round (a buffer of rows
+ * written out and refilled). */
+void	 sb_reset(struct sbuf *);
+/* Free the string and start over from { 0 }. */
+void	 sb_free(struct sbuf *);
 
 #endif

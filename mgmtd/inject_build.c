@@ -441,7 +441,7 @@ put_part(struct sbuf *b, const char *type, const char *tmpl, json_t *own,
 	}
 	if (b->len < 2 || memcmp(b->s + b->len - 2, "\r\n", 2) != 0)
 		sb_str(b, "\r\n");
-	free(body.s);
+	sb_free(&body);
 }
 
 /* The message from parts: headers, then one part or an alternative. */
@@ -542,12 +542,12 @@ render(struct inject_batch *b, struct inject_msg *m, const char *rcpt,
 	else
 		render_parts(&raw, c, rcpt, own, all);
 	r = normalize(&out, raw.s, raw.len, &m->flags, who, err, errsz);
-	free(raw.s);
+	sb_free(&raw);
 	if (r == 0 && (*total += out.len) > INJECT_MAX_TOTAL)
 		r = fail(err, errsz, "content: %zu messages of this size "
 		    "exceed %d octets", b->nmsg, INJECT_MAX_TOTAL);
 	if (r == -1) {
-		free(out.s);
+		sb_free(&out);
 		return -1;
 	}
 	hlen = msghdr_section_len(out.s, out.len);
@@ -560,7 +560,7 @@ render(struct inject_batch *b, struct inject_msg *m, const char *rcpt,
 		sb_str(&d, date);
 		sb_str(&d, "\r\n");
 		sb_add(&d, out.s, out.len);
-		free(out.s);
+		sb_free(&out);
 		out = d;
 	}
 	m->text = out.s;

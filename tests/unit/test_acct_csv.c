@@ -16,12 +16,12 @@
 static const char *
 field(const char *s)
 {
-	static struct acct_buf b;
+	static struct sbuf b;
 
 	b.len = 0;
-	acct_buf_adds(&b, "");
+	sb_str(&b, "");
 	acct_csv_field(&b, s);
-	return b.data;
+	return b.s;
 }
 
 static void
@@ -143,7 +143,7 @@ ncols(const char *s)
 static void
 test_row_delivered(void **state)
 {
-	struct acct_buf b = { 0 };
+	struct sbuf b = { 0 };
 	struct acct_record a;
 
 	memset(&a, 0, sizeof(a));
@@ -167,21 +167,21 @@ test_row_delivered(void **state)
 	a.jobid = "JoBID29546016861868";
 	a.queue = "1181.com/vmta48";
 	acct_csv_row(&b, &a);
-	assert_string_equal(b.data,
+	assert_string_equal(b.s,
 	    "d,2019-02-08 21:54:05+0000,2019-02-08 21:54:00+0000,"
 	    "AA-D=1181.com@bounce.bar.com,D@1181.com,,relayed,2.0.0 (success),"
 	    "smtp;250 DATA ok,foo.int.port25.com (10.1.2.3),,api,"
 	    "foo.int.port25.com (127.0.0.1),smtp,10.1.2.3,10.1.2.3,"
 	    "\"ENHANCEDSTATUSCODES,8BITMIME,SMTPUTF8\",41159,vmta48,"
 	    "JoBID29546016861868,,1181.com/vmta48,,5,,,\r\n");
-	assert_int_equal(ncols(b.data), ncols(acct_csv_header()));
-	acct_buf_free(&b);
+	assert_int_equal(ncols(b.s), ncols(acct_csv_header()));
+	sb_free(&b);
 }
 
 static void
 test_row_bounce(void **state)
 {
-	struct acct_buf b = { 0 };
+	struct sbuf b = { 0 };
 	struct acct_record a;
 
 	memset(&a, 0, sizeof(a));
@@ -196,19 +196,19 @@ test_row_bounce(void **state)
 	a.dlv_size = 100;	/* not written for b */
 	a.auth_user = "joe";
 	acct_csv_row(&b, &a);
-	assert_string_equal(b.data,
+	assert_string_equal(b.s,
 	    "b,2019-02-08 21:53:41+0000,2019-02-08 21:53:41+0000,"
 	    "CB-A=yahoo.com@bounce.bar.com,A@yahoo.com,,failed,"
 	    "\"5.7.1 (delivery not authorized, message refused)\","
 	    "\"smtp;554 5.7.1 Denied - Spam Suspected   second \"\"line\"\"\","
 	    ",spam-related,,,,,,,,,,,,,0,,,joe\r\n");
-	acct_buf_free(&b);
+	sb_free(&b);
 }
 
 static void
 test_row_tq(void **state)
 {
-	struct acct_buf b = { 0 };
+	struct sbuf b = { 0 };
 	struct acct_record a;
 
 	memset(&a, 0, sizeof(a));
@@ -222,11 +222,11 @@ test_row_tq(void **state)
 	a.vmta = "vmta29";
 	a.queue = "example.de/vmta29";
 	acct_csv_row(&b, &a);
-	assert_string_equal(b.data,
+	assert_string_equal(b.s,
 	    "tq,2019-02-08 21:53:39+0000,,,,,,4.4.1 (no answer from host),,"
 	    "mx.example.de (87.98.150.101),,,,smtp,0.0.0.0,87.98.150.101,,,"
 	    "vmta29,,,example.de/vmta29,,,,,\r\n");
-	acct_buf_free(&b);
+	sb_free(&b);
 }
 
 int
