@@ -21,6 +21,7 @@
 
 #include "bounced.h"
 #include "log.h"
+#include "msghdr.h"
 #include "proto.h"
 
 /* Anything that came from outside goes into a header or a report line
@@ -69,23 +70,6 @@ dsn_remote_mta(struct sbuf *b, const char *mta)
 	sb_str(b, "Remote-MTA: dns; ");
 	sb_add(b, mta, n);
 	sb_add(b, "\r\n", 2);
-}
-
-/* Bytes of the header (up to and including the blank line's CRLF). */
-static size_t
-dsn_header_len(const char *msg, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i++) {
-		if (msg[i] != '\n')
-			continue;
-		if (msg[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && msg[i + 1] == '\r' && msg[i + 2] == '\n')
-			return i + 3;
-	}
-	return len;
 }
 
 /* Append text with every line ending in CRLF. */
@@ -247,7 +231,7 @@ dsn_build(const struct dsn_req *r, const char *host, const char *orig,
 		sb_str(&b, "Content-Type: text/rfc822-headers\r\n"
 		    "Content-Description: Undelivered Message Headers\r\n\r\n");
 		if (orig != NULL)
-			dsn_add_crlf(&b, orig, dsn_header_len(orig, origlen));
+			dsn_add_crlf(&b, orig, msghdr_section_len(orig, origlen));
 	}
 	sb_str(&b, "\r\n--");
 	sb_str(&b, boundary);

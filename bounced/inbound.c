@@ -31,6 +31,7 @@
 
 #include "bounced.h"
 #include "log.h"
+#include "msghdr.h"
 #include "verp.h"
 
 #define IN_VAL	1024
@@ -80,27 +81,6 @@ in_header(const char *p, size_t len, const char *name, char *out,
 	if (outsz)
 		out[0] = '\0';
 	return 0;
-}
-
-/* Length of the header block (through the blank line). */
-static size_t
-in_header_len(const char *p, size_t len)
-{
-	size_t i;
-
-	if (len >= 2 && p[0] == '\r' && p[1] == '\n')
-		return 2;
-	if (len >= 1 && p[0] == '\n')
-		return 1;
-	for (i = 0; i + 1 < len; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (p[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return i + 3;
-	}
-	return len;
 }
 
 /* A parameter of a Content-Type value (quotes removed). */
@@ -245,7 +225,7 @@ in_xrcpt(const char *orig, size_t olen, char *buf, size_t bufsz)
 
 	if (orig == NULL)
 		return NULL;
-	hl = in_header_len(orig, olen);
+	hl = msghdr_section_len(orig, olen);
 	for (i = 0; names[i] != NULL; i++) {
 		if (!in_header(orig, hl, names[i], buf, bufsz))
 			continue;
@@ -299,13 +279,13 @@ in_dsn(struct in_ctx *c, const char *p, size_t len, const char *orig,
 	size_t hl;
 
 	/* per-message block, then per-recipient blocks, blank separated */
-	hl = in_header_len(p, len);
+	hl = msghdr_section_len(p, len);
 	in_header(p, hl, "Reporting-MTA", repmta, sizeof(repmta));
 	in_header(p, hl, "Original-Envelope-Id", envid, sizeof(envid));
 	p += hl;
 	len -= hl;
 	while (len > 0) {
-		hl = in_header_len(p, len);
+		hl = msghdr_section_len(p, len);
 		if (hl > 2)
 			in_dsn_block(c, p, hl, in_typed(repmta), envid,
 			    xrcpt);
@@ -336,8 +316,8 @@ in_arf(struct in_ctx *c, const char *p, size_t len, const char *orig,
 	}
 	if (to[0] != '\0')
 		rcpt = to;
-	else if (orig != NULL && in_header(orig, in_header_len(orig, olen),
-	    "Return-Path", rp, sizeof(rp))) {
+	else if (orig != NULL && in_header(orig,
+	    msghdr_section_len(orig, olen), "Return-Path", rp, sizeof(rp))) {
 		rp[strcspn(rp, ">")] = '\0';
 		rcpt = verp_decode(rp[0] == '<' ? rp + 1 : rp, v, sizeof(v));
 	}
@@ -425,14 +405,14 @@ inbound_process(const char *msg, size_t len, const char *to,
 	c.client = client;
 	c.now = now;
 	c.have_verp = verp_decode(to, c.verp, sizeof(c.verp)) != NULL;
-	hl = in_header_len(msg, len);
+	hl = msghdr_section_len(msg, len);
 	in_header(msg, hl, "Content-Type", ct, sizeof(ct));
 	if (strncasecmp(ct, "multipart/report", 16) == 0 &&
 	    in_param(ct, "report-type", rt, sizeof(rt)) &&
 	    in_param(ct, "boundary", bnd, sizeof(bnd))) {
 		n = in_split(msg + hl, len - hl, bnd, parts, 8);
 		for (i = 0; i < n; i++) {
-			phl = in_header_len(parts[i].p, parts[i].len);
+			phl = msghdr_section_len(parts[i].p, parts[i].len);
 			in_header(parts[i].p, phl, "Content-Type", pct,
 			    sizeof(pct));
 			if (strncasecmp(pct, "message/delivery-status", 23) ==

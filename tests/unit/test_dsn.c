@@ -143,6 +143,28 @@ test_delayed(void **state)
 	free(t);
 }
 
+/* The header quoted is the original's header section (common/msghdr.c):
+ * folded fields and bare LFs included, up to the blank line only. */
+static void
+test_header_section_lf(void **state)
+{
+	static const char lf[] =
+	    "Received: from client.test\n"
+	    "\tby tern.test\n"
+	    "Subject: lf\n"
+	    "\n"
+	    "Body: not a field\n";
+	struct dsn_req r = req();
+	char *t;
+
+	r.size = sizeof(lf) - 1;
+	t = dsn_build(&r, "tern.test", lf, sizeof(lf) - 1, 1700000100, 5);
+	assert_non_null(strstr(t, "Received: from client.test\r\n"
+	    "\tby tern.test\r\nSubject: lf\r\n\r\n"));
+	assert_null(strstr(t, "Body: not a field"));
+	free(t);
+}
+
 int
 main(void)
 {
@@ -152,6 +174,7 @@ main(void)
 		cmocka_unit_test(test_no_injection),
 		cmocka_unit_test(test_wanted),
 		cmocka_unit_test(test_delayed),
+		cmocka_unit_test(test_header_section_lf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
