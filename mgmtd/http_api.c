@@ -91,7 +91,9 @@ shape_plain(struct http_call *c, json_t *j)
 	reply_json(c, j);
 }
 
-/* pmta's status tree (the keys monitoring tools read), from ours. */
+/* pmta's status tree (the keys monitoring tools read), from ours.  Its
+ * traffic counts recipients (rcp): in is what came over SMTP
+ * (receivedRecipients), out what was delivered. */
 static void
 shape_status(struct http_call *c, json_t *j)
 {
@@ -104,9 +106,9 @@ shape_status(struct http_call *c, json_t *j)
 	    "status", "running",
 	    "timeNow", (json_int_t)time(NULL),
 	    "traffic",
-	    "total", "in", "rcp", jint(j, "status.received"),
+	    "total", "in", "rcp", jint(j, "status.receivedRecipients"),
 	    "out", "rcp", jint(j, "status.delivered"),
-	    "lastHr", "in", "rcp", jint(h, "lastHour.received"),
+	    "lastHr", "in", "rcp", jint(h, "lastHour.receivedRecipients"),
 	    "out", "rcp", jint(h, "lastHour.delivered"),
 	    "queue", "smtp", "rcp", jint(j, "status.queue.recipients"),
 	    "msg", jint(j, "status.queue.messages"),

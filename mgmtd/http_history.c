@@ -20,8 +20,10 @@
 #define HISTORY_MINUTES	60
 #define HISTORY_SAMPLE	5000	/* ms */
 
+/* Messages queued (DSNs included), then recipients: received over SMTP
+ * (pmta's lastHr in.rcp), delivered, bounced, deferred. */
 static const char *const hist_keys[] = {
-	"received", "delivered", "bounced", "deferred",
+	"received", "receivedRecipients", "delivered", "bounced", "deferred",
 };
 #define NKEYS	(sizeof(hist_keys) / sizeof(hist_keys[0]))
 

@@ -357,6 +357,31 @@ def test_http_pmta_urls_json_and_xml(web, sink):
     assert status == 400 and "maxitems" in json.loads(body)["message"]
 
 
+def test_http_pmta_status_counts_recipients(web, sink):
+    """pmta's /status counts recipients in traffic, in as out: one
+    message to three recipients is 3 in and 3 out, in total and in the
+    last hour (not 1 in, the message count)."""
+    h = Http(web.http_port, user="watch:look")
+    web.send(SENDER, ["a@example.test", "b@example.test", "c@example.test"],
+             make_message())
+    wait_for(lambda: h.get_json("/api/v1/stats")["status"]["delivered"] == 3,
+             what="3 deliveries counted")
+
+    def traffic():
+        return h.get_json("/status?format=json")["data"]["status"]["traffic"]
+
+    t = traffic()
+    assert t["total"]["in"]["rcp"] == 3 and t["total"]["out"]["rcp"] == 3
+    # The last hour is sampled every few seconds; in and out come from
+    # one sample, and the recipients came in before they went out.
+    def sampled():
+        t = traffic()
+        return t["lastHr"]["out"]["rcp"] == 3 and t
+
+    t = wait_for(sampled, what="the last hour sampled")
+    assert t["lastHr"]["in"]["rcp"] == 3
+
+
 def test_metrics_parse_with_prometheus(web, sink):
     h = Http(web.http_port, user="watch:look")
     sink.add_rule("RCPT", "550 5.1.1 no such user", count=1,
