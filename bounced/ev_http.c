@@ -40,6 +40,9 @@
 #include "util.h"
 
 #define EV_HTTP_REPLY_MAX	4096	/* bytes of the answer we read */
+/* The request's header but the Authorization line: the path (< 1024),
+ * the host (< 256) and numbers fit with room to spare. */
+#define EV_HTTP_HDR_MAX		2048
 
 /* One request's connection. */
 struct ev_http_conn {
@@ -177,45 +180,81 @@ ev_http_connect(struct ev_sink *s, char *err, size_t errsz)
 	return fd;
 }
 
-/* The request: header, then "[" line "," line ... "]". */
-static void
+/* "Authorization: Basic ...\r\n" for the sink's credentials (any length
+ * ternd reads), in a new string the caller scrubs and frees; NULL when
+ * there are none. */
+static char *
+ev_http_auth(const struct ev_sink *s, size_t *lenp)
+{
+	static const char name[] = "Authorization: Basic ";
+	size_t ulen, plen, clen, nlen = sizeof(name) - 1;
+	char *cred, *line;
+	int n;
+
+	*lenp = 0;
+	if (s->user == NULL)
+		return NULL;
+	ulen = strlen(s->user);
+	plen = strlen(s->pass);
+	clen = ulen + 1 + plen;
+	if ((cred = malloc(clen + 1)) == NULL ||
+	    (line = malloc(nlen + 4 * ((clen + 2) / 3) + 3)) == NULL)
+		fatal("ev_http_auth");
+	memcpy(cred, s->user, ulen);
+	cred[ulen] = ':';
+	memcpy(cred + ulen + 1, s->pass, plen + 1);
+	memcpy(line, name, nlen);
+	n = EVP_EncodeBlock((unsigned char *)line + nlen,
+	    (unsigned char *)cred, (int)clen);
+	explicit_bzero(cred, clen);
+	free(cred);
+	memcpy(line + nlen + n, "\r\n", 3);
+	*lenp = nlen + n + 2;
+	return line;
+}
+
+/* The request: header, then "[" line "," line ... "]"; -1 if the header
+ * does not fit (it always does). */
+static int
 ev_http_request(struct ev_sink *s, const struct ev_batch *bt,
     struct sbuf *req)
 {
-	char hdr[2048], cred[600], b64[820];
-	size_t i, body = bt->len + 1;	/* '\n's become ',' and ']', '[' */
+	static const char conn[] = "Connection: close\r\n\r\n";
+	char hdr[EV_HTTP_HDR_MAX], *auth;
+	size_t alen, i;
+	size_t body = bt->len + 1;	/* '\n's become ',' and ']', '[' */
 	int n, v6;
 
-	b64[0] = '\0';
-	if (s->user != NULL) {
-		n = snprintf(cred, sizeof(cred), "%s:%s", s->user, s->pass);
-		if (n > 0 && (size_t)n < sizeof(cred))
-			EVP_EncodeBlock((unsigned char *)b64,
-			    (unsigned char *)cred, n);
-		explicit_bzero(cred, sizeof(cred));
-	}
 	v6 = strchr(s->url.host, ':') != NULL;
 	n = snprintf(hdr, sizeof(hdr), "POST %s HTTP/1.1\r\n"
 	    "Host: %s%s%s:%d\r\n"
 	    "User-Agent: Tern\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n"
-	    "X-Tern-Batch: %llu-%llu-%zu\r\n"
-	    "%s%s%s"
-	    "Connection: close\r\n\r\n",
+	    "X-Tern-Batch: %llu-%llu-%zu\r\n",
 	    s->url.path, v6 ? "[" : "", s->url.host, v6 ? "]" : "",
 	    s->url.port, body,
-	    (unsigned long long)bt->seg, (unsigned long long)bt->off, bt->n,
-	    b64[0] ? "Authorization: Basic " : "", b64, b64[0] ? "\r\n" : "");
-	explicit_bzero(b64, sizeof(b64));
+	    (unsigned long long)bt->seg, (unsigned long long)bt->off, bt->n);
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return -1;
+	auth = ev_http_auth(s, &alen);
+	/* All of it at once: the Authorization line has the password, and
+	 * a buffer that grew would leave a copy in freed memory. */
+	sb_reserve(req, n + alen + sizeof(conn) - 1 + body);
 	sb_add(req, hdr, n);
-	explicit_bzero(hdr, sizeof(hdr));
+	if (auth != NULL) {
+		sb_add(req, auth, alen);
+		explicit_bzero(auth, alen);
+		free(auth);
+	}
+	sb_add(req, conn, sizeof(conn) - 1);
 	sb_add(req, "[", 1);
 	for (i = 0; i < bt->len; i++)
 		if (bt->data[i] == '\n')
 			sb_add(req, i + 1 == bt->len ? "]" : ",", 1);
 		else
 			sb_add(req, bt->data + i, 1);
+	return 0;
 }
 
 /* The status code of the answer, or -1. */
@@ -264,7 +303,10 @@ ev_http_send(struct ev_sink *s, const struct ev_batch *bt, char *err,
 	if (s->url.scheme == EV_URL_HTTPS && ev_http_tls(s, &c, err, errsz) ==
 	    -1)
 		goto done;
-	ev_http_request(s, bt, &req);
+	if (ev_http_request(s, bt, &req) == -1) {
+		snprintf(err, errsz, "request header too long");
+		goto done;
+	}
 	while (off < req.len) {
 		if ((n = ev_http_write(&c, req.s + off, req.len - off)) <=
 		    0) {
@@ -282,7 +324,7 @@ done:
 	}
 	close(c.fd);
 	if (req.s != NULL)	/* the header has the password */
-		explicit_bzero(req.s, req.len < 2048 ? req.len : 2048);
+		explicit_bzero(req.s, req.len);
 	sb_free(&req);
 	return r;
 }

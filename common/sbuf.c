@@ -10,14 +10,20 @@
 #include "sbuf.h"
 
 void
-sb_add(struct sbuf *b, const char *s, size_t n)
+sb_reserve(struct sbuf *b, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		while (b->len + n + 1 > b->cap)
 			b->cap = b->cap ? b->cap * 2 : 1024;
 		if ((b->s = realloc(b->s, b->cap)) == NULL)
-			fatal("sb_add");
+			fatal("sb_reserve");
 	}
+}
+
+void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	sb_reserve(b, n);
 	memcpy(b->s + b->len, s, n);
 	b->len += n;
 	b->s[b->len] = '\0';

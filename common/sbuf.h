@@ -14,6 +14,9 @@ struct sbuf {
 	size_t	 len, cap;
 };
 
+/* Room for n more bytes (and the NUL) without moving the string: for a
+ * secret, which a realloc() would leave behind in freed memory. */
+void	 sb_reserve(struct sbuf *, size_t n);
 void	 sb_add(struct sbuf *, const char *s, size_t n);
 void	 sb_str(struct sbuf *, const char *s);
 void	 sb_printf(struct sbuf *, const char *fmt, ...)

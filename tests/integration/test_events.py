@@ -377,6 +377,27 @@ def test_webhook_down_then_up(make_tern, sink, tmp_path):
         hook.stop()
 
 
+def test_webhook_long_password(make_tern, sink, tmp_path):
+    """A password as long as a token (1,500 characters; ternd reads up to
+    4 KiB) goes out as HTTP basic auth whole, not dropped."""
+    password = "t0ken." + "x" * 1494
+    creds = tmp_path / "hook.cred"
+    creds.write_text(f"tern:{password}\n")
+    creds.chmod(0o600)
+    hook = Hook().start()
+    t = make_tern(routes={"example.test": sink}, extra=hook_extra(
+        hook, more=f"    credentials-file {creds}\n"))
+    try:
+        send_batch(t, 2, "p", sink)
+        t.wait_for(lambda: len(hook.records()) >= 2, timeout=60,
+                   what="2 records at the webhook")
+        auth = "Basic " + base64.b64encode(
+            f"tern:{password}".encode()).decode()
+        assert all(h["Authorization"] == auth for h in hook.headers)
+    finally:
+        hook.stop()
+
+
 def test_full_buffer_is_reported(make_tern, sink):
     """A buffer at its buffer-max-size takes no more records: each one
     is counted as dropped, logged and shown by `tern show status` (and

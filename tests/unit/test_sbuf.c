@@ -72,6 +72,29 @@ test_reset_keeps_memory(void **state)
 	sb_free(&b);
 }
 
+/* Reserved room is used without moving the string (bounced's webhook
+ * request: the header with the password is not left in freed memory). */
+static void
+test_reserve_does_not_move(void **state)
+{
+	struct sbuf b = { 0 };
+	char chunk[1000];
+	const char *at;
+	int i;
+
+	memset(chunk, 'y', sizeof(chunk));
+	sb_str(&b, "secret header\r\n");
+	sb_reserve(&b, 10 * sizeof(chunk));
+	assert_true(b.cap >= b.len + 10 * sizeof(chunk) + 1);
+	at = b.s;
+	for (i = 0; i < 10; i++)
+		sb_add(&b, chunk, sizeof(chunk));
+	assert_ptr_equal(b.s, at);
+	assert_int_equal(b.s[b.len], '\0');
+	assert_memory_equal(b.s, "secret header\r\nyyy", 18);
+	sb_free(&b);
+}
+
 int
 main(void)
 {
@@ -79,6 +102,7 @@ main(void)
 		cmocka_unit_test(test_add_grows_and_terminates),
 		cmocka_unit_test(test_printf_and_done),
 		cmocka_unit_test(test_reset_keeps_memory),
+		cmocka_unit_test(test_reserve_does_not_move),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
