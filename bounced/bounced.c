@@ -97,9 +97,11 @@ bounced_record(struct imsg *imsg)
 	uv_check_start(&b_check, bounced_check_cb);
 }
 
-/* The first min(size, cap) bytes of a message file. */
+/* The first min(size, cap) bytes of a message whose body starts at
+ * `off` in fd (a record in one of queued's spool segments). */
 static char *
-bounced_read_orig(int fd, uint64_t size, size_t cap, size_t *len)
+bounced_read_orig(int fd, uint64_t off, uint64_t size, size_t cap,
+    size_t *len)
 {
 	size_t want = cap;
 	ssize_t n;
@@ -113,7 +115,7 @@ bounced_read_orig(int fd, uint64_t size, size_t cap, size_t *len)
 	if ((buf = malloc(want + 1)) == NULL)
 		fatal("bounced_read_orig");
 	while (*len < want && (n = pread(fd, buf + *len, want - *len,
-	    *len)) > 0)
+	    off + *len)) > 0)
 		*len += n;
 	buf[*len] = '\0';
 	return buf;
@@ -141,6 +143,7 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 	struct dsn_req r;
 	struct msg m;
 	char *orig, *text;
+	uint64_t off;
 	size_t len;
 
 	memset(&r, 0, sizeof(r));
@@ -152,6 +155,7 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 	m_get_u32(&m, &r.flags);
 	m_get_i64(&m, &r.queued);
 	m_get_u64(&m, &r.size);
+	m_get_u64(&m, &off);
 	m_get_string(&m, &r.rcpt);
 	m_get_string(&m, &r.orcpt);
 	m_get_u32(&m, &r.notify);
@@ -168,7 +172,7 @@ bounced_dsn(struct mproc *p, struct imsg *imsg)
 	}
 	/* RET=FULL: all of it (if small enough); else enough for the
 	 * header. */
-	orig = bounced_read_orig(imsg->fd, r.size, r.ret == RET_FULL &&
+	orig = bounced_read_orig(imsg->fd, off, r.size, r.ret == RET_FULL &&
 	    r.action != DSN_ACTION_DELAYED && r.size <= DSN_MAX_RETURN ?
 	    r.size : 64 * 1024, &len);
 	if (imsg->fd != -1)
@@ -196,7 +200,7 @@ bounced_inbound(struct imsg *imsg)
 {
 	const char *qid, *sender, *rcpt, *client;
 	struct msg m;
-	uint64_t size;
+	uint64_t size, off;
 	size_t len;
 	char *buf, srcmta[300];
 	int rows;
@@ -206,9 +210,10 @@ bounced_inbound(struct imsg *imsg)
 	m_get_string(&m, &sender);
 	m_get_string(&m, &rcpt);
 	m_get_u64(&m, &size);
+	m_get_u64(&m, &off);
 	m_get_string(&m, &client);
 	m_end(&m);
-	buf = bounced_read_orig(imsg->fd, size, INBOUND_MAX, &len);
+	buf = bounced_read_orig(imsg->fd, off, size, INBOUND_MAX, &len);
 	if (imsg->fd != -1)
 		close(imsg->fd);
 	if (buf == NULL || rcpt == NULL) {

@@ -27,6 +27,7 @@ m_add_envelope(struct mproc *p, const struct envelope *e)
 	m_add_u32(p, e->flags);
 	m_add_i64(p, e->queued);
 	m_add_u64(p, e->size);
+	m_add_u64(p, e->off);
 	m_add_u32(p, e->nrcpt);
 	for (i = 0; i < e->nrcpt; i++) {
 		m_add_string(p, e->rcpts[i].addr);
@@ -59,6 +60,7 @@ m_get_envelope(struct msg *m, struct envelope *e)
 	m_get_u32(m, &e->flags);
 	m_get_i64(m, &e->queued);
 	m_get_u64(m, &e->size);
+	m_get_u64(m, &e->off);
 	m_get_u32(m, &e->nrcpt);
 	if (e->nrcpt > MAX_RCPT)
 		fatalx("envelope: too many recipients");

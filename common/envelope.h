@@ -55,6 +55,8 @@ struct envelope {
 	uint32_t	 flags;		/* ENV_* */
 	int64_t		 queued;	/* time the message was accepted */
 	uint64_t	 size;		/* body bytes in the file */
+	uint64_t	 off;		/* where the body starts in the file
+					 * (a record in a spool segment) */
 	uint32_t	 nrcpt;
 	struct rcpt	*rcpts;
 };

@@ -116,7 +116,8 @@ uint32_t	 mta_status_of(const struct smtp_reply *);
 
 /* mta_dkim.c */
 void		 mta_dkim_key_recv(struct imsg *);
-char		*mta_dkim_sign(int fd, uint64_t size, const char *vmta,
+char		*mta_dkim_sign(int fd, uint64_t base, uint64_t size,
+		    const char *vmta,
 		    const char *qid, const char *extra_headers);
 
 /* mta_dns.c */
@@ -168,6 +169,7 @@ void		 mta_dns_mx_order(struct mta_dns_mx *, int);
 /* mta_body.c: dot-stuffing of a message body, chunk by chunk. */
 struct mta_body {
 	int		 fd;
+	uint64_t	 base;		/* where the body starts in fd */
 	uint64_t	 off, size;
 	int		 bol;		/* at the beginning of a line */
 	int		 cr;		/* the last byte was CR */
@@ -176,7 +178,8 @@ struct mta_body {
 #define MTA_BODY_CHUNK	(64 * 1024)
 /* Output needs at most this much room per chunk (LF -> CRLF doubles). */
 #define MTA_BODY_OUTMAX	(2 * MTA_BODY_CHUNK + 8)
-void		 mta_body_init(struct mta_body *, int fd, uint64_t size);
+void		 mta_body_init(struct mta_body *, int fd, uint64_t base,
+		    uint64_t size);
 /* Next piece of DATA into out: >0 bytes, 0 once the final ".\r\n" was
  * produced, -1 on a read error or a short file (errno set). */
 ssize_t		 mta_body_next(struct mta_body *, char *out);
@@ -184,7 +187,7 @@ size_t		 mta_body_stuff(struct mta_body *, const char *in, size_t len,
 		    char *out);
 /* Whether the first `size` bytes of fd hold a byte above 127 (-1: read
  * error). */
-int		 mta_body_8bit(int fd, uint64_t size);
+int		 mta_body_8bit(int fd, uint64_t base, uint64_t size);
 
 /* mta_limit.c: token buckets (rates), one token deep */
 struct mta_bucket {

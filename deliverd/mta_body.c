@@ -14,9 +14,10 @@
 #include "mta.h"
 
 void
-mta_body_init(struct mta_body *b, int fd, uint64_t size)
+mta_body_init(struct mta_body *b, int fd, uint64_t base, uint64_t size)
 {
 	b->fd = fd;
+	b->base = base;
 	b->off = 0;
 	b->size = size;
 	b->bol = 1;
@@ -25,7 +26,7 @@ mta_body_init(struct mta_body *b, int fd, uint64_t size)
 }
 
 int
-mta_body_8bit(int fd, uint64_t size)
+mta_body_8bit(int fd, uint64_t base, uint64_t size)
 {
 	unsigned char buf[MTA_BODY_CHUNK];
 	uint64_t off = 0;
@@ -33,7 +34,7 @@ mta_body_8bit(int fd, uint64_t size)
 
 	while (off < size) {
 		n = pread(fd, buf, size - off < sizeof(buf) ? size - off :
-		    sizeof(buf), off);
+		    sizeof(buf), base + off);
 		if (n <= 0)
 			return -1;
 		for (i = 0; i < n; i++)
@@ -94,7 +95,7 @@ mta_body_next(struct mta_body *b, char *out)
 	if (want > sizeof(in))
 		want = sizeof(in);
 	do {
-		n = pread(b->fd, in, want, b->off);
+		n = pread(b->fd, in, want, b->base + b->off);
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;

@@ -221,7 +221,7 @@ mta_dkim_b64(const unsigned char *p, size_t n)
 /* The whole message from the spool file (a local file: short reads only
  * at its end). */
 static char *
-mta_dkim_read(int fd, uint64_t size)
+mta_dkim_read(int fd, uint64_t base, uint64_t size)
 {
 	char *buf;
 	uint64_t off = 0;
@@ -230,7 +230,7 @@ mta_dkim_read(int fd, uint64_t size)
 	if (size > DKIM_MAX_MSG || (buf = malloc(size + 1)) == NULL)
 		return NULL;
 	while (off < size) {
-		r = pread(fd, buf + off, size - off, off);
+		r = pread(fd, buf + off, size - off, base + off);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -293,8 +293,8 @@ mta_dkim_tag(struct dkim_buf *h, size_t *col, const char *tag,
  * (not signed: no key, unreadable, too big; logged when it matters).
  */
 char *
-mta_dkim_sign(int fd, uint64_t size, const char *vmta, const char *qid,
-    const char *extra)
+mta_dkim_sign(int fd, uint64_t base, uint64_t size, const char *vmta,
+    const char *qid, const char *extra)
 {
 	struct dkim_buf body = { 0 }, hdr = { 0 }, data = { 0 }, hl = { 0 };
 	struct dkim_buf full = { 0 };
@@ -306,7 +306,7 @@ mta_dkim_sign(int fd, uint64_t size, const char *vmta, const char *qid,
 	char dom[256], ts[32], *msg, *bh = NULL, *b = NULL, *out = NULL;
 	int i;
 
-	if (nkeys == 0 || (msg = mta_dkim_read(fd, size)) == NULL)
+	if (nkeys == 0 || (msg = mta_dkim_read(fd, base, size)) == NULL)
 		return NULL;
 	hend = dkim_header_end(msg, size);
 	if (((h = dkim_find_header(msg, hend, "sender", &len)) == NULL ||

@@ -36,15 +36,15 @@ static uint32_t		 pipe_nextid;
 static int
 mta_local_copy(struct mta_job *job)
 {
-	uint64_t size = job->env->size;
-	off_t off = 0;
+	uint64_t end = job->env->off + job->env->size;
+	off_t off = job->env->off;
 	ssize_t n;
 	int fd;
 
 	if ((fd = memfd_create("tern-pipe-in", MFD_CLOEXEC)) == -1)
 		return -1;
-	while ((uint64_t)off < size) {
-		n = sendfile(fd, job->fd, &off, size - off);
+	while ((uint64_t)off < end) {
+		n = sendfile(fd, job->fd, &off, end - off);
 		if (n <= 0) {
 			if (n == -1 && errno == EINTR)
 				continue;

@@ -382,7 +382,8 @@ mta_smtp_8bit_check(struct mta_session *s)
 	if ((s->ext & MTA_EXT_8BITMIME) && !s->q->no_8bitmime)
 		return 0;
 	if (job->eightbit == -1 && job->fd != -1)
-		job->eightbit = mta_body_8bit(job->fd, job->env->size);
+		job->eightbit = mta_body_8bit(job->fd, job->env->off,
+		    job->env->size);
 	if (job->eightbit != 1)
 		return 0;
 	snprintf(diag, sizeof(diag), "the message has 8-bit content and "
@@ -482,8 +483,9 @@ mta_smtp_start(struct mta_session *s, struct mta_job *job)
 	    !s->q->no_pipelining && s->q->pipeline_depth != 1;
 	if (s->q->dkim_sign && !job->dkim_done && job->fd != -1) {
 		/* Once per job, before MAIL: SIZE counts the signature. */
-		job->dkim = mta_dkim_sign(job->fd, job->env->size,
-		    s->q->vmta, job->env->qid, s->q->dkim_headers);
+		job->dkim = mta_dkim_sign(job->fd, job->env->off,
+		    job->env->size, s->q->vmta, job->env->qid,
+		    s->q->dkim_headers);
 		job->dkim_done = 1;
 	}
 	if (mta_smtp_precheck(s) == -1) {
@@ -664,7 +666,8 @@ mta_smtp_data_reply(struct mta_session *s, const char *diag)
 			memcpy(buf, s->job->dkim, n);
 			mta_session_write(s, buf, n, 0);
 		}
-		mta_body_init(&s->body, s->job->fd, s->job->env->size);
+		mta_body_init(&s->body, s->job->fd, s->job->env->off,
+		    s->job->env->size);
 		s->state = MTA_BODY;
 		mta_smtp_body(s);
 		return;

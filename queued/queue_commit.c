@@ -1,24 +1,26 @@
 /*
  * queue_commit.c - group commit.
  *
- * A new message is made durable as soon as smtpd commits it, with one
- * round of fsyncs: its file was created in its final place,
- * queue/SS/QID, so that what remains is to seal it (envelope and trailer
- * written, the file fsynced) and to fsync its shard directory (the
- * directory entry), and both run on the libuv threadpool at the same
- * time.  The directory fsyncs are shared: one per shard per loop turn
- * covers every message committed in that turn.  When both are done the
- * message is answered (MSG_COMMIT_OK: smtpd says 250).  A file that was
- * never sealed is recognised at start and removed (queue_fs.c): it was
- * never acknowledged.
+ * A new message is made durable as soon as smtpd commits it: it joins
+ * the next append batch, which copies every message committed meanwhile
+ * from its scratch file into the message log (queue_seg.c), one record
+ * each, and syncs the segment once.  One append batch runs at a time on
+ * the threadpool; whatever is committed while it runs fills the next,
+ * so under load one fdatasync covers many messages.  When the batch is
+ * durable its messages are answered (MSG_COMMIT_OK: smtpd says 250).
  *
  * Everything else that must be on disk before someone is told about it
- * goes into the current batch: journal lines for recipient outcomes,
- * removals of finished messages.  One batch at a time runs on the
- * threadpool (fsyncs never block the loop); whatever arrives meanwhile
- * collects in the next batch.  Under load one fsync per shard and per
- * batch covers hundreds of outcomes.  Only after a batch is durable are
- * its replies sent: DLV_ACK to deliverd, and the removals.
+ * goes into the current outcome batch: journal lines for recipient
+ * outcomes, removals of finished messages.  One outcome batch at a time
+ * runs on the threadpool (fsyncs never block the loop), alongside the
+ * append batch; whatever arrives meanwhile collects in the next.  Only
+ * after a batch is durable are its replies sent: DLV_ACK to deliverd,
+ * and the removals.
+ *
+ * Compaction (seg_compact) moves messages out of a segment that is
+ * mostly garbage through the same append batches: their records are
+ * copied as they are, and the old place is let go once the copy is
+ * durable.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@
 struct bcommit {
 	char		 qid[QID_LEN + 1];
 	int		 fd;
+	int		 slot;		/* its scratch file */
 	int		 shard;
 	int		 proc;		/* who waits for the reply */
 	uint32_t	 session;
@@ -44,6 +47,7 @@ struct bcommit {
 struct bremove {
 	char		 qid[QID_LEN + 1];
 	int		 shard;
+	int		 legacy;	/* a file of its own to unlink */
 	struct qmsg	*msg;
 };
 
@@ -63,23 +67,24 @@ struct bwork {
 	size_t		 index;		/* shard */
 };
 
-/* A message being made durable: its seal and its shard directory's
- * fsync (struct dsync) run at the same time; answered when both are
- * done. */
+/* A record to append: a new message, or a message moved by compaction
+ * (move != NULL, fd -1). */
 struct bseal {
-	uv_work_t	 req;
+	TAILQ_ENTRY(bseal) entry;
 	struct bcommit	 c;
-	int		 waiting;	/* seal, directory: answer at 0 */
-	struct bseal	*dnext;		/* next in the same dsync */
+	struct qmsg	*move;
+	uint64_t	 recoff, reclen;
 };
+TAILQ_HEAD(bseal_list, bseal);
 
-/* One fsync of a shard directory for the messages committed in one
- * loop turn; every one of their files was created before it starts. */
-struct dsync {
+/* One append batch: records placed one after the other in one segment,
+ * written and synced by one work item. */
+struct abatch {
 	uv_work_t	 req;
-	int		 shard;
+	struct qseg	*seg;
+	uint64_t	 start, len;
+	struct bseal_list items;
 	int		 error;
-	struct bseal	*members;
 };
 
 struct batch {
@@ -95,8 +100,12 @@ struct batch {
 };
 
 static struct batch	*cur, *running;
-static size_t		 nsealing;	/* messages not answered yet */
-static struct dsync	*dnext[QUEUE_SHARDS];	/* start at end of turn */
+static struct abatch	*appending;	/* the append batch running */
+static struct bseal_list apending = TAILQ_HEAD_INITIALIZER(apending);
+static size_t		 nsealing;	/* records not durable yet */
+static uv_timer_t	 compact_timer;
+
+#define COMPACT_EVERY_MS	10000	/* look for segments to compact */
 
 #define GROW(arr, n, cap) do {						\
 	if ((n) == (cap)) {						\
@@ -108,13 +117,19 @@ static struct dsync	*dnext[QUEUE_SHARDS];	/* start at end of turn */
 
 static void commit_submit(void);
 static void commit_schedule(void);
-static void dsync_start_all(void);
+static void append_submit(void);
+
+static void	compact_cb(uv_timer_t *);
 
 void
 commit_init(void)
 {
 	cur = NULL;
 	running = NULL;
+	uv_timer_init(qd->loop, &compact_timer);
+	uv_timer_start(&compact_timer, compact_cb, COMPACT_EVERY_MS,
+	    COMPACT_EVERY_MS);
+	uv_unref((uv_handle_t *)&compact_timer);
 }
 
 /* A journal write failed (typically: the disk is full).  Its lines, the
@@ -161,7 +176,7 @@ static void
 kick_cb(uv_idle_t *h)
 {
 	uv_idle_stop(h);
-	dsync_start_all();
+	append_submit();
 	commit_submit();
 }
 
@@ -175,93 +190,147 @@ commit_schedule(void)
 	uv_idle_start(&kick, kick_cb);
 }
 
-static void	seal_work(uv_work_t *);
-static void	seal_done(uv_work_t *, int);
-static void	dsync_work(uv_work_t *);
-static void	dsync_done(uv_work_t *, int);
-static void	commit_reply(struct bcommit *);
+static void	append_work(uv_work_t *);
+static void	append_done(uv_work_t *, int);
+static void	commit_reply(struct bcommit *, struct qseg *, uint64_t,
+		    uint64_t);
 
 void
-commit_message(const char *qid, int fd, struct envelope *env, int proc,
-    uint32_t session)
+commit_message(const char *qid, int fd, int slot, struct envelope *env,
+    int proc, uint32_t session)
 {
 	struct bseal *bs;
 	struct bcommit *c;
-	struct dsync *d;
 
 	if ((bs = calloc(1, sizeof(*bs))) == NULL)
 		fatal("calloc");
 	c = &bs->c;
 	strlcpy(c->qid, qid, sizeof(c->qid));
 	c->fd = fd;
+	c->slot = slot;
 	c->shard = queue_fs_shard(qid);
 	c->proc = proc;
 	c->session = session;
 	c->env = env;
 	c->envtext = queue_fs_env_encode(env, &c->envlen);
-	bs->req.data = bs;
-	bs->waiting = 2;
-	if ((d = dnext[c->shard]) == NULL) {
-		if ((d = dnext[c->shard] = calloc(1, sizeof(*d))) == NULL)
-			fatal("calloc");
-		d->shard = c->shard;
-		d->req.data = d;
-	}
-	bs->dnext = d->members;
-	d->members = bs;
+	bs->reclen = seg_rec_len(env->size, c->envlen);
+	TAILQ_INSERT_TAIL(&apending, bs, entry);
 	nsealing++;
-	if (uv_queue_work(qd->loop, &bs->req, seal_work, seal_done) != 0)
-		fatalx("uv_queue_work");
 	commit_schedule();
 }
 
-/* Sealed and its directory entry synced (or failed): answer. */
+/* Compaction: copy the message's record into the active segment. */
+#define MOVING_FINAL	2
+
 static void
-seal_finish(struct bseal *bs)
+compact_move(struct qmsg *m)
 {
-	if (--bs->waiting > 0)
+	struct bseal *bs;
+
+	if (m->moving || m->removing)
 		return;
-	nsealing--;
-	commit_reply(&bs->c);
-	free(bs);
+	if ((bs = calloc(1, sizeof(*bs))) == NULL)
+		fatal("calloc");
+	bs->move = m;
+	bs->c.fd = -1;
+	bs->reclen = m->reclen;
+	m->moving = 1;
+	TAILQ_INSERT_TAIL(&apending, bs, entry);
+	nsealing++;
+	commit_schedule();
+}
+
+void
+commit_compact(void)
+{
+	if (!qd->stopping)
+		seg_compact(compact_move);
+}
+
+static void
+compact_cb(uv_timer_t *h)
+{
+	commit_compact();
+}
+
+/* Place everything committed since the last batch in one segment, one
+ * record after the other, and write it on the threadpool. */
+static void
+append_submit(void)
+{
+	struct abatch *a;
+	struct bseal *bs;
+	uint64_t len = 0, off;
+
+	if (appending != NULL || TAILQ_EMPTY(&apending))
+		return;
+	if ((a = appending = calloc(1, sizeof(*a))) == NULL)
+		fatal("calloc");
+	TAILQ_INIT(&a->items);
+	TAILQ_CONCAT(&a->items, &apending, entry);
+	TAILQ_FOREACH(bs, &a->items, entry)
+		len += bs->reclen;
+	a->seg = seg_place(len, &a->start);
+	a->len = len;
+	off = a->start;
+	TAILQ_FOREACH(bs, &a->items, entry) {
+		bs->recoff = off;
+		off += bs->reclen;
+	}
+	a->req.data = a;
+	if (uv_queue_work(qd->loop, &a->req, append_work, append_done) != 0)
+		fatalx("uv_queue_work");
+}
+
+/* A message copied by compaction (or not: its segment may try again)
+ * takes its new place; one that became final meanwhile is let go now
+ * (batch_done left it to us). */
+static void
+compact_moved(struct qmsg *m, struct abatch *a, struct bseal *bs)
+{
+	int final = m->moving == MOVING_FINAL;
+
+	m->moving = 0;
+	if (final) {
+		seg_detach(m);
+		sched_message_final(m);
+		return;
+	}
+	if (a->error) {
+		m->seg->moving = 0;
+		return;
+	}
+	seg_detach(m);
+	m->env->off = bs->recoff + SEG_HDR_LEN;
+	seg_attach(m, a->seg, bs->recoff, bs->reclen);
+}
+
+/* Back in the loop: answer every message of the batch, durable or not;
+ * moved messages take their new place. */
+static void
+append_done(uv_work_t *w, int status)
+{
+	struct abatch *a = w->data;
+	struct bseal *bs;
+
+	appending = NULL;
+	if (a->error)
+		seg_unplace(a->seg, a->start);
+	while ((bs = TAILQ_FIRST(&a->items)) != NULL) {
+		TAILQ_REMOVE(&a->items, bs, entry);
+		nsealing--;
+		if (bs->move != NULL)
+			compact_moved(bs->move, a, bs);
+		else {
+			if (a->error && !bs->c.error)
+				bs->c.error = a->error;
+			commit_reply(&bs->c, a->seg, bs->recoff, bs->reclen);
+		}
+		free(bs);
+	}
+	free(a);
+	append_submit();
 	sched_kick();
-}
-
-static void
-seal_done(uv_work_t *w, int status)
-{
-	seal_finish(w->data);
-}
-
-/* The directory fsyncs of this loop turn's messages, one per shard. */
-static void
-dsync_start_all(void)
-{
-	int s;
-
-	for (s = 0; s < QUEUE_SHARDS; s++) {
-		if (dnext[s] == NULL)
-			continue;
-		if (uv_queue_work(qd->loop, &dnext[s]->req, dsync_work,
-		    dsync_done) != 0)
-			fatalx("uv_queue_work");
-		dnext[s] = NULL;
-	}
-}
-
-static void
-dsync_done(uv_work_t *w, int status)
-{
-	struct dsync *d = w->data;
-	struct bseal *bs, *next;
-
-	for (bs = d->members; bs != NULL; bs = next) {
-		next = bs->dnext;
-		if (d->error && !bs->c.error)
-			bs->c.error = d->error;
-		seal_finish(bs);
-	}
-	free(d);
 }
 
 void
@@ -294,6 +363,7 @@ commit_remove(struct qmsg *m)
 	r = &b->removes[b->nremoves++];
 	strlcpy(r->qid, m->env->qid, sizeof(r->qid));
 	r->shard = m->shard;
+	r->legacy = m->seg == NULL;
 	r->msg = m;
 	commit_schedule();
 }
@@ -312,33 +382,52 @@ commit_ack(int worker, uint32_t tag)
 
 /* --- in threadpool threads ---
  *
- * Each new message is sealed by its own work item doing its own fsync,
- * and each shard directory with new files is fsynced once per loop turn
- * by another, all at the same time: concurrent fsyncs on one filesystem
- * share the disk flush, so N messages cost about one round instead of N
- * in a row.  A batch has one item per shard with outcomes: it appends
- * and syncs the shard's journal and then removes finished files.
+ * One append batch at a time writes its records in order and syncs the
+ * segment once: records acknowledged always precede records that were
+ * not (queue_seg.c relies on it at recovery).  A batch that fails is cut
+ * off the segment, so that no record of it is read at recovery: its
+ * messages were refused (451), the client sends them again.  Outcome
+ * batches have one item per shard: it appends and syncs the shard's
+ * journal and then removes finished legacy files.
  */
 
-static void
-seal_work(uv_work_t *w)
-{
-	struct bseal *bs = w->data;
-	struct bcommit *c = &bs->c;
-
-	errno = 0;
-	if (queue_fs_seal(c->fd, c->env->size, c->envtext, c->envlen) == -1)
-		c->error = errno ? errno : EIO;
-}
+#define APPEND_BUF	(256 * 1024)
 
 static void
-dsync_work(uv_work_t *w)
+append_work(uv_work_t *w)
 {
-	struct dsync *d = w->data;
+	struct abatch *a = w->data;
+	struct bseal *bs;
+	struct bcommit *c;
+	char *buf;
+	int r = 0;
 
+	if ((buf = malloc(APPEND_BUF)) == NULL) {
+		a->error = ENOMEM;
+		return;
+	}
 	errno = 0;
-	if (queue_fs_sync_dir(d->shard) == -1)
-		d->error = errno ? errno : EIO;
+	if (seg_file_open(a->seg) == -1)
+		r = -1;
+	TAILQ_FOREACH(bs, &a->items, entry) {
+		if (r == -1)
+			break;
+		c = &bs->c;
+		if (bs->move != NULL)
+			r = seg_copy_rec(a->seg, bs->recoff, bs->move->seg,
+			    bs->move->recoff, bs->reclen, buf, APPEND_BUF);
+		else
+			r = seg_write_rec(a->seg, bs->recoff, c->qid, c->fd,
+			    c->env->size, c->envtext, c->envlen, buf,
+			    APPEND_BUF);
+	}
+	if (r == 0)
+		r = seg_sync(a->seg);
+	if (r == -1) {
+		a->error = errno ? errno : EIO;
+		seg_cut(a->seg, a->start);
+	}
+	free(buf);
 }
 
 /* Append a batch's lines to a shard's journal and sync it; errno on
@@ -377,9 +466,10 @@ journal_work(uv_work_t *w)
 		jerr = journal_append(s, j);
 	b->jerrors[s] = jerr;		/* each shard writes only its own */
 	/* Removal needs no fsync: if it is lost in a crash, the journal
-	 * says every recipient is final and recovery removes the file. */
+	 * says every recipient is final and recovery removes the file.
+	 * Records in segments go with their segment (seg_detach). */
 	for (i = 0; i < b->nremoves && jerr == 0; i++)
-		if (b->removes[i].shard == s)
+		if (b->removes[i].shard == s && b->removes[i].legacy)
 			queue_fs_remove(b->removes[i].qid, s);
 }
 
@@ -405,7 +495,7 @@ shard_has_journal(struct batch *b, int s)
 	if (b->journal[s].len > 0)
 		return 1;
 	for (i = 0; i < b->nremoves; i++)
-		if (b->removes[i].shard == s)
+		if (b->removes[i].shard == s && b->removes[i].legacy)
 			return 1;
 	return 0;
 }
@@ -433,15 +523,17 @@ batch_requester(const struct bcommit *c)
 }
 
 static void
-commit_reply(struct bcommit *c)
+commit_reply(struct bcommit *c, struct qseg *seg, uint64_t recoff,
+    uint64_t reclen)
 {
 	struct mproc *p = batch_requester(c);
+	struct qmsg *m;
 
 	close(c->fd);
+	scratch_release(c->slot);
 	free(c->envtext);
 	if (c->error) {
 		log_warnx("%s: cannot commit: %s", c->qid, strerror(c->error));
-		queue_fs_discard(c->qid);
 		envelope_free(c->env);
 		if (p == NULL)
 			return;
@@ -461,7 +553,9 @@ commit_reply(struct bcommit *c)
 		qd->n_in_msgs++;
 		qd->n_in_rcpts += c->env->nrcpt;
 	}
-	sched_add_message(c->env, c->shard, 1);
+	c->env->off = recoff + SEG_HDR_LEN;
+	m = sched_add_message(c->env, c->shard, 1);
+	seg_attach(m, seg, recoff, reclen);
 	spool_is_full();
 	if (p != NULL) {
 		m_create(p, MSG_COMMIT_OK, c->session, -1);
@@ -545,9 +639,18 @@ batch_done(struct batch *b)
 			m_add_u32(p, b->acks[i].tag);
 			m_close(p);
 		}
-	for (i = 0; i < b->nremoves; i++)
-		if (!b->jerrors[b->removes[i].shard])
-			sched_message_final(b->removes[i].msg);
+	for (i = 0; i < b->nremoves; i++) {
+		struct qmsg *m = b->removes[i].msg;
+
+		if (b->jerrors[b->removes[i].shard])
+			continue;
+		if (m->moving) {
+			m->moving = MOVING_FINAL;	/* compact_moved */
+			continue;
+		}
+		seg_detach(m);
+		sched_message_final(m);
+	}
 	/* After a failed journal write the retry timer submits the rest,
 	 * or new work does: not at once, which would spin on a full disk. */
 	if (cur != NULL && !b->jerror)

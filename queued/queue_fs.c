@@ -1,30 +1,25 @@
 /*
- * queue_fs.c - the spool on disk.
+ * queue_fs.c - the spool on disk: envelope text, journals, recovery.
  *
- * A message is one file: the body exactly as smtpd wrote it (Received:
- * header first, CRLF lines, dot-unstuffed), then the envelope as text,
- * then a fixed-size trailer that locates the envelope:
+ * Messages live in the segments of the message log (queue_seg.c).  This
+ * file keeps what is not the log: the envelope as text (one "key value"
+ * line per field, values %XX-escaped), the journals of recipient
+ * outcomes, recovery at start, and the files of earlier versions.
+ *
+ * Outcomes are appended to the shard's journal (the shard is a hash of
+ * the queue id) as fixed-width lines "QID IDX S\n".  A message's record
+ * is no longer needed once all its recipients are final; its journal
+ * lines become garbage that the next start drops when no segment holds
+ * the message any more.
+ *
+ * Earlier versions kept a file per message, queue/SS/QID: the body, the
+ * envelope, and a trailer locating the envelope,
  *
  *	"\n#TERN-ENV1 " <16 hex: envelope offset> " " <8 hex: length>
  *	" " <8 hex: FNV-1a of the envelope> "\n"
  *
- * Writing the envelope after the body lets smtpd stream the body into the
- * file before the envelope is final (X-Virtual-MTA and friends are only
- * known after DATA) and still costs one file and one fsync per message.
- *
- * The file is created in its final place, queue/SS/QID, with mode 0700:
- * the owner's x bit says "not sealed yet" (a bit that leaves the file
- * writable, and that files of earlier versions, 0600, do not have).
- * Sealing writes the envelope and the trailer, makes it 0600 and fsyncs
- * it, while queue_commit.c fsyncs the directory at the same time: one
- * round of fsyncs per message before its 250.  At start a file still
- * 0700 was never acknowledged (its seal did not finish) and is removed;
- * a sealed file whose trailer does not check is damaged and
- * quarantined.
- *
- * Outcomes are appended to the shard's journal as fixed-width lines
- * "QID IDX S\n"; a message file is removed once all its recipients are
- * final, and its journal lines become garbage that the next start drops.
+ * mode 0700 until sealed, 0600 after.  Such files are still recovered
+ * (an upgrade keeps its queue) and removed when done; no new one is made.
  */
 #include <sys/stat.h>
 #include <ctype.h>
@@ -44,12 +39,10 @@
 #define TRAILER_LEN	(sizeof(TRAILER_MAGIC) - 1 + 16 + 1 + 8 + 1 + 8 + 1)
 #define ENV_MAX		(16 * 1024 * 1024)
 #define JOURNAL_LINE	(QID_LEN + 1 + 6 + 1 + 1 + 1)
-#define MODE_UNSEALED	0700
-#define MODE_SEALED	0600
 
 static char	 spool_root[1024];
 static int	 journal_fds[QUEUE_SHARDS];
-static int	 dir_fds[QUEUE_SHARDS];
+static int	 queue_dir_fd = -1;	/* queue/: the journals' directory */
 
 static uint32_t
 fnv1a(const char *p, size_t len)
@@ -87,46 +80,17 @@ queue_fs_init(const char *spool)
 	int i;
 
 	strlcpy(spool_root, strcmp(spool, "/") ? spool : "", sizeof(spool_root));
-	for (i = 0; i < QUEUE_SHARDS; i++) {
-		snprintf(path, sizeof(path), "%s/queue/%02x", spool_root, i);
-		if (mkdir(path, 0700) == -1 && errno != EEXIST)
-			fatal("mkdir %s", path);
-		if ((dir_fds[i] = open(path, O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC)) == -1)
-			fatal("open %s", path);
+	snprintf(path, sizeof(path), "%s/queue", spool_root);
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if ((queue_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		fatal("open %s", path);
+	for (i = 0; i < QUEUE_SHARDS; i++)
 		journal_fds[i] = -1;
-	}
+	seg_init(spool_root);
+	scratch_init(spool_root);
 	return 0;
-}
-
-int
-queue_fs_create(const char *qid)
-{
-	char path[1200];
-
-	spool_path(path, sizeof(path), NULL, qid, queue_fs_shard(qid));
-	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-	    MODE_UNSEALED);
-}
-
-/* An incoming file again, for writing its envelope (mgmtd's files:
- * queued.c keeps no descriptor for them meanwhile). */
-int
-queue_fs_reopen(const char *qid)
-{
-	char path[1200];
-
-	spool_path(path, sizeof(path), NULL, qid, queue_fs_shard(qid));
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-void
-queue_fs_discard(const char *qid)
-{
-	char path[1200];
-
-	spool_path(path, sizeof(path), NULL, qid, queue_fs_shard(qid));
-	unlink(path);
 }
 
 int
@@ -134,6 +98,8 @@ queue_fs_open(const struct qmsg *m)
 {
 	char path[1200];
 
+	if (m->seg != NULL)
+		return seg_open_body(m);
 	spool_path(path, sizeof(path), NULL, m->env->qid, m->shard);
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
@@ -272,8 +238,8 @@ env_decode_line(struct envelope *e, char *key, char *val, uint32_t *nr)
 	return -1;
 }
 
-static struct envelope *
-env_decode(char *text)
+struct envelope *
+queue_fs_env_decode(char *text)
 {
 	struct envelope *e;
 	char *line, *sp, *save = NULL;
@@ -301,30 +267,6 @@ bad:
 /* --- worker thread side --- */
 
 int
-queue_fs_seal(int fd, uint64_t size, const char *envtext, size_t envlen)
-{
-	char trailer[TRAILER_LEN + 1];
-	struct stat st;
-
-	if (fstat(fd, &st) == -1)
-		return -1;
-	if ((uint64_t)st.st_size != size) {
-		errno = EINVAL;
-		return -1;
-	}
-	snprintf(trailer, sizeof(trailer), TRAILER_MAGIC "%016" PRIx64
-	    " %08zx %08x\n", size, envlen, fnv1a(envtext, envlen));
-	if (pwrite(fd, envtext, envlen, size) != (ssize_t)envlen ||
-	    pwrite(fd, trailer, TRAILER_LEN, size + envlen) != TRAILER_LEN)
-		return -1;
-	/* fsync, not fdatasync: the mode says "sealed" at recovery.  The
-	 * inode is written anyway (the size changed). */
-	if (fchmod(fd, MODE_SEALED) == -1)
-		return -1;
-	return fsync(fd);
-}
-
-int
 queue_fs_journal_fd(int shard)
 {
 	char path[1200];
@@ -336,12 +278,6 @@ queue_fs_journal_fd(int shard)
 		    O_CLOEXEC, 0600);
 	}
 	return journal_fds[shard];
-}
-
-int
-queue_fs_sync_dir(int shard)
-{
-	return fsync(dir_fds[shard]);
 }
 
 int
@@ -417,7 +353,7 @@ recover_file(const char *path, const char *qid)
 	}
 	close(fd);
 	text[len] = '\0';
-	e = env_decode(text);
+	e = queue_fs_env_decode(text);
 	free(text);
 	if (e == NULL || strcmp(e->qid, qid) != 0 || e->size != off) {
 		envelope_free(e);
@@ -427,138 +363,181 @@ recover_file(const char *path, const char *qid)
 	return e;
 }
 
-/* Journal of one shard: mark final recipients in the recovered envelopes
- * of that shard, then rewrite it with only the lines still needed. */
-struct jline {
-	char		 qid[QID_LEN + 1];
-	uint32_t	 idx;
-	uint32_t	 state;
+/* What recovery found: a message, where it is, its shard. */
+struct rrec {
+	struct envelope	*e;
+	struct qseg	*seg;		/* NULL: a legacy file */
+	uint64_t	 recoff, reclen;
+	int		 shard;
 };
 
-static struct jline *
-journal_read(int shard, size_t *n)
-{
-	char path[1200], line[64];
-	struct jline *v = NULL;
-	size_t cap = 0;
-	FILE *f;
+struct rset {
+	struct rrec	*v;
+	size_t		 n, cap;
+};
 
-	*n = 0;
-	snprintf(path, sizeof(path), "%s/queue/%02x.journal", spool_root, shard);
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		struct jline j;
-
-		/* A torn last line (crash mid-write) is ignored: its
-		 * outcome was never acknowledged. */
-		if (sscanf(line, "%12s %u %u", j.qid, &j.idx, &j.state) != 3 ||
-		    strlen(line) != JOURNAL_LINE)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			if ((v = reallocarray(v, cap, sizeof(*v))) == NULL)
-				fatal("realloc");
-		}
-		v[(*n)++] = j;
-	}
-	fclose(f);
-	return v;
-}
+static struct rset	rset;
 
 static void
-journal_apply(struct envelope **envs, size_t nenv, struct jline *j, size_t nj)
+rset_add(struct envelope *e, struct qseg *seg, uint64_t recoff,
+    uint64_t reclen)
+{
+	struct rrec *r;
+
+	if (rset.n == rset.cap) {
+		rset.cap = rset.cap ? rset.cap * 2 : 256;
+		if ((rset.v = reallocarray(rset.v, rset.cap, sizeof(*rset.v))) ==
+		    NULL)
+			fatal("rset_add");
+	}
+	r = &rset.v[rset.n++];
+	r->e = e;
+	r->seg = seg;
+	r->recoff = recoff;
+	r->reclen = reclen;
+	r->shard = queue_fs_shard(e->qid);
+}
+
+static int
+rrec_cmp(const void *a, const void *b)
+{
+	const struct rrec *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->e->qid, y->e->qid)) != 0)
+		return c;
+	/* copies made by compaction: the older segment first */
+	if (x->seg == NULL || y->seg == NULL)
+		return x->seg == NULL ? -1 : y->seg != NULL;
+	return x->seg->seq < y->seg->seq ? -1 : x->seg->seq > y->seg->seq;
+}
+
+/* Sorted by queue id, one record per message (compaction may have left
+ * the same record in two segments; both are whole, the first is kept). */
+static void
+rset_sort(void)
 {
 	size_t i, k;
-	uint32_t r;
 
-	/* Spools are recovered once per start; n*m is fine for the
-	 * journal sizes one shard sees between restarts. Index by qid. */
-	for (i = 0; i < nj; i++)
-		for (k = 0; k < nenv; k++) {
-			if (envs[k] == NULL || strcmp(envs[k]->qid, j[i].qid))
-				continue;
-			for (r = 0; r < envs[k]->nrcpt; r++)
-				if (envs[k]->rcpts[r].index == j[i].idx)
-					envs[k]->rcpts[r].state = j[i].state;
-			break;
+	qsort(rset.v, rset.n, sizeof(*rset.v), rrec_cmp);
+	for (i = k = 0; i < rset.n; i++) {
+		if (k > 0 && strcmp(rset.v[k - 1].e->qid, rset.v[i].e->qid) == 0) {
+			envelope_free(rset.v[i].e);
+			continue;
 		}
+		rset.v[k++] = rset.v[i];
+	}
+	rset.n = k;
 }
 
+static struct rrec *
+rset_find(const char *qid)
+{
+	size_t lo = 0, hi = rset.n, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if ((c = strcmp(qid, rset.v[mid].e->qid)) == 0)
+			return &rset.v[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* A shard's journal: mark final recipients of the recovered messages,
+ * then rewrite it with only the lines of messages still on disk. */
 static void
-journal_rewrite(int shard, struct envelope **envs, size_t nenv)
+journal_recover(int shard)
 {
 	char path[1200], tmp[1300], line[64];
-	size_t k;
-	uint32_t r;
+	char qid[QID_LEN + 1];
+	unsigned int idx, state;
+	struct rrec *r;
+	uint32_t k;
+	size_t i;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/queue/%02x.journal", spool_root, shard);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			/* A torn last line (crash mid-write) is ignored: its
+			 * outcome was never acknowledged. */
+			if (strlen(line) != JOURNAL_LINE || sscanf(line,
+			    "%12s %u %u", qid, &idx, &state) != 3 ||
+			    (r = rset_find(qid)) == NULL)
+				continue;
+			for (k = 0; k < r->e->nrcpt; k++)
+				if (r->e->rcpts[k].index == idx)
+					r->e->rcpts[k].state = state;
+		}
+		fclose(f);
+	}
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	if ((f = fopen(tmp, "w")) == NULL) {
 		log_warn("%s", tmp);
 		return;
 	}
-	for (k = 0; k < nenv; k++)
-		for (r = 0; envs[k] && r < envs[k]->nrcpt; r++)
-			if (envs[k]->rcpts[r].state != RCPT_PENDING) {
-				snprintf(line, sizeof(line), "%s %06u %u\n",
-				    envs[k]->qid, envs[k]->rcpts[r].index,
-				    envs[k]->rcpts[r].state);
-				fputs(line, f);
-			}
+	for (i = 0; i < rset.n; i++) {
+		r = &rset.v[i];
+		if (r->shard != shard)
+			continue;
+		for (k = 0; k < r->e->nrcpt; k++)
+			if (r->e->rcpts[k].state != RCPT_PENDING)
+				fprintf(f, "%s %06u %u\n", r->e->qid,
+				    r->e->rcpts[k].index, r->e->rcpts[k].state);
+	}
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
 	    rename(tmp, path) != 0)
 		log_warn("cannot rewrite %s", path);
-	fsync(dir_fds[shard]);
 }
 
+/* Files of earlier versions, one per message, in queue/SS/. */
 static void
-recover_shard(int shard, void (*cb)(struct envelope *, int))
+recover_legacy(int shard)
 {
 	char dir[1200], path[1600];
-	struct envelope **envs = NULL;
-	struct jline *j;
+	struct envelope *e;
 	struct dirent *de;
-	size_t n = 0, cap = 0, nj, k;
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s/queue/%02x", spool_root, shard);
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		struct envelope *e;
-
 		if (strlen(de->d_name) != QID_LEN)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((e = recover_file(path, de->d_name)) == NULL)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((envs = reallocarray(envs, cap, sizeof(*envs))) ==
-			    NULL)
-				fatal("realloc");
-		}
-		envs[n++] = e;
+		if ((e = recover_file(path, de->d_name)) != NULL)
+			rset_add(e, NULL, 0, 0);
 	}
 	closedir(d);
-	j = journal_read(shard, &nj);
-	journal_apply(envs, n, j, nj);
-	free(j);
-	journal_rewrite(shard, envs, n);
-	for (k = 0; k < n; k++)
-		cb(envs[k], shard);
-	free(envs);
+}
+
+static int
+all_final(const struct envelope *e)
+{
+	uint32_t k;
+
+	for (k = 0; k < e->nrcpt; k++)
+		if (e->rcpts[k].state == RCPT_PENDING)
+			return 0;
+	return 1;
 }
 
 void
-queue_fs_recover(void (*cb)(struct envelope *, int))
+queue_fs_recover(void (*cb)(struct envelope *, int, struct qseg *, uint64_t,
+    uint64_t))
 {
 	char dir[1200], path[1600];
 	struct dirent *de;
+	struct rrec *r;
+	size_t i;
 	DIR *d;
-	int i;
+	int s;
 
 	/* Files in incoming/ (where earlier versions received messages)
 	 * never got a 250: drop them. */
@@ -572,6 +551,25 @@ queue_fs_recover(void (*cb)(struct envelope *, int))
 		}
 		closedir(d);
 	}
-	for (i = 0; i < QUEUE_SHARDS; i++)
-		recover_shard(i, cb);
+	seg_recover(rset_add);
+	for (s = 0; s < QUEUE_SHARDS; s++)
+		recover_legacy(s);
+	rset_sort();
+	for (s = 0; s < QUEUE_SHARDS; s++)
+		journal_recover(s);
+	if (fsync(queue_dir_fd) == -1)
+		log_warn("fsync queue/");
+	for (i = 0; i < rset.n; i++) {
+		r = &rset.v[i];
+		/* A record whose recipients are all final is not needed
+		 * (its journal lines stay until its segment is gone); a
+		 * legacy file is, to be removed. */
+		if (r->seg != NULL && all_final(r->e))
+			envelope_free(r->e);
+		else
+			cb(r->e, r->shard, r->seg, r->recoff, r->reclen);
+	}
+	free(rset.v);
+	memset(&rset, 0, sizeof(rset));
+	seg_recover_done();
 }

@@ -134,7 +134,7 @@ static char *
 hdr_read(struct qmsg *m)
 {
 	char *buf, *s, val[HDR_MAXVAL + 1];
-	size_t len = 0, hl, sz, o = 0, i;
+	size_t len = 0, hl, sz, o = 0, i, want;
 	ssize_t n;
 	int fd;
 
@@ -144,8 +144,9 @@ hdr_read(struct qmsg *m)
 	}
 	if ((buf = malloc(HDR_READ)) == NULL)
 		fatal("hdr_read");
-	while (len < HDR_READ && (n = pread(fd, buf + len, HDR_READ - len,
-	    len)) > 0)
+	want = HDR_READ < m->env->size ? HDR_READ : m->env->size;
+	while (len < want && (n = pread(fd, buf + len, want - len,
+	    m->env->off + len)) > 0)
 		len += n;
 	close(fd);
 	/* the header ends at the first empty line */

@@ -37,6 +37,7 @@ inbound_divert(struct qmsg *m, uint32_t k)
 		m_add_string(qd->bounced, e->sender);
 		m_add_string(qd->bounced, r->addr);
 		m_add_u64(qd->bounced, e->size);
+		m_add_u64(qd->bounced, e->off);
 		m_add_string(qd->bounced, e->client);
 		m_close(qd->bounced);
 		log_info("%s: to=<%s> handed to bounced", e->qid, r->addr);

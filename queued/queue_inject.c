@@ -66,6 +66,7 @@ inject_send(struct qmsg *m, uint32_t k, const char *queue,
 	m_add_u32(qd->bounced, e->flags);
 	m_add_i64(qd->bounced, e->queued);
 	m_add_u64(qd->bounced, e->size);
+	m_add_u64(qd->bounced, e->off);
 	m_add_string(qd->bounced, r->addr);
 	m_add_string(qd->bounced, r->orcpt);
 	m_add_u32(qd->bounced, r->notify);
@@ -146,7 +147,7 @@ inject_message(struct msg *msg)
 	const char *about, *rcpt, *vmta, *text, *p;
 	struct envelope *e;
 	char qid[QID_LEN + 1];
-	int fd, tries = 0;
+	int fd, slot;
 
 	m_get_string(msg, &about);
 	m_get_string(msg, &rcpt);
@@ -155,16 +156,14 @@ inject_message(struct msg *msg)
 	m_end(msg);
 	if (rcpt == NULL || text == NULL || *rcpt == '\0')
 		return;
-	do {
-		qid_new(qid);
-		fd = queue_fs_create(qid);
-	} while (fd == -1 && errno == EEXIST && ++tries < 8);
-	if (fd == -1 || write_all(fd, text, strlen(text)) == -1) {
+	queued_qid_new(qid);
+	if ((fd = scratch_open(&slot)) == -1 ||
+	    write_all(fd, text, strlen(text)) == -1) {
 		log_warn("%s: DSN to <%s> not queued", about ? about : "?",
 		    rcpt);
 		if (fd != -1) {
 			close(fd);
-			queue_fs_discard(qid);
+			scratch_release(slot);
 		}
 		return;
 	}
@@ -190,5 +189,5 @@ inject_message(struct msg *msg)
 	e->nrcpt = 1;
 	e->rcpts[0].notify = NOTIFY_NEVER;
 	log_info("%s: DSN for %s to <%s>", qid, about ? about : "?", rcpt);
-	commit_message(qid, fd, e, PROC_QUEUED, COMMIT_LOCAL);
+	commit_message(qid, fd, slot, e, PROC_QUEUED, COMMIT_LOCAL);
 }

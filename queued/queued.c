@@ -22,6 +22,7 @@ struct incoming {
 	RB_ENTRY(incoming) entry;
 	char		 qid[QID_LEN + 1];
 	int		 fd;		/* -1: reopened at commit (mgmtd's) */
+	int		 slot;		/* its scratch file */
 	int		 proc;		/* PROC_SMTPD or PROC_MGMTD */
 	uint32_t	 session;
 };
@@ -121,18 +122,15 @@ msg_create(struct mproc *p, uint32_t session)
 {
 	struct incoming *in;
 	char qid[QID_LEN + 1];
-	int fd, tries = 0;
+	int fd, slot;
 
 	if (qd->stopping || spool_is_full()) {
 		create_fail(p, session, 452, "4.3.1",
 		    "insufficient system storage");
 		return;
 	}
-	do {
-		qid_new(qid);
-		fd = queue_fs_create(qid);
-	} while (fd == -1 && errno == EEXIST && ++tries < 8);
-	if (fd == -1) {
+	queued_qid_new(qid);
+	if ((fd = scratch_open(&slot)) == -1) {
 		log_warn("cannot create message file");
 		create_fail(p, session, 451, "4.3.0",
 		    "temporary local problem, try again later");
@@ -142,6 +140,7 @@ msg_create(struct mproc *p, uint32_t session)
 		fatal("calloc");
 	strlcpy(in->qid, qid, sizeof(in->qid));
 	in->fd = fd;
+	in->slot = slot;
 	in->proc = p->proc;
 	in->session = session;
 	RB_INSERT(incoming_tree, &incomings, in);
@@ -177,9 +176,9 @@ msg_commit(struct mproc *p, uint32_t session, struct msg *m)
 		in = NULL;
 	}
 	if (in != NULL && in->fd == -1 &&
-	    (in->fd = queue_fs_reopen(in->qid)) == -1) {
+	    (in->fd = scratch_reopen(in->slot)) == -1) {
 		log_warn("%s: cannot open the message again", in->qid);
-		queue_fs_discard(in->qid);
+		scratch_release(in->slot);
 		free(in);
 		in = NULL;
 	}
@@ -192,7 +191,8 @@ msg_commit(struct mproc *p, uint32_t session, struct msg *m)
 		m_close(p);
 		return;
 	}
-	commit_message(in->qid, in->fd, envelope_dup(&env), p->proc, session);
+	commit_message(in->qid, in->fd, in->slot, envelope_dup(&env), p->proc,
+	    session);
 	envelope_clear_view(&env);
 	free(in);
 }
@@ -203,7 +203,7 @@ incoming_drop(struct incoming *in)
 	RB_REMOVE(incoming_tree, &incomings, in);
 	if (in->fd != -1)
 		close(in->fd);
-	queue_fs_discard(in->qid);
+	scratch_release(in->slot);
 	free(in);
 }
 
@@ -504,9 +504,27 @@ queued_peer(int proc, int instance, int fd)
 }
 
 static void
-queued_recovered(struct envelope *e, int shard)
+queued_recovered(struct envelope *e, int shard, struct qseg *seg,
+    uint64_t recoff, uint64_t reclen)
 {
-	sched_add_message(e, shard, 0);
+	struct qmsg *m = sched_add_message(e, shard, 0);
+
+	if (seg != NULL)
+		seg_attach(m, seg, recoff, reclen);
+}
+
+/* A queue id no message in the queue or being received has (60 random
+ * bits: this loop all but never turns twice). */
+void
+queued_qid_new(char *qid)
+{
+	struct incoming key;
+
+	do {
+		qid_new(qid);
+		strlcpy(key.qid, qid, sizeof(key.qid));
+	} while (sched_find(qid) != NULL ||
+	    RB_FIND(incoming_tree, &incomings, &key) != NULL);
 }
 
 /* The spool is recovered as soon as the config says where it is, before

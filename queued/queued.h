@@ -7,12 +7,15 @@
  * (domain/vmta, sched.c), hands work to deliverd, journals outcomes and
  * tells bounced what happened (queue_acct.c).
  *
- * Spool layout (queue_fs.c):
- *	queue/SS/QID		body, then envelope, then trailer; mode
- *				0700 while received (not acknowledged),
- *				0600 once sealed
+ * Spool layout (queue_fs.c, queue_seg.c, queue_scratch.c):
+ *	queue/data/SEQ		segments: the log of committed messages,
+ *				one record each (body, envelope, hash)
  *	queue/SS.journal	recipient outcomes, appended
- *	corrupt/QID		files that failed to parse at start
+ *	scratch/N		where smtpd and mgmtd write a message
+ *				before it is committed; reused
+ *	queue/SS/QID		a file per message (earlier versions):
+ *				still read at start, never written
+ *	corrupt/QID		such files that failed to parse at start
  */
 #ifndef QUEUED_H
 #define QUEUED_H
@@ -32,6 +35,23 @@
 #define QUEUE_MAX_RETRIES	32
 
 struct sitem;
+struct qmsg;
+
+/* A segment of the message log (queue_seg.c). */
+struct qseg {
+	TAILQ_ENTRY(qseg) entry;
+	uint64_t	 seq;
+	int		 fd;		/* read-write: the writer thread */
+	int		 rfd;		/* read-only: dup'ed for readers */
+	uint64_t	 size;		/* end of the last placed record */
+	uint64_t	 nlive;		/* records still needed */
+	uint64_t	 live_bytes;
+	int		 moving;	/* compaction copies its records */
+	LIST_HEAD(, qmsg) msgs;
+};
+#define SEG_MAX		(64ULL * 1024 * 1024)
+#define SEG_HDR_LEN	59
+#define SEG_END_LEN	29
 
 /* A message in the queue. */
 struct qmsg {
@@ -46,6 +66,10 @@ struct qmsg {
 	LIST_HEAD(, sitem) items;
 	char		*acct_hdrs;	/* queue_headers.c, NULL: not read */
 	uint16_t	*delays;	/* delay DSNs sent per recipient */
+	struct qseg	*seg;		/* NULL: a file of its own (legacy) */
+	LIST_ENTRY(qmsg) sentry;	/* the segment's messages */
+	uint64_t	 recoff, reclen;	/* its record in seg */
+	int		 moving;	/* being copied by compaction */
 };
 RB_HEAD(qmsg_tree, qmsg);
 RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
@@ -135,31 +159,61 @@ extern struct queued	*qd;
 int64_t		 now_ms(void);		/* wall clock, ms */
 /* Re-evaluate the spool limits; tells smtpd when the answer changed. */
 int		 spool_is_full(void);
+void		 queued_qid_new(char *qid);
 
-/* queue_fs.c */
+/* queue_fs.c: envelope text, journals, recovery, legacy files */
 int		 queue_fs_init(const char *spool);
-int		 queue_fs_create(const char *qid);	/* fd, or -1 */
-int		 queue_fs_reopen(const char *qid);	/* fd, or -1 */
-void		 queue_fs_discard(const char *qid);
 int		 queue_fs_shard(const char *qid);
 char		*queue_fs_env_encode(const struct envelope *, size_t *len);
-int		 queue_fs_open(const struct qmsg *);	/* read-only fd */
+struct envelope	*queue_fs_env_decode(char *text);
+/* A read-only fd of the message; its body starts at m->env->off. */
+int		 queue_fs_open(const struct qmsg *);
 /* Run in a worker thread: */
-int		 queue_fs_seal(int fd, uint64_t size, const char *envtext,
-		    size_t envlen);
 int		 queue_fs_journal_fd(int shard);
-int		 queue_fs_sync_dir(int shard);
 int		 queue_fs_remove(const char *qid, int shard);
-/* Recovery at start. */
-void		 queue_fs_recover(void (*cb)(struct envelope *, int shard));
+/* Recovery at start: cb gets each message with its segment (NULL for
+ * a file of its own) and its record there. */
+void		 queue_fs_recover(void (*cb)(struct envelope *, int shard,
+		    struct qseg *, uint64_t recoff, uint64_t reclen));
+
+/* queue_seg.c: the message log */
+void		 seg_init(const char *root);
+uint64_t	 seg_rec_len(uint64_t size, size_t envlen);
+struct qseg	*seg_place(uint64_t len, uint64_t *off);
+void		 seg_unplace(struct qseg *, uint64_t off);
+void		 seg_attach(struct qmsg *, struct qseg *, uint64_t recoff,
+		    uint64_t reclen);
+void		 seg_detach(struct qmsg *);
+int		 seg_open_body(const struct qmsg *);
+void		 seg_compact(void (*move)(struct qmsg *));
+void		 seg_stats(uint64_t *nsegs, uint64_t *bytes, uint64_t *live);
+void		 seg_recover(void (*cb)(struct envelope *, struct qseg *,
+		    uint64_t recoff, uint64_t reclen));
+void		 seg_recover_done(void);
+/* Run in the writer thread: */
+int		 seg_file_open(struct qseg *);
+int		 seg_write_rec(struct qseg *, uint64_t off, const char *qid,
+		    int bodyfd, uint64_t size, const char *env, size_t envlen,
+		    char *buf, size_t bufsz);
+int		 seg_copy_rec(struct qseg *, uint64_t off, const struct qseg *,
+		    uint64_t fromoff, uint64_t len, char *buf, size_t bufsz);
+int		 seg_sync(struct qseg *);
+void		 seg_cut(struct qseg *, uint64_t off);
+
+/* queue_scratch.c: files a message is written into before its commit */
+void		 scratch_init(const char *spool);
+int		 scratch_open(int *slot);	/* fd (empty file), or -1 */
+int		 scratch_reopen(int slot);
+void		 scratch_release(int slot);
 
 /* queue_commit.c: group commit */
 void		 commit_init(void);
 /* proc: who waits for MSG_COMMIT_OK/FAIL with peerid session
  * (PROC_SMTPD, or PROC_MGMTD for HTTP injection); COMMIT_LOCAL for a
  * message Tern made itself. */
-void		 commit_message(const char *qid, int fd, struct envelope *,
-		    int proc, uint32_t session);
+void		 commit_message(const char *qid, int fd, int slot,
+		    struct envelope *, int proc, uint32_t session);
+void		 commit_compact(void);
 void		 commit_result(struct qmsg *, uint32_t idx, uint32_t state);
 void		 commit_remove(struct qmsg *);
 void		 commit_ack(int worker, uint32_t tag);
@@ -167,7 +221,7 @@ int		 commit_idle(void);
 
 /* sched.c */
 void		 sched_init(void);
-void		 sched_add_message(struct envelope *, int shard, int fresh);
+struct qmsg	*sched_add_message(struct envelope *, int shard, int fresh);
 void		 sched_kick(void);
 void		 sched_reconfigure(void);
 void		 sched_worker_up(int worker);

@@ -358,7 +358,7 @@ sched_pool_member(const char *vmta)
 }
 
 /* Group the pending recipients of a message into one item per queue. */
-void
+struct qmsg *
 sched_add_message(struct envelope *env, int shard, int fresh)
 {
 	struct qmsg *m;
@@ -406,6 +406,7 @@ sched_add_message(struct envelope *env, int shard, int fresh)
 	free(done);
 	free(grp);
 	sched_msg_maybe_final(m);
+	return m;
 }
 
 void

@@ -41,7 +41,7 @@ test_small_body_is_one_piece_with_the_dot(void **state)
 	int fd = body_file(text, strlen(text));
 	ssize_t n;
 
-	mta_body_init(&b, fd, strlen(text));
+	mta_body_init(&b, fd, 0, strlen(text));
 	n = mta_body_next(&b, out);
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(out, want, n);
@@ -65,7 +65,7 @@ test_large_body_ends_in_its_last_piece(void **state)
 	text[len - 2] = '\r';
 	text[len - 1] = '\n';
 	fd = body_file(text, len);
-	mta_body_init(&b, fd, len);
+	mta_body_init(&b, fd, 0, len);
 	while ((n = mta_body_next(&b, out)) > 0) {
 		pieces++;
 		total += n;
@@ -86,7 +86,7 @@ test_short_file_is_an_error(void **state)
 	struct mta_body b;
 	int fd = body_file("abc", 3);
 
-	mta_body_init(&b, fd, 10);
+	mta_body_init(&b, fd, 0, 10);
 	assert_int_equal(mta_body_next(&b, out), 3);
 	assert_false(b.ended);
 	assert_int_equal(mta_body_next(&b, out), -1);
