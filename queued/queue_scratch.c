@@ -8,6 +8,15 @@
  * more than the rest of its commit (ext4's inode allocation).  Nothing
  * in them is ever acknowledged, so nothing in them is synced, and at
  * start they are all removed.
+ *
+ * queued keeps the first SCRATCH_KEEP of them open for good and hands
+ * out duplicates of that descriptor, emptied (truncated, offset 0: the
+ * writers use write(2)).  Why: ext4 flushes a file that was truncated to
+ * zero when its last descriptor is closed (auto_da_alloc, meant for
+ * programs that rewrite a file in place), which would write every
+ * message's scratch copy to disk for nothing.  Slots beyond those (a
+ * large HTTP injection creates every file before committing any) are
+ * opened and closed each time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,10 +30,13 @@
 #include "log.h"
 #include "queued.h"
 
+#define SCRATCH_KEEP	512
+
 static char	 scratch_dir[1100];
 static int	*free_slots;		/* a stack */
 static size_t	 nfree, cfree;
 static int	 next_slot;
+static int	 kept[SCRATCH_KEEP];	/* open for good, -1: not yet */
 
 static void
 scratch_path(char *buf, size_t sz, int slot)
@@ -39,6 +51,8 @@ scratch_init(const char *root)
 	struct dirent *de;
 	DIR *d;
 
+	for (int i = 0; i < SCRATCH_KEEP; i++)
+		kept[i] = -1;
 	snprintf(scratch_dir, sizeof(scratch_dir), "%s/scratch", root);
 	if (mkdir(scratch_dir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", scratch_dir);
@@ -53,32 +67,48 @@ scratch_init(const char *root)
 	closedir(d);
 }
 
+static int
+scratch_file(int slot, int flags)
+{
+	char path[1200];
+
+	scratch_path(path, sizeof(path), slot);
+	return open(path, O_RDWR | O_CLOEXEC | flags, 0600);
+}
+
 /* An empty scratch file, read-write; *slot names it until released. */
 int
 scratch_open(int *slot)
 {
-	char path[1200];
-	int fd;
+	int fd, e;
 
 	*slot = nfree > 0 ? free_slots[--nfree] : next_slot++;
-	scratch_path(path, sizeof(path), *slot);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
-	    -1) {
-		int e = errno;
-
-		scratch_release(*slot);
-		errno = e;
+	if (*slot >= SCRATCH_KEEP) {
+		if ((fd = scratch_file(*slot, O_CREAT | O_TRUNC)) == -1)
+			goto fail;
+		return fd;
 	}
+	if (kept[*slot] == -1 &&
+	    (kept[*slot] = scratch_file(*slot, O_CREAT)) == -1)
+		goto fail;
+	if (ftruncate(kept[*slot], 0) == -1 ||
+	    lseek(kept[*slot], 0, SEEK_SET) == -1 ||
+	    (fd = fcntl(kept[*slot], F_DUPFD_CLOEXEC, 0)) == -1)
+		goto fail;
 	return fd;
+fail:
+	e = errno;
+	scratch_release(*slot);
+	errno = e;
+	return -1;
 }
 
 int
 scratch_reopen(int slot)
 {
-	char path[1200];
-
-	scratch_path(path, sizeof(path), slot);
-	return open(path, O_RDWR | O_CLOEXEC);
+	if (slot < SCRATCH_KEEP && kept[slot] != -1)
+		return fcntl(kept[slot], F_DUPFD_CLOEXEC, 0);
+	return scratch_file(slot, 0);
 }
 
 void
