@@ -10,8 +10,8 @@
  * start they are all removed.
  *
  * queued keeps the first SCRATCH_KEEP of them open for good and hands
- * out duplicates of that descriptor, emptied (truncated, offset 0: the
- * writers use write(2)).  Why: ext4 flushes a file that was truncated to
+ * out duplicates of that descriptor (offset 0: the writers use
+ * write(2)); a file is emptied when it is released.  Why: ext4 flushes a file that was truncated to
  * zero when its last descriptor is closed (auto_da_alloc, meant for
  * programs that rewrite a file in place), which would write every
  * message's scratch copy to disk for nothing.  Slots beyond those (a
@@ -38,6 +38,8 @@ static size_t	 nfree, cfree;
 static int	 next_slot;
 static int	 kept[SCRATCH_KEEP];	/* open for good, -1: not yet */
 
+static void	scratch_push(int);
+
 static void
 scratch_path(char *buf, size_t sz, int slot)
 {
@@ -49,6 +51,7 @@ scratch_init(const char *root)
 {
 	char path[1400];
 	struct dirent *de;
+	struct stat st;
 	DIR *d;
 
 	for (int i = 0; i < SCRATCH_KEEP; i++)
@@ -62,6 +65,13 @@ scratch_init(const char *root)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", scratch_dir, de->d_name);
+		/* Emptied when released: one with data was being received
+		 * (or committed) when Tern stopped.  No 250 was given for
+		 * it; a message committed from it is in the log. */
+		if (stat(path, &st) == 0 && st.st_size > 0)
+			log_info("scratch/%s: %lld bytes of a message being "
+			    "received when Tern stopped (no 250 was given); "
+			    "removed", de->d_name, (long long)st.st_size);
 		unlink(path);
 	}
 	closedir(d);
@@ -84,15 +94,14 @@ scratch_open(int *slot)
 
 	*slot = nfree > 0 ? free_slots[--nfree] : next_slot++;
 	if (*slot >= SCRATCH_KEEP) {
-		if ((fd = scratch_file(*slot, O_CREAT | O_TRUNC)) == -1)
+		if ((fd = scratch_file(*slot, O_CREAT)) == -1)
 			goto fail;
 		return fd;
 	}
 	if (kept[*slot] == -1 &&
 	    (kept[*slot] = scratch_file(*slot, O_CREAT)) == -1)
 		goto fail;
-	if (ftruncate(kept[*slot], 0) == -1 ||
-	    lseek(kept[*slot], 0, SEEK_SET) == -1 ||
+	if (lseek(kept[*slot], 0, SEEK_SET) == -1 ||
 	    (fd = fcntl(kept[*slot], F_DUPFD_CLOEXEC, 0)) == -1)
 		goto fail;
 	return fd;
@@ -111,14 +120,32 @@ scratch_reopen(int slot)
 	return scratch_file(slot, 0);
 }
 
+/* Emptied now (in the page cache only: nothing of it was written out)
+ * so that a file with data at start is a message cut short. */
 void
 scratch_release(int slot)
+{
+	char path[1200];
+
+	if (slot < SCRATCH_KEEP && kept[slot] != -1) {
+		if (ftruncate(kept[slot], 0) == -1)
+			log_warn("scratch/%d", slot);
+	} else {
+		scratch_path(path, sizeof(path), slot);
+		if (truncate(path, 0) == -1 && errno != ENOENT)
+			log_warn("%s", path);
+	}
+	scratch_push(slot);
+}
+
+static void
+scratch_push(int slot)
 {
 	if (nfree == cfree) {
 		cfree = cfree ? cfree * 2 : 64;
 		if ((free_slots = reallocarray(free_slots, cfree,
 		    sizeof(*free_slots))) == NULL)
-			fatal("scratch_release");
+			fatal("scratch_push");
 	}
 	free_slots[nfree++] = slot;
 }

@@ -54,6 +54,7 @@
 #define ENV_MAX		(16 * 1024 * 1024)
 
 static char		 data_dir[1100];
+static char		 corrupt_dir[1100];
 static int		 data_fd = -1;
 static uint64_t		 next_seq = 1;
 static struct qseg	*active;
@@ -107,6 +108,7 @@ void
 seg_init(const char *root)
 {
 	snprintf(data_dir, sizeof(data_dir), "%s/queue/data", root);
+	snprintf(corrupt_dir, sizeof(corrupt_dir), "%s/corrupt", root);
 	if (mkdir(data_dir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", data_dir);
 	if ((data_fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
@@ -429,60 +431,88 @@ seg_cut(struct qseg *s, uint64_t off)
 
 /* --- recovery --- */
 
-/* One record at p (avail bytes); its length, 0 when the header does not
- * check (stop), or -(length) when the header checks but the record does
- * not (skip it). */
-static int64_t
-seg_parse(const char *p, uint64_t avail, struct envelope **out)
+/* A record that cannot be read back is kept for the operator in
+ * corrupt/QID, as a damaged legacy file is. */
+static void
+seg_quarantine(const char *qid, const char *p, uint64_t len, const char *why)
 {
-	char hdr[SEG_HDR_LEN + 1], qid[QID_LEN + 1], *text;
-	uint64_t size, len, h;
-	size_t envlen;
-	uint32_t sum;
-	const char *end;
+	char path[1200];
+	int fd;
 
-	*out = NULL;
+	log_warnx("%s: %s; moved to corrupt/", qid, why);
+	if (mkdir(corrupt_dir, 0700) == -1 && errno != EEXIST)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", corrupt_dir, qid);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || pwrite_all(fd, p, len, 0) == -1)
+		log_warn("%s: cannot keep it in corrupt/", qid);
+	if (fd != -1)
+		close(fd);
+}
+
+/* The header at p, or -1 when it does not check (not a record). */
+static int
+seg_parse_header(const char *p, uint64_t avail, char *qid, uint64_t *size,
+    size_t *envlen)
+{
+	char hdr[SEG_HDR_LEN + 1];
+	uint32_t sum;
+
 	if (avail < SEG_HDR_LEN || memcmp(p, REC_MAGIC, REC_MAGIC_LEN) != 0)
-		return 0;
+		return -1;
 	memcpy(hdr, p, SEG_HDR_LEN);
 	hdr[SEG_HDR_LEN] = '\0';
 	if (sscanf(hdr + REC_MAGIC_LEN, "%12s %16" SCNx64 " %8zx %8x", qid,
-	    &size, &envlen, &sum) != 4 || strlen(qid) != QID_LEN ||
+	    size, envlen, &sum) != 4 || strlen(qid) != QID_LEN ||
 	    hdr[SEG_HDR_LEN - 1] != '\n' ||
-	    fnv1a32(hdr, SEG_HDR_LEN - 9) != sum || envlen > ENV_MAX ||
-	    size > avail)
-		return 0;
-	len = seg_rec_len(size, envlen);
-	if (len > avail)
-		return 0;
-	end = p + SEG_HDR_LEN + size + envlen;
-	h = seg_hash(seg_hash(HASH_SEED, p + SEG_HDR_LEN, size),
-	    p + SEG_HDR_LEN + size, envlen);
-	snprintf(hdr, sizeof(hdr), END_MAGIC "%016" PRIx64 "\n", h);
-	if (memcmp(end, hdr, SEG_END_LEN) != 0)
-		return -(int64_t)len;
-	if ((text = malloc(envlen + 1)) == NULL)
-		fatal("seg_parse");
-	memcpy(text, p + SEG_HDR_LEN + size, envlen);
-	text[envlen] = '\0';
-	*out = queue_fs_env_decode(text);
-	free(text);
-	if (*out != NULL && (strcmp((*out)->qid, qid) != 0 ||
-	    (*out)->size != size)) {
-		envelope_free(*out);
-		*out = NULL;
-	}
-	return *out == NULL ? -(int64_t)len : (int64_t)len;
+	    fnv1a32(hdr, SEG_HDR_LEN - 9) != sum || *envlen > ENV_MAX)
+		return -1;
+	return 0;
 }
 
+/* The envelope of the whole record at p (len bytes), or NULL when its
+ * hash or its envelope does not check. */
+static struct envelope *
+seg_parse_record(const char *p, const char *qid, uint64_t size,
+    size_t envlen)
+{
+	char end[SEG_END_LEN + 1], *text;
+	struct envelope *e;
+	uint64_t h;
+
+	h = seg_hash(seg_hash(HASH_SEED, p + SEG_HDR_LEN, size),
+	    p + SEG_HDR_LEN + size, envlen);
+	snprintf(end, sizeof(end), END_MAGIC "%016" PRIx64 "\n", h);
+	if (memcmp(p + SEG_HDR_LEN + size + envlen, end, SEG_END_LEN) != 0)
+		return NULL;
+	if ((text = malloc(envlen + 1)) == NULL)
+		fatal("seg_parse_record");
+	memcpy(text, p + SEG_HDR_LEN + size, envlen);
+	text[envlen] = '\0';
+	e = queue_fs_env_decode(text);
+	free(text);
+	if (e != NULL && (strcmp(e->qid, qid) != 0 || e->size != size)) {
+		envelope_free(e);
+		e = NULL;
+	}
+	return e;
+}
+
+/*
+ * Every record of one segment, in order.  A record whose header checks
+ * but whose content does not is kept in corrupt/ and skipped; a header
+ * that does not check ends the segment (a crash cut the last write
+ * short: nothing after it was acknowledged).
+ */
 static void
 seg_scan(struct qseg *s, uint64_t fsize,
     void (*cb)(struct envelope *, struct qseg *, uint64_t, uint64_t))
 {
+	char qid[QID_LEN + 1];
 	struct envelope *e;
-	const char *map;
-	uint64_t off = 0;
-	int64_t n;
+	const char *map, *z;
+	uint64_t off = 0, size, len, i;
+	size_t envlen;
 
 	s->size = fsize;
 	if (fsize == 0)
@@ -492,30 +522,32 @@ seg_scan(struct qseg *s, uint64_t fsize,
 		log_warn("segment %016" PRIx64 ": mmap", s->seq);
 		return;
 	}
-	while (off < fsize && (n = seg_parse(map + off, fsize - off, &e)) != 0) {
-		if (n < 0) {
-			log_warnx("segment %016" PRIx64 " offset %" PRIu64
-			    ": damaged record skipped (never acknowledged, "
-			    "or the disk lost it)", s->seq, off);
-			off += -n;
-			continue;
+	while (off < fsize && seg_parse_header(map + off, fsize - off, qid,
+	    &size, &envlen) == 0) {
+		if (size > fsize - off ||
+		    (len = seg_rec_len(size, envlen)) > fsize - off) {
+			seg_quarantine(qid, map + off, fsize - off,
+			    "record cut short (a crash during its write: no "
+			    "250 was given)");
+			off = fsize;
+			break;
 		}
-		e->off = off + SEG_HDR_LEN;
-		cb(e, s, off, n);
-		off += n;
+		if ((e = seg_parse_record(map + off, qid, size, envlen)) ==
+		    NULL)
+			seg_quarantine(qid, map + off, len, "damaged record "
+			    "(hash or envelope does not check)");
+		else {
+			e->off = off + SEG_HDR_LEN;
+			cb(e, s, off, len);
+		}
+		off += len;
 	}
-	if (off < fsize) {
-		const char *z = map + off;
-		uint64_t i;
-
-		for (i = 0; i < fsize - off && z[i] == '\0'; i++)
-			;
-		if (i < fsize - off)
-			log_warnx("segment %016" PRIx64 ": %" PRIu64 " bytes "
-			    "at its end are not a whole record (a write cut "
-			    "short by a crash: never acknowledged); ignored",
-			    s->seq, fsize - off);
-	}
+	for (z = map + off, i = 0; i < fsize - off && z[i] == '\0'; i++)
+		;
+	if (i < fsize - off)
+		log_warnx("segment %016" PRIx64 ": %" PRIu64 " bytes at its "
+		    "end are not a record (a write cut short by a crash: "
+		    "never acknowledged); ignored", s->seq, fsize - off);
 	munmap((void *)map, fsize);
 }
 

@@ -117,6 +117,46 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20,
         time.sleep(interval)
 
 
+@dataclass
+class SpoolRecord:
+    """A message record in one of the spool's segments (docs/spool.md)."""
+    qid: str
+    path: Path
+    offset: int
+    length: int
+    body: bytes
+    whole: bool      # header, lengths and trailer in place
+
+
+REC_MAGIC = b"#TERN-REC2 "
+REC_HDR = 59
+REC_END = 29
+
+
+def spool_records(spool: Path) -> list:
+    """Every record in spool/queue/data/*, read the way docs/spool.md
+    describes the format (the hash is queued's to check)."""
+    out = []
+    for seg in sorted((spool / "queue" / "data").glob("*")):
+        try:
+            data = seg.read_bytes()
+        except OSError:
+            continue
+        off = 0
+        while data[off:off + len(REC_MAGIC)] == REC_MAGIC:
+            f = data[off + len(REC_MAGIC):off + REC_HDR].split()
+            if len(f) != 4:
+                break
+            qid, size, envlen = f[0].decode(), int(f[1], 16), int(f[2], 16)
+            length = REC_HDR + size + envlen + REC_END
+            end = data[off + length - REC_END:off + length]
+            out.append(SpoolRecord(qid, seg, off, length,
+                                   data[off + REC_HDR:off + REC_HDR + size],
+                                   end.startswith(b"\n#TERN-END2 ")))
+            off += length
+    return out
+
+
 def make_message(subject: str = "test", body: str = "Hello.\n",
                  mail_from: str = "sender@client.test",
                  to: str = "rcpt@example.test",

@@ -14,7 +14,8 @@ with warnings.catch_warnings():
     import crypt  # deprecated in 3.11, still the way to call crypt(3)
 import pytest
 
-from conftest import LOOPBACK, free_port, make_message, scaled
+from conftest import (LOOPBACK, free_port, make_message, scaled,
+                      spool_records)
 
 SENDER = "bounces@sender.test"
 VMTA = """<virtual-mta vm1>
@@ -65,8 +66,11 @@ def status_json(tern):
 
 
 def spool_files(tern):
-    return sorted(p.name for p in tern.spool.rglob("*")
-                  if p.is_file() and not p.name.endswith(".journal"))
+    """What the spool holds: message records, and scratch files with
+    data (a message being written)."""
+    return sorted([r.qid for r in spool_records(tern.spool)] +
+                  [p.name for p in (tern.spool / "scratch").glob("*")
+                   if p.stat().st_size > 0])
 
 
 def test_inject_1000_recipients_with_substitutions(make_tern, sink,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (LOOPBACK, TIME_SCALE, Sink, Tern, free_port,
-                      make_message, scaled, wait_for)
+                      make_message, scaled, spool_records, wait_for)
 
 SENDER = "sender@client.test"
 QID_RE = re.compile(rb"^Received:.*?\bid ([0-9A-Za-z]+)", re.S | re.M)
@@ -30,28 +30,16 @@ def _received_qid(data: bytes) -> str:
     return m.group(1).decode() if m else ""
 
 
-TRAILER = b"\n#TERN-ENV1 "
-
-
 def _on_disk(spool: Path, qid: str) -> bool:
-    """queue/SS/QID exists and is sealed: it ends with the envelope
-    trailer and has the sealed mode (0600; 0700 while being received)."""
-    for f in spool.glob(f"queue/*/{qid}"):
-        try:
-            with open(f, "rb") as fh:
-                mode = os.fstat(fh.fileno()).st_mode & 0o777
-                fh.seek(-64, os.SEEK_END)
-                tail = fh.read()
-        except OSError:
-            return False
-        return mode == 0o600 and TRAILER in tail
-    return False
+    """The message has a whole record in one of the spool's segments."""
+    return any(r.qid == qid and r.whole for r in spool_records(spool))
 
 
 def _files_holding(spool: Path, needle: bytes) -> list:
-    """Message files in queue/*/ whose text contains needle."""
+    """Scratch files (messages being received) whose text contains
+    needle."""
     out = []
-    for f in spool.glob("queue/*/*"):
+    for f in spool.glob("scratch/*"):
         try:
             if f.is_file() and needle in f.read_bytes():
                 out.append(f)
@@ -67,7 +55,8 @@ class Load:
     smtplib, for as long as the load runs.  A message that got no 250
     (refused, connection lost, Tern down) is sent again, with the same
     Message-ID, like a real client would.  Right at each 250 the message
-    must be in the spool (queue/SS/QID, sealed) or already delivered."""
+    must be in the spool (a whole record in a segment) or already
+    delivered."""
 
     def __init__(self, tern: Tern, sink: Sink, threads: int = 3):
         self.tern = tern
@@ -303,13 +292,14 @@ def _fill(path: Path) -> Path:
     """A file that takes every free byte of the filesystem."""
     filler = path / "filler"
     chunk = b"\0" * (1 << 16)
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError:
-            pass
+    f = open(filler, "wb", buffering=0)
+    try:
+        while True:
+            f.write(chunk)
+    except OSError:
+        pass
+    finally:
+        f.close()
     return filler
 
 
@@ -396,11 +386,13 @@ def test_full_disk_gives_452_loses_nothing_and_recovers(make_tern, sink,
 
 # ------------------------------------------------- corrupted spool files
 
-def test_corrupt_spool_files_are_quarantined_at_start(make_tern, catchall):
-    """Four messages wait in the spool while Tern is stopped; one file is
-    truncated, one has a byte of its envelope changed, one is cut inside
-    its trailer.  At start the three are moved to corrupt/ with a log line
-    naming each, and the intact one is delivered."""
+def test_corrupt_spool_records_are_quarantined_at_start(make_tern,
+                                                        catchall):
+    """Four messages wait in the spool while Tern is stopped; in their
+    segment one record has a byte of its envelope changed, one a byte of
+    its body, and the segment is cut inside the last record.  At start
+    the three are copied to corrupt/QID with a log line naming each, the
+    intact one is delivered, and nothing else."""
     closed = free_port()            # nothing listens: messages wait
     t = make_tern(routes={"held.test": closed})
     qids = []
@@ -409,40 +401,43 @@ def test_corrupt_spool_files_are_quarantined_at_start(make_tern, catchall):
         qids.append(t.send(SENDER, [r], make_message(to=r)).split()[1])
     assert t.stop() == 0
 
-    files = {q: next(t.spool.glob(f"queue/*/{q}")) for q in qids}
-    intact, truncated, flipped, cut = qids
-    data = files[truncated].read_bytes()
-    files[truncated].write_bytes(data[:len(data) // 2])
-    data = bytearray(files[flipped].read_bytes())
-    pos = data.rindex(b"\n#TERN-ENV1 ") - 5     # inside the envelope
-    data[pos] ^= 0x20
-    files[flipped].write_bytes(bytes(data))
-    data = files[cut].read_bytes()
-    files[cut].write_bytes(data[:-10])
+    recs = {r.qid: r for r in spool_records(t.spool)}
+    assert set(qids) <= set(recs), (qids, list(recs))
+    intact, flipped_env, flipped_body, cut = qids
+    seg = recs[intact].path
+    assert {recs[q].path for q in qids} == {seg}
+    data = bytearray(seg.read_bytes())
+    r = recs[flipped_env]
+    data[r.offset + r.length - 40] ^= 0x20      # inside the envelope
+    r = recs[flipped_body]
+    data[r.offset + 59 + len(r.body) // 2] ^= 0x01
+    r = recs[cut]
+    data = data[:r.offset + r.length - 10]
+    seg.write_bytes(bytes(data))
 
     with Sink(name="late") as late:
         t.set_route("held.test", late)
         t.start()
         t.wait_messages(late, 1, rcpt="m0@held.test", timeout=30)
         log = t.log_text()
-        for q in (truncated, flipped, cut):
+        for q in (flipped_env, flipped_body, cut):
             assert re.search(rf"{q}: .*moved to corrupt/", log), log[-3000:]
             assert (t.spool / "corrupt" / q).exists()
-            assert not list(t.spool.glob(f"queue/*/{q}"))
+        assert re.search(rf"{cut}: record cut short", log), log[-3000:]
         time.sleep(scaled(2))
         assert len(late.messages) == 1, [m.rcpt_tos for m in late.messages]
         t.wait_acct("d", "m0@held.test")
 
 
-# ------------------------------------------- a message never sealed
+# ------------------------------------ a message being received at a crash
 
-def test_unsealed_file_after_sigkill_is_removed_at_start(make_tern,
-                                                         catchall):
-    """A client is in the middle of its DATA (the message file exists in
-    queue/SS/, not sealed) when ternd and every daemon are SIGKILLed.  No
+def test_scratch_file_after_sigkill_is_removed_at_start(make_tern,
+                                                        catchall):
+    """A client is in the middle of its DATA (the message is in a scratch
+    file, spool/scratch/N) when ternd and every daemon are SIGKILLed.  No
     250 was given, so at the next start the file is removed (a log line
-    names it, nothing goes to corrupt/) and never delivered; a message
-    that did get its 250 before the kill is delivered once."""
+    names it) and the message is never delivered; a message that did get
+    its 250 before the kill is delivered once."""
     closed = free_port()            # nothing listens: messages wait
     t = make_tern(routes={"held.test": closed})
     kept = t.send(SENDER, ["kept@held.test"],
@@ -456,7 +451,6 @@ def test_unsealed_file_after_sigkill_is_removed_at_start(make_tern,
     torn = t.wait_for(lambda: _files_holding(t.spool, b"torn@held.test"),
                       what="the file of the message being received")
     assert len(torn) == 1, torn
-    assert torn[0].stat().st_mode & 0o777 == 0o700     # not sealed
     procs = t.descendants()
     for pid in [t.proc.pid, *procs]:               # a crash: no daemon
         os.kill(pid, signal.SIGKILL)               # gets to clean up
@@ -470,14 +464,15 @@ def test_unsealed_file_after_sigkill_is_removed_at_start(make_tern,
     t.start()
 
     def cleaned():
-        return (not torn[0].exists() and
-                "never sealed" in t.log_text() and t.log_text())
+        return (not _files_holding(t.spool, b"torn@held.test") and
+                "being received when Tern stopped" in t.log_text() and
+                t.log_text())
     log = t.wait_for(cleaned, timeout=30,
-                     what="the unsealed file to be removed at start")
-    assert re.search(rf"{torn[0].name}: never sealed .*removed", log), \
-        log[-3000:]
-    assert not (t.spool / "corrupt" / torn[0].name).exists()
-    assert not _files_holding(t.spool, b"torn@held.test")
+                     what="the scratch file to be removed at start")
+    assert re.search(rf"scratch/{torn[0].name}: \d+ bytes of a message "
+                     r"being received .*removed", log), log[-3000:]
+    assert not any(b"torn@held.test" in r.body
+                   for r in spool_records(t.spool))
     assert _on_disk(t.spool, kept)
 
     with Sink(name="late") as late:
