@@ -189,6 +189,8 @@ static const struct cfg_directive cfg_directives[] = {
 	    "delete corrupt spool files") },
 	{ D("spool-min-free-space", CT_INT, G, 0, "0",
 	    "stop accepting below N MB free (deprecated)") },
+	{ D("spool-segment-size", CT_SIZE, G, QUEUED, "64M",
+	    "start a new spool log segment past this size (Tern)") },
 	{ D("spool-max-recipients", CT_INT, G, QUEUED, "auto",
 	    "cap on queued recipients, N or auto"), EN("auto") },
 	{ D("refuse-connect-when-spool-full", CT_BOOL, G | SRC, SMTPD, "false",

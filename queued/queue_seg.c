@@ -28,7 +28,7 @@
  * acknowledged.  A record whose header checks but whose hash does not is
  * skipped and the next one read.
  *
- * A segment is closed at SEG_MAX bytes and removed when none of its
+ * A segment is closed at spool-segment-size bytes (64M) and removed when none of its
  * records is needed any more (each message's recipients final and
  * journaled).  Compaction copies the few messages that keep an old
  * segment alive (long-deferred mail) into the active one.
@@ -57,6 +57,7 @@ static char		 data_dir[1100];
 static char		 corrupt_dir[1100];
 static int		 data_fd = -1;
 static uint64_t		 next_seq = 1;
+static uint64_t		 seg_max = 64ULL * 1024 * 1024;
 static struct qseg	*active;
 static TAILQ_HEAD(, qseg) segs = TAILQ_HEAD_INITIALIZER(segs);
 
@@ -116,6 +117,14 @@ seg_init(const char *root)
 		fatal("open %s", data_dir);
 }
 
+void
+seg_configure(const struct cfg *cfg)
+{
+	seg_max = cfg_size(cfg->root, "spool-segment-size", seg_max);
+	if (seg_max < 4096)
+		seg_max = 4096;
+}
+
 static struct qseg *
 seg_new(uint64_t seq)
 {
@@ -157,7 +166,7 @@ seg_place(uint64_t len, uint64_t *off)
 {
 	struct qseg *old = active;
 
-	if (active == NULL || active->size >= SEG_MAX) {
+	if (active == NULL || active->size >= seg_max) {
 		active = seg_new(next_seq);
 		if (old != NULL && old->nlive == 0)
 			seg_unlink(old);
@@ -229,6 +238,10 @@ seg_compact(void (*move)(struct qmsg *))
 		    s->live_bytes * 4 >= s->size)
 			continue;
 		s->moving = 1;
+		log_info("segment %016" PRIx64 ": %" PRIu64 " of its %" PRIu64
+		    " bytes still needed (%" PRIu64 " messages); moving them "
+		    "to the active segment", s->seq, s->live_bytes, s->size,
+		    s->nlive);
 		for (m = LIST_FIRST(&s->msgs); m != NULL; m = next) {
 			next = LIST_NEXT(m, sentry);
 			if (!m->removing)

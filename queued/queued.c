@@ -555,6 +555,7 @@ queued_config(struct cfg *cfg, int initial)
 		cfg_free(qd->cfg);
 		qd->cfg = cfg;
 		qd->cfg_gen++;
+		seg_configure(cfg);
 		sched_reconfigure();
 		cluster_configure();
 		if (qd->started)
@@ -562,6 +563,7 @@ queued_config(struct cfg *cfg, int initial)
 		return;
 	}
 	qd->cfg = cfg;
+	seg_configure(cfg);
 	qd->cfg_gen = 1;
 	cluster_configure();
 	if (daemon_chrooted())

@@ -49,7 +49,6 @@ struct qseg {
 	int		 moving;	/* compaction copies its records */
 	LIST_HEAD(, qmsg) msgs;
 };
-#define SEG_MAX		(64ULL * 1024 * 1024)
 #define SEG_HDR_LEN	59
 #define SEG_END_LEN	29
 
@@ -178,6 +177,7 @@ void		 queue_fs_recover(void (*cb)(struct envelope *, int shard,
 
 /* queue_seg.c: the message log */
 void		 seg_init(const char *root);
+void		 seg_configure(const struct cfg *);
 uint64_t	 seg_rec_len(uint64_t size, size_t envlen);
 struct qseg	*seg_place(uint64_t len, uint64_t *off);
 void		 seg_unplace(struct qseg *, uint64_t off);

@@ -1,0 +1,68 @@
+"""The spool's message log (docs/spool.md): segments are started past
+spool-segment-size, removed when nothing in them is needed, and a segment
+kept alive by a few deferred messages is compacted: those messages move
+to the active segment and survive restarts there."""
+import re
+import time
+
+from conftest import (Sink, free_port, make_message, scaled, spool_records,
+                      wait_for)
+
+SENDER = "sender@client.test"
+
+
+def segments(t):
+    return sorted(p.name for p in (t.spool / "queue" / "data").glob("*"))
+
+
+def test_segments_rotate_and_go_when_done(make_tern, sink):
+    """40 messages of 4 KB with 64 KB segments: several segments are
+    made; once everything is delivered only the active one is left."""
+    t = make_tern(routes={"example.test": sink},
+                  extra="spool-segment-size 64k")
+    body = ("x" * 70 + "\n") * 57
+    for i in range(40):
+        r = f"r{i}@example.test"
+        t.send(SENDER, [r], make_message(to=r, body=body))
+    t.wait_messages(sink, 40, timeout=30)
+    # the spent segments are removed; the one left is the third or a
+    # later one (160 KB of records, 64 KB each)
+    wait_for(lambda: len(segments(t)) == 1, timeout=scaled(15),
+             what="spent segments removed")
+    assert int(segments(t)[0], 16) >= 3, segments(t)
+
+
+def test_compaction_moves_a_deferred_message(make_tern, sink, catchall):
+    """One message to a domain that does not answer sits in the first
+    segment while 30 others pass through and are delivered: compaction
+    moves it to the active segment and the first segment is removed.
+    After a restart it is still queued, and once its domain answers it
+    is delivered exactly once."""
+    closed = free_port()
+    t = make_tern(routes={"example.test": sink, "held.test": closed},
+                  extra="spool-segment-size 64k", retry_after="1h")
+    held = t.send(SENDER, ["h@held.test"],
+                  make_message(to="h@held.test")).split()[1]
+    first = segments(t)[0]
+    body = ("y" * 70 + "\n") * 57
+    for i in range(30):
+        r = f"r{i}@example.test"
+        t.send(SENDER, [r], make_message(to=r, body=body))
+    t.wait_messages(sink, 30, timeout=30)
+    log = t.wait_for(lambda: f"segment {first}: " in t.log_text() and
+                     t.log_text(), timeout=scaled(30),
+                     what="the first segment to be compacted")
+    assert re.search(rf"segment {first}: \d+ of its \d+ bytes still needed "
+                     r"\(1 messages\)", log), log[-2000:]
+    wait_for(lambda: first not in segments(t), timeout=scaled(15),
+             what="the compacted segment removed")
+    recs = [r for r in spool_records(t.spool) if r.qid == held]
+    assert recs and all(r.whole for r in recs), recs
+    assert recs[0].path.name != first
+
+    with Sink(name="late") as late:
+        t.set_route("held.test", late)
+        t.restart()
+        t.wait_messages(late, 1, rcpt="h@held.test", timeout=30)
+        time.sleep(scaled(2))
+        assert len(late.messages) == 1
