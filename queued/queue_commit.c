@@ -527,7 +527,6 @@ commit_reply(struct bcommit *c, struct qseg *seg, uint64_t recoff,
     uint64_t reclen)
 {
 	struct mproc *p = batch_requester(c);
-	struct qmsg *m;
 
 	close(c->fd);
 	scratch_release(c->slot);
@@ -554,8 +553,7 @@ commit_reply(struct bcommit *c, struct qseg *seg, uint64_t recoff,
 		qd->n_in_rcpts += c->env->nrcpt;
 	}
 	c->env->off = recoff + SEG_HDR_LEN;
-	m = sched_add_message(c->env, c->shard, 1);
-	seg_attach(m, seg, recoff, reclen);
+	sched_add_message(c->env, c->shard, 1, seg, recoff, reclen);
 	spool_is_full();
 	if (p != NULL) {
 		m_create(p, MSG_COMMIT_OK, c->session, -1);

@@ -58,21 +58,46 @@ spool_recheck(uv_timer_t *h)
 	spool_is_full();
 }
 
+/* Free bytes on the spool's filesystem, asked at most every
+ * SPOOL_STATFS_MS: this runs twice per message. */
+#define SPOOL_STATFS_MS	20
+
+static uint64_t
+spool_avail(void)
+{
+	static uint64_t avail, at;
+	static int known;
+	struct statvfs sv;
+	uint64_t now = uv_now(qd->loop);
+
+	if (!known || now - at >= SPOOL_STATFS_MS || qd->spool_full) {
+		if (statvfs(qd->spool, &sv) == 0)
+			avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+		else
+			avail = UINT64_MAX;
+		at = now;
+		known = 1;
+	}
+	return avail;
+}
+
 int
 spool_is_full(void)
 {
-	struct statvfs sv;
+	static uint64_t floor, limit, gen;
 	struct cfg_node *sp;
-	uint64_t floor = SPOOL_FLOOR, limit = 0;
 	int full = 0;
 
-	if ((sp = cfg_child(qd->cfg->root, "spool")) != NULL)
-		floor += cfg_size(sp, "min-free-space", 0);
-	limit = cfg_int(qd->cfg->root, "spool-max-recipients", 0);
-	if (limit == 0)
-		limit = cfg_int(qd->cfg->root, "max-queue-size", 0);
-	if (statvfs(qd->spool, &sv) == 0 &&
-	    (uint64_t)sv.f_bavail * sv.f_frsize < floor)
+	if (gen != qd->cfg_gen) {
+		floor = SPOOL_FLOOR;
+		if ((sp = cfg_child(qd->cfg->root, "spool")) != NULL)
+			floor += cfg_size(sp, "min-free-space", 0);
+		limit = cfg_int(qd->cfg->root, "spool-max-recipients", 0);
+		if (limit == 0)
+			limit = cfg_int(qd->cfg->root, "max-queue-size", 0);
+		gen = qd->cfg_gen;
+	}
+	if (spool_avail() < floor)
 		full = 1;
 	if (limit > 0 && qd->nrcpts >= limit)
 		full = 1;
@@ -507,10 +532,7 @@ static void
 queued_recovered(struct envelope *e, int shard, struct qseg *seg,
     uint64_t recoff, uint64_t reclen)
 {
-	struct qmsg *m = sched_add_message(e, shard, 0);
-
-	if (seg != NULL)
-		seg_attach(m, seg, recoff, reclen);
+	sched_add_message(e, shard, 0, seg, recoff, reclen);
 }
 
 /* A queue id no message in the queue or being received has (60 random

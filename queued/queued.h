@@ -221,7 +221,9 @@ int		 commit_idle(void);
 
 /* sched.c */
 void		 sched_init(void);
-struct qmsg	*sched_add_message(struct envelope *, int shard, int fresh);
+/* seg NULL: a legacy file of its own */
+struct qmsg	*sched_add_message(struct envelope *, int shard, int fresh,
+		    struct qseg *seg, uint64_t recoff, uint64_t reclen);
 void		 sched_kick(void);
 void		 sched_reconfigure(void);
 void		 sched_worker_up(int worker);

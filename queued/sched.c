@@ -359,7 +359,8 @@ sched_pool_member(const char *vmta)
 
 /* Group the pending recipients of a message into one item per queue. */
 struct qmsg *
-sched_add_message(struct envelope *env, int shard, int fresh)
+sched_add_message(struct envelope *env, int shard, int fresh,
+    struct qseg *seg, uint64_t recoff, uint64_t reclen)
 {
 	struct qmsg *m;
 	struct sitem *it;
@@ -376,6 +377,9 @@ sched_add_message(struct envelope *env, int shard, int fresh)
 	m->env = env;
 	m->shard = shard;
 	LIST_INIT(&m->items);
+	/* before routing: a recipient diverted to bounced reads the body */
+	if (seg != NULL)
+		seg_attach(m, seg, recoff, reclen);
 	if (RB_INSERT(qmsg_tree, &qd->msgs, m) != NULL)
 		fatalx("%s: duplicate queue id", env->qid);
 	qd->nmsgs++;

@@ -102,7 +102,8 @@ result_apply(struct qmsg *m, uint32_t k, struct squeue *q,
 		qd->n_delivered++;
 		result_acct(m, k, q, "d", esmtp_has_dsn(r->esmtp) ?
 		    "delivered" : "relayed", r, NULL);
-		log_info("%s: to=<%s> delivered: %s", m->env->qid,
+		/* deliverd logged it with the relay; again only with -v */
+		log_debug("%s: to=<%s> delivered: %s", m->env->qid,
 		    m->env->rcpts[k].addr, r->diag ? r->diag : "");
 		return;
 	case DLV_PERMFAIL:
