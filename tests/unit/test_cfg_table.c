@@ -141,7 +141,7 @@ test_table_used_by(void **state)
 		"tls-allow-tlsv1.2", "tls-allow-tlsv1.3", "tls-ciphers",
 		"process-x-remote-mta-ip", "relay-domain",
 		/* queued */
-		"min-free-space", "spool-max-recipients", "max-queue-size",
+		"min-free-space", "spool-max-recipients", "spool-segment-size", "max-queue-size",
 		/* bounced */
 		"sync", "bounce-category-patterns", "pattern",
 		"record-fields", "user-string", "iso-times", "queue-filter",
