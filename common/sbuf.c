@@ -35,19 +35,24 @@ sb_str(struct sbuf *b, const char *s)
 	sb_add(b, s, strlen(s));
 }
 
+/* Formatted in place, at whatever length (a name or label from the
+ * configuration is not cut). */
 void
 sb_printf(struct sbuf *b, const char *fmt, ...)
 {
-	char buf[1024];
-	va_list ap;
+	va_list ap, ap2;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		sb_add(b, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-		    sizeof(buf) - 1);
+	if (n > 0) {
+		sb_reserve(b, (size_t)n);
+		vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap2);
+		b->len += (size_t)n;
+	}
+	va_end(ap2);
 }
 
 char *

@@ -47,9 +47,28 @@ test_printf_and_done(void **state)
 	assert_string_equal(s, "");
 	sb_printf(&b, "%d-%s", 42, "x");
 	assert_string_equal(b.s, "42-x");
+	sb_printf(&b, "%s", "");		/* nothing: still a string */
+	assert_string_equal(b.s, "42-x");
 	s = sb_done(&b);
 	assert_string_equal(s, "42-x");
 	free(s);
+}
+
+/* Longer than any stack buffer: kept whole (a long label or name). */
+static void
+test_printf_long(void **state)
+{
+	struct sbuf b = { 0 };
+	char big[5000];
+
+	memset(big, 'z', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	sb_str(&b, "<");
+	sb_printf(&b, "%s>%d", big, 7);
+	assert_int_equal(b.len, 1 + strlen(big) + 2);
+	assert_int_equal(strlen(b.s), b.len);
+	assert_memory_equal(b.s + b.len - 4, "zz>7", 5);
+	sb_free(&b);
 }
 
 /* A buffer of rows written out and refilled keeps its memory. */
@@ -101,6 +120,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_grows_and_terminates),
 		cmocka_unit_test(test_printf_and_done),
+		cmocka_unit_test(test_printf_long),
 		cmocka_unit_test(test_reset_keeps_memory),
 		cmocka_unit_test(test_reserve_does_not_move),
 	};
