@@ -419,7 +419,8 @@ rset_sort(void)
 {
 	size_t i, k;
 
-	qsort(rset.v, rset.n, sizeof(*rset.v), rrec_cmp);
+	if (rset.n > 0)
+		qsort(rset.v, rset.n, sizeof(*rset.v), rrec_cmp);
 	for (i = k = 0; i < rset.n; i++) {
 		if (k > 0 && strcmp(rset.v[k - 1].e->qid, rset.v[i].e->qid) == 0) {
 			envelope_free(rset.v[i].e);

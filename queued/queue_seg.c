@@ -604,7 +604,8 @@ seg_recover(void (*cb)(struct envelope *, struct qseg *, uint64_t,
 		seqs[n++] = seq;
 	}
 	closedir(d);
-	qsort(seqs, n, sizeof(*seqs), seq_cmp);
+	if (n > 0)
+		qsort(seqs, n, sizeof(*seqs), seq_cmp);
 	for (i = 0; i < n; i++) {
 		s = seg_new(seqs[i]);
 		seg_path(path, sizeof(path), s->seq);
