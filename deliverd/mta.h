@@ -5,6 +5,8 @@
  *	mta_job.c	jobs from queued, their results, ACK and replay
  *	mta_queue.c	one queue ("domain/vmta"): FIFO of jobs and a pool of
  *			connections bounded by max-smtp-out
+ *	mta_srcip.c	a queue's source addresses (limits, disabled ones)
+ *	mta_idle.c	idle connections give their slots up
  *	mta_session.c	one outbound SMTP connection (client state machine)
  *	mta_body.c	streaming a message file as DATA (dot-stuffing)
  *	mta_slot.c	connection slots from queued (limits across queues)
@@ -331,6 +333,12 @@ struct mta_queue *mta_queue_find(const char *name);
 struct mta_queue *mta_queue_rollup(const char *name, const char *domain,
 		    const struct mta_queue *member);
 const char	*mta_queue_setting(const struct mta_queue *, const char *name);
+struct cfg_node	*mta_queue_node(const struct mta_queue *, const char *name);
+const char	*mta_queue_str(const struct mta_queue *, const char *name);
+int		 mta_queue_scoped(const struct cfg_node *);
+
+/* mta_srcip.c: source addresses of a queue's connections */
+void		 mta_srcip_settings(struct mta_queue *);
 
 /* mta_rollup.c */
 struct mta_queue *mta_rollup_join(struct mta_queue *);
@@ -478,6 +486,7 @@ void		 mta_slot_request(struct mta_session *);
 void		 mta_slot_grant(struct imsg *);
 void		 mta_slot_release(struct mta_session *);
 void		 mta_slot_replay(struct mproc *);
+/* mta_idle.c */
 int		 mta_queue_close_idle(int max);
 void		 mta_stats_start(void);
 void		 mta_stats_send(struct mta_queue *);
