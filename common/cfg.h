@@ -216,6 +216,14 @@ struct cfg_node	*cfg_pool(const struct cfg *, const char *name);
  * names beat $macro expansions; "*" = 1).  cfg may be NULL (no macros). */
 int		 cfg_domain_match(const struct cfg *, const char *pattern,
 		    const char *domain);
+/* Whether n is a <domain> block. */
+int		 cfg_is_domain_block(const struct cfg_node *);
+/* The blocks whose settings and <domain> blocks apply to mail of vmta,
+ * after its own and before the global ones (cfg_domain_setting): *v its
+ * <virtual-mta> and *pool the first pool listing it, or *v NULL and
+ * *pool the pool of that name; NULL when none. */
+void		 cfg_vmta_scopes(const struct cfg *, const char *vmta,
+		    struct cfg_node **v, struct cfg_node **pool);
 /* The most specific <domain> block directly in `container` (root, a
  * VMTA or a pool) matching `domain`, or NULL. */
 struct cfg_node	*cfg_domain_block(const struct cfg *,

@@ -200,7 +200,7 @@ cfg_domain_match(const struct cfg *cfg, const char *pattern,
 	return cfg_expand_score(cfg, pattern, domain, 0, 0);
 }
 
-static int
+int
 cfg_is_domain_block(const struct cfg_node *n)
 {
 	return n->def != NULL && n->def->type == CT_BLOCK &&
@@ -292,23 +292,31 @@ cfg_pool_of(const struct cfg *cfg, const char *vmta)
 	return NULL;
 }
 
+void
+cfg_vmta_scopes(const struct cfg *cfg, const char *vmta, struct cfg_node **v,
+    struct cfg_node **pool)
+{
+	*v = *pool = NULL;
+	if (cfg == NULL || vmta == NULL)
+		return;
+	/* A pool name selects the pool itself (shared name space). */
+	if ((*v = cfg_vmta(cfg, vmta)) != NULL)
+		*pool = cfg_pool_of(cfg, vmta);
+	else
+		*pool = cfg_pool(cfg, vmta);
+}
+
 struct cfg_node *
 cfg_domain_setting(const struct cfg *cfg, const char *vmta,
     const char *domain, const char *directive)
 {
-	struct cfg_node *v = NULL, *pool = NULL, *n;
+	struct cfg_node *v, *pool, *n;
 	const char *canon;
 
 	if (cfg == NULL || directive == NULL)
 		return NULL;
 	canon = cfg_domain_canon(directive);
-	if (vmta != NULL) {
-		/* A pool name selects the pool itself (shared name space). */
-		if ((v = cfg_vmta(cfg, vmta)) != NULL)
-			pool = cfg_pool_of(cfg, vmta);
-		else
-			pool = cfg_pool(cfg, vmta);
-	}
+	cfg_vmta_scopes(cfg, vmta, &v, &pool);
 	if ((n = cfg_domain_value(cfg, v, domain, canon)) != NULL ||
 	    (n = cfg_domain_value(cfg, pool, domain, canon)) != NULL ||
 	    (n = cfg_domain_value(cfg, cfg->root, domain, canon)) != NULL)

@@ -140,7 +140,8 @@ typedef void	(*mta_dns_addr_cb)(void *, int status,
 /* rotate: dns-rotate, spread over the name servers (resolver_ctx()) */
 struct mta_dnsreq *mta_dns_mx(const char *domain, int port, int rotate,
 		    mta_dns_mx_cb, void *);
-struct mta_dnsreq *mta_dns_addr(const char *name, int rotate,
+/* v4only: A records alone (no AAAA query) */
+struct mta_dnsreq *mta_dns_addr(const char *name, int rotate, int v4only,
 		    mta_dns_addr_cb, void *);
 void		 mta_dns_cancel(struct mta_dnsreq *);
 const char	*mta_dns_error(void);
@@ -148,7 +149,7 @@ const char	*mta_dns_strstatus(int);
 void		 mta_dns_reconfig(void);
 
 /* mta_dns_cache.c: answers by (kind, name), kept for their TTL */
-enum { MTA_DNS_C_MX = 1, MTA_DNS_C_ADDR };
+enum { MTA_DNS_C_MX = 1, MTA_DNS_C_ADDR, MTA_DNS_C_ADDR4 };
 struct mta_dns_mx {
 	int		 pref;
 	char		 name[256];
@@ -162,6 +163,7 @@ struct mta_dns_entry {
 };
 struct mta_dns_entry *mta_dns_entry_new(int status, int nmx);
 void		 mta_dns_entry_free(struct mta_dns_entry *);
+struct mta_dns_entry *mta_dns_entry_dup(const struct mta_dns_entry *);
 void		 mta_dns_cache_put(int kind, const char *name,
 		    struct mta_dns_entry *, unsigned ttl);
 struct mta_dns_entry *mta_dns_cache_get(int kind, const char *name);
@@ -204,6 +206,71 @@ int		 mta_bucket_ready(struct mta_bucket *, uint64_t now);
 int		 mta_bucket_take(struct mta_bucket *, uint64_t now);
 uint64_t	 mta_bucket_wait(struct mta_bucket *, uint64_t now);
 
+/* mta_scope.c: the directives a queue reads, looked up once per scope */
+#define MTA_SETTINGS(X) \
+	X(ADAPTIVE_BACKOFF_INTERVAL, "adaptive-backoff-interval") \
+	X(ADAPTIVE_MAX_SMTP_OUT, "adaptive-max-smtp-out") \
+	X(ADAPTIVE_SOFT_BOUNCE_LIMIT, "adaptive-soft-bounce-limit") \
+	X(ALWAYS_USE_MX, "always-use-mx") \
+	X(BACKOFF_MAX_MSG_RATE, "backoff-max-msg-rate") \
+	X(BACKOFF_MAX_SMTP_OUT, "backoff-max-smtp-out") \
+	X(BACKOFF_TO_NORMAL_AFTER, "backoff-to-normal-after") \
+	X(COMMAND, "command") \
+	X(CONNECT_TIMEOUT, "connect-timeout") \
+	X(DATA_SEND_TIMEOUT, "data-send-timeout") \
+	X(DEFAULT_SMTP_PORT, "default-smtp-port") \
+	X(DELIVERY_INTERVAL, "delivery-interval") \
+	X(DISABLE_MX_ROLLUP, "disable-mx-rollup") \
+	X(DKIM_HEADERS, "dkim-headers") \
+	X(DKIM_SIGN, "dkim-sign") \
+	X(DNS_ROTATE, "dns-rotate") \
+	X(HOST_NAME, "host-name") \
+	X(IGNORE_8BITMIME, "ignore-8bitmime") \
+	X(IGNORE_PIPELINING, "ignore-pipelining") \
+	X(LOCAL, "local") \
+	X(MAILBOX_COMMAND, "mailbox-command") \
+	X(MAX_CONNECT_RATE, "max-connect-rate") \
+	X(MAX_MESSAGE_SIZE, "max-message-size") \
+	X(MAX_MSG_PER_CONNECTION, "max-msg-per-connection") \
+	X(MAX_MSG_RATE, "max-msg-rate") \
+	X(MAX_RCPT_PER_MESSAGE, "max-rcpt-per-message") \
+	X(MAX_RCPT_PER_TRANSACTION, "max-rcpt-per-transaction") \
+	X(MAX_SMTP_OUT, "max-smtp-out") \
+	X(PIPE_USER, "pipe-user") \
+	X(REENABLE_SOURCE_IP_AFTER, "reenable-source-ip-after") \
+	X(REQUIRE_STARTTLS, "require-starttls") \
+	X(RESOLVE_TO, "resolve-to") \
+	X(ROUTE, "route") \
+	X(SMTP_DATA_TERMINATION_TIMEOUT, "smtp-data-termination-timeout") \
+	X(SMTP_GREETING_TIMEOUT, "smtp-greeting-timeout") \
+	X(SMTP_HOSTS, "smtp-hosts") \
+	X(SMTP_MULTIPLE_LINE_RESPONSE_TIMEOUT, "smtp-multiple-line-response-timeout") \
+	X(SMTP_PATTERN_LIST, "smtp-pattern-list") \
+	X(SMTP_PIPELINE_DEPTH, "smtp-pipeline-depth") \
+	X(SMTP_PORT, "smtp-port") \
+	X(SMTP_SOURCE_HOST, "smtp-source-host") \
+	X(SMTP_TLS_CA_FILE, "smtp-tls-ca-file") \
+	X(SOURCE_IP_MAX_SMTP_OUT, "source-ip-max-smtp-out") \
+	X(SOURCE_POOL, "source-pool") \
+	X(TLS, "tls") \
+	X(TYPE, "type") \
+	X(USE_STARTTLS, "use-starttls")
+enum mta_set {
+#define MS_ENUM(id, name) MS_##id,
+	MTA_SETTINGS(MS_ENUM)
+#undef MS_ENUM
+	MS_N
+};
+struct mta_scope;
+struct mta_scope *mta_scope_get(const char *vmta, const char *domain);
+void		 mta_scope_put(struct mta_scope *);
+struct cfg_node	*mta_scope_node(struct mta_scope *, enum mta_set);
+struct cfg_node	*mta_scope_vmta(const struct mta_scope *);
+int		 mta_scope_has_block(const char *vmta, const char *domain);
+struct cfg_node *const *mta_scope_rollup_lists(int *);
+const char	*mta_set_name(enum mta_set);
+void		 mta_scope_reconfig(void);
+
 /* mta_queue.c */
 struct mta_host {
 	char	*name;
@@ -225,6 +292,7 @@ struct mta_queue {
 	char			*cfg_domain;	/* whose <domain> settings apply:
 						 * domain, but a rollup's may be
 						 * its first member's */
+	struct mta_scope	*scope;		/* where they are looked up */
 	/* MX rollup (mta_rollup.c) */
 	int			 rollup;	/* this is a NAME.rollup queue */
 	int			 rollup_state;	/* 0: not looked, 1: none, 2: */
@@ -243,6 +311,7 @@ struct mta_queue {
 	struct sockaddr_storage	*srcs;		/* bind addresses, none: any */
 	int			 nsrcs;
 	int			 nextsrc;
+	int			 v4only;	/* every source address IPv4 */
 	int			 random_ip;
 	/* source-ip-max-smtp-out [CIDR] N: connections per source address */
 	struct mta_ip_limit {
@@ -332,9 +401,8 @@ void		 mta_queue_outcome(struct mta_job *);
 struct mta_queue *mta_queue_find(const char *name);
 struct mta_queue *mta_queue_rollup(const char *name, const char *domain,
 		    const struct mta_queue *member);
-const char	*mta_queue_setting(const struct mta_queue *, const char *name);
-struct cfg_node	*mta_queue_node(const struct mta_queue *, const char *name);
-const char	*mta_queue_str(const struct mta_queue *, const char *name);
+struct cfg_node	*mta_queue_node(const struct mta_queue *, enum mta_set);
+const char	*mta_queue_str(const struct mta_queue *, enum mta_set);
 int		 mta_queue_scoped(const struct cfg_node *);
 
 /* mta_srcip.c: source addresses of a queue's connections */
@@ -342,7 +410,6 @@ void		 mta_srcip_settings(struct mta_queue *);
 
 /* mta_rollup.c */
 struct mta_queue *mta_rollup_join(struct mta_queue *);
-int		 mta_rollup_has_block(const char *domain, const char *vmta);
 void		 mta_queue_skip_mx(struct mta_queue *, const char *host);
 int		 mta_queue_first_mx(const struct mta_queue *);
 void		 mta_queue_unforce_all(void);
@@ -414,8 +481,12 @@ struct mta_session {
 	uint32_t		 id;
 	struct mta_queue	*q;
 	RB_ENTRY(mta_session)	 slotentry;	/* by id, while slot != 0 */
+	TAILQ_ENTRY(mta_session) waitentry;	/* oldest first, while
+						 * slot == MTA_SLOT_WAIT */
 	int			 slot;		/* MTA_SLOT_* */
 	uint64_t		 slot_since;	/* uv_now() of the request */
+	TAILQ_ENTRY(mta_session) idleentry;	/* mta_idle.c */
+	int			 idle_listed;
 	enum mta_state		 state;
 	uv_timer_t		 timer;
 	struct mta_conn		*conn;		/* the TCP connection, or NULL */
@@ -487,6 +558,8 @@ void		 mta_slot_grant(struct imsg *);
 void		 mta_slot_release(struct mta_session *);
 void		 mta_slot_replay(struct mproc *);
 /* mta_idle.c */
+void		 mta_idle_add(struct mta_session *);
+void		 mta_idle_remove(struct mta_session *);
 int		 mta_queue_close_idle(int max);
 void		 mta_stats_start(void);
 void		 mta_stats_send(struct mta_queue *);

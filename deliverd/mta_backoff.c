@@ -79,16 +79,6 @@ static int		 noff;
 static char	**forced;	/* queue names in forced backoff */
 static int	  nforced;
 
-static const char *
-mta_backoff_setting(const struct mta_queue *q, const char *name)
-{
-	struct cfg_node *n;
-
-	n = cfg_domain_setting(mta_cfg(), q->vmta, q->cfg_domain, name);
-	return n != NULL && n->arg != NULL && n->arg[0] != '\0' ? n->arg :
-	    NULL;
-}
-
 void
 mta_backoff_clear(struct mta_queue *q)
 {
@@ -167,7 +157,7 @@ mta_backoff_patterns(struct mta_queue *q)
 	struct mta_pattern *p;
 	const char *name;
 
-	if ((name = mta_backoff_setting(q, "smtp-pattern-list")) == NULL)
+	if ((name = mta_queue_str(q, MS_SMTP_PATTERN_LIST)) == NULL)
 		return;
 	for (b = cfg_child(mta_cfg()->root, "smtp-pattern-list"); b != NULL;
 	    b = cfg_next_named(b, "smtp-pattern-list")) {
@@ -198,30 +188,30 @@ mta_backoff_settings(struct mta_queue *q)
 
 	mta_backoff_clear(q);
 	mta_backoff_patterns(q);
-	q->adaptive = (v = mta_backoff_setting(q, "adaptive-max-smtp-out")) !=
+	q->adaptive = (v = mta_queue_str(q, MS_ADAPTIVE_MAX_SMTP_OUT)) !=
 	    NULL && cfg_parse_bool(v, &q->adaptive, &err) == 0 && q->adaptive;
 	q->soft_limit = 0;
-	if ((v = mta_backoff_setting(q, "adaptive-soft-bounce-limit")) != NULL &&
+	if ((v = mta_queue_str(q, MS_ADAPTIVE_SOFT_BOUNCE_LIMIT)) != NULL &&
 	    cfg_parse_int(v, &n, &err) == 0 && n < 1000000)
 		q->soft_limit = n;
 	q->backoff_ms = BACKOFF_DEFAULT_MS;
-	if (((v = mta_backoff_setting(q, "adaptive-backoff-interval")) !=
-	    NULL || (v = mta_backoff_setting(q, "backoff-to-normal-after")) !=
+	if (((v = mta_queue_str(q, MS_ADAPTIVE_BACKOFF_INTERVAL)) !=
+	    NULL || (v = mta_queue_str(q, MS_BACKOFF_TO_NORMAL_AFTER)) !=
 	    NULL) && cfg_parse_time(v, &t, &err) == 0 && t > 0 &&
 	    t < 86400 * 30)
 		q->backoff_ms = t * 1000;
 	q->reenable_ip = -1;
-	if ((v = mta_backoff_setting(q, "reenable-source-ip-after")) !=
+	if ((v = mta_queue_str(q, MS_REENABLE_SOURCE_IP_AFTER)) !=
 	    NULL && cfg_parse_time(v, &t, &err) == 0 && t >= 0 &&
 	    t < 86400 * 365)
 		q->reenable_ip = t;
 	q->backoff_conn = q->max_conn > 1 ? q->max_conn / 2 : 1;
-	if ((v = mta_backoff_setting(q, "backoff-max-smtp-out")) != NULL &&
+	if ((v = mta_queue_str(q, MS_BACKOFF_MAX_SMTP_OUT)) != NULL &&
 	    cfg_parse_int(v, &n, &err) == 0 && n >= 1 && n < 1000000)
 		q->backoff_conn = n;
 	q->backoff_rate.on = 0;
 	q->backoff_half = 0;
-	if ((v = mta_backoff_setting(q, "backoff-max-msg-rate")) != NULL &&
+	if ((v = mta_queue_str(q, MS_BACKOFF_MAX_MSG_RATE)) != NULL &&
 	    cfg_parse_rate(v, &r, &err) == 0)
 		mta_bucket_set(&q->backoff_rate, &r);
 	else if (q->msg_rate.on) {

@@ -177,7 +177,7 @@ resolve_mx_cb(void *arg, int status, struct mta_host *hosts, int n,
 	for (i = 0; i < r->nhosts; i++) {
 		h = &r->hosts[i];
 		r->pending++;
-		if ((h->req = mta_dns_addr(h->name, 0, resolve_addr_cb, h)) ==
+		if ((h->req = mta_dns_addr(h->name, 0, 0, resolve_addr_cb, h)) ==
 		    NULL) {
 			h->status = -1;
 			r->pending--;

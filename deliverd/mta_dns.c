@@ -12,7 +12,13 @@
  * The MX answer is turned into an ordered host list here: by preference,
  * equal preferences shuffled (RFC 5321 5.1), no MX record = the domain
  * itself (implicit MX), a lone "." = null MX (RFC 7505).  Addresses are
- * looked up as A and AAAA together; IPv4 comes first.
+ * looked up as A and AAAA together; IPv4 comes first.  A queue that can
+ * only connect over IPv4 (every source address IPv4) asks A alone.
+ *
+ * A name is asked once at a time: a request for (kind, name) while the
+ * same lookup is in flight waits for its answer (mta_dnslook) instead
+ * of sending the queries again, as queues of one domain through many
+ * VMTAs, or sessions of one MX host, would.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -26,29 +32,60 @@
 #include "mta.h"
 #include "resolver.h"
 
-enum { REQ_MX, REQ_ADDR };
+enum { REQ_MX, REQ_ADDR, REQ_ADDR4 };
 
+struct mta_dnslook;
+
+/* What a caller holds: one request, answered from the cache or by a
+ * lookup it shares with others. */
 struct mta_dnsreq {
-	TAILQ_ENTRY(mta_dnsreq)	 entry;		/* answered from the cache */
+	TAILQ_ENTRY(mta_dnsreq)	 entry;		/* dns_ready, or look->waiters */
 	int			 kind;
-	struct dns_ctx		*ctx;		/* the queries' (dns-rotate) */
-	struct dns_query	*q[2];		/* MX, or A and AAAA */
-	int			 pending;
+	struct mta_dnslook	*look;		/* waiting for this lookup */
 	mta_dns_mx_cb		 mxcb;
 	mta_dns_addr_cb		 addrcb;
 	void			*arg;
 	char			*name;
 	int			 port;
+	/* the answer to hand over (owned until the callback) */
+	struct mta_dns_entry	*ans;
+};
+
+TAILQ_HEAD(mta_dnsreqs, mta_dnsreq);
+
+/* The queries in flight for one (kind, name). */
+struct mta_dnslook {
+	RB_ENTRY(mta_dnslook)	 entry;
+	int			 kind;
+	char			*name;
+	struct dns_ctx		*ctx;		/* the queries' (dns-rotate) */
+	struct dns_query	*q[2];		/* MX, or A and AAAA */
+	int			 pending;
+	int			 answering;	/* callbacks under way */
+	struct mta_dnsreqs	 waiters;
 	/* address lookups: what came back so far */
 	int			 st[2];
 	unsigned		 ttl;
 	struct sockaddr_storage	*addrs;
 	int			 naddrs;
-	/* the answer to hand over (owned until the callback) */
-	struct mta_dns_entry	*ans;
 };
 
-static TAILQ_HEAD(, mta_dnsreq) dns_ready = TAILQ_HEAD_INITIALIZER(dns_ready);
+RB_HEAD(mta_dnslooks, mta_dnslook);
+
+static int
+mta_dnslook_cmp(struct mta_dnslook *a, struct mta_dnslook *b)
+{
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	return strcasecmp(a->name, b->name);
+}
+
+RB_PROTOTYPE(mta_dnslooks, mta_dnslook, entry, mta_dnslook_cmp);
+RB_GENERATE(mta_dnslooks, mta_dnslook, entry, mta_dnslook_cmp);
+
+static struct mta_dnslooks looks = RB_INITIALIZER(&looks);
+
+static struct mta_dnsreqs dns_ready = TAILQ_HEAD_INITIALIZER(dns_ready);
 
 static uv_timer_t	 dns_ready_timer;
 static int		 dns_ready_init;
@@ -97,22 +134,38 @@ static void
 mta_dns_req_free(struct mta_dnsreq *r)
 {
 	mta_dns_entry_free(r->ans);
-	free(r->addrs);
 	free(r->name);
 	free(r);
+}
+
+static void
+mta_dnslook_free(struct mta_dnslook *l)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (l->q[i] != NULL)
+			dns_cancel(l->ctx, l->q[i]);
+	if (!l->answering)
+		RB_REMOVE(mta_dnslooks, &looks, l);
+	free(l->addrs);
+	free(l->name);
+	free(l);
 }
 
 void
 mta_dns_cancel(struct mta_dnsreq *r)
 {
-	int i;
+	struct mta_dnslook *l;
 
 	if (r == NULL)
 		return;
-	for (i = 0; i < 2; i++)
-		if (r->q[i] != NULL)
-			dns_cancel(r->ctx, r->q[i]);
-	if (r->pending == 0)
+	if ((l = r->look) != NULL) {
+		TAILQ_REMOVE(&l->waiters, r, entry);
+		/* Nobody waits for it any more: stop asking. */
+		if (TAILQ_EMPTY(&l->waiters) && !l->answering)
+			mta_dnslook_free(l);
+	} else
 		TAILQ_REMOVE(&dns_ready, r, entry);
 	mta_dns_req_free(r);
 }
@@ -217,6 +270,69 @@ mta_dns_finish(struct mta_dnsreq *r)
 	mta_dns_req_free(r);
 }
 
+/* The lookup's answer e (kept in the cache already, or not to be): every
+ * request that waited for it gets a copy. */
+static void
+mta_dnslook_answer(struct mta_dnslook *l, struct mta_dns_entry *e)
+{
+	struct mta_dnsreq *r;
+
+	/* Out of the tree: a request made by a callback starts afresh. */
+	RB_REMOVE(mta_dnslooks, &looks, l);
+	l->answering = 1;
+	while ((r = TAILQ_FIRST(&l->waiters)) != NULL) {
+		TAILQ_REMOVE(&l->waiters, r, entry);
+		r->look = NULL;
+		r->ans = mta_dns_entry_dup(e);
+		mta_dns_finish(r);
+	}
+	mta_dns_entry_free(e);
+	mta_dnslook_free(l);
+}
+
+/* Join the lookup of (kind, name) in flight, if there is one. */
+static int
+mta_dnslook_join(struct mta_dnsreq *r)
+{
+	struct mta_dnslook key, *l;
+
+	key.kind = r->kind;
+	key.name = r->name;
+	if ((l = RB_FIND(mta_dnslooks, &looks, &key)) == NULL)
+		return -1;
+	log_debug("dns: %s already asked, waiting for its answer", r->name);
+	TAILQ_INSERT_TAIL(&l->waiters, r, entry);
+	r->look = l;
+	return 0;
+}
+
+/* A new lookup for r, queries to be submitted by the caller. */
+static struct mta_dnslook *
+mta_dnslook_new(struct mta_dnsreq *r, int rotate)
+{
+	struct mta_dnslook *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->name = strdup(r->name)) == NULL)
+		fatal("mta_dnslook_new");
+	l->kind = r->kind;
+	l->ctx = resolver_ctx(rotate);
+	TAILQ_INIT(&l->waiters);
+	TAILQ_INSERT_TAIL(&l->waiters, r, entry);
+	r->look = l;
+	RB_INSERT(mta_dnslooks, &looks, l);
+	return l;
+}
+
+/* The queries could not be sent: nobody waits yet but r. */
+static void
+mta_dnslook_abort(struct mta_dnslook *l, struct mta_dnsreq *r)
+{
+	TAILQ_REMOVE(&l->waiters, r, entry);
+	mta_dnslook_free(l);
+	mta_dns_req_free(r);
+}
+
 static void
 mta_dns_ready_cb(uv_timer_t *t)
 {
@@ -246,28 +362,28 @@ mta_dns_from_cache(struct mta_dnsreq *r, int type)
 static void
 mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 {
-	struct mta_dnsreq *r = arg;
+	struct mta_dnslook *l = arg;
 	struct mta_dns_entry *e;
 	int i, st;
 
-	r->q[0] = NULL;
-	r->pending = 0;
+	l->q[0] = NULL;
+	l->pending = 0;
 	st = rr ? 0 : dns_status(ctx);
 	if (st == DNS_E_NODATA || (rr && rr->dnsmx_nrr == 0)) {
 		/* No MX: the domain is its own mail host (RFC 5321 5.1). */
 		e = mta_dns_entry_new(MTA_DNS_OK, 1);
 		e->mx[0].pref = -1;	/* no MX record (mta_host.pref) */
-		strlcpy(e->mx[0].name, r->name, sizeof(e->mx[0].name));
-		mta_dns_cache_put(MTA_DNS_C_MX, r->name, e,
+		strlcpy(e->mx[0].name, l->name, sizeof(e->mx[0].name));
+		mta_dns_cache_put(MTA_DNS_C_MX, l->name, e,
 		    rr ? rr->dnsmx_ttl : 0);
 	} else if (rr == NULL) {
 		e = mta_dns_entry_new(mta_dns_status(st), 0);
 		if (e->status == MTA_DNS_NXDOMAIN)
-			mta_dns_cache_put(MTA_DNS_C_MX, r->name, e, 0);
+			mta_dns_cache_put(MTA_DNS_C_MX, l->name, e, 0);
 	} else if (rr->dnsmx_nrr == 1 && (rr->dnsmx_mx[0].name[0] == '\0' ||
 	    strcmp(rr->dnsmx_mx[0].name, ".") == 0)) {
 		e = mta_dns_entry_new(MTA_DNS_NULLMX, 0);
-		mta_dns_cache_put(MTA_DNS_C_MX, r->name, e, rr->dnsmx_ttl);
+		mta_dns_cache_put(MTA_DNS_C_MX, l->name, e, rr->dnsmx_ttl);
 	} else {
 		e = mta_dns_entry_new(MTA_DNS_OK, rr->dnsmx_nrr);
 		e->n = 0;
@@ -283,11 +399,10 @@ mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 		}
 		if (e->n == 0)
 			e->status = MTA_DNS_NULLMX;
-		mta_dns_cache_put(MTA_DNS_C_MX, r->name, e, rr->dnsmx_ttl);
+		mta_dns_cache_put(MTA_DNS_C_MX, l->name, e, rr->dnsmx_ttl);
 	}
 	free(rr);
-	r->ans = e;
-	mta_dns_finish(r);
+	mta_dnslook_answer(l, e);
 }
 
 struct mta_dnsreq *
@@ -295,29 +410,31 @@ mta_dns_mx(const char *domain, int port, int rotate, mta_dns_mx_cb cb,
     void *arg)
 {
 	struct mta_dnsreq *r;
+	struct mta_dnslook *l;
 
 	if (mta_dns_init() == -1)
 		return NULL;
 	r = mta_dns_req(REQ_MX, domain, arg);
 	r->mxcb = cb;
 	r->port = port;
-	if (mta_dns_from_cache(r, MTA_DNS_C_MX) == 0)
+	if (mta_dns_from_cache(r, MTA_DNS_C_MX) == 0 ||
+	    mta_dnslook_join(r) == 0)
 		return r;
-	r->ctx = resolver_ctx(rotate);
-	r->q[0] = dns_submit_mx(r->ctx, domain, DNS_NOSRCH, mta_dns_mx_result,
-	    r);
-	if (r->q[0] == NULL) {
-		mta_dns_req_free(r);
+	l = mta_dnslook_new(r, rotate);
+	l->q[0] = dns_submit_mx(l->ctx, domain, DNS_NOSRCH, mta_dns_mx_result,
+	    l);
+	if (l->q[0] == NULL) {
+		mta_dnslook_abort(l, r);
 		return NULL;
 	}
-	r->pending = 1;
+	l->pending = 1;
 	return r;
 }
 
 /* --- addresses --- */
 
 static void
-mta_dns_addr_add(struct mta_dnsreq *r, int family, const void *a, int n,
+mta_dns_addr_add(struct mta_dnslook *l, int family, const void *a, int n,
     unsigned ttl)
 {
 	struct sockaddr_storage *ss;
@@ -325,12 +442,12 @@ mta_dns_addr_add(struct mta_dnsreq *r, int family, const void *a, int n,
 
 	if (n <= 0)
 		return;
-	ss = reallocarray(r->addrs, r->naddrs + n, sizeof(*ss));
+	ss = reallocarray(l->addrs, l->naddrs + n, sizeof(*ss));
 	if (ss == NULL)
 		fatal("mta_dns_addr_add");
-	r->addrs = ss;
+	l->addrs = ss;
 	for (i = 0; i < n; i++) {
-		ss = &r->addrs[r->naddrs++];
+		ss = &l->addrs[l->naddrs++];
 		memset(ss, 0, sizeof(*ss));
 		if (family == AF_INET) {
 			((struct sockaddr_in *)ss)->sin_family = AF_INET;
@@ -342,101 +459,111 @@ mta_dns_addr_add(struct mta_dnsreq *r, int family, const void *a, int n,
 			    ((const struct in6_addr *)a)[i];
 		}
 	}
-	if (r->ttl == 0 || ttl < r->ttl)
-		r->ttl = ttl;
+	if (l->ttl == 0 || ttl < l->ttl)
+		l->ttl = ttl;
 }
 
-/* Both lookups are back: one answer.  Any address wins; then a
- * temporary failure of either; then NXDOMAIN; else no data. */
+/* Both lookups are back (or the A one, for IPv4 only): one answer.  Any
+ * address wins; then a temporary failure of either; then NXDOMAIN; else
+ * no data. */
 static void
-mta_dns_addr_done(struct mta_dnsreq *r)
+mta_dns_addr_done(struct mta_dnslook *l)
 {
 	struct mta_dns_entry *e;
 	struct sockaddr_storage *v4first;
 	int i, n = 0, status;
 
-	if (r->naddrs > 0)
+	if (l->naddrs > 0)
 		status = MTA_DNS_OK;
-	else if (r->st[0] == MTA_DNS_TEMP || r->st[1] == MTA_DNS_TEMP)
+	else if (l->st[0] == MTA_DNS_TEMP || l->st[1] == MTA_DNS_TEMP)
 		status = MTA_DNS_TEMP;
-	else if (r->st[0] == MTA_DNS_NXDOMAIN || r->st[1] == MTA_DNS_NXDOMAIN)
+	else if (l->st[0] == MTA_DNS_NXDOMAIN || l->st[1] == MTA_DNS_NXDOMAIN)
 		status = MTA_DNS_NXDOMAIN;
 	else
 		status = MTA_DNS_NODATA;
 	e = mta_dns_entry_new(status, 0);
-	if (r->naddrs > 0) {
+	if (l->naddrs > 0) {
 		/* IPv4 first: the receivers of bulk mail know it best. */
-		if ((v4first = calloc(r->naddrs, sizeof(*v4first))) == NULL)
+		if ((v4first = calloc(l->naddrs, sizeof(*v4first))) == NULL)
 			fatal("mta_dns_addr_done");
-		for (i = 0; i < r->naddrs; i++)
-			if (r->addrs[i].ss_family == AF_INET)
-				v4first[n++] = r->addrs[i];
-		for (i = 0; i < r->naddrs; i++)
-			if (r->addrs[i].ss_family != AF_INET)
-				v4first[n++] = r->addrs[i];
+		for (i = 0; i < l->naddrs; i++)
+			if (l->addrs[i].ss_family == AF_INET)
+				v4first[n++] = l->addrs[i];
+		for (i = 0; i < l->naddrs; i++)
+			if (l->addrs[i].ss_family != AF_INET)
+				v4first[n++] = l->addrs[i];
 		e->addrs = v4first;
 		e->n = n;
 	}
 	if (status != MTA_DNS_TEMP)
-		mta_dns_cache_put(MTA_DNS_C_ADDR, r->name, e, r->ttl);
-	r->ans = e;
-	mta_dns_finish(r);
+		mta_dns_cache_put(l->kind == REQ_ADDR4 ? MTA_DNS_C_ADDR4 :
+		    MTA_DNS_C_ADDR, l->name, e, l->ttl);
+	mta_dnslook_answer(l, e);
 }
 
 static void
 mta_dns_a4_result(struct dns_ctx *ctx, struct dns_rr_a4 *rr, void *arg)
 {
-	struct mta_dnsreq *r = arg;
+	struct mta_dnslook *l = arg;
 
-	r->q[0] = NULL;
-	r->st[0] = rr ? MTA_DNS_OK : mta_dns_status(dns_status(ctx));
+	l->q[0] = NULL;
+	l->st[0] = rr ? MTA_DNS_OK : mta_dns_status(dns_status(ctx));
 	if (rr != NULL)
-		mta_dns_addr_add(r, AF_INET, rr->dnsa4_addr, rr->dnsa4_nrr,
+		mta_dns_addr_add(l, AF_INET, rr->dnsa4_addr, rr->dnsa4_nrr,
 		    rr->dnsa4_ttl);
 	free(rr);
-	if (--r->pending == 0)
-		mta_dns_addr_done(r);
+	if (--l->pending == 0)
+		mta_dns_addr_done(l);
 }
 
 static void
 mta_dns_a6_result(struct dns_ctx *ctx, struct dns_rr_a6 *rr, void *arg)
 {
-	struct mta_dnsreq *r = arg;
+	struct mta_dnslook *l = arg;
 
-	r->q[1] = NULL;
-	r->st[1] = rr ? MTA_DNS_OK : mta_dns_status(dns_status(ctx));
+	l->q[1] = NULL;
+	l->st[1] = rr ? MTA_DNS_OK : mta_dns_status(dns_status(ctx));
 	if (rr != NULL)
-		mta_dns_addr_add(r, AF_INET6, rr->dnsa6_addr, rr->dnsa6_nrr,
+		mta_dns_addr_add(l, AF_INET6, rr->dnsa6_addr, rr->dnsa6_nrr,
 		    rr->dnsa6_ttl);
 	free(rr);
-	if (--r->pending == 0)
-		mta_dns_addr_done(r);
+	if (--l->pending == 0)
+		mta_dns_addr_done(l);
 }
 
+/* The addresses of name: A and AAAA, or A alone with v4only (a queue
+ * whose every source address is IPv4 has no use for IPv6 ones). */
 struct mta_dnsreq *
-mta_dns_addr(const char *name, int rotate, mta_dns_addr_cb cb, void *arg)
+mta_dns_addr(const char *name, int rotate, int v4only, mta_dns_addr_cb cb,
+    void *arg)
 {
 	struct mta_dnsreq *r;
+	struct mta_dnslook *l;
 
 	if (mta_dns_init() == -1)
 		return NULL;
-	r = mta_dns_req(REQ_ADDR, name, arg);
+	r = mta_dns_req(v4only ? REQ_ADDR4 : REQ_ADDR, name, arg);
 	r->addrcb = cb;
-	if (mta_dns_from_cache(r, MTA_DNS_C_ADDR) == 0)
+	if (mta_dns_from_cache(r, v4only ? MTA_DNS_C_ADDR4 :
+	    MTA_DNS_C_ADDR) == 0 || mta_dnslook_join(r) == 0)
 		return r;
-	r->ctx = resolver_ctx(rotate);
-	r->q[0] = dns_submit_a4(r->ctx, name, DNS_NOSRCH, mta_dns_a4_result, r);
-	if (r->q[0] == NULL) {
-		mta_dns_req_free(r);
+	l = mta_dnslook_new(r, rotate);
+	l->q[0] = dns_submit_a4(l->ctx, name, DNS_NOSRCH, mta_dns_a4_result, l);
+	if (l->q[0] == NULL) {
+		mta_dnslook_abort(l, r);
 		return NULL;
 	}
-	r->q[1] = dns_submit_a6(r->ctx, name, DNS_NOSRCH, mta_dns_a6_result, r);
-	if (r->q[1] == NULL) {
-		dns_cancel(r->ctx, r->q[0]);
-		mta_dns_req_free(r);
+	l->pending = 1;
+	if (v4only) {
+		l->st[1] = MTA_DNS_NODATA;	/* not asked */
+		return r;
+	}
+	l->q[1] = dns_submit_a6(l->ctx, name, DNS_NOSRCH, mta_dns_a6_result, l);
+	if (l->q[1] == NULL) {
+		mta_dnslook_abort(l, r);
 		return NULL;
 	}
-	r->pending = 2;
+	l->pending = 2;
 	return r;
 }
 

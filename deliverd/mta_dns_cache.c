@@ -2,7 +2,9 @@
  * mta_dns_cache.c - DNS answers kept for their TTL.
  *
  * Keyed by (kind, name): MX answers (already interpreted: hosts, null
- * MX, implicit MX) and address answers (A and AAAA merged).  Negative
+ * MX, implicit MX) and address answers (A and AAAA merged, or A alone
+ * for queues that connect over IPv4 only: a kind of its own, so that
+ * it never stands for both).  Negative
  * answers (NXDOMAIN, no data) are kept too, for a short fixed time since
  * udns does not give us the SOA minimum; temporary failures never are.
  * TTLs are bounded: a zero TTL would make every connection a lookup, a
@@ -69,7 +71,7 @@ mta_dns_entry_free(struct mta_dns_entry *e)
 	free(e);
 }
 
-static struct mta_dns_entry *
+struct mta_dns_entry *
 mta_dns_entry_dup(const struct mta_dns_entry *e)
 {
 	struct mta_dns_entry *d;

@@ -42,30 +42,20 @@ mta_queue_cmp(struct mta_queue *a, struct mta_queue *b)
 RB_PROTOTYPE(mta_queues, mta_queue, entry, mta_queue_cmp);
 RB_GENERATE(mta_queues, mta_queue, entry, mta_queue_cmp);
 
+/* The queue's setting id (set and not empty), or NULL. */
 struct cfg_node *
-mta_queue_node(const struct mta_queue *q, const char *name)
+mta_queue_node(const struct mta_queue *q, enum mta_set id)
 {
-	struct cfg_node *n;
-
-	n = cfg_domain_setting(mta_cfg(), q->vmta, q->cfg_domain, name);
-	if (n == NULL || n->arg == NULL || n->arg[0] == '\0')
-		return NULL;
-	return n;
+	return mta_scope_node(q->scope, id);
 }
 
+/* The queue's setting id as written, or NULL. */
 const char *
-mta_queue_str(const struct mta_queue *q, const char *name)
+mta_queue_str(const struct mta_queue *q, enum mta_set id)
 {
-	struct cfg_node *n = mta_queue_node(q, name);
+	struct cfg_node *n = mta_queue_node(q, id);
 
 	return n ? n->arg : NULL;
-}
-
-/* The queue's setting `name` as written, or NULL. */
-const char *
-mta_queue_setting(const struct mta_queue *q, const char *name)
-{
-	return mta_queue_str(q, name);
 }
 
 /* Set in a <domain> or <virtual-mta> rather than globally. */
@@ -76,16 +66,16 @@ mta_queue_scoped(const struct cfg_node *n)
 }
 
 static int
-mta_queue_int(const struct mta_queue *q, const char *name, int dflt)
+mta_queue_int(const struct mta_queue *q, enum mta_set id, int dflt)
 {
 	const char *s, *err;
 	int64_t v;
 
-	if ((s = mta_queue_str(q, name)) == NULL)
+	if ((s = mta_queue_str(q, id)) == NULL)
 		return dflt;
 	if (cfg_parse_int(s, &v, &err) == -1 || v > 1000000) {
-		log_warnx("%s: %s %s: %s", q->name, name, s, err ? err :
-		    "too large");
+		log_warnx("%s: %s %s: %s", q->name, mta_set_name(id), s,
+		    err ? err : "too large");
 		return dflt;
 	}
 	return v;
@@ -124,13 +114,13 @@ mta_queue_add_host(struct mta_queue *q, const char *tok, int defport)
 static int
 mta_queue_port(const struct mta_queue *q)
 {
-	struct cfg_node *n = mta_queue_node(q, "smtp-port");
+	struct cfg_node *n = mta_queue_node(q, MS_SMTP_PORT);
 	int64_t v;
 	const char *err;
 
 	if (!mta_queue_scoped(n) || cfg_parse_int(n->arg, &v, &err) == -1 ||
 	    v < 1 || v > 65535)
-		n = mta_queue_node(q, "default-smtp-port");
+		n = mta_queue_node(q, MS_DEFAULT_SMTP_PORT);
 	if (n == NULL || cfg_parse_int(n->arg, &v, &err) == -1 || v < 1 ||
 	    v > 65535)
 		return 25;
@@ -148,11 +138,11 @@ mta_queue_hosts(struct mta_queue *q)
 	char *list, *p, *tok;
 	int port, mx = 0;
 
-	if ((v = mta_queue_str(q, "always-use-mx")) != NULL &&
+	if ((v = mta_queue_str(q, MS_ALWAYS_USE_MX)) != NULL &&
 	    cfg_parse_bool(v, &mx, &err) == 0 && mx)
 		return;
-	if ((v = mta_queue_str(q, "route")) == NULL &&
-	    (v = mta_queue_str(q, "smtp-hosts")) == NULL)
+	if ((v = mta_queue_str(q, MS_ROUTE)) == NULL &&
+	    (v = mta_queue_str(q, MS_SMTP_HOSTS)) == NULL)
 		return;
 	port = mta_queue_port(q);
 	list = p = xstrdup(v);
@@ -197,12 +187,12 @@ mta_queue_clear_settings(struct mta_queue *q)
 }
 
 static void
-mta_queue_rate(struct mta_queue *q, const char *name, struct mta_bucket *b)
+mta_queue_rate(struct mta_queue *q, enum mta_set id, struct mta_bucket *b)
 {
 	struct cfg_rate r;
 	const char *v, *err;
 
-	if ((v = mta_queue_str(q, name)) == NULL ||
+	if ((v = mta_queue_str(q, id)) == NULL ||
 	    cfg_parse_rate(v, &r, &err) == -1) {
 		b->on = 0;
 		return;
@@ -223,18 +213,18 @@ mta_queue_pipe(struct mta_queue *q)
 {
 	const char *type, *local, *cmd;
 
-	type = mta_queue_str(q, "type");
-	local = mta_queue_str(q, "local");
+	type = mta_queue_str(q, MS_TYPE);
+	local = mta_queue_str(q, MS_LOCAL);
 	if (!(type != NULL && strcasecmp(type, "pipe") == 0) &&
 	    !(local != NULL && !mta_queue_word_no(local)))
 		return;
-	if ((cmd = mta_queue_str(q, "command")) == NULL &&
-	    (cmd = mta_queue_str(q, "mailbox-command")) == NULL) {
+	if ((cmd = mta_queue_str(q, MS_COMMAND)) == NULL &&
+	    (cmd = mta_queue_str(q, MS_MAILBOX_COMMAND)) == NULL) {
 		log_warnx("%s: pipe delivery without a command", q->name);
 		return;
 	}
 	q->pipe_cmd = xstrdup(cmd);
-	if ((cmd = mta_queue_str(q, "pipe-user")) != NULL)
+	if ((cmd = mta_queue_str(q, MS_PIPE_USER)) != NULL)
 		q->pipe_user = xstrdup(cmd);
 }
 
@@ -247,10 +237,10 @@ mta_queue_tls(struct mta_queue *q)
 	int req;
 
 	q->tls_mode = MTA_TLS_OPPORTUNISTIC;
-	if ((v = mta_queue_str(q, "use-starttls")) != NULL &&
+	if ((v = mta_queue_str(q, MS_USE_STARTTLS)) != NULL &&
 	    mta_queue_word_no(v))
 		q->tls_mode = MTA_TLS_NO;
-	if ((v = mta_queue_str(q, "tls")) != NULL) {
+	if ((v = mta_queue_str(q, MS_TLS)) != NULL) {
 		if (strcasecmp(v, "required") == 0)
 			q->tls_mode = MTA_TLS_REQUIRED;
 		else if (mta_queue_word_no(v))
@@ -258,7 +248,7 @@ mta_queue_tls(struct mta_queue *q)
 		else
 			q->tls_mode = MTA_TLS_OPPORTUNISTIC;
 	}
-	if ((v = mta_queue_str(q, "require-starttls")) != NULL &&
+	if ((v = mta_queue_str(q, MS_REQUIRE_STARTTLS)) != NULL &&
 	    cfg_parse_bool(v, &req, &v) == 0 && req)
 		q->tls_mode = MTA_TLS_REQUIRED;
 }
@@ -271,57 +261,61 @@ mta_queue_limits(struct mta_queue *q)
 	int64_t secs;
 	int a, b;
 
-	mta_queue_rate(q, "max-msg-rate", &q->msg_rate);
-	mta_queue_rate(q, "max-connect-rate", &q->conn_rate);
-	if ((v = mta_queue_str(q, "delivery-interval")) == NULL ||
+	mta_queue_rate(q, MS_MAX_MSG_RATE, &q->msg_rate);
+	mta_queue_rate(q, MS_MAX_CONNECT_RATE, &q->conn_rate);
+	if ((v = mta_queue_str(q, MS_DELIVERY_INTERVAL)) == NULL ||
 	    cfg_parse_time(v, &secs, &err) == -1)
 		secs = 0;
 	mta_bucket_interval(&q->conn_ival, secs > 0 ? secs * 1000 : 0);
 	q->max_size = 0;
-	if ((v = mta_queue_str(q, "max-message-size")) != NULL &&
+	if ((v = mta_queue_str(q, MS_MAX_MESSAGE_SIZE)) != NULL &&
 	    cfg_parse_size(v, &q->max_size, &err) == -1)
 		q->max_size = 0;
 	/* PowerMTA's max-rcpt-per-transaction and the seeds'
 	 * max-rcpt-per-message: the smaller one that is set. */
-	a = mta_queue_int(q, "max-rcpt-per-transaction", 1000);
-	b = mta_queue_int(q, "max-rcpt-per-message", 0);
+	a = mta_queue_int(q, MS_MAX_RCPT_PER_TRANSACTION, 1000);
+	b = mta_queue_int(q, MS_MAX_RCPT_PER_MESSAGE, 0);
 	q->max_rcpt = a > 0 && (b <= 0 || a < b) ? a : b > 0 ? b : 0;
 }
 
 static void
 mta_queue_settings(struct mta_queue *q)
 {
+	struct mta_scope *old;
 	const char *v;
 
 	mta_queue_clear_settings(q);
+	old = q->scope;
+	q->scope = mta_scope_get(q->vmta, q->cfg_domain);
+	mta_scope_put(old);
 	mta_queue_hosts(q);
 	mta_srcip_settings(q);
-	if ((v = mta_queue_str(q, "resolve-to")) != NULL)
+	if ((v = mta_queue_str(q, MS_RESOLVE_TO)) != NULL)
 		q->resolve_to = xstrdup(v);
-	q->max_conn = mta_queue_int(q, "max-smtp-out", MTA_DEFAULT_MAX_CONN);
+	q->max_conn = mta_queue_int(q, MS_MAX_SMTP_OUT, MTA_DEFAULT_MAX_CONN);
 	if (q->max_conn < 1)
 		q->max_conn = 1;
-	q->max_msg = mta_queue_int(q, "max-msg-per-connection", 0);
+	q->max_msg = mta_queue_int(q, MS_MAX_MSG_PER_CONNECTION, 0);
 	q->conn_limit = q->max_conn;
 	mta_queue_limits(q);
 		mta_queue_pipe(q);
-	if ((v = mta_queue_str(q, "dkim-headers")) != NULL)
+	if ((v = mta_queue_str(q, MS_DKIM_HEADERS)) != NULL)
 		q->dkim_headers = xstrdup(v);
-	if ((v = mta_queue_str(q, "smtp-tls-ca-file")) != NULL)
+	if ((v = mta_queue_str(q, MS_SMTP_TLS_CA_FILE)) != NULL)
 		q->tls_ca = xstrdup(v);
-	q->pipeline_depth = mta_queue_int(q, "smtp-pipeline-depth", 0);
-	q->no_pipelining = (v = mta_queue_str(q, "ignore-pipelining")) != NULL &&
+	q->pipeline_depth = mta_queue_int(q, MS_SMTP_PIPELINE_DEPTH, 0);
+	q->no_pipelining = (v = mta_queue_str(q, MS_IGNORE_PIPELINING)) != NULL &&
 	    !mta_queue_word_no(v);
-	q->no_8bitmime = (v = mta_queue_str(q, "ignore-8bitmime")) != NULL &&
+	q->no_8bitmime = (v = mta_queue_str(q, MS_IGNORE_8BITMIME)) != NULL &&
 	    !mta_queue_word_no(v);
 	mta_queue_tls(q);
 	q->tls_broken = 0;
 	mta_backoff_settings(q);
 	mta_timeout_settings(q);
-	q->dkim_sign = (v = mta_queue_str(q, "dkim-sign")) != NULL &&
+	q->dkim_sign = (v = mta_queue_str(q, MS_DKIM_SIGN)) != NULL &&
 	    (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
 	    strcasecmp(v, "on") == 0);
-	q->dns_rotate = (v = mta_queue_str(q, "dns-rotate")) != NULL &&
+	q->dns_rotate = (v = mta_queue_str(q, MS_DNS_ROTATE)) != NULL &&
 	    !mta_queue_word_no(v);
 }
 
@@ -393,7 +387,7 @@ mta_queue_rollup(const char *name, const char *domain,
 	key.name = (char *)name;
 	if ((q = RB_FIND(mta_queues, &queues, &key)) == NULL) {
 		q = mta_queue_new(name, domain,
-		    mta_rollup_has_block(domain, member->vmta) ? domain :
+		    mta_scope_has_block(member->vmta, domain) ? domain :
 		    member->domain);
 		q->rollup = 1;
 	}
@@ -458,6 +452,7 @@ mta_queue_maybe_free(struct mta_queue *q)
 	mta_dns_cancel(q->mxreq);
 	mta_queue_free_hosts(q->mx, q->nmx);
 	mta_queue_clear_settings(q);
+	mta_scope_put(q->scope);
 	free(q->name);
 	free(q->domain);
 	free(q->cfg_domain);
@@ -756,14 +751,14 @@ mta_queue_rate_text(struct mta_queue *q)
 
 	if (mta_queue_rate_now(q) == &q->backoff_rate) {
 		if (q->backoff_half &&
-		    (v = mta_queue_str(q, "max-msg-rate")) != NULL) {
+		    (v = mta_queue_str(q, MS_MAX_MSG_RATE)) != NULL) {
 			snprintf(half, sizeof(half), "half of %s", v);
 			return half;
 		}
-		v = mta_queue_str(q, "backoff-max-msg-rate");
+		v = mta_queue_str(q, MS_BACKOFF_MAX_MSG_RATE);
 	}
 	if (v == NULL)
-		v = mta_queue_str(q, "max-msg-rate");
+		v = mta_queue_str(q, MS_MAX_MSG_RATE);
 	return v ? v : "unlimited";
 }
 
@@ -939,6 +934,7 @@ mta_queue_reconfig(void)
 {
 	struct mta_queue *q, *tmp;
 
+	mta_scope_reconfig();
 	RB_FOREACH_SAFE(q, mta_queues, &queues, tmp) {
 		mta_queue_settings(q);
 		q->rollup_state = 0;	/* the rollup lists may have changed */

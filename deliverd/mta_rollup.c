@@ -47,31 +47,6 @@
 
 #define ROLLUP_SUFFIX	".rollup"
 
-/* Whether domain has a <domain NAME> block of its own (global, or in
- * the VMTA vmta). */
-int
-mta_rollup_has_block(const char *domain, const char *vmta)
-{
-	struct cfg_node *root = mta_cfg()->root, *v, *d;
-
-	for (d = cfg_child(root, "domain"); d != NULL;
-	    d = cfg_next_named(d, "domain"))
-		if (d->arg != NULL && strcasecmp(d->arg, domain) == 0)
-			return 1;
-	if (vmta == NULL)
-		return 0;
-	for (v = cfg_child(root, "virtual-mta"); v != NULL;
-	    v = cfg_next_named(v, "virtual-mta")) {
-		if (v->arg == NULL || strcmp(v->arg, vmta) != 0)
-			continue;
-		for (d = cfg_child(v, "domain"); d != NULL;
-		    d = cfg_next_named(d, "domain"))
-			if (d->arg != NULL && strcasecmp(d->arg, domain) == 0)
-				return 1;
-	}
-	return 0;
-}
-
 /* Whether pattern (a host name or wildcard) matches one of the most
  * preferred MX hosts of q. */
 static int
@@ -89,11 +64,12 @@ mta_rollup_match(const struct mta_queue *q, const char *pattern)
 static int
 mta_rollup_all_match(const struct mta_queue *q, const char *rollup)
 {
-	struct cfg_node *l, *n;
+	struct cfg_node *const *lists, *n;
+	int i, nl;
 
-	for (l = cfg_child(mta_cfg()->root, "mx-rollup-list"); l != NULL;
-	    l = cfg_next_named(l, "mx-rollup-list"))
-		for (n = cfg_child(l, "mx"); n != NULL;
+	lists = mta_scope_rollup_lists(&nl);
+	for (i = 0; i < nl; i++)
+		for (n = cfg_child(lists[i], "mx"); n != NULL;
 		    n = cfg_next_named(n, "mx"))
 			if (n->argc >= 2 &&
 			    strcasecmp(n->argv[1], rollup) == 0 &&
@@ -106,11 +82,12 @@ mta_rollup_all_match(const struct mta_queue *q, const char *rollup)
 static const char *
 mta_rollup_listed(const struct mta_queue *q)
 {
-	struct cfg_node *l, *n;
+	struct cfg_node *const *lists, *n;
+	int i, nl;
 
-	for (l = cfg_child(mta_cfg()->root, "mx-rollup-list"); l != NULL;
-	    l = cfg_next_named(l, "mx-rollup-list"))
-		for (n = cfg_child(l, "mx"); n != NULL;
+	lists = mta_scope_rollup_lists(&nl);
+	for (i = 0; i < nl; i++)
+		for (n = cfg_child(lists[i], "mx"); n != NULL;
 		    n = cfg_next_named(n, "mx"))
 			if (n->argc >= 2 && mta_rollup_match(q, n->argv[0]) &&
 			    mta_rollup_all_match(q, n->argv[1]))
@@ -156,13 +133,13 @@ mta_rollup_of(const struct mta_queue *q, char *buf, size_t sz)
 	if (q->rollup || q->nmx == 0 || q->nhosts > 0 || q->resolve_to ||
 	    q->domain[0] == '[' || !q->mx[0].dns || q->mx[0].pref < 0)
 		return NULL;
-	if ((v = mta_queue_setting(q, "disable-mx-rollup")) != NULL &&
+	if ((v = mta_queue_str(q, MS_DISABLE_MX_ROLLUP)) != NULL &&
 	    strcasecmp(v, "no") != 0 && strcasecmp(v, "false") != 0 &&
 	    strcasecmp(v, "off") != 0)
 		return NULL;
 	if ((v = mta_rollup_listed(q)) != NULL)
 		return strlcpy(buf, v, sz) < sz ? buf : NULL;
-	if (mta_rollup_has_block(q->domain, q->vmta) ||
+	if (mta_scope_has_block(q->vmta, q->domain) ||
 	    mta_rollup_auto(q, buf, sz) == -1)
 		return NULL;
 	return buf;

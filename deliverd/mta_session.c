@@ -435,7 +435,7 @@ mta_session_resolve(struct mta_session *s, const struct mta_host *h)
 		/* MX hosts come from DNS: their addresses too, through the
 		 * same name servers. */
 		if ((s->dnsreq = mta_dns_addr(h->name, s->q->dns_rotate,
-		    mta_session_dns_cb, s)) == NULL) {
+		    s->q->v4only, mta_session_dns_cb, s)) == NULL) {
 			err = mta_dns_error();
 			mta_session_noaddr(s, err ? err : "cannot query");
 		}
@@ -730,6 +730,7 @@ mta_session_free_cb(uv_handle_t *h)
 	free(s->acc);
 	free(s->sent);
 	free(s->host);
+	mta_idle_remove(s);
 	mta_queue_session_gone(s->q, s);
 	free(s);
 }

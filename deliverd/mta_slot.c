@@ -46,6 +46,9 @@ RB_PROTOTYPE(mta_slots, mta_session, slotentry, mta_slot_cmp);
 RB_GENERATE(mta_slots, mta_session, slotentry, mta_slot_cmp);
 
 static struct mta_slots	 slots = RB_INITIALIZER(&slots);
+/* The sessions in MTA_SLOT_WAIT, in the order they asked (so by
+ * slot_since): the pressure check looks at the oldest only. */
+static TAILQ_HEAD(, mta_session) waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static uv_timer_t	 stats_timer;
 static int		 stats_on;
 static uv_timer_t	 pressure_timer;
@@ -64,22 +67,28 @@ mta_slot_pressure_cb(uv_timer_t *t)
 		uv_timer_stop(t);
 		return;
 	}
-	RB_FOREACH(s, mta_slots, &slots)
-		if (s->slot == MTA_SLOT_WAIT &&
-		    now - s->slot_since >= MTA_SLOT_PRESSURE_MS)
-			old++;
+	TAILQ_FOREACH(s, &waiting, waitentry) {
+		if (now - s->slot_since < MTA_SLOT_PRESSURE_MS)
+			break;
+		old++;
+	}
 	if (old > 0)
 		mta_queue_close_idle(old);
 }
 
+/* s starts (delta 1) or stops (-1) waiting for a slot. */
 static void
-mta_slot_waiting(int delta)
+mta_slot_waiting(struct mta_session *s, int delta)
 {
 	if (!pressure_init) {
 		uv_timer_init(daemon_loop(), &pressure_timer);
 		uv_unref((uv_handle_t *)&pressure_timer);
 		pressure_init = 1;
 	}
+	if (delta > 0)
+		TAILQ_INSERT_TAIL(&waiting, s, waitentry);
+	else
+		TAILQ_REMOVE(&waiting, s, waitentry);
 	nwaiting += delta;
 	if (nwaiting > 0 && !uv_is_active((uv_handle_t *)&pressure_timer))
 		uv_timer_start(&pressure_timer, mta_slot_pressure_cb,
@@ -105,7 +114,7 @@ mta_slot_request(struct mta_session *s)
 	s->slot = MTA_SLOT_WAIT;
 	s->slot_since = uv_now(daemon_loop());
 	RB_INSERT(mta_slots, &slots, s);
-	mta_slot_waiting(1);
+	mta_slot_waiting(s, 1);
 	if (mta_queued() != NULL)
 		mta_slot_send(mta_queued(), DLV_SLOT_REQ, s);
 }
@@ -121,7 +130,7 @@ mta_slot_grant(struct imsg *imsg)
 	    s->slot != MTA_SLOT_WAIT)
 		return;
 	s->slot = MTA_SLOT_HELD;
-	mta_slot_waiting(-1);
+	mta_slot_waiting(s, -1);
 	/* Other sessions of the queue may have taken the work meanwhile. */
 	if (mta_stopping() || s->q->njobs == 0) {
 		mta_session_close(s);
@@ -138,7 +147,7 @@ mta_slot_release(struct mta_session *s)
 		return;
 	RB_REMOVE(mta_slots, &slots, s);
 	if (s->slot == MTA_SLOT_WAIT)
-		mta_slot_waiting(-1);
+		mta_slot_waiting(s, -1);
 	s->slot = MTA_SLOT_NONE;
 	if (mta_queued() != NULL)
 		m_compose(mta_queued(), DLV_SLOT_FREE, s->id, -1, NULL, 0);

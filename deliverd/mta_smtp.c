@@ -526,6 +526,7 @@ mta_smtp_next(struct mta_session *s)
 		mta_smtp_start(s, job);
 		return;
 	}
+	mta_idle_add(s);
 	mta_session_timer(s, MTA_IDLE_TIMEOUT);
 }
 

@@ -82,9 +82,9 @@ mta_srcip_source(struct mta_queue *q)
 	char host[256];
 	const char *name = NULL;
 
-	src = mta_queue_node(q, "smtp-source-host");
-	hn = mta_queue_node(q, "host-name");
-	vm = q->vmta ? cfg_vmta(mta_cfg(), q->vmta) : NULL;
+	src = mta_queue_node(q, MS_SMTP_SOURCE_HOST);
+	hn = mta_queue_node(q, MS_HOST_NAME);
+	vm = mta_scope_vmta(q->scope);
 	if (src != NULL) {
 		/* Every smtp-source-host line of the scope that set it. */
 		for (; src != NULL; src = cfg_next_named(src,
@@ -95,14 +95,14 @@ mta_srcip_source(struct mta_queue *q)
 				name = src->argv[1];
 		}
 	}
-	if ((sp = mta_queue_node(q, "source-pool")) != NULL) {
+	if ((sp = mta_queue_node(q, MS_SOURCE_POOL)) != NULL) {
 		mta_srcip_add(q, sp->arg);
 		q->random_ip = cfg_bool(vm ? vm : mta_cfg()->root, "random-ip",
 		    0);
 		for (sp = cfg_child(mta_cfg()->root, "source-pool"); sp != NULL;
 		    sp = cfg_next_named(sp, "source-pool"))
 			if (sp->child != NULL && sp->arg != NULL &&
-			    strcmp(sp->arg, mta_queue_str(q, "source-pool")) == 0)
+			    strcmp(sp->arg, mta_queue_str(q, MS_SOURCE_POOL)) == 0)
 				q->random_ip = cfg_bool(sp, "random-ip",
 				    q->random_ip);
 	} else if (vm != NULL)
@@ -132,7 +132,7 @@ mta_srcip_limits(struct mta_queue *q)
 	int64_t v;
 
 	q->nip_limits = 0;
-	for (n = mta_queue_node(q, "source-ip-max-smtp-out"); n != NULL &&
+	for (n = mta_queue_node(q, MS_SOURCE_IP_MAX_SMTP_OUT); n != NULL &&
 	    q->nip_limits < MTA_MAX_IP_LIMITS;
 	    n = cfg_next_named(n, "source-ip-max-smtp-out")) {
 		l = &q->ip_limits[q->nip_limits];
@@ -228,6 +228,15 @@ mta_queue_pick_source(struct mta_queue *q, const struct sockaddr_storage **src)
 void
 mta_srcip_settings(struct mta_queue *q)
 {
+	int i;
+
 	mta_srcip_source(q);
 	mta_srcip_limits(q);
+	/* Only IPv4 sources: connections go over IPv4 only (an IPv6
+	 * address would be reached from one the VMTA does not name), so
+	 * the hosts' AAAA records are not asked for. */
+	q->v4only = q->nsrcs > 0;
+	for (i = 0; i < q->nsrcs; i++)
+		if (q->srcs[i].ss_family != AF_INET)
+			q->v4only = 0;
 }

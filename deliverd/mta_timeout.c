@@ -23,17 +23,16 @@
 #include "mta.h"
 
 static uint64_t
-mta_timeout_get(const struct mta_queue *q, const char *name, int64_t dflt)
+mta_timeout_get(const struct mta_queue *q, enum mta_set id, int64_t dflt)
 {
 	struct cfg_node *n;
 	const char *err;
 	int64_t secs;
 
-	n = cfg_domain_setting(mta_cfg(), q->vmta, q->cfg_domain, name);
-	if (n == NULL || n->arg == NULL || n->arg[0] == '\0')
+	if ((n = mta_queue_node(q, id)) == NULL)
 		return (uint64_t)dflt * 1000;
 	if (cfg_parse_time(n->arg, &secs, &err) == -1 || secs <= 0) {
-		log_warnx("%s: %s %s: %s", q->name, name, n->arg,
+		log_warnx("%s: %s %s: %s", q->name, mta_set_name(id), n->arg,
 		    err ? err : "must be positive");
 		return (uint64_t)dflt * 1000;
 	}
@@ -43,10 +42,10 @@ mta_timeout_get(const struct mta_queue *q, const char *name, int64_t dflt)
 void
 mta_timeout_settings(struct mta_queue *q)
 {
-	q->to.connect = mta_timeout_get(q, "connect-timeout", 120);
-	q->to.greeting = mta_timeout_get(q, "smtp-greeting-timeout", 300);
+	q->to.connect = mta_timeout_get(q, MS_CONNECT_TIMEOUT, 120);
+	q->to.greeting = mta_timeout_get(q, MS_SMTP_GREETING_TIMEOUT, 300);
 	q->to.reply = mta_timeout_get(q,
-	    "smtp-multiple-line-response-timeout", 300);
-	q->to.send = mta_timeout_get(q, "data-send-timeout", 180);
-	q->to.eom = mta_timeout_get(q, "smtp-data-termination-timeout", 600);
+	    MS_SMTP_MULTIPLE_LINE_RESPONSE_TIMEOUT, 300);
+	q->to.send = mta_timeout_get(q, MS_DATA_SEND_TIMEOUT, 180);
+	q->to.eom = mta_timeout_get(q, MS_SMTP_DATA_TERMINATION_TIMEOUT, 600);
 }

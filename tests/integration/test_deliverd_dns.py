@@ -152,6 +152,57 @@ def test_answers_are_cached_for_their_ttl(make_tern, catchall, dns_zone):
         assert dns.count("mx.cache.test", "A") == 1
 
 
+def test_ipv4_sources_ask_no_aaaa(make_tern, catchall, dns_zone):
+    """A VMTA whose source addresses are all IPv4 connects over IPv4
+    only: its MX hosts' AAAA records are not asked for; mail without a
+    source address (the kernel's choice, either family) asks both."""
+    port = free_port()
+    dns = dns_zone({"v4.test": {"MX": [(10, "mx.v4.test")]},
+                    "mx.v4.test": {"A": ["127.0.0.9"]},
+                    "any.test": {"MX": [(10, "mx.any.test")]},
+                    "mx.any.test": {"A": ["127.0.0.9"]}})
+    vmta = "<virtual-mta v4>\n    smtp-source-host 127.0.0.1\n</virtual-mta>\n"
+    with HostSink("127.0.0.9", port, "v4") as sink:
+        t = dns_tern(make_tern, catchall, dns, ["v4.test", "any.test"], port,
+                     extra=vmta, start=False)
+        t._config_text = t.config_text().replace(
+            "    always-allow-relaying yes",
+            "    always-allow-relaying yes\n    process-x-virtual-mta yes", 1)
+        t.start()
+        t.send(SENDER, ["a@v4.test"], make_message(
+            to="a@v4.test", headers=("X-Virtual-MTA: v4",)))
+        t.send(SENDER, ["a@any.test"], make_message(to="a@any.test"))
+        t.wait_messages(sink, 2)
+        assert t.wait_acct("d", "a@v4.test")[0]["dlvSourceIp"] == "127.0.0.1"
+        assert dns.count("mx.v4.test", "A") == 1
+        assert dns.count("mx.v4.test", "AAAA") == 0
+        assert dns.count("mx.any.test", "A") == 1
+        assert dns.count("mx.any.test", "AAAA") == 1
+
+
+def test_one_lookup_for_connections_opened_together(make_tern, catchall,
+                                                     dns_zone):
+    """Connections opened at once to one MX host share its address
+    lookup: one A (and one AAAA) query, not one per connection."""
+    port = free_port()
+    dns = dns_zone({"many.test": {"MX": [(10, "mx.many.test")]},
+                    "mx.many.test": {"A": ["127.0.0.10"]}})
+    with HostSink("127.0.0.10", port, "many") as sink:
+        t = dns_tern(make_tern, catchall, dns, ["many.test"], port,
+                     deliverd_processes=1, start=False,
+                     more={"many.test": "max-msg-per-connection 1\n"
+                                        "max-smtp-out 5"})
+        t.start()
+        for i in range(10):
+            t.send(SENDER, [f"r{i}@many.test"],
+                   make_message(to=f"r{i}@many.test"))
+        t.wait_messages(sink, 10)
+        assert sink.connections == 10
+        assert dns.count("many.test", "MX") == 1
+        assert dns.count("mx.many.test", "A") == 1
+        assert dns.count("mx.many.test", "AAAA") == 1
+
+
 def test_resolve_to_address(make_tern, catchall, dns_zone):
     """resolve-to IP: the domain's mail goes there, whatever its MX."""
     port = free_port()
