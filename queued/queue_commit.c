@@ -61,11 +61,6 @@ struct jbuf {
 	size_t		 len, cap;
 };
 
-struct bwork {
-	uv_work_t	 req;
-	struct batch	*batch;
-	size_t		 index;		/* shard */
-};
 
 /* A record to append: a new message, or a message moved by compaction
  * (move != NULL, fd -1). */
@@ -87,16 +82,16 @@ struct abatch {
 	int		 error;
 };
 
+/* One outcome batch: journal lines, written and synced by one work
+ * item, then the removals and acknowledgements they make safe. */
 struct batch {
-	struct bwork	 journal_w[QUEUE_SHARDS];	/* per shard: journal */
-	size_t		 pending;	/* work items not done yet */
+	uv_work_t	 req;
 	struct bremove	*removes;
 	size_t		 nremoves, cremoves;
 	struct back	*acks;
 	size_t		 nacks, cacks;
-	struct jbuf	 journal[QUEUE_SHARDS];
-	int		 jerrors[QUEUE_SHARDS];	/* per shard, from its work item */
-	int		 jerror;
+	struct jbuf	 journal;
+	int		 jerror;	/* errno of the journal write */
 };
 
 static struct batch	*cur, *running;
@@ -133,7 +128,7 @@ commit_init(void)
 }
 
 /* A journal write failed (typically: the disk is full).  Its lines, the
- * removals of its shard and every acknowledgement of the batch move to
+ * removals and every acknowledgement of the batch move to
  * the next batch, tried again in a second: until then deliverd keeps the
  * results (a crash meanwhile has them replayed) and the files stay, and
  * once the disk has room nothing is lost and nothing delivered twice. */
@@ -337,7 +332,7 @@ void
 commit_result(struct qmsg *m, uint32_t idx, uint32_t state)
 {
 	struct batch *b = batch_cur();
-	struct jbuf *j = &b->journal[m->shard];
+	struct jbuf *j = &b->journal;
 	char line[64];
 	int n;
 
@@ -386,9 +381,10 @@ commit_ack(int worker, uint32_t tag)
  * segment once: records acknowledged always precede records that were
  * not (queue_seg.c relies on it at recovery).  A batch that fails is cut
  * off the segment, so that no record of it is read at recovery: its
- * messages were refused (451), the client sends them again.  Outcome
- * batches have one item per shard: it appends and syncs the shard's
- * journal and then removes finished legacy files.
+ * messages were refused (451), the client sends them again.  An outcome
+ * batch appends and syncs the journal (one file: one sync per batch, not
+ * one per shard as when the journal was sharded) and then removes
+ * finished legacy files.
  */
 
 #define APPEND_BUF	(256 * 1024)
@@ -430,17 +426,17 @@ append_work(uv_work_t *w)
 	free(buf);
 }
 
-/* Append a batch's lines to a shard's journal and sync it; errno on
+/* Append a batch's lines to the journal and sync them; errno on
  * failure.  A short write (disk full) is cut off again, so that the
  * lines, written again by a later batch, never follow a torn one. */
 static int
-journal_append(int s, const struct jbuf *j)
+journal_append(const struct jbuf *j)
 {
 	off_t end;
 	int fd, err;
 
 	errno = 0;
-	if ((fd = queue_fs_journal_fd(s)) == -1)
+	if ((fd = queue_fs_journal_fd()) == -1)
 		return errno ? errno : EIO;
 	end = lseek(fd, 0, SEEK_END);
 	if (write(fd, j->buf, j->len) == (ssize_t)j->len && fdatasync(fd) == 0)
@@ -451,63 +447,35 @@ journal_append(int s, const struct jbuf *j)
 	return err;
 }
 
-/* Append the shard's journal lines, sync them, then remove finished
- * files.  Journal lines only name messages already committed. */
+/* Append the batch's journal lines, sync them, then remove finished
+ * legacy files.  Journal lines only name messages already committed. */
 static void
 journal_work(uv_work_t *w)
 {
-	struct bwork *bw = w->data;
-	struct batch *b = bw->batch;
-	struct jbuf *j = &b->journal[bw->index];
-	int s = bw->index, jerr = 0;
+	struct batch *b = w->data;
 	size_t i;
 
-	if (j->len > 0)
-		jerr = journal_append(s, j);
-	b->jerrors[s] = jerr;		/* each shard writes only its own */
+	if (b->journal.len > 0)
+		b->jerror = journal_append(&b->journal);
 	/* Removal needs no fsync: if it is lost in a crash, the journal
 	 * says every recipient is final and recovery removes the file.
 	 * Records in segments go with their segment (seg_detach). */
-	for (i = 0; i < b->nremoves && jerr == 0; i++)
-		if (b->removes[i].shard == s && b->removes[i].legacy)
-			queue_fs_remove(b->removes[i].qid, s);
-}
-
-static void	phase_done(uv_work_t *, int);
-
-static void
-batch_queue(struct batch *b, struct bwork *bw, size_t index,
-    uv_work_cb fn)
-{
-	bw->batch = b;
-	bw->index = index;
-	bw->req.data = bw;
-	b->pending++;
-	if (uv_queue_work(qd->loop, &bw->req, fn, phase_done) != 0)
-		fatalx("uv_queue_work");
+	for (i = 0; i < b->nremoves && b->jerror == 0; i++)
+		if (b->removes[i].legacy)
+			queue_fs_remove(b->removes[i].qid, b->removes[i].shard);
 }
 
 static int
-shard_has_journal(struct batch *b, int s)
+batch_needs_work(const struct batch *b)
 {
 	size_t i;
 
-	if (b->journal[s].len > 0)
+	if (b->journal.len > 0)
 		return 1;
 	for (i = 0; i < b->nremoves; i++)
-		if (b->removes[i].shard == s && b->removes[i].legacy)
+		if (b->removes[i].legacy)
 			return 1;
 	return 0;
-}
-
-static void
-batch_shards(struct batch *b)
-{
-	int s;
-
-	for (s = 0; s < QUEUE_SHARDS; s++)
-		if (shard_has_journal(b, s))
-			batch_queue(b, &b->journal_w[s], s, journal_work);
 }
 
 /* --- back in the loop --- */
@@ -565,10 +533,7 @@ commit_reply(struct bcommit *c, struct qseg *seg, uint64_t recoff,
 static void
 batch_free(struct batch *b)
 {
-	int s;
-
-	for (s = 0; s < QUEUE_SHARDS; s++)
-		free(b->journal[s].buf);
+	free(b->journal.buf);
 	free(b->removes);
 	free(b->acks);
 	free(b);
@@ -578,30 +543,24 @@ static void
 batch_retry(struct batch *b)
 {
 	struct batch *n = batch_cur();
-	struct jbuf *from, *to;
+	struct jbuf *from = &b->journal, *to = &n->journal;
 	size_t i;
-	int s;
 
 	log_warnx("journal write failed: %s; outcomes kept, trying again",
 	    strerror(b->jerror));
-	for (s = 0; s < QUEUE_SHARDS; s++) {
-		from = &b->journal[s];
-		to = &n->journal[s];
-		if (!b->jerrors[s] || from->len == 0)
-			continue;
-		if (to->len + from->len > to->cap) {
-			to->cap = to->len + from->len;
-			if ((to->buf = realloc(to->buf, to->cap)) == NULL)
-				fatal("realloc");
-		}
+	if (to->len + from->len > to->cap) {
+		to->cap = to->len + from->len;
+		if ((to->buf = realloc(to->buf, to->cap)) == NULL)
+			fatal("realloc");
+	}
+	if (from->len > 0) {
 		memcpy(to->buf + to->len, from->buf, from->len);
 		to->len += from->len;
 	}
-	for (i = 0; i < b->nremoves; i++)
-		if (b->jerrors[b->removes[i].shard]) {
-			GROW(n->removes, n->nremoves, n->cremoves);
-			n->removes[n->nremoves++] = b->removes[i];
-		}
+	for (i = 0; i < b->nremoves; i++) {
+		GROW(n->removes, n->nremoves, n->cremoves);
+		n->removes[n->nremoves++] = b->removes[i];
+	}
 	for (i = 0; i < b->nacks; i++) {
 		GROW(n->acks, n->nacks, n->cacks);
 		n->acks[n->nacks++] = b->acks[i];
@@ -617,31 +576,27 @@ static void
 batch_done(struct batch *b)
 {
 	size_t i;
-	int s;
 
 	running = NULL;
-	for (s = 0; s < QUEUE_SHARDS; s++)
-		if (b->jerrors[s])
-			b->jerror = b->jerrors[s];
-	if (b->jerror)
-		/* Outcomes not durable: deliverd must not forget them yet;
-		 * they go into a later batch (batch_retry). */
+	if (b->jerror) {
+		/* Outcomes not durable: deliverd must not forget them yet,
+		 * and the messages stay; a later batch tries again. */
 		batch_retry(b);
-	else
-		for (i = 0; i < b->nacks; i++) {
-			struct mproc *p = qd->workers[b->acks[i].worker];
+		batch_free(b);
+		return;
+	}
+	for (i = 0; i < b->nacks; i++) {
+		struct mproc *p = qd->workers[b->acks[i].worker];
 
-			if (p == NULL)
-				continue;
-			m_create(p, DLV_ACK, 0, -1);
-			m_add_u32(p, b->acks[i].tag);
-			m_close(p);
-		}
+		if (p == NULL)
+			continue;
+		m_create(p, DLV_ACK, 0, -1);
+		m_add_u32(p, b->acks[i].tag);
+		m_close(p);
+	}
 	for (i = 0; i < b->nremoves; i++) {
 		struct qmsg *m = b->removes[i].msg;
 
-		if (b->jerrors[b->removes[i].shard])
-			continue;
 		if (m->moving) {
 			m->moving = MOVING_FINAL;	/* compact_moved */
 			continue;
@@ -651,22 +606,16 @@ batch_done(struct batch *b)
 	}
 	/* After a failed journal write the retry timer submits the rest,
 	 * or new work does: not at once, which would spin on a full disk. */
-	if (cur != NULL && !b->jerror)
+	if (cur != NULL)
 		commit_submit();
 	batch_free(b);
 	sched_kick();
 }
 
-/* Called in the loop when a work item of the running batch is done:
- * after the last one, reply. */
 static void
-phase_done(uv_work_t *w, int status)
+journal_done(uv_work_t *w, int status)
 {
-	struct bwork *bw = w->data;
-	struct batch *b = bw->batch;
-
-	if (--b->pending == 0)
-		batch_done(b);
+	batch_done(w->data);
 }
 
 static void
@@ -678,7 +627,11 @@ commit_submit(void)
 		return;
 	b = running = cur;
 	cur = NULL;
-	batch_shards(b);
-	if (b->pending == 0)
+	if (!batch_needs_work(b)) {
 		batch_done(b);
+		return;
+	}
+	b->req.data = b;
+	if (uv_queue_work(qd->loop, &b->req, journal_work, journal_done) != 0)
+		fatalx("uv_queue_work");
 }

@@ -6,8 +6,9 @@
  * line per field, values %XX-escaped), the journals of recipient
  * outcomes, recovery at start, and the files of earlier versions.
  *
- * Outcomes are appended to the shard's journal (the shard is a hash of
- * the queue id) as fixed-width lines "QID IDX S\n".  A message's record
+ * Outcomes are appended to the journal, queue/journal, as fixed-width
+ * lines "QID IDX S\n" (earlier versions kept one per shard,
+ * queue/SS.journal; they are read and merged at start).  A message's record
  * is no longer needed once all its recipients are final; its journal
  * lines become garbage that the next start drops when no segment holds
  * the message any more.
@@ -41,7 +42,7 @@
 #define JOURNAL_LINE	(QID_LEN + 1 + 6 + 1 + 1 + 1)
 
 static char	 spool_root[1024];
-static int	 journal_fds[QUEUE_SHARDS];
+static int	 journal_fd = -1;
 static int	 queue_dir_fd = -1;	/* queue/: the journals' directory */
 
 static uint32_t
@@ -77,7 +78,6 @@ int
 queue_fs_init(const char *spool)
 {
 	char path[1200];
-	int i;
 
 	strlcpy(spool_root, strcmp(spool, "/") ? spool : "", sizeof(spool_root));
 	snprintf(path, sizeof(path), "%s/queue", spool_root);
@@ -86,8 +86,6 @@ queue_fs_init(const char *spool)
 	if ((queue_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1)
 		fatal("open %s", path);
-	for (i = 0; i < QUEUE_SHARDS; i++)
-		journal_fds[i] = -1;
 	seg_init(spool_root);
 	scratch_init(spool_root);
 	return 0;
@@ -267,17 +265,16 @@ bad:
 /* --- worker thread side --- */
 
 int
-queue_fs_journal_fd(int shard)
+queue_fs_journal_fd(void)
 {
 	char path[1200];
 
-	if (journal_fds[shard] == -1) {
-		snprintf(path, sizeof(path), "%s/queue/%02x.journal",
-		    spool_root, shard);
-		journal_fds[shard] = open(path, O_WRONLY | O_APPEND | O_CREAT |
+	if (journal_fd == -1) {
+		snprintf(path, sizeof(path), "%s/queue/journal", spool_root);
+		journal_fd = open(path, O_WRONLY | O_APPEND | O_CREAT |
 		    O_CLOEXEC, 0600);
 	}
-	return journal_fds[shard];
+	return journal_fd;
 }
 
 int
@@ -449,33 +446,52 @@ rset_find(const char *qid)
 	return NULL;
 }
 
-/* A shard's journal: mark final recipients of the recovered messages,
- * then rewrite it with only the lines of messages still on disk. */
+/* Mark the final recipients of the recovered messages from one journal
+ * file (queue/journal, or queue/SS.journal of earlier versions). */
 static void
-journal_recover(int shard)
+journal_read(const char *path)
 {
-	char path[1200], tmp[1300], line[64];
-	char qid[QID_LEN + 1];
+	char line[64], qid[QID_LEN + 1];
 	unsigned int idx, state;
+	struct rrec *r;
+	uint32_t k;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		/* A torn last line (crash mid-write) is ignored: its
+		 * outcome was never acknowledged. */
+		if (strlen(line) != JOURNAL_LINE || sscanf(line,
+		    "%12s %u %u", qid, &idx, &state) != 3 ||
+		    (r = rset_find(qid)) == NULL)
+			continue;
+		for (k = 0; k < r->e->nrcpt; k++)
+			if (r->e->rcpts[k].index == idx)
+				r->e->rcpts[k].state = state;
+	}
+	fclose(f);
+}
+
+/* Read every journal, then write queue/journal again with only the
+ * lines of messages still on disk; the sharded journals of earlier
+ * versions go once their lines are in it. */
+static void
+journal_recover(void)
+{
+	char path[1200], tmp[1300], old[1200];
 	struct rrec *r;
 	uint32_t k;
 	size_t i;
 	FILE *f;
+	int s;
 
-	snprintf(path, sizeof(path), "%s/queue/%02x.journal", spool_root, shard);
-	if ((f = fopen(path, "r")) != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL) {
-			/* A torn last line (crash mid-write) is ignored: its
-			 * outcome was never acknowledged. */
-			if (strlen(line) != JOURNAL_LINE || sscanf(line,
-			    "%12s %u %u", qid, &idx, &state) != 3 ||
-			    (r = rset_find(qid)) == NULL)
-				continue;
-			for (k = 0; k < r->e->nrcpt; k++)
-				if (r->e->rcpts[k].index == idx)
-					r->e->rcpts[k].state = state;
-		}
-		fclose(f);
+	snprintf(path, sizeof(path), "%s/queue/journal", spool_root);
+	journal_read(path);
+	for (s = 0; s < QUEUE_SHARDS; s++) {
+		snprintf(old, sizeof(old), "%s/queue/%02x.journal", spool_root,
+		    s);
+		journal_read(old);
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	if ((f = fopen(tmp, "w")) == NULL) {
@@ -484,16 +500,21 @@ journal_recover(int shard)
 	}
 	for (i = 0; i < rset.n; i++) {
 		r = &rset.v[i];
-		if (r->shard != shard)
-			continue;
 		for (k = 0; k < r->e->nrcpt; k++)
 			if (r->e->rcpts[k].state != RCPT_PENDING)
 				fprintf(f, "%s %06u %u\n", r->e->qid,
 				    r->e->rcpts[k].index, r->e->rcpts[k].state);
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0)
+	    rename(tmp, path) != 0 || fsync(queue_dir_fd) != 0) {
 		log_warn("cannot rewrite %s", path);
+		return;
+	}
+	for (s = 0; s < QUEUE_SHARDS; s++) {
+		snprintf(old, sizeof(old), "%s/queue/%02x.journal", spool_root,
+		    s);
+		unlink(old);
+	}
 }
 
 /* Files of earlier versions, one per message, in queue/SS/. */
@@ -556,10 +577,7 @@ queue_fs_recover(void (*cb)(struct envelope *, int, struct qseg *, uint64_t,
 	for (s = 0; s < QUEUE_SHARDS; s++)
 		recover_legacy(s);
 	rset_sort();
-	for (s = 0; s < QUEUE_SHARDS; s++)
-		journal_recover(s);
-	if (fsync(queue_dir_fd) == -1)
-		log_warn("fsync queue/");
+	journal_recover();
 	for (i = 0; i < rset.n; i++) {
 		r = &rset.v[i];
 		/* A record whose recipients are all final is not needed

@@ -10,7 +10,7 @@
  * Spool layout (queue_fs.c, queue_seg.c, queue_scratch.c):
  *	queue/data/SEQ		segments: the log of committed messages,
  *				one record each (body, envelope, hash)
- *	queue/SS.journal	recipient outcomes, appended
+ *	queue/journal		recipient outcomes, appended
  *	scratch/N		where smtpd and mgmtd write a message
  *				before it is committed; reused
  *	queue/SS/QID		a file per message (earlier versions):
@@ -168,7 +168,7 @@ struct envelope	*queue_fs_env_decode(char *text);
 /* A read-only fd of the message; its body starts at m->env->off. */
 int		 queue_fs_open(const struct qmsg *);
 /* Run in a worker thread: */
-int		 queue_fs_journal_fd(int shard);
+int		 queue_fs_journal_fd(void);
 int		 queue_fs_remove(const char *qid, int shard);
 /* Recovery at start: cb gets each message with its segment (NULL for
  * a file of its own) and its record there. */
