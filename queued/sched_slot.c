@@ -19,7 +19,14 @@
  * With a <cluster>, a slot that fits here must also hold a lease on each
  * limit shared with the other nodes (cluster_limit.c) before it is
  * granted; the lease goes back with the slot.
+ *
+ * With mail to many domains there is a request and a release per
+ * message, and up to total-max-smtp-out slots held: so each VMTA and
+ * source pool has a counter of its held slots, a slot knows its limits
+ * (looked up once per configuration), and slots are found by (worker,
+ * id) in a tree, not by walking the lists.
  */
+#include <sys/tree.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -32,21 +39,78 @@
 
 #define SLOT_DEFAULT_TOTAL	1200	/* PowerMTA's total-max-smtp-out */
 
+/* Slots held under one VMTA or one <source-pool>. */
+struct slot_count {
+	LIST_ENTRY(slot_count) entry;
+	char		*name;
+	int		 held;
+	int		 refs;		/* slots naming it */
+};
+LIST_HEAD(slot_counts, slot_count);
+
 struct slot {
 	TAILQ_ENTRY(slot) entry;
+	RB_ENTRY(slot)	 byid;
 	int		 worker;
 	uint32_t	 id;		/* the worker's session id */
 	int		 granted;
 	char		*queue;		/* "domain/vmta" */
 	char		*vmta;		/* NULL: none */
 	char		*pool;		/* <source-pool> CIDR, NULL: none */
+	struct slot_count *vc, *pc;	/* their counters */
+	int64_t		 vlimit, plimit;	/* -1: none */
+	uint32_t	 gen;		/* configuration of the limits */
 	struct cluster_hold *hold;	/* shared limits held, or NULL */
 };
 TAILQ_HEAD(slot_list, slot);
 
+static int
+slot_cmp(const struct slot *a, const struct slot *b)
+{
+	if (a->worker != b->worker)
+		return a->worker < b->worker ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+RB_HEAD(slot_tree, slot);
+RB_PROTOTYPE_STATIC(slot_tree, slot, byid, slot_cmp);
+RB_GENERATE_STATIC(slot_tree, slot, byid, slot_cmp);
+
 static struct slot_list	 held = TAILQ_HEAD_INITIALIZER(held);
 static struct slot_list	 waiting = TAILQ_HEAD_INITIALIZER(waiting);
+static struct slot_tree	 slots = RB_INITIALIZER(&slots);
+static struct slot_counts vcounts = LIST_HEAD_INITIALIZER(vcounts);
+static struct slot_counts pcounts = LIST_HEAD_INITIALIZER(pcounts);
 static int		 nheld;
+
+static struct slot_count *
+count_get(struct slot_counts *l, const char *name)
+{
+	struct slot_count *c;
+
+	if (name == NULL)
+		return NULL;
+	LIST_FOREACH(c, l, entry)
+		if (strcmp(c->name, name) == 0)
+			break;
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			fatal("count_get");
+		c->name = xstrdup(name);
+		LIST_INSERT_HEAD(l, c, entry);
+	}
+	c->refs++;
+	return c;
+}
+
+static void
+count_put(struct slot_count *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	LIST_REMOVE(c, entry);
+	free(c->name);
+	free(c);
+}
 
 static int
 slot_same(const char *a, const char *b)
@@ -71,12 +135,19 @@ slot_block_limit(const struct cfg_node *block)
 static int64_t
 slot_total_limit(void)
 {
-	int64_t total, top;
+	static int64_t total;
+	static uint32_t gen;
+	int64_t top;
 
-	total = cfg_int(qd->cfg->root, "total-max-smtp-out",
-	    SLOT_DEFAULT_TOTAL);
-	top = slot_block_limit(qd->cfg->root);
-	return top >= 0 && top < total ? top : total;
+	if (gen != qd->cfg_gen) {
+		total = cfg_int(qd->cfg->root, "total-max-smtp-out",
+		    SLOT_DEFAULT_TOTAL);
+		top = slot_block_limit(qd->cfg->root);
+		if (top >= 0 && top < total)
+			total = top;
+		gen = qd->cfg_gen;
+	}
+	return total;
 }
 
 /* The <source-pool CIDR> block that holds address `src`, or NULL. */
@@ -121,27 +192,40 @@ slot_pool_named(const char *cidr)
 	return NULL;
 }
 
+/* The VMTA's and the pool's max-smtp-out, once per configuration. */
+static void
+slot_limits(struct slot *s)
+{
+	if (s->gen == qd->cfg_gen)
+		return;
+	s->vlimit = s->vmta != NULL ?
+	    slot_block_limit(cfg_vmta(qd->cfg, s->vmta)) : -1;
+	s->plimit = s->pool != NULL ?
+	    slot_block_limit(slot_pool_named(s->pool)) : -1;
+	s->gen = qd->cfg_gen;
+}
+
 /* Whether one more connection like `s` fits every shared limit. */
 static int
-slot_fits(const struct slot *s)
+slot_fits(struct slot *s)
 {
-	const struct slot *h;
-	int64_t vlimit = -1, plimit = -1;
-	int64_t nv = 0, np = 0;
-
 	if (nheld >= slot_total_limit())
 		return 0;
-	if (s->vmta != NULL)
-		vlimit = slot_block_limit(cfg_vmta(qd->cfg, s->vmta));
-	if (s->pool != NULL)
-		plimit = slot_block_limit(slot_pool_named(s->pool));
-	if (vlimit < 0 && plimit < 0)
-		return 1;
-	TAILQ_FOREACH(h, &held, entry) {
-		nv += vlimit >= 0 && slot_same(h->vmta, s->vmta);
-		np += plimit >= 0 && slot_same(h->pool, s->pool);
-	}
-	return (vlimit < 0 || nv < vlimit) && (plimit < 0 || np < plimit);
+	slot_limits(s);
+	return (s->vlimit < 0 || s->vc->held < s->vlimit) &&
+	    (s->plimit < 0 || s->pc->held < s->plimit);
+}
+
+static void
+slot_hold(struct slot *s)
+{
+	TAILQ_INSERT_TAIL(&held, s, entry);
+	s->granted = 1;
+	nheld++;
+	if (s->vc != NULL)
+		s->vc->held++;
+	if (s->pc != NULL)
+		s->pc->held++;
 }
 
 static void
@@ -150,23 +234,25 @@ slot_grant(struct slot *s)
 	struct mproc *p = qd->workers[s->worker];
 
 	TAILQ_REMOVE(&waiting, s, entry);
-	TAILQ_INSERT_TAIL(&held, s, entry);
-	s->granted = 1;
-	nheld++;
+	slot_hold(s);
 	if (p != NULL)
 		m_compose(p, DLV_SLOT_GRANT, s->id, -1, NULL, 0);
 }
 
-/* Grant what fits now, oldest request first. */
+/* Grant what fits now, oldest request first.  Nothing fits while
+ * every slot of total-max-smtp-out is held. */
 static void
 slot_run(void)
 {
 	struct slot *s, *tmp;
 
-	TAILQ_FOREACH_SAFE(s, &waiting, entry, tmp)
+	TAILQ_FOREACH_SAFE(s, &waiting, entry, tmp) {
+		if (nheld >= slot_total_limit())
+			break;
 		if (slot_fits(s) && cluster_slot_acquire(&s->hold, s->worker,
 		    s->id, s->queue, s->vmta, slot_pool_named(s->pool)))
 			slot_grant(s);
+	}
 }
 
 static void
@@ -175,9 +261,16 @@ slot_free(struct slot *s)
 	if (s->granted) {
 		TAILQ_REMOVE(&held, s, entry);
 		nheld--;
+		if (s->vc != NULL)
+			s->vc->held--;
+		if (s->pc != NULL)
+			s->pc->held--;
 	} else
 		TAILQ_REMOVE(&waiting, s, entry);
+	RB_REMOVE(slot_tree, &slots, s);
 	cluster_slot_release(&s->hold);
+	count_put(s->vc);
+	count_put(s->pc);
 	free(s->queue);
 	free(s->vmta);
 	free(s->pool);
@@ -204,11 +297,16 @@ sched_slot_request(int worker, uint32_t id, const char *queue,
 	s->vmta = vmta ? xstrdup(vmta) : NULL;
 	if ((sp = slot_pool_of(src)) != NULL)
 		s->pool = xstrdup(sp->arg);
+	s->vc = count_get(&vcounts, s->vmta);
+	s->pc = count_get(&pcounts, s->pool);
+	if (RB_INSERT(slot_tree, &slots, s) != NULL) {
+		/* the worker reused a live id: the old one is gone */
+		slot_free(RB_FIND(slot_tree, &slots, s));
+		RB_INSERT(slot_tree, &slots, s);
+	}
 	if (held_already) {
 		cluster_slot_held(&s->hold, worker, id, s->queue, s->vmta, sp);
-		TAILQ_INSERT_TAIL(&held, s, entry);
-		s->granted = 1;
-		nheld++;
+		slot_hold(s);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&waiting, s, entry);
@@ -218,16 +316,11 @@ sched_slot_request(int worker, uint32_t id, const char *queue,
 void
 sched_slot_release(int worker, uint32_t id)
 {
-	struct slot *s;
+	struct slot key, *s;
 
-	TAILQ_FOREACH(s, &held, entry)
-		if (s->worker == worker && s->id == id)
-			break;
-	if (s == NULL)
-		TAILQ_FOREACH(s, &waiting, entry)
-			if (s->worker == worker && s->id == id)
-				break;
-	if (s == NULL)
+	key.worker = worker;
+	key.id = id;
+	if ((s = RB_FIND(slot_tree, &slots, &key)) == NULL)
 		return;
 	slot_free(s);
 	slot_run();
