@@ -9,6 +9,7 @@
  * line, last byte CR) carries over from chunk to chunk.
  */
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "mta.h"
@@ -45,21 +46,34 @@ mta_body_8bit(int fd, uint64_t base, uint64_t size)
 	return 0;
 }
 
+/* A line at a time (memchr and memcpy: this runs over every byte of
+ * every message sent). */
 size_t
 mta_body_stuff(struct mta_body *b, const char *in, size_t len, char *out)
 {
-	size_t i, o = 0;
-	char c;
+	const char *p = in, *end = in + len, *nl;
+	size_t o = 0, n;
 
-	for (i = 0; i < len; i++) {
-		c = in[i];
-		if (b->bol && c == '.')
+	while (p < end) {
+		if (b->bol && *p == '.')
 			out[o++] = '.';
-		if (c == '\n' && !b->cr)
+		nl = memchr(p, '\n', end - p);
+		n = (nl != NULL ? nl : end) - p;
+		if (n > 0) {
+			memcpy(out + o, p, n);
+			o += n;
+			b->cr = p[n - 1] == '\r';
+			b->bol = 0;
+			p += n;
+		}
+		if (nl == NULL)
+			break;
+		if (!b->cr)
 			out[o++] = '\r';
-		out[o++] = c;
-		b->cr = c == '\r';
-		b->bol = c == '\n';
+		out[o++] = '\n';
+		b->cr = 0;
+		b->bol = 1;
+		p++;
 	}
 	return o;
 }

@@ -93,6 +93,58 @@ test_short_file_is_an_error(void **state)
 	close(fd);
 }
 
+/* The rules one byte at a time, as RFC 5321 4.5.2 states them. */
+static size_t
+stuff_ref(int *bol, int *cr, const char *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (*bol && in[i] == '.')
+			out[o++] = '.';
+		if (in[i] == '\n' && !*cr)
+			out[o++] = '\r';
+		out[o++] = in[i];
+		*cr = in[i] == '\r';
+		*bol = in[i] == '\n';
+	}
+	return o;
+}
+
+/* Random text of dots, CR, LF and letters cut into random pieces: the
+ * same bytes out as the byte-at-a-time rules, piece boundaries
+ * anywhere (inside CRLF, before a dot). */
+static void
+test_stuffing_matches_the_rules_in_any_pieces(void **state)
+{
+	static const char alpha[] = "..\r\n\nab";
+	static char in[4096], out[2 * sizeof(in)], ref[2 * sizeof(in)];
+	struct mta_body b;
+	size_t len, off, n, o, r;
+	int round, bol, cr;
+
+	srandom(1);
+	for (round = 0; round < 500; round++) {
+		len = random() % sizeof(in);
+		for (off = 0; off < len; off++)
+			in[off] = alpha[random() % (sizeof(alpha) - 1)];
+		mta_body_init(&b, -1, 0, len);
+		bol = 1;
+		cr = 0;
+		r = stuff_ref(&bol, &cr, in, len, ref);
+		for (off = o = 0; off < len; off += n) {
+			n = 1 + random() % 64;
+			if (n > len - off)
+				n = len - off;
+			o += mta_body_stuff(&b, in + off, n, out + o);
+		}
+		assert_int_equal(o, r);
+		assert_memory_equal(out, ref, r);
+		assert_int_equal(b.bol, bol);
+		assert_int_equal(b.cr, cr);
+	}
+}
+
 int
 main(void)
 {
@@ -100,6 +152,7 @@ main(void)
 		cmocka_unit_test(test_small_body_is_one_piece_with_the_dot),
 		cmocka_unit_test(test_large_body_ends_in_its_last_piece),
 		cmocka_unit_test(test_short_file_is_an_error),
+		cmocka_unit_test(test_stuffing_matches_the_rules_in_any_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
