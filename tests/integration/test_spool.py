@@ -66,3 +66,24 @@ def test_compaction_moves_a_deferred_message(make_tern, sink, catchall):
         t.wait_messages(late, 1, rcpt="h@held.test", timeout=30)
         time.sleep(scaled(2))
         assert len(late.messages) == 1
+
+
+def test_a_record_in_two_segments_is_delivered_once(make_tern, catchall):
+    """Compaction copies a record and only then removes the old segment;
+    a crash in between leaves the message in two segments.  Simulated by
+    copying a stopped Tern's segment under a later name: at start the
+    message is queued once and delivered once."""
+    closed = free_port()
+    t = make_tern(routes={"held.test": closed})
+    t.send(SENDER, ["twice@held.test"], make_message(to="twice@held.test"))
+    assert t.stop() == 0
+    seg = sorted((t.spool / "queue" / "data").glob("*"))[-1]
+    copy = seg.with_name(f"{int(seg.name, 16) + 5:016x}")
+    copy.write_bytes(seg.read_bytes())
+    with Sink(name="late") as late:
+        t.set_route("held.test", late)
+        t.start()
+        t.wait_messages(late, 1, rcpt="twice@held.test", timeout=30)
+        time.sleep(scaled(2))
+        assert len(late.messages) == 1
+        t.check_alive()
