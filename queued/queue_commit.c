@@ -22,6 +22,7 @@
  * copied as they are, and the old place is let go once the copy is
  * durable.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,7 @@ commit_message(const char *qid, int fd, int slot, struct envelope *env,
 {
 	struct bseal *bs;
 	struct bcommit *c;
+	struct stat st;
 
 	if ((bs = calloc(1, sizeof(*bs))) == NULL)
 		fatal("calloc");
@@ -208,6 +210,20 @@ commit_message(const char *qid, int fd, int slot, struct envelope *env,
 	c->session = session;
 	c->env = env;
 	c->envtext = queue_fs_env_encode(env, &c->envlen);
+	/* The body is exactly what the writer said: checked here, so that
+	 * a message that is not does not fail the batch it would join. */
+	if (fstat(fd, &st) == -1)
+		c->error = errno;
+	else if ((uint64_t)st.st_size != env->size) {
+		log_warnx("%s: the file holds %lld bytes, the writer said %llu",
+		    qid, (long long)st.st_size, (unsigned long long)env->size);
+		c->error = EINVAL;
+	}
+	if (c->error) {
+		commit_reply(c, NULL, 0, 0);
+		free(bs);
+		return;
+	}
 	bs->reclen = seg_rec_len(env->size, c->envlen);
 	TAILQ_INSERT_TAIL(&apending, bs, entry);
 	nsealing++;

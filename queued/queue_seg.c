@@ -52,6 +52,7 @@
 #define END_MAGIC	"\n#TERN-END2 "
 #define END_MAGIC_LEN	(sizeof(END_MAGIC) - 1)
 #define ENV_MAX		(16 * 1024 * 1024)
+#define QID_CHARS	"0123456789abcdefghijklmnopqrstuv"	/* qid_new() */
 
 static char		 data_dir[1100];
 static char		 corrupt_dir[1100];
@@ -338,16 +339,9 @@ seg_write_rec(struct qseg *s, uint64_t off, const char *qid, int bodyfd,
 {
 	char end[SEG_END_LEN + 1];
 	uint64_t h = HASH_SEED, done = 0;
-	struct stat st;
 	size_t fill, want;
 	ssize_t n;
 
-	if (fstat(bodyfd, &st) == -1)
-		return -1;
-	if ((uint64_t)st.st_size != size) {
-		errno = EINVAL;
-		return -1;
-	}
 	seg_header(buf, qid, size, envlen);
 	fill = SEG_HDR_LEN;
 	while (done < size) {
@@ -477,6 +471,7 @@ seg_parse_header(const char *p, uint64_t avail, char *qid, uint64_t *size,
 	hdr[SEG_HDR_LEN] = '\0';
 	if (sscanf(hdr + REC_MAGIC_LEN, "%12s %16" SCNx64 " %8zx %8x", qid,
 	    size, envlen, &sum) != 4 || strlen(qid) != QID_LEN ||
+	    strspn(qid, QID_CHARS) != QID_LEN ||
 	    hdr[SEG_HDR_LEN - 1] != '\n' ||
 	    fnv1a32(hdr, SEG_HDR_LEN - 9) != sum || *envlen > ENV_MAX)
 		return -1;
