@@ -184,6 +184,8 @@ struct mta_body {
 #define MTA_BODY_OUTMAX	(2 * MTA_BODY_CHUNK + 8)
 void		 mta_body_init(struct mta_body *, int fd, uint64_t base,
 		    uint64_t size);
+/* Room the next mta_body_next() needs: at most MTA_BODY_OUTMAX. */
+size_t		 mta_body_outmax(const struct mta_body *);
 /* Next piece of DATA into out: >0 bytes, 0 once the final ".\r\n" was
  * produced, -1 on a read error or a short file (errno set). */
 ssize_t		 mta_body_next(struct mta_body *, char *out);

@@ -26,6 +26,20 @@ mta_body_init(struct mta_body *b, int fd, uint64_t base, uint64_t size)
 	b->ended = 0;
 }
 
+/* Each byte in gives at most two out (a dot doubled, LF -> CRLF), and
+ * the end adds CRLF.CRLF: a 4 KB message needs 8 KB, not the 128 KB
+ * of a full chunk (which malloc would take from the heap top and give
+ * back, piece after piece). */
+size_t
+mta_body_outmax(const struct mta_body *b)
+{
+	uint64_t left = b->off < b->size ? b->size - b->off : 0;
+
+	if (left > MTA_BODY_CHUNK)
+		left = MTA_BODY_CHUNK;
+	return 2 * left + 8;
+}
+
 int
 mta_body_8bit(int fd, uint64_t base, uint64_t size)
 {

@@ -684,7 +684,7 @@ mta_smtp_body(struct mta_session *s)
 	char diag[MTA_DIAG_MAX], *buf;
 	ssize_t n;
 
-	buf = mta_session_wbuf(MTA_BODY_OUTMAX);
+	buf = mta_session_wbuf(mta_body_outmax(&s->body));
 	if ((n = mta_body_next(&s->body, buf)) == -1) {
 		snprintf(diag, sizeof(diag), "cannot read the message file: %s",
 		    strerror(errno));
