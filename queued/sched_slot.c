@@ -72,8 +72,8 @@ slot_cmp(const struct slot *a, const struct slot *b)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 RB_HEAD(slot_tree, slot);
-RB_PROTOTYPE_STATIC(slot_tree, slot, byid, slot_cmp);
-RB_GENERATE_STATIC(slot_tree, slot, byid, slot_cmp);
+RB_PROTOTYPE(slot_tree, slot, byid, slot_cmp);
+RB_GENERATE(slot_tree, slot, byid, slot_cmp);
 
 static struct slot_list	 held = TAILQ_HEAD_INITIALIZER(held);
 static struct slot_list	 waiting = TAILQ_HEAD_INITIALIZER(waiting);
