@@ -44,7 +44,9 @@ struct mproc {
 	int		 instance;
 	struct imsgbuf	 ib;
 	uv_poll_t	 poll;
+	uv_prepare_t	 flush;		/* active: messages wait to be sent */
 	int		 events;	/* UV_READABLE | UV_WRITABLE */
+	int		 nhandles;	/* not yet closed (poll, flush) */
 	int		 alive;
 	int		 congested;
 	mproc_handler	 handler;
