@@ -4,8 +4,9 @@
  *
  * Pipelining (RFC 2920) falls out of the input loop: every complete
  * command in the buffer is processed before the replies go out, in one
- * uv_write.  A command that needs queued stops the loop (and reading);
- * the rest of the buffer waits until queued answers.
+ * write.  A command that needs queued stops the loop (and reading, once
+ * the client sends more: smtp_update_read); the rest of the buffer waits
+ * until queued answers.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -20,7 +21,8 @@
 
 struct smtp_wreq {
 	uv_write_t		 req;
-	uv_buf_t		 buf;
+	uv_buf_t		 buf;		/* what is left to write */
+	char			*mem;		/* the whole buffer, freed after */
 	struct smtp_session	*s;
 };
 
@@ -141,7 +143,7 @@ smtp_write_cb(uv_write_t *req, int status)
 	struct smtp_session *s = w->s;
 
 	s->wpending -= w->buf.len;
-	free(w->buf.base);
+	free(w->mem);
 	free(w);
 	if (s->closing)
 		return;
@@ -155,30 +157,46 @@ smtp_write_cb(uv_write_t *req, int status)
 		smtp_update_read(s);
 }
 
-/* Hand buf (malloc'd; ours now) to the socket. */
+/*
+ * Hand buf (malloc'd; ours now) to the socket.  It is written at once
+ * if the socket takes it (nearly always: a reply is small), and only
+ * what is left goes through uv_write: a uv_write that completes re-arms
+ * the fd's epoll registration, one epoll_ctl() per reply.
+ */
 int
 smtp_write_raw(struct smtp_session *s, char *buf, size_t len)
 {
 	struct smtp_wreq *w;
-	int r;
+	uv_buf_t b = uv_buf_init(buf, len);
+	int r, n;
 
 	if (s->closing) {
 		free(buf);
 		return -1;
 	}
+	n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+	if (n == UV_EAGAIN)
+		n = 0;
+	if (n < 0 || (size_t)n == len) {
+		free(buf);
+		if (n < 0)
+			smtp_close(s, uv_strerror(n));
+		return n < 0 ? -1 : 0;
+	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("smtp_write_raw");
-	w->buf = uv_buf_init(buf, len);
+	w->mem = buf;
+	w->buf = uv_buf_init(buf + n, len - n);
 	w->s = s;
 	w->req.data = w;
 	if ((r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1,
 	    smtp_write_cb)) != 0) {
-		free(w->buf.base);
+		free(w->mem);
 		free(w);
 		smtp_close(s, uv_strerror(r));
 		return -1;
 	}
-	s->wpending += len;
+	s->wpending += w->buf.len;
 	return 0;
 }
 
@@ -460,6 +478,15 @@ smtp_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread == 0)
 		return;
+	if (smtp_blocked(s)) {
+		/* Input while queued has to answer first (smtp_update_read
+		 * left reading on): stop until it has.  An EOF or error is
+		 * read again then, after the reply the client waits for. */
+		uv_read_stop(st);
+		s->reading = 0;
+		if (nread < 0)
+			return;
+	}
 	if (nread < 0) {
 		smtp_close(s, nread == UV_EOF ? "disconnected" :
 		    uv_strerror(nread));
@@ -480,17 +507,24 @@ smtp_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	smtp_process(s);
 }
 
-/* Read only when the input can be used: not while queued has to answer
- * first, not when the client does not read its replies. */
+/*
+ * Read only when the input can be used: not while queued has to answer
+ * first, not when the client does not read its replies.  While queued
+ * answers, reading stays on until something actually comes
+ * (smtp_read_cb): a client waits for the reply before it sends more, and
+ * with libuv, stopping and starting to read again costs two epoll_ctl()
+ * per wait, two waits per message.
+ */
 static void
 smtp_update_read(struct smtp_session *s)
 {
-	int want;
+	int can, want;
 
 	if (s->closing)
 		return;
-	want = !smtp_blocked(s) && !s->quit && s->wpending < SMTP_OUT_HIWAT &&
+	can = !s->quit && s->wpending < SMTP_OUT_HIWAT &&
 	    s->ilen < SMTP_IBUF_SIZE;
+	want = can && !smtp_blocked(s);
 	if (want && !s->reading) {
 		if (uv_read_start((uv_stream_t *)&s->tcp, smtp_alloc_cb,
 		    smtp_read_cb) != 0) {
@@ -498,7 +532,7 @@ smtp_update_read(struct smtp_session *s)
 			return;
 		}
 		s->reading = 1;
-	} else if (!want && s->reading) {
+	} else if (!can && s->reading) {
 		uv_read_stop((uv_stream_t *)&s->tcp);
 		s->reading = 0;
 	}
