@@ -31,6 +31,10 @@
 #                       delivered/expected, status (tab-separated).
 #                       PERF_RECORD=1: `perf record -g` every process of
 #                       cgroup "mta" meanwhile, into $RUN_DIR/perf.data.
+#                       STRACE_COUNT=1: `strace -c -f` each of them, into
+#                       $RUN_DIR/strace.COMM.PID (STRACE_ARGS replaces -c).
+#                       CTXSW=1: context switches of each of their threads
+#                       before and after, into $RUN_DIR/ctxsw.0 and .1.
 # Set BENCH_STATE (default /tmp/tern-bench) before sourcing to move the
 # scratch directory.
 
@@ -153,6 +157,17 @@ sink_start() {
 	wait_listen "$2" 50 || bench_die "receiver did not start on $2"
 }
 
+# comm, voluntary and involuntary context switches of every thread of
+# cgroup "mta" (CTXSW=1).
+ctxsw_snap() {
+	local p t
+	for p in $(cg_pids mta); do
+		for t in /proc/$p/task/*; do
+			echo "$(cat /proc/$p/comm) $(awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {n=$2} END {print v, n}' $t/status)"
+		done
+	done 2>/dev/null
+}
+
 bench_inject() {
 	local target=$1 port=$2 n=1000 nr=1 o
 	shift 2
@@ -174,7 +189,17 @@ bench_inject() {
 		perfpid=$!
 		sleep 0.5
 	fi
+	local stracepids=() sp
+	if [ "${STRACE_COUNT:-}" = 1 ]; then
+		for sp in $(cg_pids mta); do
+			strace ${STRACE_ARGS:--c} -f -o "$RUN_DIR/strace.$(cat /proc/$sp/comm).$sp" \
+				-p "$sp" 2> /dev/null &
+			stracepids+=($!)
+		done
+		sleep 0.5
+	fi
 	cpu0=$(cg_cpu_us mta 2>/dev/null || echo 0)
+	[ "${CTXSW:-}" = 1 ] && ctxsw_snap > "$RUN_DIR/ctxsw.0"
 	t0=$EPOCHREALTIME
 	(
 		in_cg gen "$TERN_BUILD/bench/tern-gen" "${args[@]}" "127.0.0.1:$port" \
@@ -198,7 +223,10 @@ bench_inject() {
 	got=$(sink_field "$RUN_DIR/sink.status" rcpts)
 	last=$(sink_field "$RUN_DIR/sink.status" last_ms)
 	cpu1=$(cg_cpu_us mta 2>/dev/null || echo 0)
-	[ -n "$perfpid" ] && { kill -INT $perfpid; wait $perfpid; }
+	[ "${CTXSW:-}" = 1 ] && ctxsw_snap > "$RUN_DIR/ctxsw.1"
+	# perf stops by itself when a process it follows exits.
+	[ -n "$perfpid" ] && { kill -INT $perfpid 2> /dev/null; wait $perfpid || :; }
+	for sp in "${stracepids[@]}"; do kill -INT "$sp" 2> /dev/null; wait "$sp" || :; done
 	if [ -z "$t_inj" ]; then status="STALLED"
 	elif [ "$rc" != 0 ]; then status="GEN-FAILED($(cat "$RUN_DIR/gen.out"))"
 	elif ((got < expect)); then status="LOST($((expect - got)))"
