@@ -174,14 +174,13 @@ smtp_write_raw(struct smtp_session *s, char *buf, size_t len)
 		free(buf);
 		return -1;
 	}
-	n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-	if (n == UV_EAGAIN)
+	/* An error is left to uv_write to report, from its callback, as
+	 * before: callers do not expect the session to close under them. */
+	if ((n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1)) < 0)
 		n = 0;
-	if (n < 0 || (size_t)n == len) {
+	if ((size_t)n == len) {
 		free(buf);
-		if (n < 0)
-			smtp_close(s, uv_strerror(n));
-		return n < 0 ? -1 : 0;
+		return 0;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("smtp_write_raw");
@@ -460,7 +459,13 @@ smtp_process(struct smtp_session *s)
 		free(s->ibuf);
 		s->ibuf = NULL;
 	}
-	smtp_flush(s);
+	/* The replies to a pipelined MAIL, RCPT... wait for the 354 (or
+	 * refusal) of the DATA or BDAT that ends the group, which comes
+	 * when queued has answered: one write and one wake-up of the client
+	 * instead of two.  RFC 2920 lets a server hold replies while it is
+	 * not waiting for the client. */
+	if (s->state != SMTP_S_CREATE)
+		smtp_flush(s);
 	if (s->starttls && !s->closing) {
 		s->starttls = 0;
 		if (smtp_tls_start(s) == -1) {
