@@ -580,6 +580,17 @@ mta_session_rawwrite(struct mta_session *s, char *buf, size_t len,
 	w->req.data = w;
 	w->notify = notify;
 	b = uv_buf_init(buf, len);
+	/* Without notify, what the socket takes now is written now: a
+	 * uv_write that completes re-arms the fd's epoll registration (one
+	 * epoll_ctl() per write).  Errors are left to uv_write's callback. */
+	if (!notify && (r = uv_try_write((uv_stream_t *)&s->conn->tcp, &b,
+	    1)) > 0) {
+		if ((size_t)r == len) {
+			free(w);
+			return;
+		}
+		b = uv_buf_init(buf + r, len - r);
+	}
 	if ((r = uv_write(&w->req, (uv_stream_t *)&s->conn->tcp, &b, 1,
 	    mta_session_write_cb)) != 0) {
 		free(w);

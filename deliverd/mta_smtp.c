@@ -694,7 +694,9 @@ mta_smtp_body(struct mta_session *s)
 		mta_session_close(s);
 		return;
 	}
-	mta_session_write(s, buf, n, 1);
+	/* Told when written only if more is to come (the last piece is
+	 * then written at once if the socket takes it). */
+	mta_session_write(s, buf, n, !s->body.ended);
 	if (s->body.ended) {
 		/* Every byte is in the socket's queue: the file can go,
 		 * unless recipients wait for another transaction. */
