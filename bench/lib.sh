@@ -157,13 +157,15 @@ sink_start() {
 	wait_listen "$2" 50 || bench_die "receiver did not start on $2"
 }
 
-# comm, voluntary and involuntary context switches of every thread of
-# cgroup "mta" (CTXSW=1).
+# Per thread of cgroup "mta": comm, voluntary and involuntary context
+# switches, ns on a CPU (CTXSW=1; bench/ctxsw.sh sums them per daemon).
 ctxsw_snap() {
 	local p t
 	for p in $(cg_pids mta); do
 		for t in /proc/$p/task/*; do
-			echo "$(cat /proc/$p/comm) $(awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {n=$2} END {print v, n}' $t/status)"
+			echo "$(cat /proc/$p/comm)" \
+				"$(awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {n=$2} END {print v, n}' $t/status)" \
+				"$(cut -d' ' -f1 $t/schedstat)"
 		done
 	done 2>/dev/null
 }
