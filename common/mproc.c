@@ -15,7 +15,7 @@
 enum m_tag { M_U32 = 1, M_U64, M_I64, M_STR, M_NULLSTR, M_DATA, M_SADDR };
 
 static void mproc_poll_cb(uv_poll_t *, int, int);
-static void mproc_flush_cb(uv_prepare_t *);
+static void mproc_flush_cb(uv_idle_t *);
 
 static void
 mproc_set_events(struct mproc *p, int events)
@@ -53,7 +53,7 @@ mproc_new(uv_loop_t *loop, int fd, int proc, int instance,
 	if (uv_poll_init(loop, &p->poll, fd) != 0)
 		fatalx("mproc_new: uv_poll_init");
 	p->poll.data = p;
-	uv_prepare_init(loop, &p->flush);
+	uv_idle_init(loop, &p->flush);
 	p->flush.data = p;
 	p->nhandles = 2;
 	p->alive = 1;
@@ -79,7 +79,7 @@ mproc_close(struct mproc *p)
 		return;
 	p->alive = 0;
 	uv_poll_stop(&p->poll);
-	uv_prepare_stop(&p->flush);
+	uv_idle_stop(&p->flush);
 	close(p->ib.sock);
 	uv_close((uv_handle_t *)&p->poll, mproc_free_cb);
 	uv_close((uv_handle_t *)&p->flush, mproc_free_cb);
@@ -136,19 +136,24 @@ mproc_write(struct mproc *p)
 }
 
 /*
- * Runs just before the loop waits for I/O, after every callback of the
- * turn: all the messages composed in that turn leave in one sendmsg().
- * Asking uv_poll for UV_WRITABLE per message instead cost, per message,
- * two epoll_ctl() to add it (libuv re-registers the fd when the events
- * change), a loop turn to learn that the socket was writable, and two
- * more to take it away again (strace: 8 epoll_ctl per message in smtpd).
+ * An idle handle, active while messages wait: it runs once the turn's
+ * I/O callbacks are done, before the loop waits again, so all the
+ * messages composed in the turn leave in one sendmsg().  (An active idle
+ * handle also keeps the loop from blocking: a message composed after the
+ * idle phase, e.g. by an on_drain() called from here, is sent right on
+ * the next turn.  A prepare handle would not: it would wait for the
+ * next event.)  Asking uv_poll for UV_WRITABLE per message instead cost,
+ * per message, two epoll_ctl() to add it (libuv re-registers the fd when
+ * the events change), a loop turn to learn that the socket was writable,
+ * and two more to take it away again (strace: 8 epoll_ctl per message in
+ * smtpd).
  */
 static void
-mproc_flush_cb(uv_prepare_t *h)
+mproc_flush_cb(uv_idle_t *h)
 {
 	struct mproc *p = h->data;
 
-	uv_prepare_stop(&p->flush);
+	uv_idle_stop(&p->flush);
 	if (p->alive && !(p->events & UV_WRITABLE))
 		mproc_write(p);
 }
@@ -293,7 +298,7 @@ m_close(struct mproc *p)
 	if (p->ib.wqueued > MPROC_HIWAT)
 		p->congested = 1;
 	if (p->alive && !(p->events & UV_WRITABLE))
-		uv_prepare_start(&p->flush, mproc_flush_cb);
+		uv_idle_start(&p->flush, mproc_flush_cb);
 }
 
 void

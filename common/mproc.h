@@ -3,8 +3,8 @@
  *
  * Each process keeps one struct mproc per peer (its parent and every
  * daemon it talks to directly).  Incoming messages are dispatched to the
- * handler; outgoing ones are built with the typed builder and flushed when
- * the socket is writable.  Payloads are never parsed by hand:
+ * handler; outgoing ones are built with the typed builder and sent
+ * together, once per loop turn (mproc_flush_cb).  Payloads are never parsed by hand:
  *
  *	m_create(p, MSG_COMMIT, reqid, -1);
  *	m_add_string(p, sender);
@@ -44,7 +44,7 @@ struct mproc {
 	int		 instance;
 	struct imsgbuf	 ib;
 	uv_poll_t	 poll;
-	uv_prepare_t	 flush;		/* active: messages wait to be sent */
+	uv_idle_t	 flush;		/* active: messages wait to be sent */
 	int		 events;	/* UV_READABLE | UV_WRITABLE */
 	int		 nhandles;	/* not yet closed (poll, flush) */
 	int		 alive;
