@@ -485,7 +485,8 @@ ctl_resolve(struct ctl_conn *c, char **w, int n)
 
 /* trace [DOMAIN[/VMTA]]: every delivery outcome of the matching queues,
  * one JSON line each, after a first {"tracing": filter} line, until the
- * client hangs up. */
+ * client hangs up.  queued sends that first line too, once the trace is
+ * in place (queue_trace.c), so nothing sent after it is missed. */
 static void
 ctl_trace(struct ctl_conn *c, char **w, int n)
 {
@@ -499,10 +500,7 @@ ctl_trace(struct ctl_conn *c, char **w, int n)
 		ctl_conn_error(c, "trace: only over the control socket");
 		return;
 	}
-	if (ctl_req_ask(c, REQ_TRACE, BIT(PROC_QUEUED), 0, filter) == NULL)
-		return;
-	c->stream(c, json_pack("{s:s}", "tracing", filter[0] ? filter :
-	    "*"));
+	ctl_req_ask(c, REQ_TRACE, BIT(PROC_QUEUED), 0, filter);
 }
 
 static const struct ctl_verb ctl_verbs[] = {

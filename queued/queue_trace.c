@@ -31,6 +31,8 @@ struct trace_sub {
 static struct trace_sub	 traces[TRACE_MAX];
 static int		 ntraces;
 
+static void	trace_started(uint32_t, const char *);
+
 static void
 trace_start(uint32_t reqid, const char *filter)
 {
@@ -48,6 +50,30 @@ trace_start(uint32_t reqid, const char *filter)
 	strlcpy(traces[i].filter, filter ? filter : "",
 	    sizeof(traces[i].filter));
 	ntraces++;
+	trace_started(reqid, traces[i].filter);
+}
+
+/* The first line of a trace, {"tracing": FILTER}, comes from here, once
+ * the trace is in place: a client that sends mail after seeing it sees
+ * that mail's outcomes. */
+static void
+trace_started(uint32_t reqid, const char *filter)
+{
+	json_t *j;
+	char *text;
+
+	if (qd->mgmtd == NULL ||
+	    (j = json_pack("{s:s}", "tracing", filter[0] ? filter : "*")) ==
+	    NULL)
+		return;
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (text == NULL)
+		return;
+	m_create(qd->mgmtd, CTL_TRACE, reqid, -1);
+	m_add_string(qd->mgmtd, text);
+	m_close(qd->mgmtd);
+	free(text);
 }
 
 static void

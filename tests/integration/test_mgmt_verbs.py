@@ -6,9 +6,10 @@ over the control socket while mail flows)."""
 import json
 import os
 import re
-import select
+import queue
 import signal
 import subprocess
+import threading
 import time
 
 from conftest import cli_json, make_message, queue_row, scaled, wait_for
@@ -136,11 +137,22 @@ class Trace:
         self.p = subprocess.Popen(
             [str(t.tern_cli), "-f", str(t.conf), "trace", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # A thread reads the lines: select() on the pipe would miss a
+        # second line that came in the same read as the first (it then
+        # waits in the file object's buffer, not in the pipe).
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line)
+        self.lines.put("")
 
     def line(self):
-        r, _, _ = select.select([self.p.stdout], [], [], scaled(30))
-        assert r, "no trace line in time"
-        line = self.p.stdout.readline()
+        try:
+            line = self.lines.get(timeout=scaled(30))
+        except queue.Empty:
+            raise AssertionError("no trace line in time") from None
         assert line, "trace ended: " + self.p.stderr.read()
         return line.rstrip("\n")
 
