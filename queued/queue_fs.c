@@ -45,8 +45,10 @@ static char	 spool_root[1024];
 static int	 journal_fd = -1;
 static int	 queue_dir_fd = -1;	/* queue/: the journals' directory */
 
-static uint32_t
-fnv1a(const char *p, size_t len)
+/* FNV-1a, 32 bits: shards, and the checks of envelopes and record
+ * headers (queue_seg.c). */
+uint32_t
+queue_fs_fnv1a(const char *p, size_t len)
 {
 	uint32_t h = 2166136261u;
 
@@ -71,7 +73,7 @@ spool_path(char *buf, size_t sz, const char *sub, const char *qid, int shard)
 int
 queue_fs_shard(const char *qid)
 {
-	return fnv1a(qid, strlen(qid)) % QUEUE_SHARDS;
+	return queue_fs_fnv1a(qid, strlen(qid)) % QUEUE_SHARDS;
 }
 
 int
@@ -342,7 +344,7 @@ recover_file(const char *path, const char *qid)
 	if ((text = malloc(len + 1)) == NULL)
 		fatal("malloc");
 	if (pread(fd, text, len, off) != (ssize_t)len ||
-	    fnv1a(text, len) != sum) {
+	    queue_fs_fnv1a(text, len) != sum) {
 		free(text);
 		close(fd);
 		quarantine(path, qid, "envelope checksum mismatch");

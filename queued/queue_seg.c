@@ -62,18 +62,6 @@ static uint64_t		 seg_max = 64ULL * 1024 * 1024;
 static struct qseg	*active;
 static TAILQ_HEAD(, qseg) segs = TAILQ_HEAD_INITIALIZER(segs);
 
-static uint32_t
-fnv1a32(const char *p, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	while (len--) {
-		h ^= (uint8_t)*p++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 /* A word at a time: the body is hashed on every commit.  Callers feed
  * pieces whose lengths are multiples of 8 except the last of a run. */
 static uint64_t
@@ -324,7 +312,7 @@ seg_header(char *hdr, const char *qid, uint64_t size, size_t envlen)
 
 	n = snprintf(hdr, SEG_HDR_LEN + 1, REC_MAGIC "%s %016" PRIx64 " %08zx ",
 	    qid, size, envlen);
-	snprintf(hdr + n, SEG_HDR_LEN + 1 - n, "%08x\n", fnv1a32(hdr, n));
+	snprintf(hdr + n, SEG_HDR_LEN + 1 - n, "%08x\n", queue_fs_fnv1a(hdr, n));
 }
 
 /*
@@ -473,7 +461,7 @@ seg_parse_header(const char *p, uint64_t avail, char *qid, uint64_t *size,
 	    size, envlen, &sum) != 4 || strlen(qid) != QID_LEN ||
 	    strspn(qid, QID_CHARS) != QID_LEN ||
 	    hdr[SEG_HDR_LEN - 1] != '\n' ||
-	    fnv1a32(hdr, SEG_HDR_LEN - 9) != sum || *envlen > ENV_MAX)
+	    queue_fs_fnv1a(hdr, SEG_HDR_LEN - 9) != sum || *envlen > ENV_MAX)
 		return -1;
 	return 0;
 }

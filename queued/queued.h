@@ -163,6 +163,7 @@ void		 queued_qid_new(char *qid);
 /* queue_fs.c: envelope text, journals, recovery, legacy files */
 int		 queue_fs_init(const char *spool);
 int		 queue_fs_shard(const char *qid);
+uint32_t	 queue_fs_fnv1a(const char *, size_t);
 char		*queue_fs_env_encode(const struct envelope *, size_t *len);
 struct envelope	*queue_fs_env_decode(char *text);
 /* A read-only fd of the message; its body starts at m->env->off. */
