@@ -30,14 +30,19 @@ mta_body_init(struct mta_body *b, int fd, uint64_t base, uint64_t size)
  * the end adds CRLF.CRLF: a 4 KB message needs 8 KB, not the 128 KB
  * of a full chunk (which malloc would take from the heap top and give
  * back, piece after piece). */
-size_t
-mta_body_outmax(const struct mta_body *b)
+/* The bytes the next piece reads: what is left, at most a chunk. */
+static uint64_t
+mta_body_want(const struct mta_body *b)
 {
 	uint64_t left = b->off < b->size ? b->size - b->off : 0;
 
-	if (left > MTA_BODY_CHUNK)
-		left = MTA_BODY_CHUNK;
-	return 2 * left + 8;
+	return left < MTA_BODY_CHUNK ? left : MTA_BODY_CHUNK;
+}
+
+size_t
+mta_body_outmax(const struct mta_body *b)
+{
+	return 2 * mta_body_want(b) + 8;
 }
 
 int
@@ -119,9 +124,7 @@ mta_body_next(struct mta_body *b, char *out)
 		return 0;
 	if (b->off >= b->size)
 		return mta_body_end(b, out);
-	want = b->size - b->off;
-	if (want > sizeof(in))
-		want = sizeof(in);
+	want = mta_body_want(b);
 	do {
 		n = pread(b->fd, in, want, b->base + b->off);
 	} while (n == -1 && errno == EINTR);
