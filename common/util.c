@@ -38,3 +38,27 @@ write_all(int fd, const void *p, size_t len)
 	}
 	return 0;
 }
+
+/* pwrite(2) until all of it is written; a write of nothing is ENOSPC. */
+int
+pwrite_all(int fd, const void *p, size_t len, uint64_t off)
+{
+	const char *s = p;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = pwrite(fd, s, len, off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		s += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}

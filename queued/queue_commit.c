@@ -62,7 +62,6 @@ struct jbuf {
 	size_t		 len, cap;
 };
 
-
 /* A record to append: a new message, or a message moved by compaction
  * (move != NULL, fd -1). */
 struct bseal {
@@ -78,7 +77,7 @@ TAILQ_HEAD(bseal_list, bseal);
 struct abatch {
 	uv_work_t	 req;
 	struct qseg	*seg;
-	uint64_t	 start, len;
+	uint64_t	 start;
 	struct bseal_list items;
 	int		 error;
 };
@@ -251,17 +250,11 @@ compact_move(struct qmsg *m)
 	commit_schedule();
 }
 
-void
-commit_compact(void)
-{
-	if (!qd->stopping)
-		seg_compact(compact_move);
-}
-
 static void
 compact_cb(uv_timer_t *h)
 {
-	commit_compact();
+	if (!qd->stopping)
+		seg_compact(compact_move);
 }
 
 /* Place everything committed since the last batch in one segment, one
@@ -282,7 +275,6 @@ append_submit(void)
 	TAILQ_FOREACH(bs, &a->items, entry)
 		len += bs->reclen;
 	a->seg = seg_place(len, &a->start);
-	a->len = len;
 	off = a->start;
 	TAILQ_FOREACH(bs, &a->items, entry) {
 		bs->recoff = off;
@@ -312,7 +304,6 @@ compact_moved(struct qmsg *m, struct abatch *a, struct bseal *bs)
 		return;
 	}
 	seg_detach(m);
-	m->env->off = bs->recoff + SEG_HDR_LEN;
 	seg_attach(m, a->seg, bs->recoff, bs->reclen);
 }
 
@@ -536,7 +527,6 @@ commit_reply(struct bcommit *c, struct qseg *seg, uint64_t recoff,
 		qd->n_in_msgs++;
 		qd->n_in_rcpts += c->env->nrcpt;
 	}
-	c->env->off = recoff + SEG_HDR_LEN;
 	sched_add_message(c->env, c->shard, 1, seg, recoff, reclen);
 	spool_is_full();
 	if (p != NULL) {

@@ -46,6 +46,7 @@
 
 #include "log.h"
 #include "queued.h"
+#include "util.h"
 
 #define REC_MAGIC	"#TERN-REC2 "
 #define REC_MAGIC_LEN	(sizeof(REC_MAGIC) - 1)
@@ -172,9 +173,12 @@ seg_unplace(struct qseg *s, uint64_t off)
 	s->size = off;
 }
 
+/* The message's record is at recoff in s: its body starts after the
+ * header, which is where readers are told to look (m->env->off). */
 void
 seg_attach(struct qmsg *m, struct qseg *s, uint64_t recoff, uint64_t reclen)
 {
+	m->env->off = recoff + SEG_HDR_LEN;
 	m->seg = s;
 	m->recoff = recoff;
 	m->reclen = reclen;
@@ -233,22 +237,8 @@ seg_compact(void (*move)(struct qmsg *))
 		    s->nlive);
 		for (m = LIST_FIRST(&s->msgs); m != NULL; m = next) {
 			next = LIST_NEXT(m, sentry);
-			if (!m->removing)
-				move(m);
+			move(m);
 		}
-	}
-}
-
-void
-seg_stats(uint64_t *nsegs, uint64_t *bytes, uint64_t *live)
-{
-	struct qseg *s;
-
-	*nsegs = *bytes = *live = 0;
-	TAILQ_FOREACH(s, &segs, entry) {
-		(*nsegs)++;
-		*bytes += s->size;
-		*live += s->live_bytes;
 	}
 }
 
@@ -278,29 +268,6 @@ seg_file_open(struct qseg *s)
 		unlink(path);
 		errno = e;
 		return -1;
-	}
-	return 0;
-}
-
-static int
-pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = pwrite(fd, p, len, off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = ENOSPC;
-			return -1;
-		}
-		p += n;
-		len -= n;
-		off += n;
 	}
 	return 0;
 }
@@ -439,7 +406,7 @@ seg_quarantine(const char *qid, const char *p, uint64_t len, const char *why)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", corrupt_dir, qid);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1 || pwrite_all(fd, p, len, 0) == -1)
+	    0600)) == -1 || write_all(fd, p, len) == -1)
 		log_warn("%s: cannot keep it in corrupt/", qid);
 	if (fd != -1)
 		close(fd);
@@ -532,10 +499,8 @@ seg_scan(struct qseg *s, uint64_t fsize,
 		    NULL)
 			seg_quarantine(qid, map + off, len, "damaged record "
 			    "(hash or envelope does not check)");
-		else {
-			e->off = off + SEG_HDR_LEN;
+		else
 			cb(e, s, off, len);
-		}
 		off += len;
 	}
 	for (z = map + off, i = 0; i < fsize - off && z[i] == '\0'; i++)

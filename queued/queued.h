@@ -187,7 +187,6 @@ void		 seg_attach(struct qmsg *, struct qseg *, uint64_t recoff,
 void		 seg_detach(struct qmsg *);
 int		 seg_open_body(const struct qmsg *);
 void		 seg_compact(void (*move)(struct qmsg *));
-void		 seg_stats(uint64_t *nsegs, uint64_t *bytes, uint64_t *live);
 void		 seg_recover(void (*cb)(struct envelope *, struct qseg *,
 		    uint64_t recoff, uint64_t reclen));
 void		 seg_recover_done(void);
@@ -214,7 +213,6 @@ void		 commit_init(void);
  * message Tern made itself. */
 void		 commit_message(const char *qid, int fd, int slot,
 		    struct envelope *, int proc, uint32_t session);
-void		 commit_compact(void);
 void		 commit_result(struct qmsg *, uint32_t idx, uint32_t state);
 void		 commit_remove(struct qmsg *);
 void		 commit_ack(int worker, uint32_t tag);
