@@ -117,6 +117,7 @@ test_table_used_by(void **state)
 		"smtp-listener", "smtp-port", "spool", "acct-file",
 		"accounting-log", "records", "domain", "route", "smtp-hosts",
 		"retry-after", "bounce-after", "virtual-mta", "host-name",
+		"virtual-mta-pool", "source-pool", "domain-key-list",
 		"max-smtp-out", "max-msg-per-connection", "include",
 		"deliverd-processes", "max-message-size", "control-socket",
 		"run-as-user", "queue-user", "chroot-dir",
@@ -197,10 +198,15 @@ test_table_used_by(void **state)
 		for (listed = 0, k = 0; used[k] != NULL; k++)
 			if (strcmp(used[k], d->name) == 0)
 				listed = 1;
-		/* virtual-mta, domain: only the block is used, not the
-		 * line of the same name (pool member, address-list entry). */
-		if (d->type != CT_BLOCK &&
-		    cfg_directive_lookup(d->name, ~0U, 1) != NULL)
+		/* domain, source: only the block is used, not the line of
+		 * the same name (an address-list entry; a named source in
+		 * <smtp-user> or <smtp-listener>).  The other lines that
+		 * share a block's name are acted on: virtual-mta (a
+		 * <source>'s VMTA, a pool member), source-pool,
+		 * source-group and smtp-pattern-list (which block
+		 * applies). */
+		if (d->type != CT_BLOCK && (strcmp(d->name, "domain") == 0 ||
+		    strcmp(d->name, "source") == 0))
 			listed = 0;
 		if ((d->used_by != 0) != listed)
 			fail_msg("%s: used_by %#x", d->name, d->used_by);
