@@ -35,6 +35,10 @@
 #                       $RUN_DIR/strace.COMM.PID (STRACE_ARGS replaces -c).
 #                       CTXSW=1: context switches of each of their threads
 #                       before and after, into $RUN_DIR/ctxsw.0 and .1.
+#                       Also sets BENCH_GEN_MS (CPU of the generator) and
+#                       BENCH_BUSY_MS (busy CPU of the whole machine over
+#                       the run, from /proc/stat: everything, other work
+#                       on the machine included, so only on a quiet one).
 # Set BENCH_STATE (default /tmp/tern-bench) before sourcing to move the
 # scratch directory.
 
@@ -101,6 +105,11 @@ in_cg() {
 }
 # A process of another PID namespace reads as 0 (and kill 0 would signal
 # our own process group).
+# Busy CPU time of the whole machine (every CPU, every process, softirq
+# included; idle and iowait not), ms: what the load as a whole cost.
+machine_busy_ms() {
+	awk '$1 == "cpu" { print int(($2 + $3 + $4 + $7 + $8) * 1000 / '"$(getconf CLK_TCK)"') }' /proc/stat
+}
 cg_pids() { grep -vx 0 "$CG/$1/cgroup.procs" 2>/dev/null; }
 cg_cpu_us() { awk '$1 == "usage_usec" { print $2 }' "$CG/$1/cpu.stat"; }
 cg_mem_kb() {
@@ -201,6 +210,7 @@ bench_inject() {
 		sleep 0.5
 	fi
 	cpu0=$(cg_cpu_us mta 2>/dev/null || echo 0)
+	BENCH_BUSY_MS=$(machine_busy_ms)
 	[ "${CTXSW:-}" = 1 ] && ctxsw_snap > "$RUN_DIR/ctxsw.0"
 	t0=$EPOCHREALTIME
 	(
@@ -225,6 +235,7 @@ bench_inject() {
 	got=$(sink_field "$RUN_DIR/sink.status" rcpts)
 	last=$(sink_field "$RUN_DIR/sink.status" last_ms)
 	cpu1=$(cg_cpu_us mta 2>/dev/null || echo 0)
+	BENCH_BUSY_MS=$(($(machine_busy_ms) - BENCH_BUSY_MS))
 	[ "${CTXSW:-}" = 1 ] && ctxsw_snap > "$RUN_DIR/ctxsw.1"
 	# perf stops by itself when a process it follows exits.
 	[ -n "$perfpid" ] && { kill -INT $perfpid 2> /dev/null; wait $perfpid || :; }
@@ -235,6 +246,7 @@ bench_inject() {
 	elif ((got > expect)); then status="DUPLICATES($((got - expect)))"
 	else status=OK
 	fi
+	BENCH_GEN_MS=$(($(cg_cpu_us gen) / 1000))
 	cg_stop gen
 	ROW=$(awk -v t="$target" -v n="$n" -v t0="$t0" -v ti="${t_inj:-0}" \
 		-v last="$last" -v c0="$cpu0" -v c1="$cpu1" -v rss="$rss" -v pss="$pss" \
