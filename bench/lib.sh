@@ -35,10 +35,14 @@
 #                       $RUN_DIR/strace.COMM.PID (STRACE_ARGS replaces -c).
 #                       CTXSW=1: context switches of each of their threads
 #                       before and after, into $RUN_DIR/ctxsw.0 and .1.
-#                       Also sets BENCH_GEN_MS (CPU of the generator) and
-#                       BENCH_BUSY_MS (busy CPU of the whole machine over
-#                       the run, from /proc/stat: everything, other work
-#                       on the machine included, so only on a quiet one).
+#                       Appends to CPU_ROWS where the machine's CPU went
+#                       per message: MTA, generator, receiver (cgroup
+#                       "sink"), the cgroups named in BENCH_OTHER_CG (the
+#                       DNS server, Redis), what no process is charged
+#                       with (loopback softirq work, and any other work on
+#                       the machine: read it from a quiet one), and the
+#                       whole machine's busy CPU (/proc/stat).
+#   cpu_table           print CPU_ROWS as a table
 # Set BENCH_STATE (default /tmp/tern-bench) before sourcing to move the
 # scratch directory.
 
@@ -109,6 +113,19 @@ in_cg() {
 # included; idle and iowait not), ms: what the load as a whole cost.
 machine_busy_ms() {
 	awk '$1 == "cpu" { print int(($2 + $3 + $4 + $7 + $8) * 1000 / '"$(getconf CLK_TCK)"') }' /proc/stat
+}
+# CPU us of several cgroups together (0 for none).
+cg_cpu_sum() {
+	local g t=0
+	for g in "$@"; do t=$((t + $(cg_cpu_us "$g" 2>/dev/null || echo 0))); done
+	echo $t
+}
+cpu_table() {
+	echo "CPU ms per message, by part (busy CPU of the whole machine; other work on it counts too):"
+	{
+		echo "run	MTA	generator	receiver	${BENCH_OTHER_NAME:-other}	no process	machine"
+		printf '%s\n' "${CPU_ROWS[@]}"
+	} | column -t -s '	'
 }
 cg_pids() { grep -vx 0 "$CG/$1/cgroup.procs" 2>/dev/null; }
 cg_cpu_us() { awk '$1 == "usage_usec" { print $2 }' "$CG/$1/cpu.stat"; }
@@ -210,7 +227,9 @@ bench_inject() {
 		sleep 0.5
 	fi
 	cpu0=$(cg_cpu_us mta 2>/dev/null || echo 0)
-	BENCH_BUSY_MS=$(machine_busy_ms)
+	local busy0 sink0 other0
+	busy0=$(machine_busy_ms) sink0=$(cg_cpu_us sink 2>/dev/null || echo 0)
+	other0=$(cg_cpu_sum ${BENCH_OTHER_CG:-})
 	[ "${CTXSW:-}" = 1 ] && ctxsw_snap > "$RUN_DIR/ctxsw.0"
 	t0=$EPOCHREALTIME
 	(
@@ -231,11 +250,13 @@ bench_inject() {
 		((SECONDS - moved >= ${STALL_S:-30})) && break
 		sleep 0.2
 	done
+	local busy=$(($(machine_busy_ms) - busy0))
 	sleep 1	# late duplicates still count
 	got=$(sink_field "$RUN_DIR/sink.status" rcpts)
 	last=$(sink_field "$RUN_DIR/sink.status" last_ms)
 	cpu1=$(cg_cpu_us mta 2>/dev/null || echo 0)
-	BENCH_BUSY_MS=$(($(machine_busy_ms) - BENCH_BUSY_MS))
+	local sink=$((($(cg_cpu_us sink 2>/dev/null || echo 0) - sink0) / 1000))
+	local other=$((($(cg_cpu_sum ${BENCH_OTHER_CG:-}) - other0) / 1000))
 	[ "${CTXSW:-}" = 1 ] && ctxsw_snap > "$RUN_DIR/ctxsw.1"
 	# perf stops by itself when a process it follows exits.
 	[ -n "$perfpid" ] && { kill -INT $perfpid 2> /dev/null; wait $perfpid || :; }
@@ -246,8 +267,13 @@ bench_inject() {
 	elif ((got > expect)); then status="DUPLICATES($((got - expect)))"
 	else status=OK
 	fi
-	BENCH_GEN_MS=$(($(cg_cpu_us gen) / 1000))
+	local gen=$(($(cg_cpu_us gen) / 1000))
 	cg_stop gen
+	CPU_ROWS+=("$(awk -v t="$target" -v n="$n" -v c0="$cpu0" -v c1="$cpu1" \
+		-v g="$gen" -v k="$sink" -v o="$other" -v b="$busy" 'BEGIN {
+		m = (c1 - c0) / 1000
+		printf "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", t, m / n,
+		    g / n, k / n, o / n, (b - m - g - k - o) / n, b / n }')")
 	ROW=$(awk -v t="$target" -v n="$n" -v t0="$t0" -v ti="${t_inj:-0}" \
 		-v last="$last" -v c0="$cpu0" -v c1="$cpu1" -v rss="$rss" -v pss="$pss" \
 		-v got="$got" -v want="$expect" -v st="$status" 'BEGIN {

@@ -107,7 +107,8 @@ bench_target() {
 	case $target in
 	direct) port=$SINK_PORT ;;
 	tern) port=$TERN_PORT; tern_start ;;
-	tern-cluster) port=$TERN_PORT; redis_start; tern_start ;;
+	tern-cluster) port=$TERN_PORT; redis_start; tern_start
+		BENCH_OTHER_CG=redis BENCH_OTHER_NAME=Redis ;;
 	postfix) port=$POSTFIX_PORT
 		if ! postfix_start; then
 			ROWS+=("postfix	-	-	-	-	-	0/$expect	SKIPPED(postfix not installed)")
@@ -139,6 +140,7 @@ echo "N=$N sessions=$C size=$S rcpts=$R domains=$D per-conn=$M; $(nproc) CPUs," 
 	echo "target	e2e msg/s	inject msg/s	MTA CPU ms/msg	peak RSS MB (PSS)	e2e s	delivered/expected	status"
 	printf '%s\n' "${ROWS[@]}"
 } | column -t -s '	'
+cpu_table
 [ -n "${REDIS_LINE:-}" ] && echo "$REDIS_LINE"
 [ -n "${OUT:-}" ] && printf '%s\n' "${ROWS[@]}" | sed "s|^|$(date -u +%FT%TZ)	N=$N,c=$C,s=$S,r=$R,d=$D,m=$M	|" >> "$OUT"
 # Ratios the performance issue asks for (only when all three ran).

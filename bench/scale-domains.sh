@@ -149,7 +149,7 @@ dns_stop() {
 	cg_stop dns
 }
 
-ROWS=() CPU_ROWS=()
+ROWS=() CPU_ROWS=() BENCH_OTHER_CG=dns BENCH_OTHER_NAME="DNS server"
 scenario() {  # NAME DOMAINS
 	RUN_DIR=$BENCH_STATE/run/domains-$2
 	rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
@@ -161,23 +161,8 @@ scenario() {  # NAME DOMAINS
 		2> "$RUN_DIR/ternd.log" &
 	wait_listen $PORT 300 || bench_die "Tern did not start (see $RUN_DIR/ternd.log)"
 	sleep "${SETTLE_S:-2}"
-	local sink0 dns0
-	sink0=$(cg_cpu_us sink) dns0=$(cg_cpu_us dns)
 	bench_inject "$1" $PORT -c "$C" -n "$N" -s "$S" -r 1 -d "$2" -m "$M" -T 600
 	ROWS+=("$ROW")
-	# During the run only (NSD's start, loading the zone, is not counted).
-	local sink_ms=$((($(cg_cpu_us sink) - sink0) / 1000))
-	local dns_ms=$((($(cg_cpu_us dns) - dns0) / 1000))
-	echo "$1: CPU of the receiver $sink_ms ms," \
-		"of the DNS server ($BENCH_DNS) $dns_ms ms" >&2
-	# Where the machine's CPU went, per message: Tern's share against
-	# the rest of the scenario (generator, receiver, DNS server, and what
-	# no process is charged with, e.g. loopback softirq work).
-	CPU_ROWS+=("$(awk -v s="$1" -v n="$N" -v row="$ROW" -v g="$BENCH_GEN_MS" \
-		-v k="$sink_ms" -v d="$dns_ms" -v b="$BENCH_BUSY_MS" 'BEGIN {
-		split(row, f, "\t"); t = f[4] * n
-		printf "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", s, f[4],
-		    g / n, k / n, d / n, (b - t - g - k - d) / n, b / n }')")
 	cg_stop mta; cg_stop sink; dns_stop
 	# How many queues and DNS queries it took.
 	ls "$RUN_DIR/spool" > /dev/null 2>&1
@@ -195,11 +180,7 @@ echo "N=$N sessions=$C per-conn=$M size=$S; $(nproc) CPUs, load average" \
 	echo "scenario	e2e msg/s	inject msg/s	MTA CPU ms/msg	peak RSS MB (PSS)	e2e s	delivered/expected	status"
 	printf '%s\n' "${ROWS[@]}"
 } | column -t -s '	'
-echo "CPU ms per message, by part (busy CPU of the whole machine; other work on it counts too):"
-{
-	echo "scenario	Tern	generator	receiver	DNS server	no process	machine"
-	printf '%s\n' "${CPU_ROWS[@]}"
-} | column -t -s '	'
+cpu_table
 printf '%s\n' "${ROWS[@]}" | awk -F'\t' '
 	{ rate[NR] = $2; ok = ok && $8 == "OK" } BEGIN { ok = 1 }
 	END {
