@@ -433,27 +433,6 @@ append_work(uv_work_t *w)
 	free(buf);
 }
 
-/* Append a batch's lines to the journal and sync them; errno on
- * failure.  A short write (disk full) is cut off again, so that the
- * lines, written again by a later batch, never follow a torn one. */
-static int
-journal_append(const struct jbuf *j)
-{
-	off_t end;
-	int fd, err;
-
-	errno = 0;
-	if ((fd = queue_fs_journal_fd()) == -1)
-		return errno ? errno : EIO;
-	end = lseek(fd, 0, SEEK_END);
-	if (write(fd, j->buf, j->len) == (ssize_t)j->len && fdatasync(fd) == 0)
-		return 0;
-	err = errno ? errno : EIO;
-	if (end != -1 && ftruncate(fd, end) == -1)
-		return err;
-	return err;
-}
-
 /* Append the batch's journal lines, sync them, then remove finished
  * legacy files.  Journal lines only name messages already committed. */
 static void
@@ -463,7 +442,8 @@ journal_work(uv_work_t *w)
 	size_t i;
 
 	if (b->journal.len > 0)
-		b->jerror = journal_append(&b->journal);
+		b->jerror = queue_fs_journal_append(b->journal.buf,
+		    b->journal.len);
 	/* Removal needs no fsync: if it is lost in a crash, the journal
 	 * says every recipient is final and recovery removes the file.
 	 * Records in segments go with their segment (seg_detach). */

@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "queued.h"
+#include "util.h"
 
 #define TRAILER_MAGIC	"\n#TERN-ENV1 "
 #define TRAILER_LEN	(sizeof(TRAILER_MAGIC) - 1 + 16 + 1 + 8 + 1 + 8 + 1)
@@ -43,6 +44,8 @@
 
 static char	 spool_root[1024];
 static int	 journal_fd = -1;
+static uint64_t	 journal_end;		/* where the next line goes */
+static uint64_t	 journal_zeroed;	/* zeros written up to here */
 static int	 queue_dir_fd = -1;	/* queue/: the journals' directory */
 
 /* FNV-1a, 32 bits: shards, and the checks of envelopes and record
@@ -266,17 +269,78 @@ bad:
 
 /* --- worker thread side --- */
 
-int
+/*
+ * Zeros ahead of a log's end, so that its appends overwrite blocks the
+ * file already has: an fdatasync then writes the data and nothing else.
+ * An append that grows the file makes fdatasync write the inode as well
+ * (on ext4 without a journal, one more synchronous write; with one, a
+ * journal commit): measured on the benchmark machine, 3 disk writes per
+ * sync against 2, and a third less CPU per sync.  PostgreSQL fills its
+ * WAL segments with zeros for the same reason.  fallocate() would not
+ * do: its unwritten extents are converted, metadata again, when written.
+ *
+ * Called after the batch's writes and before its sync, by the one thread
+ * that writes that file; the sync that follows carries the new size.
+ * Readers stop at the zeros (a record header or a journal line never
+ * starts with NUL).  Failing (a full disk) costs nothing: appends then
+ * grow the file as before, and the zeros already there stay valid.
+ */
+void
+queue_fs_zero_ahead(int fd, uint64_t end, uint64_t *zeroed)
+{
+	static const char zeros[64 * 1024];
+	uint64_t to;
+
+	if (*zeroed < end)
+		*zeroed = end;
+	if (*zeroed - end >= ZERO_LOW)
+		return;
+	to = end + ZERO_AHEAD;
+	while (*zeroed < to) {
+		if (pwrite_all(fd, zeros, sizeof(zeros), *zeroed) == -1)
+			return;
+		*zeroed += sizeof(zeros);
+	}
+}
+
+static int
 queue_fs_journal_fd(void)
 {
 	char path[1200];
+	struct stat st;
 
 	if (journal_fd == -1) {
 		snprintf(path, sizeof(path), "%s/queue/journal", spool_root);
-		journal_fd = open(path, O_WRONLY | O_APPEND | O_CREAT |
-		    O_CLOEXEC, 0600);
+		journal_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (journal_fd != -1 && fstat(journal_fd, &st) == 0)
+			journal_end = journal_zeroed = st.st_size;
 	}
 	return journal_fd;
+}
+
+/*
+ * Append a batch of journal lines and sync them; errno on failure.  The
+ * lines go at the end of the last batch that was synced: a failed batch
+ * (disk full) is written again at the same place by the next one, so
+ * that lines never follow a torn one.  All lines have one width and
+ * every batch starts on a line, so whatever a failed batch left beyond
+ * the end is whole lines (true outcomes) or a torn one (ignored).
+ */
+int
+queue_fs_journal_append(const char *buf, size_t len)
+{
+	int fd;
+
+	errno = 0;
+	if ((fd = queue_fs_journal_fd()) == -1)
+		return errno ? errno : EIO;
+	if (pwrite_all(fd, buf, len, journal_end) == -1)
+		return errno ? errno : EIO;
+	queue_fs_zero_ahead(fd, journal_end + len, &journal_zeroed);
+	if (fdatasync(fd) == -1)
+		return errno ? errno : EIO;
+	journal_end += len;
+	return 0;
 }
 
 int
@@ -453,25 +517,32 @@ rset_find(const char *qid)
 static void
 journal_read(const char *path)
 {
-	char line[64], qid[QID_LEN + 1];
+	char qid[QID_LEN + 1], *line = NULL, *p;
 	unsigned int idx, state;
+	size_t cap = 0;
 	struct rrec *r;
+	ssize_t n;
 	uint32_t k;
 	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL)
 		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		/* A torn last line (crash mid-write) is ignored: its
-		 * outcome was never acknowledged. */
-		if (strlen(line) != JOURNAL_LINE || sscanf(line,
-		    "%12s %u %u", qid, &idx, &state) != 3 ||
+	while ((n = getline(&line, &cap, f)) != -1) {
+		/* Zeros written ahead (queue_fs_zero_ahead) come before the
+		 * first line that follows them, if any; a torn last line
+		 * (crash mid-write) is ignored: its outcome was never
+		 * acknowledged. */
+		for (p = line; n > 0 && *p == '\0'; p++)
+			n--;
+		if (n != JOURNAL_LINE || memchr(p, '\0', n) != NULL ||
+		    sscanf(p, "%12s %u %u", qid, &idx, &state) != 3 ||
 		    (r = rset_find(qid)) == NULL)
 			continue;
 		for (k = 0; k < r->e->nrcpt; k++)
 			if (r->e->rcpts[k].index == idx)
 				r->e->rcpts[k].state = state;
 	}
+	free(line);
 	fclose(f);
 }
 

@@ -28,6 +28,11 @@
  * acknowledged.  A record whose header checks but whose hash does not is
  * skipped and the next one read.
  *
+ * The writer keeps up to a megabyte of zeros ahead of the last record
+ * (queue_fs_zero_ahead): a batch then overwrites blocks the file has,
+ * and its fdatasync writes the data alone, not the inode too.  Recovery
+ * reads the zeros as the end of the segment.
+ *
  * A segment is closed at spool-segment-size bytes (64M) and removed when none of its
  * records is needed any more (each message's recipients final and
  * journaled).  Compaction copies the few messages that keep an old
@@ -272,6 +277,14 @@ seg_file_open(struct qseg *s)
 	return 0;
 }
 
+/* The writer is about to fill [off, off + len). */
+static void
+seg_wrote(struct qseg *s, uint64_t off, uint64_t len)
+{
+	if (off + len > s->wend)
+		s->wend = off + len;
+}
+
 static void
 seg_header(char *hdr, const char *qid, uint64_t size, size_t envlen)
 {
@@ -297,6 +310,7 @@ seg_write_rec(struct qseg *s, uint64_t off, const char *qid, int bodyfd,
 	size_t fill, want;
 	ssize_t n;
 
+	seg_wrote(s, off, seg_rec_len(size, envlen));
 	seg_header(buf, qid, size, envlen);
 	fill = SEG_HDR_LEN;
 	while (done < size) {
@@ -360,6 +374,7 @@ seg_copy_rec(struct qseg *s, uint64_t off, const struct qseg *from,
 	uint64_t done = 0;
 	ssize_t n;
 
+	seg_wrote(s, off, len);
 	while (done < len) {
 		n = pread(from->rfd, buf, len - done < bufsz ? len - done :
 		    bufsz, fromoff + done);
@@ -377,9 +392,12 @@ seg_copy_rec(struct qseg *s, uint64_t off, const struct qseg *from,
 	return 0;
 }
 
+/* The batch is written: zeros ahead of it (queue_fs_zero_ahead, so that
+ * the next batches' syncs write no metadata), then one sync for both. */
 int
 seg_sync(struct qseg *s)
 {
+	queue_fs_zero_ahead(s->fd, s->wend, &s->zeroed);
 	return fdatasync(s->fd);
 }
 
@@ -389,6 +407,7 @@ seg_cut(struct qseg *s, uint64_t off)
 {
 	if (s->fd != -1 && ftruncate(s->fd, off) == -1)
 		log_warn("segment %016" PRIx64 ": cannot cut back", s->seq);
+	s->wend = s->zeroed = off;
 }
 
 /* --- recovery --- */
@@ -503,6 +522,7 @@ seg_scan(struct qseg *s, uint64_t fsize,
 			cb(e, s, off, len);
 		off += len;
 	}
+	s->size = off;	/* zeros written ahead are not records */
 	for (z = map + off, i = 0; i < fsize - off && z[i] == '\0'; i++)
 		;
 	if (i < fsize - off)

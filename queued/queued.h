@@ -44,6 +44,8 @@ struct qseg {
 	int		 fd;		/* read-write: the writer thread */
 	int		 rfd;		/* read-only: dup'ed for readers */
 	uint64_t	 size;		/* end of the last placed record */
+	uint64_t	 wend;		/* writer thread: end of its writes */
+	uint64_t	 zeroed;	/* writer thread: zeros up to here */
 	uint64_t	 nlive;		/* records still needed */
 	uint64_t	 live_bytes;
 	int		 moving;	/* compaction copies its records */
@@ -169,7 +171,12 @@ struct envelope	*queue_fs_env_decode(char *text);
 /* A read-only fd of the message; its body starts at m->env->off. */
 int		 queue_fs_open(const struct qmsg *);
 /* Run in a worker thread: */
-int		 queue_fs_journal_fd(void);
+int		 queue_fs_journal_append(const char *, size_t);
+/* Zeros kept ahead of a log's end (queue_fs_zero_ahead): refilled to
+ * ZERO_AHEAD bytes when fewer than ZERO_LOW are left. */
+#define ZERO_AHEAD	(1024 * 1024)
+#define ZERO_LOW	(256 * 1024)
+void		 queue_fs_zero_ahead(int, uint64_t, uint64_t *);
 int		 queue_fs_remove(const char *qid, int shard);
 /* Recovery at start: cb gets each message with its segment (NULL for
  * a file of its own) and its record there. */

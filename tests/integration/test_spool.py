@@ -87,3 +87,48 @@ def test_a_record_in_two_segments_is_delivered_once(make_tern, catchall):
         time.sleep(scaled(2))
         assert len(late.messages) == 1
         t.check_alive()
+
+
+def test_logs_keep_zeros_ahead_and_recover_through_them(make_tern, sink):
+    """The segment and the journal are written over zeros queued put
+    ahead of them (docs/spool.md: a sync then writes the data alone).
+    Recovery reads the zeros as the end of the log, and journal lines
+    that come after a run of zeros (a journal not rewritten at start)
+    still count: after a restart the delivered messages are not sent
+    again and the deferred ones are sent once, with no warning."""
+    for i in range(2):
+        sink.add_rule("RCPT", "451 4.3.0 later", count=None,
+                      match=f"later{i}@example.test")
+    t = make_tern(routes={"example.test": sink}, retry_after="1s")
+    rcpts = [f"now{i}@example.test" for i in range(3)]
+    for r in rcpts + ["later0@example.test", "later1@example.test"]:
+        t.send(SENDER, [r], make_message(to=r))
+    for r in rcpts:
+        t.wait_messages(sink, 1, rcpt=r)
+    journal = t.spool / "queue" / "journal"
+    t.wait_for(lambda: journal.read_bytes().rstrip(b"\0").count(b"\n") >= 3,
+               what="the three deliveries journaled")
+    assert t.stop() == 0
+
+    seg = sorted((t.spool / "queue" / "data").glob("*"))[-1]
+    recs = [r for r in spool_records(t.spool) if r.path == seg]
+    end = recs[-1].offset + recs[-1].length
+    data = seg.read_bytes()
+    assert len(data) >= end + 256 * 1024, (len(data), end)
+    assert data[end:].count(b"\0") == len(data) - end
+    lines = journal.read_bytes()
+    text = lines.rstrip(b"\0")
+    assert len(lines) > len(text) and text.endswith(b"\n")
+    # as if the journal had not been rewritten at the last start: zeros,
+    # then lines
+    journal.write_bytes(b"\0" * 70000 + text + b"\0" * 4096)
+
+    sink.clear_rules()
+    t.start()
+    for r in ["later0@example.test", "later1@example.test"]:
+        t.wait_messages(sink, 1, rcpt=r, timeout=30)
+    time.sleep(scaled(2))
+    for r in rcpts + ["later0@example.test", "later1@example.test"]:
+        assert len(sink.messages_for(r)) == 1, (r, sink.messages_for(r))
+    assert "not a record" not in t.log_text()
+    t.check_alive()
