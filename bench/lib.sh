@@ -22,7 +22,8 @@
 #                       127.0.0.1 (extra lines go into its <source>),
 #                       spool, accounting and control socket in $RUN_DIR
 #   sink_start ADDR PORT   start tern-sink in cgroup "sink", status in
-#                       $RUN_DIR/sink.status
+#                       $RUN_DIR/sink.status (it offers CHUNKING unless
+#                       SINK_NO_CHUNKING=1)
 #   bench_inject NAME PORT GEN-OPTIONS...   run tern-gen against PORT in
 #                       cgroup "gen", wait until the receiver counted every
 #                       recipient (or nothing moved for $STALL_S s), and set
@@ -178,8 +179,8 @@ sink_field() {
 sink_start() {
 	cg_new sink
 	rm -f "$RUN_DIR/sink.status"
-	in_cg sink "$TERN_BUILD/bench/tern-sink" -a "$1" -p "$2" \
-		-o "$RUN_DIR/sink.status" > "$RUN_DIR/sink.log" 2>&1 &
+	in_cg sink "$TERN_BUILD/bench/tern-sink" ${SINK_NO_CHUNKING:+-D} \
+		-a "$1" -p "$2" -o "$RUN_DIR/sink.status" > "$RUN_DIR/sink.log" 2>&1 &
 	wait_listen "$2" 50 || bench_die "receiver did not start on $2"
 }
 

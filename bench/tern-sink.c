@@ -1,7 +1,7 @@
 /*
  * tern-sink - counting SMTP receiver for Tern's benchmarks (bench/run.sh).
  *
- *   tern-sink [-a ADDR] -p PORT -o STATUSFILE
+ *   tern-sink [-D] [-a ADDR] -p PORT -o STATUSFILE
  *
  * One thread, one epoll loop, no per-message allocation: it accepts every
  * MAIL and RCPT, answers pipelined command groups with one write, throws
@@ -16,6 +16,11 @@
  * replaced atomically (tmp + rename) at most every 50 ms while something
  * changes, and once more on SIGTERM/SIGINT.  ADDR 0.0.0.0 receives for
  * every loopback address (the DNS scenario spreads MX hosts over 127/8).
+ *
+ * It offers CHUNKING (RFC 3030), as the large mailbox providers do: a
+ * "BDAT n [LAST]" chunk is counted and skipped by length, the LAST one
+ * ends the message.  -D offers DATA only (SINK_NO_CHUNKING=1 in the
+ * bench scripts), to measure a client's DATA path.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,6 +52,9 @@ struct sink_conn {
 	unsigned	 rcpts;		/* accepted in this transaction */
 	size_t		 llen, olen;
 	int		 quitting;
+	unsigned long long bdat_left;	/* octets of a BDAT chunk to skip */
+	int		 bdat_last;	/* that chunk ends the message */
+	int		 bdat_bad;	/* refused: no transaction */
 	char		 line[SINK_LINE_MAX];
 	char		 out[SINK_OUT_MAX];
 };
@@ -56,6 +64,7 @@ static unsigned long long sink_msgs, sink_rcpts, sink_sessions, sink_bytes;
 static long long	 sink_first_ms, sink_last_ms;
 static volatile sig_atomic_t sink_stop;
 static const char	*sink_status_path;
+static int		 sink_chunking = 1;
 
 static long long
 sink_now_ms(void)
@@ -117,13 +126,26 @@ sink_flush(struct sink_conn *c)
 	return 0;
 }
 
+static void	sink_bdat_done(struct sink_conn *);
+
 static void
 sink_command(struct sink_conn *c, char *l)
 {
 	if (!strncasecmp(l, "EHLO", 4))
-		sink_reply(c, "250-sink.bench.test\r\n250-PIPELINING\r\n"
+		sink_reply(c, sink_chunking ?
+		    "250-sink.bench.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n"
+		    "250-8BITMIME\r\n250-SIZE 104857600\r\n250 ENHANCEDSTATUSCODES\r\n" :
+		    "250-sink.bench.test\r\n250-PIPELINING\r\n"
 		    "250-8BITMIME\r\n250-SIZE 104857600\r\n250 ENHANCEDSTATUSCODES\r\n");
-	else if (!strncasecmp(l, "HELO", 4))
+	else if (sink_chunking && !strncasecmp(l, "BDAT ", 5)) {
+		char *end;
+
+		c->bdat_left = strtoull(l + 5, &end, 10);
+		c->bdat_last = strncasecmp(end, " LAST", 5) == 0;
+		c->bdat_bad = !c->has_mail || c->rcpts == 0;
+		if (c->bdat_left == 0)
+			sink_bdat_done(c);
+	} else if (!strncasecmp(l, "HELO", 4))
 		sink_reply(c, "250 sink.bench.test\r\n");
 	else if (!strncasecmp(l, "MAIL", 4)) {
 		c->has_mail = 1;
@@ -171,6 +193,18 @@ sink_message_done(struct sink_conn *c)
 	c->has_mail = 0;
 	c->rcpts = 0;
 	sink_reply(c, "250 2.0.0 ok: counted\r\n");
+}
+
+/* A BDAT chunk is all in: its reply. */
+static void
+sink_bdat_done(struct sink_conn *c)
+{
+	if (c->bdat_bad)
+		sink_reply(c, "554 5.5.1 no valid recipients\r\n");
+	else if (c->bdat_last)
+		sink_message_done(c);
+	else
+		sink_reply(c, "250 2.0.0 chunk ok\r\n");
 }
 
 /*
@@ -230,6 +264,17 @@ static void
 sink_input(struct sink_conn *c, const char *p, size_t n)
 {
 	while (n > 0 && !c->quitting) {
+		if (c->bdat_left > 0) {
+			size_t used = n < c->bdat_left ? n : c->bdat_left;
+
+			sink_bytes += used;
+			c->bdat_left -= used;
+			p += used;
+			n -= used;
+			if (c->bdat_left == 0)
+				sink_bdat_done(c);
+			continue;
+		}
 		if (c->in_data) {
 			size_t used = sink_scan_data(c, p, n);
 
@@ -345,8 +390,9 @@ main(int argc, char **argv)
 	long long wrote_ms = 0;
 	struct epoll_event ev = { .events = EPOLLIN }, evs[256];
 
-	while ((ch = getopt(argc, argv, "a:p:o:")) != -1) {
+	while ((ch = getopt(argc, argv, "Da:p:o:")) != -1) {
 		switch (ch) {
+		case 'D': sink_chunking = 0; break;
 		case 'a': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'o': sink_status_path = optarg; break;
@@ -389,6 +435,6 @@ main(int argc, char **argv)
 	sink_write_status();
 	return 0;
 usage:
-	fprintf(stderr, "usage: tern-sink [-a ADDR] -p PORT -o STATUSFILE\n");
+	fprintf(stderr, "usage: tern-sink [-D] [-a ADDR] -p PORT -o STATUSFILE\n");
 	return 2;
 }

@@ -9,6 +9,7 @@
  *	mta_idle.c	idle connections give their slots up
  *	mta_session.c	one outbound SMTP connection (client state machine)
  *	mta_body.c	streaming a message file as DATA (dot-stuffing)
+ *			or as BDAT chunks (CHUNKING)
  *	mta_slot.c	connection slots from queued (limits across queues)
  *			and the queue counts sent to it for show queues
  *	mta_timeout.c	how long a session waits for the server (per queue)
@@ -177,8 +178,13 @@ struct mta_body {
 	uint64_t	 off, size;
 	int		 bol;		/* at the beginning of a line */
 	int		 cr;		/* the last byte was CR */
-	int		 ended;		/* ".\r\n" produced */
+	int		 ended;		/* ".\r\n" (BDAT: LAST) produced */
+	int		 bdat;		/* BDAT chunks: no dots (RFC 3030) */
+	const char	*prefix;	/* opens the first chunk (DKIM) */
+	size_t		 prefixlen;
 };
+/* Room for "BDAT <octets> LAST\r\n" before a chunk. */
+#define MTA_BDAT_HDR	32
 #define MTA_BODY_CHUNK	(64 * 1024)
 /* Output needs at most this much room per chunk (LF -> CRLF doubles). */
 #define MTA_BODY_OUTMAX	(2 * MTA_BODY_CHUNK + 8)
@@ -186,6 +192,7 @@ void		 mta_body_init(struct mta_body *, int fd, uint64_t base,
 		    uint64_t size);
 /* Room the next mta_body_next() needs: at most MTA_BODY_OUTMAX. */
 size_t		 mta_body_outmax(const struct mta_body *);
+void		 mta_body_bdat(struct mta_body *, const char *prefix);
 /* Next piece of DATA into out: >0 bytes, 0 once the final ".\r\n" was
  * produced, -1 on a read error or a short file (errno set). */
 ssize_t		 mta_body_next(struct mta_body *, char *out);
@@ -229,6 +236,7 @@ uint64_t	 mta_bucket_wait(struct mta_bucket *, uint64_t now);
 	X(HOST_NAME, "host-name") \
 	X(IGNORE_8BITMIME, "ignore-8bitmime") \
 	X(IGNORE_PIPELINING, "ignore-pipelining") \
+	X(IGNORE_CHUNKING, "ignore-chunking") \
 	X(LOCAL, "local") \
 	X(MAILBOX_COMMAND, "mailbox-command") \
 	X(MAX_CONNECT_RATE, "max-connect-rate") \
@@ -341,6 +349,7 @@ struct mta_queue {
 	uint64_t		 max_size;	/* max-message-size, 0: any */
 	int			 pipeline_depth;	/* 0: all at once */
 	int			 no_pipelining;		/* ignore-pipelining */
+	int			 no_chunking;		/* ignore-chunking */
 	int			 no_8bitmime;		/* ignore-8bitmime */
 	char			*pipe_cmd;	/* type pipe: command, else NULL */
 	char			*pipe_user;	/* pipe-user, NULL: ternd's */
@@ -460,6 +469,7 @@ enum mta_state {
 #define MTA_EXT_SMTPUTF8	0x08
 #define MTA_EXT_STARTTLS	0x10
 #define MTA_EXT_DSN		0x20
+#define MTA_EXT_CHUNKING	0x40
 
 struct mta_conn;
 struct mta_tls;
@@ -537,7 +547,12 @@ struct mta_session {
 	int			 data_out;	/* DATA written */
 	int			 inflight;	/* commands awaiting replies */
 	int			 mailfailed;
-	int			 discard;	/* 354 without recipients */
+	int			 discard;	/* 354 (or BDAT) without
+						 * recipients */
+	int			 bdat;		/* CHUNKING: BDAT, not DATA */
+	int			 bdat_wait;	/* BDAT replies to come */
+	int			 body_writing;	/* BDAT chunks still to write */
+	int			 bdat_kick;	/* the next one after uncork */
 	int			 more;		/* recipients left for another
 						 * transaction (max-rcpt) */
 	struct mta_body		 body;
@@ -574,6 +589,8 @@ void		 mta_session_write(struct mta_session *, char *, size_t,
 		    int notify);
 void		 mta_session_cork(struct mta_session *);
 void		 mta_session_uncork(struct mta_session *);
+/* Bytes into the held write (mta_session_cork). */
+void		 mta_session_put(struct mta_session *, const char *, size_t);
 char		*mta_session_wbuf(size_t);
 void		 mta_session_wbuf_free(char *);
 void		 mta_session_conninfo(struct mta_session *,

@@ -306,6 +306,8 @@ mta_queue_settings(struct mta_queue *q)
 	q->pipeline_depth = mta_queue_int(q, MS_SMTP_PIPELINE_DEPTH, 0);
 	q->no_pipelining = (v = mta_queue_str(q, MS_IGNORE_PIPELINING)) != NULL &&
 	    !mta_queue_word_no(v);
+	q->no_chunking = (v = mta_queue_str(q, MS_IGNORE_CHUNKING)) != NULL &&
+	    !mta_queue_word_no(v);
 	q->no_8bitmime = (v = mta_queue_str(q, MS_IGNORE_8BITMIME)) != NULL &&
 	    !mta_queue_word_no(v);
 	mta_queue_tls(q);

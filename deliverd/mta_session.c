@@ -691,6 +691,12 @@ mta_session_corked(struct mta_session *s, const char *line, size_t n)
 }
 
 void
+mta_session_put(struct mta_session *s, const char *p, size_t n)
+{
+	mta_session_corked(s, p, n);
+}
+
+void
 mta_session_send(struct mta_session *s, const char *fmt, ...)
 {
 	va_list ap;

@@ -172,6 +172,7 @@ test_table_used_by(void **state)
 		"data-send-timeout", "smtp-data-termination-timeout",
 		"smtp-multiple-line-response-timeout",
 		"smtp-pipeline-depth", "ignore-8bitmime", "ignore-pipelining",
+		"ignore-chunking",
 		"type", "command", "pipe-user", "local", "mailbox-command",
 		"dkim-headers", "smtp-tls-ca-file", "reenable-source-ip-after",
 		"always-use-mx", "queue-interval", "dns-rotate",

@@ -2,7 +2,7 @@
  * test_mta_body.c - deliverd's DATA stream of a message file: dot
  * stuffing, CRLF, and the final dot in the same piece as the last bytes
  * of the body (one write: a separate small write of ".\r\n" waited for
- * the server's delayed ACK).
+ * the server's delayed ACK); and its BDAT chunks (CHUNKING).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +52,82 @@ test_small_body_is_one_piece_with_the_dot(void **state)
 	assert_memory_equal(out, want, n);
 	assert_true(b.ended);
 	assert_int_equal(mta_body_next(&b, out), 0);
+	close(fd);
+}
+
+/* CHUNKING: the same octets as DATA carries, less the doubled dots and
+ * the final dot, as one "BDAT n LAST" opened by the prefix. */
+static void
+test_bdat_chunk_has_its_size_and_no_dots(void **state)
+{
+	static char out[MTA_BODY_OUTMAX + MTA_BDAT_HDR + 64];
+	const char *text = "Subject: x\r\n\r\n.leading dot\nbare lf\r\nend";
+	const char *content = "DKIM-Signature: a=b\r\n"
+	    "Subject: x\r\n\r\n.leading dot\r\nbare lf\r\nend\r\n";
+	char want[256];
+	struct mta_body b;
+	int fd = body_file(text, strlen(text));
+	ssize_t n;
+
+	snprintf(want, sizeof(want), "BDAT %zu LAST\r\n%s", strlen(content),
+	    content);
+	mta_body_init(&b, fd, 0, strlen(text));
+	mta_body_bdat(&b, "DKIM-Signature: a=b\r\n");
+	assert_true(mta_body_outmax(&b) <= sizeof(out));
+	n = mta_body_next(&b, out);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(out, want, n);
+	assert_true(b.ended);
+	assert_int_equal(mta_body_next(&b, out), 0);
+	close(fd);
+}
+
+/* A body over a chunk: "BDAT n" chunks, the last one "BDAT n LAST",
+ * whose octets together are the body. */
+static void
+test_bdat_large_body_in_chunks(void **state)
+{
+	static char out[MTA_BODY_OUTMAX + MTA_BDAT_HDR];
+	size_t len = 3 * MTA_BODY_CHUNK + 100, got = 0, i, k, size;
+	char *text = malloc(len), *back = malloc(len + 2);
+	struct mta_body b;
+	int fd, chunks = 0, last = 0;
+	ssize_t n;
+
+	assert_non_null(text);
+	assert_non_null(back);
+	for (i = 0; i < len; i++)
+		text[i] = (i % 70 == 68) ? '\r' : (i % 70 == 69) ? '\n' :
+		    (i % 70 == 0) ? '.' : 'a' + i % 26;
+	fd = body_file(text, len);
+	mta_body_init(&b, fd, 0, len);
+	mta_body_bdat(&b, NULL);
+	for (;;) {
+		size_t room = mta_body_outmax(&b);
+
+		assert_true(room <= sizeof(out));
+		if ((n = mta_body_next(&b, out)) <= 0)
+			break;
+		assert_true((size_t)n <= room);
+		assert_memory_equal(out, "BDAT ", 5);
+		size = strtoul(out + 5, NULL, 10);
+		for (k = 5; out[k] != '\n'; k++)
+			;
+		k++;
+		last = strstr(out, " LAST\r\n") != NULL &&
+		    strstr(out, " LAST\r\n") < out + k;
+		assert_int_equal(size, n - k);
+		memcpy(back + got, out + k, size);
+		got += size;
+		chunks++;
+	}
+	assert_true(chunks >= 4);
+	assert_true(last);
+	/* the body ended without a line end: CRLF added, as for DATA */
+	assert_int_equal(got, len + 2);
+	assert_memory_equal(back, text, len);
+	free(text);
+	free(back);
 	close(fd);
 }
 
@@ -156,6 +232,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_body_is_one_piece_with_the_dot),
 		cmocka_unit_test(test_large_body_ends_in_its_last_piece),
+		cmocka_unit_test(test_bdat_chunk_has_its_size_and_no_dots),
+		cmocka_unit_test(test_bdat_large_body_in_chunks),
 		cmocka_unit_test(test_short_file_is_an_error),
 		cmocka_unit_test(test_stuffing_matches_the_rules_in_any_pieces),
 	};
