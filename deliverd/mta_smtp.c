@@ -449,25 +449,37 @@ mta_smtp_precheck(struct mta_session *s)
 	return 0;
 }
 
+/* The next piece of the body (DATA) or chunk (BDAT) in a write buffer,
+ * or NULL when the file cannot be read: the job is then failed and the
+ * connection closed without the final dot or BDAT LAST, so the server
+ * drops the message. */
+static char *
+mta_smtp_piece(struct mta_session *s, ssize_t *n)
+{
+	char diag[MTA_DIAG_MAX], *buf;
+
+	buf = mta_session_wbuf(mta_body_outmax(&s->body));
+	if ((*n = mta_body_next(&s->body, buf)) != -1)
+		return buf;
+	snprintf(diag, sizeof(diag), "cannot read the message file: %s",
+	    strerror(errno));
+	mta_session_wbuf_free(buf);
+	mta_smtp_end_job(s, DLV_TEMPFAIL, 0, "4.3.0", diag);
+	mta_session_close(s);
+	return NULL;
+}
+
 /* The next BDAT chunk; called again when it is written while more are
  * to come.  A message that fits in one chunk goes into the corked write
  * of MAIL and RCPT. */
 static void
 mta_smtp_bdat_chunk(struct mta_session *s)
 {
-	char diag[MTA_DIAG_MAX], *buf;
+	char *buf;
 	ssize_t n;
 
-	buf = mta_session_wbuf(mta_body_outmax(&s->body));
-	if ((n = mta_body_next(&s->body, buf)) == -1) {
-		snprintf(diag, sizeof(diag), "cannot read the message file: %s",
-		    strerror(errno));
-		mta_session_wbuf_free(buf);
-		/* Closing before BDAT LAST: the server drops it. */
-		mta_smtp_end_job(s, DLV_TEMPFAIL, 0, "4.3.0", diag);
-		mta_session_close(s);
+	if ((buf = mta_smtp_piece(s, &n)) == NULL)
 		return;
-	}
 	s->bdat_wait++;
 	s->body_writing = !s->body.ended;
 	if (s->corked) {
@@ -760,19 +772,11 @@ mta_smtp_data_reply(struct mta_session *s, const char *diag)
 static void
 mta_smtp_body(struct mta_session *s)
 {
-	char diag[MTA_DIAG_MAX], *buf;
+	char *buf;
 	ssize_t n;
 
-	buf = mta_session_wbuf(mta_body_outmax(&s->body));
-	if ((n = mta_body_next(&s->body, buf)) == -1) {
-		snprintf(diag, sizeof(diag), "cannot read the message file: %s",
-		    strerror(errno));
-		mta_session_wbuf_free(buf);
-		/* Closing without the final dot: the server drops it. */
-		mta_smtp_end_job(s, DLV_TEMPFAIL, 0, "4.3.0", diag);
-		mta_session_close(s);
+	if ((buf = mta_smtp_piece(s, &n)) == NULL)
 		return;
-	}
 	/* Told when written only if more is to come (the last piece is
 	 * then written at once if the socket takes it). */
 	mta_session_write(s, buf, n, !s->body.ended);
