@@ -2,6 +2,7 @@
  * log.c - stderr or syslog logging with the process name in each line.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,36 @@
 static int	 log_fg = 1;
 static int	 log_verbose;
 static char	 log_name[32] = "tern";
+/* getpid() is a system call (glibc caches nothing): one per line was
+ * one per message in each daemon.  Forgotten in a forked child. */
+static pid_t	 log_pid;
+static int	 log_atfork_set;
+
+static void
+log_forget_pid(void)
+{
+	log_pid = 0;
+}
+
+static int
+log_getpid(void)
+{
+	if (!log_atfork_set) {
+		if (pthread_atfork(NULL, NULL, log_forget_pid) != 0)
+			return (int)getpid();
+		log_atfork_set = 1;
+	}
+	if (log_pid == 0)
+		log_pid = getpid();
+	return (int)log_pid;
+}
 
 void
 log_init(int foreground, const char *procname)
 {
 	log_fg = foreground;
 	log_procname(procname);
+
 	if (!log_fg)
 		openlog("tern", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	tzset();
@@ -59,7 +84,7 @@ vlog(int pri, const char *fmt, va_list ap, const char *suffix)
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
 		fprintf(stderr, "%s.%03ld %s[%d]: %s%s%s\n", tbuf,
-		    ts.tv_nsec / 1000000, log_name, (int)getpid(), msg,
+		    ts.tv_nsec / 1000000, log_name, log_getpid(), msg,
 		    suffix ? ": " : "", suffix ? suffix : "");
 		fflush(stderr);
 	} else
