@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -247,35 +248,45 @@ mta_session_connect_cb(uv_connect_t *req, int status)
 		mta_session_connfail(s, DLV_TEMPFAIL, "4.4.1", diag);
 		return;
 	}
-	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+	/* Bound to a source address: that is ours (no getsockname()). */
+	if (s->src[0] == '\0' &&
+	    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
 		uv_ip_name((struct sockaddr *)&ss, s->src, sizeof(s->src));
 	/* Every write is a whole command group or a whole piece of the
 	 * body: with Nagle, a small write after the body (the final dot,
 	 * a DKIM header before it) waited for the server's delayed ACK,
 	 * 40 ms per message on each connection. */
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_read_start((uv_stream_t *)&c->tcp, mta_session_alloc_cb,
-	    mta_session_read_cb);
 	mta_smtp_connected(s);
 }
 
-/* Bind to the session's source address, if it is of this family. */
+/*
+ * Bind to the session's source address, if it is of this family.  The
+ * port is chosen at connect time, per destination, so that many
+ * connections from one address do not run out of ports.  bind() itself,
+ * not uv_tcp_bind(): that sets SO_REUSEADDR first, a system call per
+ * connection that changes nothing for a socket without a port.
+ */
 static int
 mta_session_bind(struct mta_session *s, int family)
 {
-	struct sockaddr_storage ss;
 	uv_os_fd_t fd;
-	int one = 1;
+	socklen_t len;
+	int one = 1, r;
 
+	s->src[0] = '\0';
 	if (!s->bound || s->bindaddr.ss_family != family)
 		return 0;
-	ss = s->bindaddr;
-	/* The port is chosen at connect time, per destination, so that
-	 * many connections from one address do not run out of ports. */
-	if (uv_fileno((uv_handle_t *)&s->conn->tcp, &fd) == 0)
-		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
-		    sizeof(one));
-	return uv_tcp_bind(&s->conn->tcp, (struct sockaddr *)&ss, 0);
+	if ((r = uv_fileno((uv_handle_t *)&s->conn->tcp, &fd)) != 0)
+		return r;
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
+	len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	if (bind(fd, (const struct sockaddr *)&s->bindaddr, len) == -1)
+		return uv_translate_sys_error(errno);
+	strlcpy(s->src, s->bindname, sizeof(s->src));
+	return 0;
 }
 
 static void
@@ -303,8 +314,10 @@ mta_session_connect_addr(struct mta_session *s)
 	sa = (const struct sockaddr *)&s->addrs[s->curaddr];
 	uv_ip_name(sa, s->dst, sizeof(s->dst));
 	snprintf(s->mta, sizeof(s->mta), "%s (%s)", s->host, s->dst);
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	/* Not the read buffer: 16 KB of zeroes per connection for nothing. */
+	if ((c = malloc(sizeof(*c))) == NULL)
 		fatal("mta_session_connect_addr");
+	memset(c, 0, offsetof(struct mta_conn, rbuf));
 	if ((r = uv_tcp_init_ex(daemon_loop(), &c->tcp, sa->sa_family)) != 0)
 		fatalx("uv_tcp_init_ex: %s", uv_strerror(r));
 	c->s = s;
@@ -312,9 +325,15 @@ mta_session_connect_addr(struct mta_session *s)
 	c->creq.data = c;
 	s->conn = c;
 	s->state = MTA_CONNECT;
-	if ((r = mta_session_bind(s, sa->sa_family)) == 0)
-		r = uv_tcp_connect(&c->creq, &c->tcp, sa,
-		    mta_session_connect_cb);
+	/* Reading starts with the connect: the socket goes into epoll
+	 * once for both.  Started in the connect callback, it was added
+	 * again after libuv had dropped the write interest (EEXIST, then a
+	 * second epoll_ctl()).  libuv reports the connect before any read. */
+	if ((r = mta_session_bind(s, sa->sa_family)) == 0 &&
+	    (r = uv_tcp_connect(&c->creq, &c->tcp, sa,
+	    mta_session_connect_cb)) == 0)
+		r = uv_read_start((uv_stream_t *)&c->tcp, mta_session_alloc_cb,
+		    mta_session_read_cb);
 	if (r != 0) {
 		snprintf(diag, sizeof(diag), "connect to %s:%d from %s: %s",
 		    s->dst, s->port, s->bound ? s->bindname : "any",
