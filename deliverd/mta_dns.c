@@ -15,6 +15,9 @@
  * looked up as A and AAAA together; IPv4 comes first.  A queue that can
  * only connect over IPv4 (every source address IPv4) asks A alone.
  *
+ * The A records of MX hosts that come in the MX answer's additional
+ * section are kept as their address answers (mta_dns_glue.c).
+ *
  * A name is asked once at a time: a request for (kind, name) while the
  * same lookup is in flight waits for its answer (mta_dnslook) instead
  * of sending the queries again, as queues of one domain through many
@@ -30,6 +33,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mta.h"
+#include "mta_dns_glue.h"
 #include "resolver.h"
 
 enum { REQ_MX, REQ_ADDR, REQ_ADDR4 };
@@ -360,8 +364,10 @@ mta_dns_from_cache(struct mta_dnsreq *r, int type)
 /* --- MX --- */
 
 static void
-mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
+mta_dns_mx_result(struct dns_ctx *ctx, void *result, void *arg)
 {
+	struct mta_dns_mxans *ans = result;
+	struct dns_rr_mx *rr = ans ? ans->rr : NULL;
 	struct mta_dnslook *l = arg;
 	struct mta_dns_entry *e;
 	int i, st;
@@ -369,6 +375,9 @@ mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 	l->q[0] = NULL;
 	l->pending = 0;
 	st = rr ? 0 : dns_status(ctx);
+	/* Before the callbacks: their sessions look the hosts up. */
+	if (ans != NULL)
+		mta_dns_glue_cache(ans);
 	if (st == DNS_E_NODATA || (rr && rr->dnsmx_nrr == 0)) {
 		/* No MX: the domain is its own mail host (RFC 5321 5.1). */
 		e = mta_dns_entry_new(MTA_DNS_OK, 1);
@@ -401,7 +410,7 @@ mta_dns_mx_result(struct dns_ctx *ctx, struct dns_rr_mx *rr, void *arg)
 			e->status = MTA_DNS_NULLMX;
 		mta_dns_cache_put(MTA_DNS_C_MX, l->name, e, rr->dnsmx_ttl);
 	}
-	free(rr);
+	mta_dns_mxans_free(ans);
 	mta_dnslook_answer(l, e);
 }
 
@@ -421,8 +430,9 @@ mta_dns_mx(const char *domain, int port, int rotate, mta_dns_mx_cb cb,
 	    mta_dnslook_join(r) == 0)
 		return r;
 	l = mta_dnslook_new(r, rotate);
-	l->q[0] = dns_submit_mx(l->ctx, domain, DNS_NOSRCH, mta_dns_mx_result,
-	    l);
+	/* dns_submit_mx(), with a parser that keeps the glue too. */
+	l->q[0] = dns_submit_p(l->ctx, domain, DNS_C_IN, DNS_T_MX, DNS_NOSRCH,
+	    mta_dns_parse_mx, mta_dns_mx_result, l);
 	if (l->q[0] == NULL) {
 		mta_dnslook_abort(l, r);
 		return NULL;

@@ -1011,6 +1011,9 @@ class DnsServer:
 
     Names not in the zone are NXDOMAIN; a name without the asked type
     gives NOERROR with no answer (NODATA).  `ttl` applies to every record.
+    "ADDITIONAL": [(name, "127.0.0.2"), ...] in a name's entry puts those
+    A records in the additional section of its answers, as servers do
+    for the hosts of MX records (whatever the zone says about them).
     `queries` lists (name, type) of every question, to count lookups.
     The zone may be changed while the server runs (dns.zone[...] = ...).
     """
@@ -1113,6 +1116,8 @@ class DnsServer:
             else:
                 continue
             reply.add_answer(RR(q.qname, q.qtype, rdata=rdata, ttl=self.ttl))
+        for host, addr in entry.get("ADDITIONAL", []):
+            reply.add_ar(RR(host, QTYPE.A, rdata=A(addr), ttl=self.ttl))
         return reply.pack()
 
 

@@ -152,6 +152,19 @@ def test_answers_are_cached_for_their_ttl(make_tern, catchall, dns_zone):
         assert dns.count("mx.cache.test", "A") == 1
 
 
+def v4_tern(make_tern, catchall, dns, domains, port):
+    """dns_tern with a VMTA v4 (source 127.0.0.1) that a message picks
+    with an X-Virtual-MTA: v4 header: its queues connect over IPv4 only."""
+    vmta = "<virtual-mta v4>\n    smtp-source-host 127.0.0.1\n</virtual-mta>\n"
+    t = dns_tern(make_tern, catchall, dns, domains, port, extra=vmta,
+                 start=False)
+    t._config_text = t.config_text().replace(
+        "    always-allow-relaying yes",
+        "    always-allow-relaying yes\n    process-x-virtual-mta yes", 1)
+    t.start()
+    return t
+
+
 def test_ipv4_sources_ask_no_aaaa(make_tern, catchall, dns_zone):
     """A VMTA whose source addresses are all IPv4 connects over IPv4
     only: its MX hosts' AAAA records are not asked for; mail without a
@@ -161,14 +174,8 @@ def test_ipv4_sources_ask_no_aaaa(make_tern, catchall, dns_zone):
                     "mx.v4.test": {"A": ["127.0.0.9"]},
                     "any.test": {"MX": [(10, "mx.any.test")]},
                     "mx.any.test": {"A": ["127.0.0.9"]}})
-    vmta = "<virtual-mta v4>\n    smtp-source-host 127.0.0.1\n</virtual-mta>\n"
     with HostSink("127.0.0.9", port, "v4") as sink:
-        t = dns_tern(make_tern, catchall, dns, ["v4.test", "any.test"], port,
-                     extra=vmta, start=False)
-        t._config_text = t.config_text().replace(
-            "    always-allow-relaying yes",
-            "    always-allow-relaying yes\n    process-x-virtual-mta yes", 1)
-        t.start()
+        t = v4_tern(make_tern, catchall, dns, ["v4.test", "any.test"], port)
         t.send(SENDER, ["a@v4.test"], make_message(
             to="a@v4.test", headers=("X-Virtual-MTA: v4",)))
         t.send(SENDER, ["a@any.test"], make_message(to="a@any.test"))
@@ -201,6 +208,51 @@ def test_one_lookup_for_connections_opened_together(make_tern, catchall,
         assert dns.count("many.test", "MX") == 1
         assert dns.count("mx.many.test", "A") == 1
         assert dns.count("mx.many.test", "AAAA") == 1
+
+
+def test_mx_answer_addresses_save_the_a_query(make_tern, catchall, dns_zone):
+    """A server that puts its MX hosts' A records in the additional
+    section of the MX answer (NSD, BIND do) saves IPv4-only queues the A
+    query; a queue that may use IPv6 still asks A and AAAA."""
+    port = free_port()
+    dns = dns_zone({
+        "glue.test": {"MX": [(10, "mx.glue.test")],
+                      "ADDITIONAL": [("mx.glue.test", "127.0.0.12")]},
+        "mx.glue.test": {"A": ["127.0.0.12"]},
+        "dual.test": {"MX": [(10, "mx.dual.test")],
+                      "ADDITIONAL": [("mx.dual.test", "127.0.0.12")]},
+        "mx.dual.test": {"A": ["127.0.0.12"]}})
+    with HostSink("127.0.0.12", port, "glue") as sink:
+        t = v4_tern(make_tern, catchall, dns, ["glue.test", "dual.test"], port)
+        t.send(SENDER, ["a@glue.test"], make_message(
+            to="a@glue.test", headers=("X-Virtual-MTA: v4",)))
+        t.send(SENDER, ["a@dual.test"], make_message(to="a@dual.test"))
+        t.wait_messages(sink, 2)
+        assert dns.count("glue.test", "MX") == 1
+        assert dns.count("mx.glue.test") == 0
+        assert dns.count("mx.dual.test", "A") == 1
+        assert dns.count("mx.dual.test", "AAAA") == 1
+
+
+def test_mx_answer_addresses_only_in_bailiwick(make_tern, catchall,
+                                               dns_zone):
+    """Additional records are taken only for the answer's MX hosts at or
+    below the domain asked about: an address the server adds for a host
+    in another domain (here a wrong one, where nobody listens) is not
+    used; that host's own A record is asked for and mail goes there."""
+    port = free_port()
+    dns = dns_zone({
+        "far.test": {"MX": [(10, "mx.elsewhere.test")],
+                     "ADDITIONAL": [("mx.elsewhere.test", "127.0.0.99")]},
+        "mx.elsewhere.test": {"A": ["127.0.0.13"]}})
+    with HostSink("127.0.0.13", port, "far") as sink:
+        t = v4_tern(make_tern, catchall, dns, ["far.test"], port)
+        t.send(SENDER, ["a@far.test"], make_message(
+            to="a@far.test", headers=("X-Virtual-MTA: v4",)))
+        t.wait_messages(sink, 1)
+        assert dns.count("mx.elsewhere.test", "A") == 1
+        assert t.wait_acct("d", "a@far.test")[0]["dlvDestinationIp"] == \
+            "127.0.0.13"
 
 
 def test_resolve_to_address(make_tern, catchall, dns_zone):
