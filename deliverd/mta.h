@@ -307,6 +307,8 @@ struct mta_queue {
 	int			 rollup;	/* this is a NAME.rollup queue */
 	int			 rollup_state;	/* 0: not looked, 1: none, 2: */
 	char			*rollup_name;	/* rolled up into this queue */
+	struct rollup_alone	*rollup_alone;	/* its MX set, noted: no other
+						 * domain has it (yet) */
 	/* settings, from the config */
 	struct mta_host		*hosts;		/* route / smtp-hosts */
 	int			 nhosts;
@@ -421,6 +423,7 @@ void		 mta_srcip_settings(struct mta_queue *);
 
 /* mta_rollup.c */
 struct mta_queue *mta_rollup_join(struct mta_queue *);
+void		 mta_rollup_forget(struct mta_queue *);
 void		 mta_queue_skip_mx(struct mta_queue *, const char *host);
 int		 mta_queue_first_mx(const struct mta_queue *);
 void		 mta_queue_unforce_all(void);

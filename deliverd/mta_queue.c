@@ -448,6 +448,7 @@ mta_queue_maybe_free(struct mta_queue *q)
 		return;
 	}
 	RB_REMOVE(mta_queues, &queues, q);
+	mta_rollup_forget(q);
 	if (q->timer != NULL)
 		uv_close((uv_handle_t *)q->timer, mta_queue_timer_free);
 	mta_backoff_clear(q);
@@ -782,9 +783,11 @@ mta_queue_pump(struct mta_queue *q)
 	struct mta_job *job;
 	int want, limit;
 
+	/* A rolled-up domain's own connections (it was alone with its MX
+	 * hosts when they were made) take none of the rollup's work. */
 	TAILQ_FOREACH_SAFE(s, &q->sessions, entry, tmp) {
-		if (q->njobs == 0)
-			return;
+		if (q->njobs == 0 || q->rollup_state == 2)
+			break;
 		if (mta_session_phase(s) == MTA_PHASE_IDLE &&
 		    (job = mta_queue_take(q)) != NULL)
 			mta_session_job(s, job);

@@ -1,7 +1,7 @@
 """deliverd: MX rollup.  Domains whose mail hosts are the same share one
 queue's connections and limits (PowerMTA's <mx-rollup-list>, and Tern's
-automatic rollup of identical MX sets); disable-mx-rollup keeps a domain
-apart.  Two domains in a DNS zone served on loopback point at one MX, a
+automatic rollup of identical MX sets, once two domains have one);
+disable-mx-rollup keeps a domain apart.  Two domains in a DNS zone served on loopback point at one MX, a
 HostSink on 127.0.0.31 that counts connections."""
 
 import pytest
@@ -108,6 +108,28 @@ def test_same_mx_set_rolls_up_by_itself(make_tern, catchall, shared):
     assert 1 <= sink.max_concurrent <= 2
     assert queue_row(t, "a.test/{default}")["rollup"] == \
         "mx.shared.test.rollup/{default}"
+
+
+def test_mx_set_of_one_domain_is_not_rolled_up(make_tern, catchall, shared):
+    """No list, no <domain NAME.rollup>: a domain alone with its MX hosts
+    keeps its own queue (no rollup queue, none in `tern show queues`);
+    the second domain with the same hosts makes the rollup, both go into
+    it, and its connection then carries the first domain's mail too."""
+    dns, port, sink = shared
+    rollup = "mx.shared.test.rollup/{default}"
+    t = _tern(make_tern, catchall, dns, port, {},
+              f"default-smtp-port {port}\n", deliverd_processes=1)
+    t.send(SENDER, ["first@a.test"], make_message(to="first@a.test"))
+    t.wait_messages(sink, 1)
+    assert queue_row(t, "a.test/{default}")["rollup"] is None
+    assert queue_row(t, rollup) is None
+    t.send(SENDER, ["first@b.test"], make_message(to="first@b.test"))
+    t.wait_messages(sink, 2)
+    r = t.wait_for(lambda: queue_row(t, rollup), what="the rollup's row")
+    assert sorted(r["members"]) == ["a.test", "b.test"]
+    t.send(SENDER, ["second@a.test"], make_message(to="second@a.test"))
+    t.wait_messages(sink, 3)
+    assert _domains_by_conn(sink) == {1: {"a.test"}, 2: {"a.test", "b.test"}}
 
 
 def test_disable_mx_rollup_keeps_domains_apart(make_tern, catchall, shared):
