@@ -26,16 +26,18 @@
 
 struct dns_centry {
 	RB_ENTRY(dns_centry)	 entry;
+	TAILQ_ENTRY(dns_centry)	 order;		/* oldest first */
 	int			 kind;
 	char			*name;
-	time_t			 added;
 	struct mta_dns_entry	*e;
 };
 
 RB_HEAD(dns_cache, dns_centry);
 
 static struct dns_cache	 cache = RB_INITIALIZER(&cache);
+static TAILQ_HEAD(, dns_centry) order = TAILQ_HEAD_INITIALIZER(order);
 static int		 ncache;
+static time_t		 swept;		/* last walk for expired entries */
 
 static int
 dns_centry_cmp(struct dns_centry *a, struct dns_centry *b)
@@ -96,26 +98,29 @@ static void
 dns_centry_free(struct dns_centry *c)
 {
 	RB_REMOVE(dns_cache, &cache, c);
+	TAILQ_REMOVE(&order, c, order);
 	ncache--;
 	mta_dns_entry_free(c->e);
 	free(c->name);
 	free(c);
 }
 
-/* Room for one more: drop what expired, else the oldest entry. */
+/* Room for one more: drop what expired, else the oldest entry.  The
+ * walk for expired entries is done once a second at most: done for each
+ * new entry, a full cache cost a walk over every entry per new domain. */
 static void
 dns_cache_trim(time_t now)
 {
-	struct dns_centry *c, *tmp, *oldest = NULL;
+	struct dns_centry *c, *tmp;
 
-	RB_FOREACH_SAFE(c, dns_cache, &cache, tmp) {
-		if (c->e->expire <= now)
-			dns_centry_free(c);
-		else if (oldest == NULL || c->added < oldest->added)
-			oldest = c;
+	if (swept != now) {
+		swept = now;
+		RB_FOREACH_SAFE(c, dns_cache, &cache, tmp)
+			if (c->e->expire <= now)
+				dns_centry_free(c);
 	}
-	if (ncache >= DNS_CACHE_MAX && oldest != NULL)
-		dns_centry_free(oldest);
+	if (ncache >= DNS_CACHE_MAX && (c = TAILQ_FIRST(&order)) != NULL)
+		dns_centry_free(c);
 }
 
 /* Keep a copy of e; sets e->expire from the bounded ttl. */
@@ -143,9 +148,9 @@ mta_dns_cache_put(int kind, const char *name, struct mta_dns_entry *e,
 	    (c->name = strdup(name)) == NULL)
 		fatal("mta_dns_cache_put");
 	c->kind = kind;
-	c->added = now;
 	c->e = mta_dns_entry_dup(e);
 	RB_INSERT(dns_cache, &cache, c);
+	TAILQ_INSERT_TAIL(&order, c, order);
 	ncache++;
 }
 
