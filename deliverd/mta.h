@@ -594,6 +594,7 @@ void		 mta_session_cork(struct mta_session *);
 void		 mta_session_uncork(struct mta_session *);
 /* Bytes into the held write (mta_session_cork). */
 void		 mta_session_put(struct mta_session *, const char *, size_t);
+int		 mta_session_flushed(struct mta_session *);
 char		*mta_session_wbuf(size_t);
 void		 mta_session_wbuf_free(char *);
 void		 mta_session_conninfo(struct mta_session *,

@@ -667,6 +667,15 @@ mta_session_write(struct mta_session *s, char *buf, size_t len, int notify)
 		mta_smtp_wrote(s);
 }
 
+/* Whether everything written so far is in the socket (or there is no
+ * connection any more). */
+int
+mta_session_flushed(struct mta_session *s)
+{
+	return s->conn == NULL || uv_stream_get_write_queue_size(
+	    (uv_stream_t *)&s->conn->tcp) == 0;
+}
+
 /* Hold commands back until mta_session_uncork(): one write, one
  * segment for a pipelined MAIL, RCPT..., DATA. */
 void
