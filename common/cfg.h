@@ -231,6 +231,9 @@ struct cfg_node	*cfg_domain_block(const struct cfg *,
 /* Whether mail to rcpt is for bounced: the bounce domain, the address
  * lists of bounce and feedback-loop processors (cfg_inbound.c). */
 int		 cfg_inbound_addr(const struct cfg *, const char *rcpt);
+/* Whether any recipient can be (bounce-domain or a processor is set):
+ * else cfg_inbound_addr() says no to all. */
+int		 cfg_inbound_any(const struct cfg *);
 /* "FILE:LINE" of a setting's node, "default" for NULL; returns buf. */
 const char	*cfg_node_origin(const struct cfg_node *, char *buf,
 		    size_t bufsz);

@@ -35,11 +35,28 @@ cfg_inbound_list_match(const struct cfg *cfg, const struct cfg_node *proc,
 	return 0;
 }
 
+static const char *const cfg_inbound_procs[] = { "bounce-processor",
+    "feedback-loop-processor" };
+
+int
+cfg_inbound_any(const struct cfg *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return 0;
+	if (cfg_str(cfg->root, "bounce-domain", NULL) != NULL)
+		return 1;
+	for (i = 0; i < sizeof(cfg_inbound_procs) /
+	    sizeof(cfg_inbound_procs[0]); i++)
+		if (cfg_child(cfg->root, cfg_inbound_procs[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 int
 cfg_inbound_addr(const struct cfg *cfg, const char *rcpt)
 {
-	static const char *procs[] = { "bounce-processor",
-	    "feedback-loop-processor" };
 	const struct cfg_node *p;
 	const char *bd;
 	char dom[256];
@@ -51,9 +68,10 @@ cfg_inbound_addr(const struct cfg *cfg, const char *rcpt)
 	if ((bd = cfg_str(cfg->root, "bounce-domain", NULL)) != NULL &&
 	    strcasecmp(bd, dom) == 0)
 		return 1;
-	for (i = 0; i < sizeof(procs) / sizeof(procs[0]); i++)
-		for (p = cfg_child(cfg->root, procs[i]); p != NULL;
-		    p = cfg_next_named(p, procs[i]))
+	for (i = 0; i < sizeof(cfg_inbound_procs) /
+	    sizeof(cfg_inbound_procs[0]); i++)
+		for (p = cfg_child(cfg->root, cfg_inbound_procs[i]);
+		    p != NULL; p = cfg_next_named(p, cfg_inbound_procs[i]))
 			if (cfg_inbound_list_match(cfg, p, rcpt, dom))
 				return 1;
 	return 0;

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "cfg.h"
+#include "cfg_scope.h"
 #include "envelope.h"
 #include "smtp_reply.h"
 
@@ -215,7 +216,8 @@ int		 mta_bucket_ready(struct mta_bucket *, uint64_t now);
 int		 mta_bucket_take(struct mta_bucket *, uint64_t now);
 uint64_t	 mta_bucket_wait(struct mta_bucket *, uint64_t now);
 
-/* mta_scope.c: the directives a queue reads, looked up once per scope */
+/* mta_scope.c: the directives a queue reads, looked up once per scope
+ * (cfg_scope.h) */
 #define MTA_SETTINGS(X) \
 	X(ADAPTIVE_BACKOFF_INTERVAL, "adaptive-backoff-interval") \
 	X(ADAPTIVE_MAX_SMTP_OUT, "adaptive-max-smtp-out") \
@@ -271,11 +273,7 @@ enum mta_set {
 #undef MS_ENUM
 	MS_N
 };
-struct mta_scope;
-struct mta_scope *mta_scope_get(const char *vmta, const char *domain);
-void		 mta_scope_put(struct mta_scope *);
-struct cfg_node	*mta_scope_node(struct mta_scope *, enum mta_set);
-struct cfg_node	*mta_scope_vmta(const struct mta_scope *);
+struct cfg_scope *mta_scope_get(const char *vmta, const char *domain);
 int		 mta_scope_has_block(const char *vmta, const char *domain);
 struct cfg_node *const *mta_scope_rollup_lists(int *);
 const char	*mta_set_name(enum mta_set);
@@ -302,7 +300,7 @@ struct mta_queue {
 	char			*cfg_domain;	/* whose <domain> settings apply:
 						 * domain, but a rollup's may be
 						 * its first member's */
-	struct mta_scope	*scope;		/* where they are looked up */
+	struct cfg_scope	*scope;		/* where they are looked up */
 	/* MX rollup (mta_rollup.c) */
 	int			 rollup;	/* this is a NAME.rollup queue */
 	int			 rollup_state;	/* 0: not looked, 1: none, 2: */

@@ -46,7 +46,7 @@ RB_GENERATE(mta_queues, mta_queue, entry, mta_queue_cmp);
 struct cfg_node *
 mta_queue_node(const struct mta_queue *q, enum mta_set id)
 {
-	return mta_scope_node(q->scope, id);
+	return cfg_scope_node(q->scope, id);
 }
 
 /* The queue's setting id as written, or NULL. */
@@ -281,13 +281,13 @@ mta_queue_limits(struct mta_queue *q)
 static void
 mta_queue_settings(struct mta_queue *q)
 {
-	struct mta_scope *old;
+	struct cfg_scope *old;
 	const char *v;
 
 	mta_queue_clear_settings(q);
 	old = q->scope;
 	q->scope = mta_scope_get(q->vmta, q->cfg_domain);
-	mta_scope_put(old);
+	cfg_scope_put(old);
 	mta_queue_hosts(q);
 	mta_srcip_settings(q);
 	if ((v = mta_queue_str(q, MS_RESOLVE_TO)) != NULL)
@@ -455,7 +455,7 @@ mta_queue_maybe_free(struct mta_queue *q)
 	mta_dns_cancel(q->mxreq);
 	mta_queue_free_hosts(q->mx, q->nmx);
 	mta_queue_clear_settings(q);
-	mta_scope_put(q->scope);
+	cfg_scope_put(q->scope);
 	free(q->name);
 	free(q->domain);
 	free(q->cfg_domain);

@@ -84,7 +84,7 @@ mta_srcip_source(struct mta_queue *q)
 
 	src = mta_queue_node(q, MS_SMTP_SOURCE_HOST);
 	hn = mta_queue_node(q, MS_HOST_NAME);
-	vm = mta_scope_vmta(q->scope);
+	vm = cfg_scope_vmta(q->scope);
 	if (src != NULL) {
 		/* Every smtp-source-host line of the scope that set it. */
 		for (; src != NULL; src = cfg_next_named(src,

@@ -249,12 +249,12 @@ cl_queue_lease(const char *queue, const char *vmta)
 
 	strlcpy(domain, queue, sizeof(domain));
 	domain[strcspn(domain, "/")] = '\0';
-	n = cfg_domain_setting(qd->cfg, vmta, domain, "max-smtp-out");
+	n = sched_cfg_node(vmta, domain, QS_MAX_SMTP_OUT);
 	if (n != NULL && (n->parent == NULL || n->parent->def == NULL ||
 	    strcmp(n->parent->name, "domain") != 0 ||
 	    cfg_parse_int(n->arg, &max, &err) == -1))
 		max = -1;
-	cr = cfg_domain_setting(qd->cfg, vmta, domain, "max-connect-rate");
+	cr = sched_cfg_node(vmta, domain, QS_MAX_CONNECT_RATE);
 	if (!cl_rate(cr ? cr->arg : NULL, &rate) && max < 0)
 		return NULL;
 	l = cl_get(cluster_key(key, sizeof(key), "{q:%s}:conn", queue));
@@ -673,7 +673,7 @@ cl_msg_limit(struct squeue *q)
 	strlcpy(domain, q->rollup ? q->rollup : q->domain, sizeof(domain));
 	if (q->rollup != NULL)
 		domain[strcspn(domain, "/")] = '\0';
-	n = cfg_domain_setting(qd->cfg, q->vmta, domain, "max-msg-rate");
+	n = sched_cfg_node(q->vmta, domain, QS_MAX_MSG_RATE);
 	if (n == NULL || !cl_rate(n->arg, &rate))
 		return NULL;
 	l = cl_get(cluster_key(key, sizeof(key), "{q:%s}:mrate", name));

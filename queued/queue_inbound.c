@@ -19,6 +19,22 @@
 #include "proto.h"
 #include "queued.h"
 
+/* Whether the configuration names inbound addresses at all, once per
+ * configuration: asking by name for every recipient walked the root's
+ * blocks three times. */
+static int
+inbound_any(void)
+{
+	static uint32_t gen;
+	static int any;
+
+	if (gen != qd->cfg_gen) {
+		any = cfg_inbound_any(qd->cfg);
+		gen = qd->cfg_gen;
+	}
+	return any;
+}
+
 int
 inbound_divert(struct qmsg *m, uint32_t k)
 {
@@ -26,7 +42,7 @@ inbound_divert(struct qmsg *m, uint32_t k)
 	struct rcpt *r = &e->rcpts[k];
 	int fd;
 
-	if (!cfg_inbound_addr(qd->cfg, r->addr))
+	if (!inbound_any() || !cfg_inbound_addr(qd->cfg, r->addr))
 		return 0;
 	if (qd->bounced == NULL || (fd = queue_fs_open(m)) == -1)
 		log_warnx("%s: to=<%s> bounce/feedback report lost: bounced "

@@ -98,8 +98,8 @@ inject_delay_every(const struct envelope *e, const char *rcpt)
 	int64_t secs = 4 * 3600;
 
 	addr_domain(rcpt, dom, sizeof(dom));
-	if (qd->cfg != NULL && (n = cfg_domain_setting(qd->cfg, e->vmta, dom,
-	    "notify-of-delay-every")) != NULL && n->arg != NULL) {
+	if (qd->cfg != NULL && (n = sched_cfg_node(e->vmta, dom,
+	    QS_NOTIFY_OF_DELAY_EVERY)) != NULL) {
 		if (strcasecmp(n->arg, "never") == 0 ||
 		    cfg_parse_time(n->arg, &secs, &err) == -1)
 			return 0;

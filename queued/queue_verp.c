@@ -24,6 +24,28 @@
 #include "sched_int.h"
 #include "verp.h"
 
+/* Whether any <source> says verp-default yes, once per configuration:
+ * matching the client's address against every <source> for each
+ * message is the work of a message that does not need it. */
+static int
+verp_any_source(void)
+{
+	static uint32_t gen;
+	static int any;
+	const struct cfg_node *c;
+
+	if (gen == qd->cfg_gen)
+		return any;
+	gen = qd->cfg_gen;
+	any = 0;
+	for (c = qd->cfg->root->child; c != NULL && !any; c = c->next)
+		if (c->def != NULL && c->def->type == CT_BLOCK &&
+		    (strcmp(c->name, "source") == 0 ||
+		    strcmp(c->name, "accepted-connect") == 0))
+			any = cfg_bool(c, "verp-default", 0);
+	return any;
+}
+
 static int
 verp_source_default(const struct envelope *e)
 {
@@ -32,7 +54,7 @@ verp_source_default(const struct envelope *e)
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	struct cfg_node *src;
 
-	if (e->client == NULL)
+	if (e->client == NULL || !verp_any_source())
 		return 0;
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, e->client, &sin->sin_addr) == 1)
@@ -59,8 +81,7 @@ verp_sender(const struct envelope *e, const char *rcpt, char *buf,
 	    (rat = strrchr(rcpt, '@')) == NULL)
 		return NULL;
 	addr_domain(rcpt, rdom, sizeof(rdom));
-	if ((n = cfg_domain_setting(qd->cfg, e->vmta, rdom,
-	    "bounce-domain")) != NULL && n->arg != NULL && n->arg[0] != '\0')
+	if ((n = sched_cfg_node(e->vmta, rdom, QS_BOUNCE_DOMAIN)) != NULL)
 		bdom = n->arg;
 	if (bdom == NULL && !verp_source_default(e))
 		return NULL;

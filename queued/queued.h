@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "cfg.h"
+#include "cfg_scope.h"
 #include "envelope.h"
 #include "mproc.h"
 
@@ -224,6 +225,30 @@ void		 commit_result(struct qmsg *, uint32_t idx, uint32_t state);
 void		 commit_remove(struct qmsg *);
 void		 commit_ack(int worker, uint32_t tag);
 int		 commit_idle(void);
+
+/* sched_cfg.c: the settings the scheduler reads per queue and per
+ * message, looked up once per scope (cfg_scope.h) */
+#define QUEUE_SETTINGS(X) \
+	X(BOUNCE_AFTER, "bounce-after") \
+	X(BOUNCE_DOMAIN, "bounce-domain") \
+	X(MAX_CONNECT_RATE, "max-connect-rate") \
+	X(MAX_DELIVERY_ATTEMPTS, "max-delivery-attempts") \
+	X(MAX_MSG_RATE, "max-msg-rate") \
+	X(MAX_SMTP_OUT, "max-smtp-out") \
+	X(NOTIFY_OF_DELAY_EVERY, "notify-of-delay-every") \
+	X(QUEUE_INTERVAL, "queue-interval") \
+	X(RETRY_AFTER, "retry-after")
+enum queue_set {
+#define QS_ENUM(id, name) QS_##id,
+	QUEUE_SETTINGS(QS_ENUM)
+#undef QS_ENUM
+	QS_N
+};
+struct cfg_scope *sched_cfg_scope(const char *vmta, const char *domain);
+struct cfg_node	*sched_cfg_node(const char *vmta, const char *domain,
+		    enum queue_set);
+const char	*sched_cfg_pool_member(const char *vmta);
+void		 sched_cfg_reset(void);
 
 /* sched.c */
 void		 sched_init(void);

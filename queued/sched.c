@@ -81,20 +81,7 @@ sched_queue_next(struct squeue *q)
 	return RB_NEXT(squeue_tree, &qd->queues, q);
 }
 
-/* --- queue settings, most specific wins (cfg_domain_setting) --- */
-
-static const char *
-queue_setting(struct squeue *q, const char *name)
-{
-	const struct cfg_directive *d;
-	struct cfg_node *n;
-
-	if ((n = cfg_domain_setting(qd->cfg, q->vmta, q->domain, name)) !=
-	    NULL)
-		return n->arg;
-	d = cfg_directive_find(name);
-	return d ? d->defval : NULL;
-}
+/* --- queue settings, most specific wins (sched_cfg.c) --- */
 
 static void
 queue_configure(struct squeue *q)
@@ -102,9 +89,10 @@ queue_configure(struct squeue *q)
 	const char *v, *err;
 	int64_t secs, list[QUEUE_MAX_RETRIES];
 	int64_t max_out = DEFAULT_MAX_SMTP_OUT;
+	struct cfg_scope *sc = sched_cfg_scope(q->vmta, q->domain);
 	int i, n = 0;
 
-	if ((v = queue_setting(q, "retry-after")) == NULL ||
+	if ((v = cfg_scope_str(sc, QS_RETRY_AFTER)) == NULL ||
 	    cfg_parse_timelist(v, list, QUEUE_MAX_RETRIES, &n, &err) == -1 ||
 	    n == 0) {
 		list[0] = 600;
@@ -112,29 +100,30 @@ queue_configure(struct squeue *q)
 	}
 	/* The seeds' queue-interval (PowerMTA has none; its nearest is
 	 * retry-after): no retry of the queue comes sooner than that. */
-	if ((v = queue_setting(q, "queue-interval")) == NULL ||
+	if ((v = cfg_scope_str(sc, QS_QUEUE_INTERVAL)) == NULL ||
 	    cfg_parse_time(v, &secs, &err) == -1 || secs < 0)
 		secs = 0;
 	for (i = 0; i < n; i++)
 		q->retry[i] = (list[i] > secs ? list[i] : secs) * 1000;
 	q->nretry = n;
-	if ((v = queue_setting(q, "bounce-after")) == NULL ||
+	if ((v = cfg_scope_str(sc, QS_BOUNCE_AFTER)) == NULL ||
 	    cfg_parse_time(v, &secs, &err) == -1)
 		secs = 4 * 86400;
 	q->bounce_after = secs * 1000;
 	q->max_attempts = 0;
-	if ((v = queue_setting(q, "max-delivery-attempts")) != NULL &&
+	if ((v = cfg_scope_str(sc, QS_MAX_DELIVERY_ATTEMPTS)) != NULL &&
 	    cfg_parse_int(v, &secs, &err) == 0 && secs < 65535)
 		q->max_attempts = secs;
-	if ((v = queue_setting(q, "max-smtp-out")) != NULL)
+	if ((v = cfg_scope_str(sc, QS_MAX_SMTP_OUT)) != NULL)
 		cfg_parse_int(v, &max_out, &err);
 	if (max_out <= 0)
 		max_out = DEFAULT_MAX_SMTP_OUT;
 	q->max_inflight = max_out * INFLIGHT_PER_CONN;
 	q->cfg_max_out = max_out;
 	free(q->cfg_msg_rate);
-	v = queue_setting(q, "max-msg-rate");
+	v = cfg_scope_str(sc, QS_MAX_MSG_RATE);
 	q->cfg_msg_rate = xstrdup(v ? v : "unlimited");
+	cfg_scope_put(sc);
 }
 
 struct squeue *
@@ -188,6 +177,7 @@ sched_reconfigure(void)
 {
 	struct squeue *q;
 
+	sched_cfg_reset();
 	RB_FOREACH(q, squeue_tree, &qd->queues) {
 		queue_configure(q);
 		if (!TAILQ_EMPTY(&q->ready) && !q->active) {
@@ -329,34 +319,6 @@ sched_item_schedule(struct sitem *it, int64_t due)
 
 /* --- messages --- */
 
-/*
- * Mail for a <virtual-mta-pool> goes out through its member VMTAs, in
- * turn, one message at a time: each member's queue then has that
- * VMTA's source address, limits and keys.
- */
-static const char *
-sched_pool_member(const char *vmta)
-{
-	static unsigned rr;
-	struct cfg_node *pool, *n;
-	unsigned count = 0, pick;
-
-	if (vmta == NULL || (pool = cfg_pool(qd->cfg, vmta)) == NULL)
-		return vmta;
-	for (n = cfg_child(pool, "virtual-mta"); n != NULL;
-	    n = cfg_next_named(n, "virtual-mta"))
-		if (n->arg != NULL)
-			count++;
-	if (count == 0)
-		return vmta;
-	pick = rr++ % count;
-	for (n = cfg_child(pool, "virtual-mta"); n != NULL;
-	    n = cfg_next_named(n, "virtual-mta"))
-		if (n->arg != NULL && pick-- == 0)
-			return n->arg;
-	return vmta;
-}
-
 /* Group the pending recipients of a message into one item per queue. */
 struct qmsg *
 sched_add_message(struct envelope *env, int shard, int fresh,
@@ -401,7 +363,7 @@ sched_add_message(struct envelope *env, int shard, int fresh,
 			done[j] = 1;
 		}
 		it = sched_item_new(m, sched_queue_get(dom,
-		    sched_pool_member(env->vmta)), n);
+		    sched_cfg_pool_member(env->vmta)), n);
 		memcpy(it->idx, grp, n * sizeof(*grp));
 		m->pending += n;
 		qd->nrcpts += n;

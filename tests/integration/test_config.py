@@ -124,6 +124,53 @@ def test_restarted_daemon_gets_the_reloaded_config(make_tern):
         assert not old.messages
 
 
+def test_reload_changes_settings_queued_reads_per_message(make_tern, sink):
+    """queued looks a domain's settings up once per configuration: a
+    reload that gives example.test a bounce-domain makes the next
+    message to it VERP'd (MAIL FROM names the recipient), not one to
+    another domain, and one that takes it away again stops it."""
+    t = make_tern(routes={"example.test": sink, "other.test": sink})
+    t.send("news@client.test", ["a@example.test"], make_message(to="a"))
+    [a] = t.wait_messages(sink, 1, rcpt="a@example.test")
+    assert a.mail_from == "news@client.test"
+
+    t.domain_settings["example.test"] = "bounce-domain bounce.test"
+    t.write_config()
+    _reload(t)
+    t.send("news@client.test", ["b@example.test"], make_message(to="b"))
+    t.send("news@client.test", ["c@other.test"], make_message(to="c"))
+    [b] = t.wait_messages(sink, 1, rcpt="b@example.test")
+    [c] = t.wait_messages(sink, 1, rcpt="c@other.test")
+    assert b.mail_from == "news-b=example.test@bounce.test"
+    assert c.mail_from == "news@client.test"
+
+    t.domain_settings["example.test"] = ""
+    t.write_config()
+    _reload(t)
+    t.send("news@client.test", ["d@example.test"], make_message(to="d"))
+    [d] = t.wait_messages(sink, 1, rcpt="d@example.test")
+    assert d.mail_from == "news@client.test"
+
+
+def test_reload_changes_a_queues_max_delivery_attempts(make_tern, sink):
+    """A queue keeps its settings between messages; a reload that lowers
+    max-delivery-attempts of a queue that exists applies to the
+    recipient it holds: the next failed attempt bounces it."""
+    sink.add_rule("RCPT", "451 4.2.1 try later", count=None)
+    t = make_tern(routes={"example.test": sink},
+                  domain_settings={"example.test":
+                                   "max-delivery-attempts 100\n"
+                                   "retry-after 1s"})
+    t.send(SENDER, ["a@example.test"], make_message())
+    t.wait_acct("t", "a@example.test")
+    assert t.acct_rows("b", "a@example.test") == []
+    t.domain_settings["example.test"] = ("max-delivery-attempts 2\n"
+                                         "retry-after 1s")
+    t.write_config()
+    _reload(t)
+    t.wait_acct("b", "a@example.test", timeout=30)
+
+
 # ------------------------------------------------------------ bad reloads
 
 def test_bad_reload_keeps_old_config_and_reports_every_error(make_tern,
