@@ -11,11 +11,16 @@
  *
  * Everything else that must be on disk before someone is told about it
  * goes into the current outcome batch: journal lines for recipient
- * outcomes, removals of finished messages.  One outcome batch at a time
- * runs on the threadpool (fsyncs never block the loop), alongside the
- * append batch; whatever arrives meanwhile collects in the next.  Only
- * after a batch is durable are its replies sent: DLV_ACK to deliverd,
- * and the removals.
+ * outcomes, removals of finished messages.  Only after a batch is
+ * durable are its replies sent: DLV_ACK to deliverd, and the removals.
+ *
+ * Both go to the threadpool (fsyncs never block the loop) in one round:
+ * one work item writes and syncs the append batch, then the outcome
+ * batch, whichever of them has something; one round at a time, and
+ * whatever arrives meanwhile collects in the next.  A work item of its
+ * own for each, in parallel, cost a wake-up of a worker thread and one
+ * of the loop per batch: with the machine's CPU the limit, those
+ * context switches were most of queued's (docs/performance.md).
  *
  * Compaction (seg_compact) moves messages out of a segment that is
  * mostly garbage through the same append batches: their records are
@@ -73,19 +78,17 @@ struct bseal {
 TAILQ_HEAD(bseal_list, bseal);
 
 /* One append batch: records placed one after the other in one segment,
- * written and synced by one work item. */
+ * written and synced in one round. */
 struct abatch {
-	uv_work_t	 req;
 	struct qseg	*seg;
 	uint64_t	 start;
 	struct bseal_list items;
 	int		 error;
 };
 
-/* One outcome batch: journal lines, written and synced by one work
- * item, then the removals and acknowledgements they make safe. */
+/* One outcome batch: journal lines, written and synced in one round,
+ * then the removals and acknowledgements they make safe. */
 struct batch {
-	uv_work_t	 req;
 	struct bremove	*removes;
 	size_t		 nremoves, cremoves;
 	struct back	*acks;
@@ -94,8 +97,15 @@ struct batch {
 	int		 jerror;	/* errno of the journal write */
 };
 
+/* A round: what one work item writes and syncs. */
+struct round {
+	uv_work_t	 req;
+	struct abatch	*a;		/* NULL: no records to append */
+	struct batch	*b;		/* NULL: no outcomes */
+};
+
 static struct batch	*cur, *running;
-static struct abatch	*appending;	/* the append batch running */
+static struct round	*rounding;	/* the round running */
 static struct bseal_list apending = TAILQ_HEAD_INITIALIZER(apending);
 static size_t		 nsealing;	/* records not durable yet */
 static uv_timer_t	 compact_timer;
@@ -110,9 +120,8 @@ static uv_timer_t	 compact_timer;
 	}								\
 } while (0)
 
-static void commit_submit(void);
 static void commit_schedule(void);
-static void append_submit(void);
+static void round_submit(int outcomes);
 
 static void	compact_cb(uv_timer_t *);
 
@@ -148,7 +157,7 @@ retry_cb(uv_timer_t *h)
 int
 commit_idle(void)
 {
-	if (running != NULL || nsealing != 0)
+	if (rounding != NULL || running != NULL || nsealing != 0)
 		return 0;
 	return cur == NULL || (qd->stopping && retry_init &&
 	    uv_is_active((uv_handle_t *)&retry_timer));
@@ -171,8 +180,7 @@ static void
 kick_cb(uv_idle_t *h)
 {
 	uv_idle_stop(h);
-	append_submit();
-	commit_submit();
+	round_submit(1);
 }
 
 static void
@@ -185,8 +193,8 @@ commit_schedule(void)
 	uv_idle_start(&kick, kick_cb);
 }
 
-static void	append_work(uv_work_t *);
-static void	append_done(uv_work_t *, int);
+static int	batch_needs_work(const struct batch *);
+static void	batch_done(struct batch *);
 static void	commit_reply(struct bcommit *, struct qseg *, uint64_t,
 		    uint64_t);
 
@@ -258,17 +266,17 @@ compact_cb(uv_timer_t *h)
 }
 
 /* Place everything committed since the last batch in one segment, one
- * record after the other, and write it on the threadpool. */
-static void
-append_submit(void)
+ * record after the other, for the next round; NULL if nothing was. */
+static struct abatch *
+append_take(void)
 {
 	struct abatch *a;
 	struct bseal *bs;
 	uint64_t len = 0, off;
 
-	if (appending != NULL || TAILQ_EMPTY(&apending))
-		return;
-	if ((a = appending = calloc(1, sizeof(*a))) == NULL)
+	if (TAILQ_EMPTY(&apending))
+		return NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
 		fatal("calloc");
 	TAILQ_INIT(&a->items);
 	TAILQ_CONCAT(&a->items, &apending, entry);
@@ -280,9 +288,7 @@ append_submit(void)
 		bs->recoff = off;
 		off += bs->reclen;
 	}
-	a->req.data = a;
-	if (uv_queue_work(qd->loop, &a->req, append_work, append_done) != 0)
-		fatalx("uv_queue_work");
+	return a;
 }
 
 /* A message copied by compaction (or not: its segment may try again)
@@ -310,12 +316,10 @@ compact_moved(struct qmsg *m, struct abatch *a, struct bseal *bs)
 /* Back in the loop: answer every message of the batch, durable or not;
  * moved messages take their new place. */
 static void
-append_done(uv_work_t *w, int status)
+append_done(struct abatch *a)
 {
-	struct abatch *a = w->data;
 	struct bseal *bs;
 
-	appending = NULL;
 	if (a->error)
 		seg_unplace(a->seg, a->start);
 	while ((bs = TAILQ_FIRST(&a->items)) != NULL) {
@@ -331,8 +335,6 @@ append_done(uv_work_t *w, int status)
 		free(bs);
 	}
 	free(a);
-	append_submit();
-	sched_kick();
 }
 
 void
@@ -397,9 +399,8 @@ commit_ack(int worker, uint32_t tag)
 #define APPEND_BUF	(256 * 1024)
 
 static void
-append_work(uv_work_t *w)
+append_work(struct abatch *a)
 {
-	struct abatch *a = w->data;
 	struct bseal *bs;
 	struct bcommit *c;
 	char *buf;
@@ -436,9 +437,8 @@ append_work(uv_work_t *w)
 /* Append the batch's journal lines, sync them, then remove finished
  * legacy files.  Journal lines only name messages already committed. */
 static void
-journal_work(uv_work_t *w)
+journal_work(struct batch *b)
 {
-	struct batch *b = w->data;
 	size_t i;
 
 	if (b->journal.len > 0)
@@ -590,34 +590,76 @@ batch_done(struct batch *b)
 		seg_detach(m);
 		sched_message_final(m);
 	}
-	/* After a failed journal write the retry timer submits the rest,
-	 * or new work does: not at once, which would spin on a full disk. */
-	if (cur != NULL)
-		commit_submit();
 	batch_free(b);
-	sched_kick();
 }
 
-static void
-journal_done(uv_work_t *w, int status)
-{
-	batch_done(w->data);
-}
-
-static void
-commit_submit(void)
+/* The outcome batch for the next round, or NULL; one with nothing to
+ * write (acknowledgements, removals of records) is done at once. */
+static struct batch *
+batch_take(void)
 {
 	struct batch *b;
 
-	if (running != NULL || cur == NULL)
-		return;
+	if (cur == NULL)
+		return NULL;
 	b = running = cur;
 	cur = NULL;
-	if (!batch_needs_work(b)) {
-		batch_done(b);
+	if (batch_needs_work(b))
+		return b;
+	batch_done(b);
+	return NULL;
+}
+
+static void
+round_work(uv_work_t *w)
+{
+	struct round *r = w->data;
+
+	if (r->a != NULL)
+		append_work(r->a);
+	if (r->b != NULL)
+		journal_work(r->b);
+}
+
+static void
+round_done(uv_work_t *w, int status)
+{
+	struct round *r = w->data;
+	int jerror = r->b != NULL && r->b->jerror;
+
+	rounding = NULL;
+	if (r->a != NULL)
+		append_done(r->a);
+	if (r->b != NULL)
+		batch_done(r->b);
+	free(r);
+	/* After a failed journal write the retry timer submits the
+	 * outcomes, or new work does: not at once, which would spin on a
+	 * full disk. */
+	round_submit(!jerror);
+	sched_kick();
+}
+
+/* Start a round with what is ready, unless one runs; outcomes: the
+ * outcome batch too. */
+static void
+round_submit(int outcomes)
+{
+	struct round *r;
+	struct abatch *a;
+	struct batch *b;
+
+	if (rounding != NULL)
 		return;
-	}
-	b->req.data = b;
-	if (uv_queue_work(qd->loop, &b->req, journal_work, journal_done) != 0)
+	a = append_take();
+	b = outcomes ? batch_take() : NULL;
+	if (a == NULL && b == NULL)
+		return;
+	if ((r = rounding = calloc(1, sizeof(*r))) == NULL)
+		fatal("calloc");
+	r->a = a;
+	r->b = b;
+	r->req.data = r;
+	if (uv_queue_work(qd->loop, &r->req, round_work, round_done) != 0)
 		fatalx("uv_queue_work");
 }

@@ -644,9 +644,9 @@ static const struct daemon_ops queued_ops = {
 int
 main(int argc, char **argv)
 {
-	/* Message files are fsync'd in parallel (queue_commit.c): give the
-	 * threadpool enough threads for a batch's worth of them. */
-	setenv("UV_THREADPOOL_SIZE", "32", 0);
+	/* One work item at a time (queue_commit.c: a round of appends and
+	 * journal lines): one thread, not libuv's default of four. */
+	setenv("UV_THREADPOOL_SIZE", "1", 0);
 	static struct queued q;
 
 	qd = &q;
