@@ -31,8 +31,13 @@ struct mta_conn {
 	uv_tcp_t		 tcp;
 	uv_connect_t		 creq;
 	struct mta_session	*s;	/* NULL once detached */
-	char			 rbuf[MTA_READ_BUF];
 };
+
+/* What a read brings, for every connection: libuv hands it to the read
+ * callback, which takes all of it (the reply parser and OpenSSL copy
+ * what they keep) before the next read.  One per connection was 16 KB
+ * each, most of a worker's memory with a thousand idle connections. */
+static char	mta_rbuf[MTA_READ_BUF];
 
 struct mta_wreq {
 	uv_write_t		 req;
@@ -131,9 +136,7 @@ mta_conn_close(struct mta_session *s)
 static void
 mta_session_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-	struct mta_conn *c = h->data;
-
-	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+	*buf = uv_buf_init(mta_rbuf, sizeof(mta_rbuf));
 }
 
 /* Plain text from the server into the reply parser.  -1: the session
@@ -314,10 +317,8 @@ mta_session_connect_addr(struct mta_session *s)
 	sa = (const struct sockaddr *)&s->addrs[s->curaddr];
 	uv_ip_name(sa, s->dst, sizeof(s->dst));
 	snprintf(s->mta, sizeof(s->mta), "%s (%s)", s->host, s->dst);
-	/* Not the read buffer: 16 KB of zeroes per connection for nothing. */
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		fatal("mta_session_connect_addr");
-	memset(c, 0, offsetof(struct mta_conn, rbuf));
 	if ((r = uv_tcp_init_ex(daemon_loop(), &c->tcp, sa->sa_family)) != 0)
 		fatalx("uv_tcp_init_ex: %s", uv_strerror(r));
 	c->s = s;
