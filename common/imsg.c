@@ -29,13 +29,13 @@ imsgbuf_clear(struct imsgbuf *ib)
 
 	while ((o = ib->whead) != NULL) {
 		ib->whead = o->next;
-		if (o->fd != -1)
+		if (o->fd != -1 && !o->fd_lent)
 			close(o->fd);
 		free(o);
 	}
 	ib->wtail = &ib->whead;
 	if (ib->cur) {
-		if (ib->cur->fd != -1)
+		if (ib->cur->fd != -1 && !ib->cur->fd_lent)
 			close(ib->cur->fd);
 		free(ib->cur);
 		ib->cur = NULL;
@@ -153,6 +153,7 @@ imsg_begin(struct imsgbuf *ib, uint32_t type, uint32_t peerid, int fd,
 		return -1;
 	o->next = NULL;
 	o->fd = fd;
+	o->fd_lent = 0;
 	o->off = 0;
 	o->cap = cap;
 	hdr.type = type;
@@ -188,6 +189,13 @@ imsg_append(struct imsgbuf *ib, const void *data, size_t len)
 		memcpy(o->buf + o->len, data, len);
 	o->len += len;
 	return 0;
+}
+
+void
+imsg_lend_fd(struct imsgbuf *ib)
+{
+	if (ib->cur != NULL)
+		ib->cur->fd_lent = 1;
 }
 
 void
@@ -275,7 +283,8 @@ imsg_flush(struct imsgbuf *ib)
 
 			if (o->fd != -1) {
 				/* sent with this call: ours is no longer needed */
-				close(o->fd);
+				if (!o->fd_lent)
+					close(o->fd);
 				o->fd = -1;
 			}
 			if ((size_t)n < left) {

@@ -47,6 +47,7 @@ struct imsg {
 struct imsg_out {
 	struct imsg_out	*next;
 	int		 fd;		/* -1 if none; closed once sent */
+	int		 fd_lent;	/* fd is the sender's: never closed here */
 	size_t		 len;
 	size_t		 off;		/* bytes already sent */
 	size_t		 cap;
@@ -82,6 +83,10 @@ int	imsg_get(struct imsgbuf *, struct imsg *m);
 int	imsg_begin(struct imsgbuf *, uint32_t type, uint32_t peerid,
 	    int fd, size_t sizehint);
 int	imsg_append(struct imsgbuf *, const void *, size_t);
+/* The fd of the message being composed stays the sender's: it is not
+ * closed once sent (nor when the channel is cleared), so the sender must
+ * keep it open until then. */
+void	imsg_lend_fd(struct imsgbuf *);
 void	imsg_end(struct imsgbuf *);
 int	imsg_compose(struct imsgbuf *, uint32_t type, uint32_t peerid,
 	    int fd, const void *data, size_t len);

@@ -219,6 +219,13 @@ m_create(struct mproc *p, uint32_t type, uint32_t peerid, int fd)
 		fatalx("m_create: %s", proto_name(type));
 }
 
+void
+m_create_lent(struct mproc *p, uint32_t type, uint32_t peerid, int fd)
+{
+	m_create(p, type, peerid, fd);
+	imsg_lend_fd(&p->ib);
+}
+
 static void
 m_append(struct mproc *p, const void *d, size_t len)
 {

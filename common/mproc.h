@@ -66,6 +66,10 @@ void		 mproc_flush_sync(struct mproc *);
 
 /* Builder. */
 void	m_create(struct mproc *, uint32_t type, uint32_t peerid, int fd);
+/* As m_create, but fd stays the caller's: sent, never closed here (the
+ * caller keeps it open until the channel has sent it or is closed).
+ * Saves a dup() and a close() for a descriptor the sender keeps anyway. */
+void	m_create_lent(struct mproc *, uint32_t type, uint32_t peerid, int fd);
 void	m_add_u32(struct mproc *, uint32_t);
 void	m_add_u64(struct mproc *, uint64_t);
 void	m_add_i64(struct mproc *, int64_t);

@@ -137,6 +137,41 @@ test_fd_passing(void **state)
 }
 
 /* Payloads much larger than one socket buffer and one read. */
+/* A lent fd is sent like any other but stays open on the sender's side,
+ * after the send and when the channel is cleared with it still queued. */
+static void
+test_fd_lent(void **state)
+{
+	struct imsgbuf a, b;
+	struct imsg got[1];
+	char buf[16];
+	int sv[2], fd = tmpfile_with("kept");
+
+	pair(sv);
+	imsgbuf_init(&a, sv[0]);
+	imsgbuf_init(&b, sv[1]);
+	assert_int_equal(imsg_begin(&a, 1, 0, fd, 0), 0);
+	imsg_lend_fd(&a);
+	imsg_end(&a);
+	assert_int_equal(pump(&a, &b, got, 1), 1);
+	assert_true(got[0].fd >= 0 && got[0].fd != fd);
+	assert_true(fcntl(fd, F_GETFD) != -1);		/* still ours */
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(pread(got[0].fd, buf, sizeof(buf) - 1, 0), 4);
+	assert_string_equal(buf, "kept");
+	close(got[0].fd);
+	free((void *)got[0].data);
+	assert_int_equal(imsg_begin(&a, 2, 0, fd, 0), 0);
+	imsg_lend_fd(&a);
+	imsg_end(&a);
+	imsgbuf_clear(&a);			/* never sent */
+	assert_true(fcntl(fd, F_GETFD) != -1);
+	close(fd);
+	imsgbuf_clear(&b);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void
 test_large(void **state)
 {
@@ -329,6 +364,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_fd_passing),
+		cmocka_unit_test(test_fd_lent),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_mproc_typed),
