@@ -54,14 +54,19 @@ enum imsg_type {
 	IMSG_START,
 
 	/* --- smtpd <-> queued: accepting a message ---
-	 * mgmtd sends MSG_CREATE, MSG_COMMIT and MSG_ROLLBACK too, for
-	 * HTTP injection (mgmtd/inject_queue.c), and gets the same answers;
-	 * its MSG_CREATE_OK descriptor is the only one queued keeps none
-	 * of (queued opens the file again at commit). */
+	 * queued hands smtpd a few files ahead (MSG_SCRATCH), so that a
+	 * DATA does not wait for queued; smtpd sends MSG_CREATE only when
+	 * it has none left or queued said the spool is full
+	 * (queued/queue_recv.c).  mgmtd sends MSG_CREATE, MSG_COMMIT and
+	 * MSG_ROLLBACK too, for HTTP injection (mgmtd/inject_queue.c), and
+	 * gets the same answers.  The descriptors are queued's own kept
+	 * ones (queued/queue_scratch.c): they share its file offset, so
+	 * smtpd writes with pwrite() at its own offsets; queued seeks a
+	 * file back to 0 before it hands it to mgmtd. */
 
 	/* smtpd: a new message file, please.  peerid = session */
 	MSG_CREATE = 100,
-	/* queued: fd = the file, open for writing.  str qid */
+	/* queued: fd = an empty file, open for writing.  str qid */
 	MSG_CREATE_OK,
 	/* queued: cannot (spool full, I/O error).  u32 smtp code,
 	 * str enhanced status, str text */
@@ -76,6 +81,13 @@ enum imsg_type {
 	MSG_ROLLBACK,
 	/* queued -> smtpd: spool over its limits or not.  u32 full */
 	MSG_SPOOL_STATE,
+	/* queued -> smtpd: a file for a later DATA, handed ahead (when
+	 * smtpd connects, and again for each one it commits or rolls back,
+	 * just before the MSG_COMMIT_OK).  peerid 0, fd = an empty file,
+	 * open for writing, str qid (the message's, as in MSG_CREATE_OK).
+	 * smtpd commits or rolls it back like a MSG_CREATE_OK file; queued
+	 * empties those it still holds when smtpd goes away. */
+	MSG_SCRATCH,
 
 	/* --- ternd -> smtpd: secrets smtpd may not open itself --- */
 

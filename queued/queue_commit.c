@@ -483,12 +483,16 @@ commit_reply(struct bcommit *c, struct qseg *seg, uint64_t recoff,
 {
 	struct mproc *p = batch_requester(c);
 
-	close(c->fd);
-	scratch_release(c->slot);
+	scratch_release(c->slot, c->fd);
 	free(c->envtext);
+	/* smtpd's next file goes first: a message with a descriptor starts
+	 * a sendmsg(), so the reply rides in the same one (imsg_flush). */
+	if (p != NULL && p == qd->smtpd)
+		recv_pool_refill();
 	if (c->error) {
 		log_warnx("%s: cannot commit: %s", c->qid, strerror(c->error));
 		envelope_free(c->env);
+		spool_is_full();	/* the disk may have filled up */
 		if (p == NULL)
 			return;
 		m_create(p, MSG_COMMIT_FAIL, c->session, -1);

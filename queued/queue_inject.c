@@ -157,14 +157,14 @@ inject_message(struct msg *msg)
 	if (rcpt == NULL || text == NULL || *rcpt == '\0')
 		return;
 	queued_qid_new(qid);
+	/* pwrite: the kept descriptor's offset is shared with whoever
+	 * wrote the file last (queue_scratch.c) */
 	if ((fd = scratch_open(&slot)) == -1 ||
-	    write_all(fd, text, strlen(text)) == -1) {
+	    pwrite_all(fd, text, strlen(text), 0) == -1) {
 		log_warn("%s: DSN to <%s> not queued", about ? about : "?",
 		    rcpt);
-		if (fd != -1) {
-			close(fd);
-			scratch_release(slot);
-		}
+		if (fd != -1)
+			scratch_release(slot, fd);
 		return;
 	}
 	if ((e = calloc(1, sizeof(*e))) == NULL ||

@@ -9,14 +9,19 @@
  * in them is ever acknowledged, so nothing in them is synced, and at
  * start they are all removed.
  *
- * queued keeps the first SCRATCH_KEEP of them open for good and hands
- * out duplicates of that descriptor (offset 0: the writers use
- * write(2)); a file is emptied when it is released.  Why: ext4 flushes a file that was truncated to
- * zero when its last descriptor is closed (auto_da_alloc, meant for
- * programs that rewrite a file in place), which would write every
- * message's scratch copy to disk for nothing.  Slots beyond those (a
- * large HTTP injection creates every file before committing any) are
- * opened and closed each time.
+ * queued keeps the first SCRATCH_KEEP of them open for good.  Why:
+ * ext4 flushes a file that was truncated to zero when its last
+ * descriptor is closed (auto_da_alloc, meant for programs that rewrite a
+ * file in place), which would write every message's scratch copy to disk
+ * for nothing; as long as queued's descriptor is open, the writer's
+ * close() is never the last.  That descriptor itself is what queued
+ * hands out (lent to the channel, m_create_lent: no dup(), no close()
+ * per message) and what it reads at commit.  The writers share its file
+ * offset, so smtpd writes with pwrite(2) at its own offsets and nobody
+ * needs the offset put back; mgmtd writes with write(2), and queued
+ * seeks for it (queue_recv.c).  Slots beyond those (a large HTTP
+ * injection creates every file before committing any) are opened and
+ * closed each time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -86,51 +91,65 @@ scratch_file(int slot, int flags)
 	return open(path, O_RDWR | O_CLOEXEC | flags, 0600);
 }
 
-/* An empty scratch file, read-write; *slot names it until released. */
+/*
+ * An empty scratch file, read-write, and its slot in *slot (it names the
+ * file until released).  The descriptor is scratch's own when
+ * scratch_kept(*slot) (do not close it: lend it), else the caller's.
+ */
 int
 scratch_open(int *slot)
 {
 	int fd, e;
 
 	*slot = nfree > 0 ? free_slots[--nfree] : next_slot++;
-	if (*slot >= SCRATCH_KEEP) {
-		if ((fd = scratch_file(*slot, O_CREAT)) == -1)
-			goto fail;
-		return fd;
+	if (*slot >= SCRATCH_KEEP)
+		fd = scratch_file(*slot, O_CREAT);
+	else if ((fd = kept[*slot]) == -1)
+		fd = kept[*slot] = scratch_file(*slot, O_CREAT);
+	if (fd == -1) {
+		e = errno;
+		scratch_release(*slot, -1);
+		errno = e;
 	}
-	if (kept[*slot] == -1 &&
-	    (kept[*slot] = scratch_file(*slot, O_CREAT)) == -1)
-		goto fail;
-	if (lseek(kept[*slot], 0, SEEK_SET) == -1 ||
-	    (fd = fcntl(kept[*slot], F_DUPFD_CLOEXEC, 0)) == -1)
-		goto fail;
 	return fd;
-fail:
-	e = errno;
-	scratch_release(*slot);
-	errno = e;
-	return -1;
 }
 
 int
+scratch_kept(int slot)
+{
+	return slot < SCRATCH_KEEP && kept[slot] != -1;
+}
+
+/* The file of a slot handed out earlier: the kept descriptor, or the
+ * file opened again (the caller's). */
+int
 scratch_reopen(int slot)
 {
-	if (slot < SCRATCH_KEEP && kept[slot] != -1)
-		return fcntl(kept[slot], F_DUPFD_CLOEXEC, 0);
+	if (scratch_kept(slot))
+		return kept[slot];
 	return scratch_file(slot, 0);
 }
 
-/* Emptied now (in the page cache only: nothing of it was written out)
- * so that a file with data at start is a message cut short. */
+/*
+ * The slot is free again; fd (-1, or what scratch_open/reopen gave) is
+ * closed unless it is the kept one.  The file is emptied now, and this
+ * ftruncate is the one system call per message that stays: the body's
+ * pages are dropped from the page cache before writeback ever writes
+ * them (nothing of a scratch file reaches the disk), a file with data at
+ * start is a message cut short (scratch_init), and the next message's
+ * size is the file's size (commit_message checks it).
+ */
 void
-scratch_release(int slot)
+scratch_release(int slot, int fd)
 {
 	char path[1200];
 
-	if (slot < SCRATCH_KEEP && kept[slot] != -1) {
+	if (scratch_kept(slot)) {
 		if (ftruncate(kept[slot], 0) == -1)
 			log_warn("scratch/%d", slot);
 	} else {
+		if (fd != -1)
+			close(fd);
 		scratch_path(path, sizeof(path), slot);
 		if (truncate(path, 0) == -1 && errno != ENOENT)
 			log_warn("%s", path);

@@ -2,7 +2,6 @@
  * queued.c - main, peers, and the messages queued answers.
  */
 #include <sys/statvfs.h>
-#include <sys/tree.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,24 +14,6 @@
 #include "queued.h"
 
 struct queued	*qd;
-
-/* Files handed to smtpd (or to mgmtd, for HTTP injection) and not yet
- * committed. */
-struct incoming {
-	RB_ENTRY(incoming) entry;
-	char		 qid[QID_LEN + 1];
-	int		 fd;		/* -1: reopened at commit (mgmtd's) */
-	int		 slot;		/* its scratch file */
-	int		 proc;		/* PROC_SMTPD or PROC_MGMTD */
-	uint32_t	 session;
-};
-static int incoming_cmp(struct incoming *a, struct incoming *b)
-{
-	return strcmp(a->qid, b->qid);
-}
-static RB_HEAD(incoming_tree, incoming) incomings = RB_INITIALIZER(&incomings);
-RB_PROTOTYPE(incoming_tree, incoming, entry, incoming_cmp);
-RB_GENERATE(incoming_tree, incoming, entry, incoming_cmp);
 
 #define SPOOL_FLOOR	(16ULL * 1024 * 1024)	/* always keep free */
 
@@ -118,166 +99,12 @@ spool_is_full(void)
 			m_add_u32(qd->smtpd, full);
 			m_close(qd->smtpd);
 		}
+		recv_pool_refill();	/* nothing handed ahead while full */
 	}
 	return full;
 }
 
-/* --- smtpd and mgmtd: new messages --- */
-
-static void
-create_fail(struct mproc *p, uint32_t session, uint32_t code,
-    const char *status, const char *text)
-{
-	m_create(p, MSG_CREATE_FAIL, session, -1);
-	m_add_u32(p, code);
-	m_add_string(p, status);
-	m_add_string(p, text);
-	m_close(p);
-}
-
-/*
- * A new message file for smtpd or mgmtd.  mgmtd creates every file of
- * an HTTP injection before it commits any (so that a full spool refuses
- * the whole call, not half of it): queued keeps no descriptor for those
- * (hundreds of them would exhaust its descriptors) and opens the file
- * again at commit.
- */
-static void
-msg_create(struct mproc *p, uint32_t session)
-{
-	struct incoming *in;
-	char qid[QID_LEN + 1];
-	int fd, slot;
-
-	if (qd->stopping || spool_is_full()) {
-		create_fail(p, session, 452, "4.3.1",
-		    "insufficient system storage");
-		return;
-	}
-	queued_qid_new(qid);
-	if ((fd = scratch_open(&slot)) == -1) {
-		log_warn("cannot create message file");
-		create_fail(p, session, 451, "4.3.0",
-		    "temporary local problem, try again later");
-		return;
-	}
-	if ((in = calloc(1, sizeof(*in))) == NULL)
-		fatal("calloc");
-	strlcpy(in->qid, qid, sizeof(in->qid));
-	in->fd = fd;
-	in->slot = slot;
-	in->proc = p->proc;
-	in->session = session;
-	RB_INSERT(incoming_tree, &incomings, in);
-	m_create(p, MSG_CREATE_OK, session, p->proc == PROC_MGMTD ? fd :
-	    dup(fd));
-	m_add_string(p, qid);
-	m_close(p);
-	if (p->proc == PROC_MGMTD)
-		in->fd = -1;	/* the imsg owns (and closes) fd */
-}
-
-static struct incoming *
-incoming_take(const char *qid)
-{
-	struct incoming key, *in;
-
-	strlcpy(key.qid, qid, sizeof(key.qid));
-	if ((in = RB_FIND(incoming_tree, &incomings, &key)) != NULL)
-		RB_REMOVE(incoming_tree, &incomings, in);
-	return in;
-}
-
-static void
-msg_commit(struct mproc *p, uint32_t session, struct msg *m)
-{
-	struct envelope env;
-	struct incoming *in;
-
-	m_get_envelope(m, &env);
-	m_end(m);
-	if ((in = incoming_take(env.qid)) != NULL && in->proc != p->proc) {
-		RB_INSERT(incoming_tree, &incomings, in);	/* not theirs */
-		in = NULL;
-	}
-	if (in != NULL && in->fd == -1 &&
-	    (in->fd = scratch_reopen(in->slot)) == -1) {
-		log_warn("%s: cannot open the message again", in->qid);
-		scratch_release(in->slot);
-		free(in);
-		in = NULL;
-	}
-	if (in == NULL) {
-		envelope_clear_view(&env);
-		m_create(p, MSG_COMMIT_FAIL, session, -1);
-		m_add_u32(p, 451);
-		m_add_string(p, "4.3.0");
-		m_add_string(p, "unknown message, try again");
-		m_close(p);
-		return;
-	}
-	commit_message(in->qid, in->fd, in->slot, envelope_dup(&env), p->proc,
-	    session);
-	envelope_clear_view(&env);
-	free(in);
-}
-
-static void
-incoming_drop(struct incoming *in)
-{
-	RB_REMOVE(incoming_tree, &incomings, in);
-	if (in->fd != -1)
-		close(in->fd);
-	scratch_release(in->slot);
-	free(in);
-}
-
-static void
-msg_rollback(struct mproc *p, struct msg *m)
-{
-	struct incoming *in;
-	const char *qid;
-
-	m_get_string(m, &qid);
-	m_end(m);
-	if (qid == NULL || (in = incoming_take(qid)) == NULL)
-		return;
-	RB_INSERT(incoming_tree, &incomings, in);
-	if (in->proc == p->proc)
-		incoming_drop(in);
-}
-
-/* The sender of these files went away: nothing it had not committed was
- * acknowledged to anyone; drop it all. */
-static void
-incoming_drop_all(int proc)
-{
-	struct incoming *in, *next;
-
-	RB_FOREACH_SAFE(in, incoming_tree, &incomings, next)
-		if (in->proc == proc)
-			incoming_drop(in);
-}
-
-/* MSG_CREATE, MSG_COMMIT, MSG_ROLLBACK from smtpd or mgmtd; 0 if the
- * message is none of these. */
-static int
-msg_new_message(struct mproc *p, struct imsg *imsg, struct msg *m)
-{
-	switch (imsg->hdr.type) {
-	case MSG_CREATE:
-		m_end(m);
-		msg_create(p, imsg->hdr.peerid);
-		return 1;
-	case MSG_COMMIT:
-		msg_commit(p, imsg->hdr.peerid, m);
-		return 1;
-	case MSG_ROLLBACK:
-		msg_rollback(p, m);
-		return 1;
-	}
-	return 0;
-}
+/* --- smtpd --- */
 
 static void
 smtpd_msg(struct mproc *p, struct imsg *imsg)
@@ -285,7 +112,7 @@ smtpd_msg(struct mproc *p, struct imsg *imsg)
 	struct msg m;
 
 	m_msg(&m, imsg);
-	if (msg_new_message(p, imsg, &m))
+	if (recv_msg(p, imsg, &m))
 		return;
 	switch (imsg->hdr.type) {
 	case MSG_SESSIONS_IN:
@@ -299,10 +126,11 @@ smtpd_msg(struct mproc *p, struct imsg *imsg)
 static void
 smtpd_lost(struct mproc *p)
 {
-
+	if (p != qd->smtpd)
+		return;		/* a new smtpd came first (recv_smtpd_up) */
 	qd->smtpd = NULL;
 	qd->conns_in = 0;	/* its sessions died with it */
-	incoming_drop_all(PROC_SMTPD);
+	recv_peer_lost(PROC_SMTPD);
 }
 
 /* --- deliverd --- */
@@ -452,7 +280,7 @@ mgmtd_msg(struct mproc *p, struct imsg *imsg)
 	struct msg m;
 
 	m_msg(&m, imsg);
-	if (msg_new_message(p, imsg, &m))	/* HTTP injection */
+	if (recv_msg(p, imsg, &m))	/* HTTP injection */
 		return;
 	switch (imsg->hdr.type) {
 	case CTL_STATUS_REQ:
@@ -481,7 +309,7 @@ mgmtd_lost(struct mproc *p)
 {
 	qd->mgmtd = NULL;
 	trace_clear();
-	incoming_drop_all(PROC_MGMTD);
+	recv_peer_lost(PROC_MGMTD);
 }
 
 /* --- daemon hooks --- */
@@ -501,6 +329,7 @@ queued_peer(int proc, int instance, int fd)
 			m_close(qd->smtpd);
 		}
 		suppress_smtpd(qd->smtpd);	/* queue_suppress.c */
+		recv_smtpd_up();		/* queue_recv.c */
 		return;
 	case PROC_DELIVERD:
 		if (instance < 1 || instance > QUEUE_MAX_WORKERS)
@@ -533,20 +362,6 @@ queued_recovered(struct envelope *e, int shard, struct qseg *seg,
     uint64_t recoff, uint64_t reclen)
 {
 	sched_add_message(e, shard, 0, seg, recoff, reclen);
-}
-
-/* A queue id no message in the queue or being received has (60 random
- * bits: this loop all but never turns twice). */
-void
-queued_qid_new(char *qid)
-{
-	struct incoming key;
-
-	do {
-		qid_new(qid);
-		strlcpy(key.qid, qid, sizeof(key.qid));
-	} while (sched_find(qid) != NULL ||
-	    RB_FIND(incoming_tree, &incomings, &key) != NULL);
 }
 
 /* The spool is recovered as soon as the config says where it is, before

@@ -161,7 +161,13 @@ extern struct queued	*qd;
 int64_t		 now_ms(void);		/* wall clock, ms */
 /* Re-evaluate the spool limits; tells smtpd when the answer changed. */
 int		 spool_is_full(void);
+
+/* queue_recv.c: messages being received (files handed to smtpd, mgmtd) */
 void		 queued_qid_new(char *qid);
+int		 recv_msg(struct mproc *, struct imsg *, struct msg *);
+void		 recv_peer_lost(int proc);
+void		 recv_smtpd_up(void);
+void		 recv_pool_refill(void);
 
 /* queue_fs.c: envelope text, journals, recovery, legacy files */
 int		 queue_fs_init(const char *spool);
@@ -211,8 +217,9 @@ void		 seg_cut(struct qseg *, uint64_t off);
 /* queue_scratch.c: files a message is written into before its commit */
 void		 scratch_init(const char *spool);
 int		 scratch_open(int *slot);	/* fd (empty file), or -1 */
+int		 scratch_kept(int slot);	/* its fd is scratch's own */
 int		 scratch_reopen(int slot);
-void		 scratch_release(int slot);
+void		 scratch_release(int slot, int fd);
 
 /* queue_commit.c: group commit */
 void		 commit_init(void);

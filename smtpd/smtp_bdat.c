@@ -2,8 +2,8 @@
  * smtp_bdat.c - CHUNKING (RFC 3030): "BDAT size [LAST]" and then exactly
  * size octets, stored as they come (no dot-stuffing, no line rules).
  *
- * The first chunk of a transaction asks queued for the spool file just
- * as DATA does; later chunks append to it.  A chunk that cannot be taken
+ * The first chunk of a transaction takes its spool file just as DATA
+ * does (smtpd_queued_create); later chunks append to it.  A chunk that cannot be taken
  * (bad sequence, no recipients, an earlier chunk failed) is still read
  * and thrown away (session->skip), so its octets are never mistaken for
  * commands.  Mixing: DATA, MAIL and RCPT are refused once a BDAT was
@@ -27,6 +27,8 @@ void
 smtp_bdat_cmd(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	struct smtp_tx *tx = s->tx;
+	char qid[QID_LEN + 1];
+	int fd;
 
 	if (!s->allow_chunking || !s->esmtp) {
 		smtp_bdat_refuse(s, cmd, "502 5.5.1 command not implemented");
@@ -58,16 +60,21 @@ smtp_bdat_cmd(struct smtp_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	tx->bdat = 1;
-	if (smtpd_queued_create(s) == -1) {
+	switch (smtpd_queued_create(s, qid, &fd)) {
+	case -1:
 		tx->bdat = 0;
 		s->bdat_left = 0;
 		smtp_bdat_refuse(s, cmd, "451 4.3.0 temporary failure, "
 		    "try again");
 		return;
+	case 0:
+		/* smtp_created() calls smtp_bdat_begin() when the file is
+		 * here. */
+		s->state = SMTP_S_CREATE;
+		smtp_timer_reset(s);
+		return;
 	}
-	/* smtp_created() calls smtp_bdat_begin() when the file is here. */
-	s->state = SMTP_S_CREATE;
-	smtp_timer_reset(s);
+	smtp_file_ready(s, qid, fd);	/* calls smtp_bdat_begin() */
 }
 
 /* queued gave us the file for the first chunk. */

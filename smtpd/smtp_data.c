@@ -31,6 +31,9 @@ enum {
 	D_DOT_CR,	/* ".\r" there */
 };
 
+/* pwrite at our own offset: the descriptor's file offset is shared with
+ * queued, which keeps the file open and hands it out again and again
+ * without seeking it back (queued/queue_scratch.c). */
 static void
 smtp_data_write(struct smtp_data *d)
 {
@@ -38,7 +41,8 @@ smtp_data_write(struct smtp_data *d)
 	ssize_t n;
 
 	while (off < d->len) {
-		if ((n = write(d->fd, d->buf + off, d->len - off)) == -1) {
+		if ((n = pwrite(d->fd, d->buf + off, d->len - off,
+		    d->written + off)) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_warn("spool write");

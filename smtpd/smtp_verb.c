@@ -284,6 +284,9 @@ smtp_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 static void
 smtp_data(struct smtp_session *s)
 {
+	char qid[QID_LEN + 1];
+	int fd;
+
 	if (s->state != SMTP_S_MAIL || s->tx->bdat) {
 		smtp_error(s, R_BADSEQ);
 		return;
@@ -292,13 +295,17 @@ smtp_data(struct smtp_session *s)
 		smtp_error(s, "554 5.5.1 no valid recipients");
 		return;
 	}
-	if (smtpd_queued_create(s) == -1) {
+	switch (smtpd_queued_create(s, qid, &fd)) {
+	case -1:
 		smtp_reply(s, R_TEMPFAIL);
 		return;
+	case 0:
+		/* The input loop stops here until queued answers. */
+		s->state = SMTP_S_CREATE;
+		smtp_timer_reset(s);
+		return;
 	}
-	/* The input loop stops here until queued answers. */
-	s->state = SMTP_S_CREATE;
-	smtp_timer_reset(s);
+	smtp_file_ready(s, qid, fd);	/* the input loop goes on */
 }
 
 static void
@@ -409,8 +416,10 @@ smtp_reply_code(struct smtp_session *s, uint32_t code, const char *status,
 	smtp_reply(s, "%u %s %s", code, status, text);
 }
 
+/* The message's file is here: from the files queued handed ahead, while
+ * the input loop runs, or in queued's answer (smtp_created). */
 void
-smtp_created(struct smtp_session *s, const char *qid, int fd)
+smtp_file_ready(struct smtp_session *s, const char *qid, int fd)
 {
 	strlcpy(s->tx->qid, qid, sizeof(s->tx->qid));
 	if (smtp_data_begin(s, fd) == -1) {
@@ -420,16 +429,21 @@ smtp_created(struct smtp_session *s, const char *qid, int fd)
 			s->bdat_left = 0;
 		}
 		smtp_tx_free(s);
-		smtp_resume(s);
 		return;
 	}
 	if (s->tx->bdat) {
 		smtp_bdat_begin(s);
-		smtp_resume(s);
 		return;
 	}
 	s->state = SMTP_S_DATA;
 	smtp_reply(s, "354 send message");
+}
+
+/* queued answered MSG_CREATE: go on with the input. */
+void
+smtp_created(struct smtp_session *s, const char *qid, int fd)
+{
+	smtp_file_ready(s, qid, fd);
 	smtp_resume(s);
 }
 

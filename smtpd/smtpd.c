@@ -394,11 +394,63 @@ smtpd_queued_rollback(const char *qid)
 	m_close(smtpd.queued);
 }
 
+/*
+ * Files queued handed ahead (MSG_SCRATCH, queued/queue_recv.c), so that
+ * a DATA starts at once.  They belong to the queued that sent them:
+ * forgotten (closed) when it goes away.
+ */
+#define SMTPD_POOL_MAX	128		/* queued hands at most 64 */
+
+static struct {
+	char	 qid[QID_LEN + 1];
+	int	 fd;
+} smtpd_pool[SMTPD_POOL_MAX];
+static size_t	smtpd_npool;
+
+static void
+smtpd_pool_add(struct imsg *imsg, struct msg *m)
+{
+	const char *qid;
+
+	m_get_string(m, &qid);
+	m_end(m);
+	if (qid == NULL || strlen(qid) != QID_LEN || imsg->fd == -1)
+		fatalx("MSG_SCRATCH: bad queue id or no file");
+	if (smtpd_npool == SMTPD_POOL_MAX) {
+		close(imsg->fd);
+		smtpd_queued_rollback(qid);
+		return;
+	}
+	strlcpy(smtpd_pool[smtpd_npool].qid, qid, QID_LEN + 1);
+	smtpd_pool[smtpd_npool++].fd = imsg->fd;
+	imsg->fd = -1;
+}
+
+static void
+smtpd_pool_clear(void)
+{
+	while (smtpd_npool > 0)
+		close(smtpd_pool[--smtpd_npool].fd);
+}
+
+/*
+ * A file for session s's message: 1 with a file queued handed ahead in
+ * qid and *fd; 0 if queued was asked (smtp_created or
+ * smtp_create_failed follow); -1 if queued is away.  While queued says
+ * the spool is full, it is asked, so that it answers 452 or, if it has
+ * room again by now, a file.
+ */
 int
-smtpd_queued_create(struct smtp_session *s)
+smtpd_queued_create(struct smtp_session *s, char *qid, int *fd)
 {
 	if (smtpd.queued == NULL)
 		return -1;
+	if (smtpd_npool > 0 && !smtpd.spool_full) {
+		smtpd_npool--;
+		strlcpy(qid, smtpd_pool[smtpd_npool].qid, QID_LEN + 1);
+		*fd = smtpd_pool[smtpd_npool].fd;
+		return 1;
+	}
 	m_compose(smtpd.queued, MSG_CREATE, s->id, -1, NULL, 0);
 	return 0;
 }
@@ -496,13 +548,17 @@ smtpd_queued_msg(struct mproc *p, struct imsg *imsg)
 	uint32_t full;
 
 	m_msg(&m, imsg);
-	if (imsg->hdr.type != MSG_CREATE_OK && imsg->fd != -1) {
+	if (imsg->hdr.type != MSG_CREATE_OK && imsg->hdr.type != MSG_SCRATCH &&
+	    imsg->fd != -1) {
 		close(imsg->fd);
 		imsg->fd = -1;
 	}
 	switch (imsg->hdr.type) {
 	case MSG_CREATE_OK:
 		smtpd_create_ok(imsg, &m);
+		break;
+	case MSG_SCRATCH:
+		smtpd_pool_add(imsg, &m);
 		break;
 	case MSG_CREATE_FAIL:
 		smtpd_queued_fail(imsg, &m, SMTP_S_CREATE);
@@ -533,6 +589,7 @@ smtpd_queued_gone(struct mproc *p)
 		return;
 	log_warnx("lost queued: mail is refused until it is back");
 	smtpd.queued = NULL;
+	smtpd_pool_clear();	/* the files of the queued that went */
 	smtp_session_foreach(smtp_queued_lost);
 }
 

@@ -81,7 +81,7 @@ enum smtp_state {
 	SMTP_S_INIT,		/* banner sent, waiting for HELO/EHLO */
 	SMTP_S_HELO,		/* greeted, no transaction */
 	SMTP_S_MAIL,		/* MAIL accepted, collecting RCPTs */
-	SMTP_S_CREATE,		/* DATA sent to queued, waiting for the file */
+	SMTP_S_CREATE,		/* none handed ahead: asked queued for a file */
 	SMTP_S_DATA,		/* reading the message text */
 	SMTP_S_COMMIT,		/* final dot seen, waiting for queued */
 	SMTP_S_BDAT,		/* reading the octets of a BDAT chunk */
@@ -134,7 +134,7 @@ struct smtp_tx {
 	uint32_t	 nrcpt;
 	uint32_t	 rcptcap;
 	size_t		 envbytes;	/* estimated envelope size in an imsg */
-	char		 qid[QID_LEN + 1];	/* from MSG_CREATE_OK */
+	char		 qid[QID_LEN + 1];	/* its file's (from queued) */
 	int		 bdat;		/* a BDAT transaction: DATA refused */
 	char		*vmta;		/* from X-Virtual-MTA */
 	char		*jobid;		/* from X-Job */
@@ -243,7 +243,7 @@ enum { SMTP_AUTH_NONE = 0, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN_USER,
 void	smtpd_policy(struct smtp_session *);
 char	*smtpd_listener_of(uv_stream_t *server);
 const struct cfg_node *smtpd_listener_node(const char *listener);
-int	smtpd_queued_create(struct smtp_session *);
+int	smtpd_queued_create(struct smtp_session *, char *qid, int *fd);
 void	smtpd_queued_commit(struct smtp_session *, const struct envelope *);
 void	smtpd_queued_rollback(const char *qid);
 void	smtpd_session_gone(void);
@@ -317,6 +317,7 @@ void	smtp_error(struct smtp_session *, const char *reply);
 const char *smtp_derr_reply(int err);
 void	smtp_tx_free(struct smtp_session *);
 void	smtp_created(struct smtp_session *, const char *qid, int fd);
+void	smtp_file_ready(struct smtp_session *, const char *qid, int fd);
 void	smtp_create_failed(struct smtp_session *, uint32_t code,
 	    const char *status, const char *text);
 void	smtp_committed(struct smtp_session *, const char *qid);
