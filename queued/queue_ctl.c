@@ -58,6 +58,7 @@ ctl_status(struct mproc *p, uint32_t reqid)
 	json_object_set_new(j, "receivedRecipients",
 	    json_integer((json_int_t)qd->n_in_rcpts));
 	json_object_set_new(j, "connectionsIn", json_integer(qd->conns_in));
+	json_object_set_new(j, "scratch", recv_status_json());
 	/* <cluster>: shared or degraded mode (cluster.c) */
 	if (cluster_enabled())
 		json_object_set_new(j, "cluster", cluster_status_json());

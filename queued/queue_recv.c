@@ -22,6 +22,7 @@
  * take from its pool while queued says the spool is full).
  */
 #include <sys/tree.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ RB_GENERATE(incoming_tree, incoming, entry, incoming_cmp);
 
 static unsigned	pool_out;		/* pooled files smtpd holds */
 static unsigned	pool_want = POOL_MIN;
+static uint64_t	nincoming;		/* files handed out, in the tree */
 
 /* A queue id no message in the queue or being received has (60 random
  * bits: this loop all but never turns twice). */
@@ -86,6 +88,7 @@ recv_hand(struct mproc *p, uint32_t type, uint32_t session, int pooled)
 	in->proc = p->proc;
 	in->pooled = pooled;
 	RB_INSERT(incoming_tree, &incomings, in);
+	nincoming++;
 	if (pooled)
 		pool_out++;
 	/* mgmtd writes with write(2) through the offset it shares with
@@ -164,6 +167,7 @@ incoming_take(const char *qid, int proc)
 	    in->proc != proc)
 		return NULL;
 	RB_REMOVE(incoming_tree, &incomings, in);
+	nincoming--;
 	if (in->pooled)
 		pool_out--;
 	return in;
@@ -239,6 +243,7 @@ recv_peer_lost(int proc)
 	RB_FOREACH_SAFE(in, incoming_tree, &incomings, next)
 		if (in->proc == proc) {
 			RB_REMOVE(incoming_tree, &incomings, in);
+			nincoming--;
 			incoming_drop(in);
 		}
 	if (proc == PROC_SMTPD)
@@ -272,4 +277,22 @@ recv_msg(struct mproc *p, struct imsg *imsg, struct msg *m)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * `tern show status`: scratch files, so that a leak shows.  files and
+ * free as scratch_counts(); receiving: handed out and not yet committed
+ * or dropped (ahead: of those, held in smtpd's pool).  A slot is free,
+ * receiving, or being committed: when nothing is being committed,
+ * files - free == receiving.
+ */
+json_t *
+recv_status_json(void)
+{
+	uint64_t files, free;
+
+	scratch_counts(&files, &free);
+	return json_pack("{s:I,s:I,s:I,s:I}", "files", (json_int_t)files,
+	    "free", (json_int_t)free, "receiving", (json_int_t)nincoming,
+	    "ahead", (json_int_t)pool_out);
 }

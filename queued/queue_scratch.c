@@ -168,3 +168,12 @@ scratch_push(int slot)
 	}
 	free_slots[nfree++] = slot;
 }
+
+/* For `tern show status`: slots made so far (the files in scratch/),
+ * and how many of them are free. */
+void
+scratch_counts(uint64_t *files, uint64_t *free)
+{
+	*files = next_slot;
+	*free = nfree;
+}

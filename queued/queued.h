@@ -168,6 +168,7 @@ int		 recv_msg(struct mproc *, struct imsg *, struct msg *);
 void		 recv_peer_lost(int proc);
 void		 recv_smtpd_up(void);
 void		 recv_pool_refill(void);
+struct json_t	*recv_status_json(void);	/* `show status`: "scratch" */
 
 /* queue_fs.c: envelope text, journals, recovery, legacy files */
 int		 queue_fs_init(const char *spool);
@@ -220,6 +221,7 @@ int		 scratch_open(int *slot);	/* fd (empty file), or -1 */
 int		 scratch_kept(int slot);	/* its fd is scratch's own */
 int		 scratch_reopen(int slot);
 void		 scratch_release(int slot, int fd);
+void		 scratch_counts(uint64_t *files, uint64_t *free);
 
 /* queue_commit.c: group commit */
 void		 commit_init(void);
