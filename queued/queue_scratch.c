@@ -133,11 +133,13 @@ scratch_reopen(int slot)
 /*
  * The slot is free again; fd (-1, or what scratch_open/reopen gave) is
  * closed unless it is the kept one.  The file is emptied now, and this
- * ftruncate is the one system call per message that stays: the body's
- * pages are dropped from the page cache before writeback ever writes
- * them (nothing of a scratch file reaches the disk), a file with data at
- * start is a message cut short (scratch_init), and the next message's
- * size is the file's size (commit_message checks it).
+ * ftruncate stays, once per message: the body's pages are dropped
+ * from the page cache while still dirty, so writeback never writes them
+ * (unless a message took longer than the dirty expiry, 30 s by
+ * default); a file with data at start is a message cut short
+ * (scratch_init); and the next message's size is the file's size
+ * (commit_message checks it).  It does not make ext4 write anything
+ * (auto_da_alloc acts at the last close, which never comes: above).
  */
 void
 scratch_release(int slot, int fd)

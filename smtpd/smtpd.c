@@ -407,15 +407,25 @@ static struct {
 } smtpd_pool[SMTPD_POOL_MAX];
 static size_t	smtpd_npool;
 
-static void
-smtpd_pool_add(struct imsg *imsg, struct msg *m)
+/* The queue id of a MSG_CREATE_OK or MSG_SCRATCH, which carry a file. */
+static const char *
+smtpd_file_qid(struct imsg *imsg, struct msg *m)
 {
 	const char *qid;
 
 	m_get_string(m, &qid);
 	m_end(m);
 	if (qid == NULL || strlen(qid) != QID_LEN || imsg->fd == -1)
-		fatalx("MSG_SCRATCH: bad queue id or no file");
+		fatalx("%s: bad queue id or no file",
+		    proto_name(imsg->hdr.type));
+	return qid;
+}
+
+static void
+smtpd_pool_add(struct imsg *imsg, struct msg *m)
+{
+	const char *qid = smtpd_file_qid(imsg, m);
+
 	if (smtpd_npool == SMTPD_POOL_MAX) {
 		close(imsg->fd);
 		smtpd_queued_rollback(qid);
@@ -467,12 +477,8 @@ static void
 smtpd_create_ok(struct imsg *imsg, struct msg *m)
 {
 	struct smtp_session *s;
-	const char *qid;
+	const char *qid = smtpd_file_qid(imsg, m);
 
-	m_get_string(m, &qid);
-	m_end(m);
-	if (qid == NULL || strlen(qid) != QID_LEN || imsg->fd == -1)
-		fatalx("MSG_CREATE_OK: bad queue id or no file");
 	s = smtp_session_find(imsg->hdr.peerid);
 	if (s == NULL || s->quit || s->state != SMTP_S_CREATE) {
 		/* The session went away meanwhile. */

@@ -87,6 +87,26 @@ class Load:
         with self.lock:
             return len(self.accepted)
 
+    def delivered(self, settle: float) -> tuple:
+        """After finish(): waits until every queue id answered 250 is at
+        the sink, and `settle` seconds more (late duplicates would show
+        then).  Returns (accepted: msgid -> [qid...], the qids, qid ->
+        [messages delivered])."""
+        accepted = dict(self.accepted)
+        qids = {q for qs in accepted.values() for q in qs}
+        assert self.not_on_disk == [], \
+            f"250 given for messages not in the spool: {self.not_on_disk}"
+
+        def all_delivered():
+            got = {}
+            for m in self.sink.messages:
+                got.setdefault(_received_qid(m.data), []).append(m)
+            return got if qids <= set(got) else None
+        self.tern.wait_for(all_delivered, timeout=90, what=f"all "
+                           f"{len(qids)} accepted messages at the sink")
+        time.sleep(scaled(settle))
+        return accepted, qids, all_delivered()
+
     def _delivered_qids(self) -> set:
         return {_received_qid(m.data) for m in self.sink.messages}
 
@@ -206,20 +226,7 @@ def test_sigkill_each_daemon_under_load_loses_nothing(make_tern, sink):
     finally:
         load.finish()
 
-    accepted = dict(load.accepted)
-    qids = {q for qs in accepted.values() for q in qs}
-    assert load.not_on_disk == [], \
-        f"250 given for messages not in the spool: {load.not_on_disk}"
-
-    def all_delivered():
-        got = {}
-        for m in sink.messages:
-            got.setdefault(_received_qid(m.data), []).append(m)
-        return got if qids <= set(got) else None
-    got = t.wait_for(all_delivered, timeout=90,
-                     what=f"all {len(qids)} accepted messages at the sink")
-    time.sleep(scaled(3))           # late duplicates would show now
-    got = all_delivered()
+    accepted, qids, got = load.delivered(settle=3)
 
     # duplicates: only for a message in flight when a deliverd worker died
     # (alone, or with ternd): a dead queued has deliverd's results replayed
@@ -320,19 +327,7 @@ def test_sigkill_smtpd_mid_data_reuses_its_scratch_files(make_tern, sink):
     finally:
         load.finish()
 
-    accepted = dict(load.accepted)
-    qids = {q for qs in accepted.values() for q in qs}
-    assert load.not_on_disk == [], load.not_on_disk
-
-    def all_delivered():
-        got = {}
-        for m in sink.messages:
-            got.setdefault(_received_qid(m.data), []).append(m)
-        return got if qids <= set(got) else None
-    got = t.wait_for(all_delivered, timeout=90,
-                     what=f"all {len(qids)} accepted messages at the sink")
-    time.sleep(scaled(2))           # late duplicates would show now
-    got = all_delivered()
+    accepted, qids, got = load.delivered(settle=2)
     assert {q: len(ms) for q, ms in got.items() if len(ms) > 1} == {}
     for q, (m,) in got.items():
         msgid = re.search(rb"Message-ID: (<load-[^>]*>)", m.data)
