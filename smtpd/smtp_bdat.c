@@ -3,11 +3,11 @@
  * size octets, stored as they come (no dot-stuffing, no line rules).
  *
  * The first chunk of a transaction takes its spool file just as DATA
- * does (smtpd_queued_create); later chunks append to it.  A chunk that cannot be taken
- * (bad sequence, no recipients, an earlier chunk failed) is still read
- * and thrown away (session->skip), so its octets are never mistaken for
- * commands.  Mixing: DATA, MAIL and RCPT are refused once a BDAT was
- * accepted in the transaction; RSET ends it.
+ * does (smtpd_queued_create); later chunks append to it.  A chunk that
+ * cannot be taken (bad sequence, no recipients, an earlier chunk failed)
+ * is still read and thrown away (session->skip), so its octets are never
+ * mistaken for commands.  Mixing: DATA, MAIL and RCPT are refused once a
+ * BDAT was accepted in the transaction; RSET ends it.
  */
 #include <stdio.h>
 #include <string.h>
