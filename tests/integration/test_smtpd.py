@@ -17,7 +17,7 @@ import warnings
 
 import pytest
 
-from conftest import LOOPBACK, make_message, scaled
+from conftest import LOOPBACK, cli_json, make_message, scaled
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -755,6 +755,28 @@ def test_spool_limit_gives_452_and_recovers(make_tern, sink):
                what="mail accepted again after the queue drained")
     t.wait_messages(sink, 1, rcpt="bp-after@example.test")
     assert not sink.messages_for("bp-extra@example.test")
+
+
+def test_data_begun_before_the_spool_filled_gets_452(make_tern, sink):
+    """A transaction's MAIL and RCPT were accepted; meanwhile other mail
+    fills the spool (spool-max-recipients 2, a destination that defers):
+    its DATA gets 452 4.3.1, although smtpd holds scratch files queued
+    handed it ahead, and nothing of it is queued."""
+    sink.add_rule("RCPT", "451 4.3.0 come back later", count=None)
+    t = make_tern(routes={"example.test": sink},
+                  extra="spool-max-recipients 2\n")
+    with t.smtp() as s:
+        assert s.mail(SENDER)[0] == 250
+        assert s.rcpt("late@example.test")[0] == 250
+        for i in range(2):
+            t.send(SENDER, [f"fill{i}@example.test"], make_message())
+        code, msg = s.docmd("DATA")
+        assert (code, msg[:5]) == (452, b"4.3.1"), (code, msg)
+        s.rset()
+    status = cli_json(t, "show", "status")["status"]
+    assert status["queue"]["recipients"] == 2, status
+    sc = status["scratch"]
+    assert sc["receiving"] == sc["ahead"], sc   # no file for the refused
 
 
 # ------------------------------------------------------------------ DSN
