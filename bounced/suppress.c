@@ -134,7 +134,10 @@ void
 suppress_queued(struct mproc *q)
 {
 	sup_q = q;
+	if (q == NULL)
+		return;		/* queued is gone */
 	suplist_send_all(sup_list(), q);
+	m_compose(q, BNC_SUPPRESS_DONE, 0, -1, NULL, 0);
 }
 
 size_t

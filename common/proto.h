@@ -241,6 +241,12 @@ enum imsg_type {
 	 * u32 add (1 add, 0 remove), str vmta (NULL: global), str addr
 	 * (lowercase; common/suplist.h) */
 	BNC_SUPPRESS,
+	/* bounced -> queued: every entry of the list has been sent (after
+	 * the BNC_SUPPRESS of each, when the channel comes up).  Until the
+	 * first one, queued routes no new message, so that none slips past
+	 * the list after a restart (queue_suppress.c).
+	 * no data */
+	BNC_SUPPRESS_DONE,
 
 	/* mgmtd -> bounced: `tern suppression list|add|remove`.  peerid =
 	 * request.  u32 op (SUP_*), str vmta (NULL: global; for a list:

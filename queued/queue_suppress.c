@@ -8,6 +8,17 @@
  * at once, as a bounce with a `b` row: status 5.7.1, `recipient is in
  * suppression list "global": <addr>` (or the VMTA's name), and no DSN
  * (the sender's own list said not to mail it).
+ *
+ * The list must be whole before a new message is routed: smtpd accepts
+ * mail as soon as queued is up, before bounced has sent the list, and a
+ * recipient routed then would be mailed although listed.  So until
+ * bounced says the list is complete (BNC_SUPPRESS_DONE) new messages
+ * are held unrouted (suppress_hold), then routed in the order they
+ * came; if bounced has not said so in SUPPRESS_WAIT, queued goes on
+ * without it and says so.  Recovered messages are routed at once: a
+ * restarted deliverd replays their results and reports what it still
+ * delivers, which needs them routed (so an address listed while Tern
+ * was stopped is still mailed if a recovered message holds it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +29,56 @@
 #include "sched_int.h"
 #include "suplist.h"
 
+#define SUPPRESS_WAIT	10000	/* ms */
+
 static struct suplist	*qsups;
+static int		 sup_ready;
+static uv_timer_t	 sup_timer;
+static TAILQ_HEAD(, qmsg) sup_held = TAILQ_HEAD_INITIALIZER(sup_held);
+
+static void
+suppress_timeout(uv_timer_t *t)
+{
+	log_warnx("bounced has not sent the suppression list in %d s; "
+	    "routing mail without it", SUPPRESS_WAIT / 1000);
+	suppress_ready();
+}
+
+/* At start, before the spool is recovered. */
+void
+suppress_init(void)
+{
+	uv_timer_init(qd->loop, &sup_timer);
+	uv_timer_start(&sup_timer, suppress_timeout, SUPPRESS_WAIT, 0);
+}
+
+/* The list is whole (or will not come): route what was held. */
+void
+suppress_ready(void)
+{
+	struct qmsg *m;
+
+	if (sup_ready)
+		return;
+	sup_ready = 1;
+	uv_timer_stop(&sup_timer);
+	while ((m = TAILQ_FIRST(&sup_held)) != NULL) {
+		TAILQ_REMOVE(&sup_held, m, hentry);
+		m->held = 0;
+		sched_route_message(m);
+	}
+}
+
+/* Whether m must wait for the list; it is then kept until it is in. */
+int
+suppress_hold(struct qmsg *m)
+{
+	if (sup_ready)
+		return 0;
+	m->held = 1;
+	TAILQ_INSERT_TAIL(&sup_held, m, hentry);
+	return 1;
+}
 
 /* BNC_SUPPRESS from bounced: apply, and pass it on to smtpd. */
 void

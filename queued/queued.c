@@ -260,6 +260,10 @@ bounced_msg(struct mproc *p, struct imsg *imsg)
 		suppress_msg(&m);
 		return;
 	}
+	if (imsg->hdr.type == BNC_SUPPRESS_DONE) {
+		suppress_ready();
+		return;
+	}
 	if (imsg->hdr.type != BNC_ACK)
 		fatalx("bounced sent unexpected %s",
 		    proto_name(imsg->hdr.type));
@@ -378,6 +382,7 @@ queued_recover(void)
 	queue_fs_init(qd->spool);
 	sched_init();
 	commit_init();
+	suppress_init();	/* before recovery: messages wait for the list */
 	queue_fs_recover(queued_recovered);
 	log_info("spool %s: %llu messages, %llu recipients queued", qd->spool,
 	    (unsigned long long)qd->nmsgs, (unsigned long long)qd->nrcpts);

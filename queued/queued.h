@@ -72,6 +72,9 @@ struct qmsg {
 	LIST_ENTRY(qmsg) sentry;	/* the segment's messages */
 	uint64_t	 recoff, reclen;	/* its record in seg */
 	int		 moving;	/* being copied by compaction */
+	int		 held;		/* not routed before the suppression
+					 * list is in (queue_suppress.c) */
+	TAILQ_ENTRY(qmsg) hentry;
 };
 RB_HEAD(qmsg_tree, qmsg);
 RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
@@ -262,6 +265,7 @@ void		 sched_cfg_reset(void);
 /* sched.c */
 void		 sched_init(void);
 /* seg NULL: a legacy file of its own */
+void		 sched_route_message(struct qmsg *);
 struct qmsg	*sched_add_message(struct envelope *, int shard, int fresh,
 		    struct qseg *seg, uint64_t recoff, uint64_t reclen);
 void		 sched_kick(void);
@@ -326,6 +330,9 @@ int		 inbound_divert(struct qmsg *, uint32_t k);
 
 /* queue_suppress.c: the suppression list bounced sends; 1 if recipient
  * k is on it (it is then final, with a b row) */
+void		 suppress_init(void);
+void		 suppress_ready(void);
+int		 suppress_hold(struct qmsg *);
 void		 suppress_msg(struct msg *);
 void		 suppress_smtpd(struct mproc *);
 int		 suppress_check(struct qmsg *, uint32_t k);

@@ -319,34 +319,21 @@ sched_item_schedule(struct sitem *it, int64_t due)
 
 /* --- messages --- */
 
-/* Group the pending recipients of a message into one item per queue. */
-struct qmsg *
-sched_add_message(struct envelope *env, int shard, int fresh,
-    struct qseg *seg, uint64_t recoff, uint64_t reclen)
+/* Group the pending recipients of a message into one item per queue;
+ * the message may be final then (every recipient diverted, suppressed
+ * or done before). */
+void
+sched_route_message(struct qmsg *m)
 {
-	struct qmsg *m;
+	struct envelope *env = m->env;
 	struct sitem *it;
 	char dom[256], dom2[256];
 	uint32_t i, j, n, *grp;
 	uint8_t *done;
 
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->rcpt_item = calloc(env->nrcpt, sizeof(*m->rcpt_item))) ==
-	    NULL || (m->attempts = calloc(env->nrcpt, sizeof(uint16_t))) ==
-	    NULL || (done = calloc(env->nrcpt, 1)) == NULL ||
+	if ((done = calloc(env->nrcpt, 1)) == NULL ||
 	    (grp = calloc(env->nrcpt, sizeof(*grp))) == NULL)
-		fatal("sched_add_message");
-	m->env = env;
-	m->shard = shard;
-	LIST_INIT(&m->items);
-	/* before routing: a recipient diverted to bounced reads the body */
-	if (seg != NULL)
-		seg_attach(m, seg, recoff, reclen);
-	if (RB_INSERT(qmsg_tree, &qd->msgs, m) != NULL)
-		fatalx("%s: duplicate queue id", env->qid);
-	qd->nmsgs++;
-	if (fresh)
-		qd->n_received++;
+		fatal("sched_route_message");
 	for (i = 0; i < env->nrcpt; i++) {
 		if (env->rcpts[i].state != RCPT_PENDING || done[i])
 			continue;
@@ -372,13 +359,42 @@ sched_add_message(struct envelope *env, int shard, int fresh,
 	free(done);
 	free(grp);
 	sched_msg_maybe_final(m);
+}
+
+/* A message committed or recovered: in the queue, and routed unless it
+ * is new and waits for the suppression list (queue_suppress.c). */
+struct qmsg *
+sched_add_message(struct envelope *env, int shard, int fresh,
+    struct qseg *seg, uint64_t recoff, uint64_t reclen)
+{
+	struct qmsg *m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->rcpt_item = calloc(env->nrcpt, sizeof(*m->rcpt_item))) ==
+	    NULL || (m->attempts = calloc(env->nrcpt, sizeof(uint16_t))) ==
+	    NULL)
+		fatal("sched_add_message");
+	m->env = env;
+	m->shard = shard;
+	LIST_INIT(&m->items);
+	/* before routing: a recipient diverted to bounced reads the body */
+	if (seg != NULL)
+		seg_attach(m, seg, recoff, reclen);
+	if (RB_INSERT(qmsg_tree, &qd->msgs, m) != NULL)
+		fatalx("%s: duplicate queue id", env->qid);
+	qd->nmsgs++;
+	if (fresh)
+		qd->n_received++;
+	if (!fresh || !suppress_hold(m))
+		sched_route_message(m);
 	return m;
 }
 
 void
 sched_msg_maybe_final(struct qmsg *m)
 {
-	if (m->pending == 0 && m->inflight == 0 && !m->removing) {
+	if (m->pending == 0 && m->inflight == 0 && !m->removing &&
+	    !m->held) {
 		m->removing = 1;
 		commit_remove(m);
 	}

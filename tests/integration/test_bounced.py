@@ -6,7 +6,10 @@ reads the accounting CSVs with Python's csv module by header name.
 import csv
 import email
 import io
+import os
 import re
+import signal
+import smtplib
 import time
 from pathlib import Path
 
@@ -350,6 +353,40 @@ def test_arf_report_to_f_row(make_tern, sink, catchall):
 
 
 # ------------------------------------------------------------ suppression
+
+def test_new_mail_waits_for_the_suppression_list(make_tern, sink):
+    """queued restarts while bounced cannot answer (stopped): a message
+    taken right after is held, not mailed, until bounced has sent the
+    whole list; then its listed recipient bounces as suppressed and the
+    other is delivered."""
+    bad, good = "listed@example.test", "fine@example.test"
+    t = make_tern(routes={"example.test": sink})
+    t.cli("suppression", "add", bad)
+    t.wait_for(lambda: bad in (t.acct.parent / "suppression.list")
+               .read_text(), what="the address on the list")
+    bounced = t.child_pid("bounced")
+    queued = t.child_pid("queued")
+    os.kill(bounced, signal.SIGSTOP)
+    try:
+        os.kill(queued, signal.SIGKILL)
+        t.wait_for(lambda: (p := t.child_pids("queued")) and
+                   queued not in p, what="queued restarted")
+        def sent():
+            try:
+                return t.send(SENDER, [bad, good], make_message(to=good),
+                              rcpt_options=["NOTIFY=NEVER"])
+            except smtplib.SMTPException:
+                return None     # queued not back yet: a 4xx
+        t.wait_for(sent, timeout=30, what="mail accepted by the new queued")
+        time.sleep(scaled(1))
+        assert not sink.messages_for(good) and not sink.messages_for(bad)
+    finally:
+        os.kill(bounced, signal.SIGCONT)
+    rows = t.wait_acct("b", bad)
+    assert "suppression list" in rows[0]["dsnDiag"], rows[0]
+    t.wait_messages(sink, 1, rcpt=good)
+    assert not sink.messages_for(bad)
+
 
 def test_suppression_blocks_next_send_and_survives_restart(make_tern, sink,
                                                            catchall):
