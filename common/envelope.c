@@ -3,6 +3,7 @@
  * records over imsg, and small address helpers.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,6 +252,44 @@ addr_domain(const char *addr, char *buf, size_t bufsz)
 	return buf;
 }
 
+/*
+ * Random bits for queue ids, taken 512 bytes at a time: libbsd's
+ * arc4random_buf() makes a getpid() system call on every call (to see a
+ * fork), which was one per message in queued.  A forked child empties
+ * the pool, so that no two processes hand out the same ids.  Used from
+ * one thread per process (the event loop).
+ */
+static uint8_t	qid_pool[512];
+static size_t	qid_left;
+
+static void
+qid_pool_forget(void)
+{
+	qid_left = 0;
+}
+
+static uint64_t
+qid_random(void)
+{
+	static int registered;
+	uint64_t r;
+
+	if (!registered) {
+		if (pthread_atfork(NULL, NULL, qid_pool_forget) != 0) {
+			arc4random_buf(&r, sizeof(r));
+			return r;
+		}
+		registered = 1;
+	}
+	if (qid_left < sizeof(r)) {
+		arc4random_buf(qid_pool, sizeof(qid_pool));
+		qid_left = sizeof(qid_pool);
+	}
+	qid_left -= sizeof(r);
+	memcpy(&r, qid_pool + qid_left, sizeof(r));
+	return r;
+}
+
 void
 qid_new(char *buf)
 {
@@ -260,7 +299,7 @@ qid_new(char *buf)
 
 	/* 60 random bits; the first char is a letter so ids never look
 	 * like numbers to tools reading the accounting file. */
-	arc4random_buf(&r, sizeof(r));
+	r = qid_random();
 	for (i = 0; i < QID_LEN; i++) {
 		buf[i] = b32[r & 31];
 		r >>= 5;

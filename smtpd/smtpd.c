@@ -25,6 +25,8 @@ struct smtpd_listener {
 	uv_tcp_t		 tcp;
 	char			 name[64];
 	int			 listening;
+	struct sockaddr_storage	 addr;	/* where it is bound, asked once */
+	int			 addrlen;	/* 0: not asked yet */
 	struct smtpd_listener	*next;
 };
 
@@ -262,16 +264,24 @@ smtpd_same_addr(const struct sockaddr_storage *a, const char *spec)
 char *
 smtpd_listener_of(uv_stream_t *server)
 {
-	struct sockaddr_storage ss;
+	struct smtpd_listener *l = server->data;
 	struct cfg_node *n;
-	int len = sizeof(ss);
 
-	if (smtpd.cfg == NULL || uv_tcp_getsockname((uv_tcp_t *)server,
-	    (struct sockaddr *)&ss, &len) != 0)
+	if (smtpd.cfg == NULL)
 		return NULL;
+	/* A bound socket keeps its address: one getsockname per listener,
+	 * not one per connection. */
+	if (l->addrlen == 0) {
+		l->addrlen = sizeof(l->addr);
+		if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&l->addr,
+		    &l->addrlen) != 0) {
+			l->addrlen = 0;
+			return NULL;
+		}
+	}
 	for (n = cfg_child(smtpd.cfg->root, "smtp-listener"); n != NULL;
 	    n = cfg_next_named(n, "smtp-listener"))
-		if (smtpd_same_addr(&ss, smtpd_listener_spec(n)))
+		if (smtpd_same_addr(&l->addr, smtpd_listener_spec(n)))
 			return xstrdup(smtpd_listener_spec(n));
 	return NULL;
 }

@@ -4,6 +4,7 @@
  * and the typed builder/reader of mproc.
  */
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -358,6 +359,31 @@ test_addr_qid(void **state)
 	assert_true(q1[0] >= 'a');
 }
 
+/* queue ids come from a pool of random bytes: a forked child must not
+ * hand out the ids its parent will. */
+static void
+test_qid_after_fork(void **state)
+{
+	char q[QID_LEN + 1], c[QID_LEN + 1] = "";
+	int fds[2], st;
+	pid_t pid;
+
+	qid_new(q);		/* the pool is filled */
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		qid_new(c);
+		_exit(write(fds[1], c, QID_LEN) == QID_LEN ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(read(fds[0], c, QID_LEN), QID_LEN);
+	c[QID_LEN] = '\0';
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	qid_new(q);
+	assert_string_not_equal(q, c);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int
 main(void)
 {
@@ -369,6 +395,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_mproc_typed),
 		cmocka_unit_test(test_addr_qid),
+		cmocka_unit_test(test_qid_after_fork),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
