@@ -316,11 +316,12 @@ seg_write_rec(struct qseg *s, uint64_t off, const char *qid, int bodyfd,
 	while (done < size) {
 		/* pieces of 8 bytes but the last, so that the hash is the
 		 * one recovery computes over the whole body at once */
+		/* the rest in one read when it fits (a body of 4,412 bytes
+		 * took two: 4,408, then 4) */
 		want = bufsz - fill;
-		if (size - done < 8 && size - done <= want)
+		if (size - done <= want)
 			want = size - done;
-		else if ((want = (want < size - done ? want : size - done) &
-		    ~(size_t)7) == 0) {
+		else if ((want &= ~(size_t)7) == 0) {
 			if (pwrite_all(s->fd, buf, fill, off) == -1)
 				return -1;
 			off += fill;
