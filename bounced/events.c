@@ -437,6 +437,7 @@ events_write(const struct acct_record *a, const struct acct_extra *x)
 		pthread_mutex_unlock(&s->mtx);
 		if (used + s->pend.len + len + 1 > s->maxbuf) {
 			ev_drop(s, 1, "buffer full (buffer-max-size)");
+			s->pend_dropped = 1;
 			continue;
 		}
 		sb_add(&s->pend, line, len);
@@ -453,12 +454,18 @@ events_flush(void)
 	int r;
 
 	TAILQ_FOREACH(s, &ev_sinks, entry) {
-		if (s->npend == 0)
+		if (s->npend == 0) {
+			s->pend_dropped = 0;
 			continue;
+		}
 		pthread_mutex_lock(&s->mtx);
 		r = ev_buf_append(&s->buf, s->pend.s, s->pend.len,
 		    s->npend);
-		if (r == 0 && s->full) {
+		/* Room again only when a whole turn's records fit: the
+		 * first records of a turn that then filled the buffer do
+		 * not say so (the status said "down", not "full", with a
+		 * buffer that was dropping). */
+		if (r == 0 && s->full && !s->pend_dropped) {
 			log_info("events %s: buffer has room again; %llu "
 			    "record(s) dropped so far", s->name,
 			    (unsigned long long)s->dropped);
@@ -470,6 +477,7 @@ events_flush(void)
 			ev_drop(s, s->npend, "cannot write the buffer");
 		sb_reset(&s->pend);
 		s->npend = 0;
+		s->pend_dropped = 0;
 	}
 }
 

@@ -98,6 +98,7 @@ struct ev_sink {
 	int			 buf_ok;
 	struct sbuf		 pend;
 	size_t			 npend;
+	int			 pend_dropped;	/* this turn dropped some */
 	/* shipper thread */
 	pthread_t		 thr;
 	int			 running;

@@ -398,6 +398,27 @@ def test_webhook_long_password(make_tern, sink, tmp_path):
         hook.stop()
 
 
+def test_buffer_filled_in_one_turn_stays_full(make_tern, sink):
+    """Twenty recipients of one message are accounted in one turn of
+    bounced: the first fill the 4 KB buffer and the rest are dropped.
+    The buffer has no more room after that turn, so the status says
+    "full" (it said "down": the records that fit cleared the state)."""
+    hook = Hook()
+    t = make_tern(routes={"example.test": sink}, extra=hook_extra(
+        hook, more="    buffer-max-size 4k\n"))
+    try:
+        rcpts = [f"one-{i}@example.test" for i in range(20)]
+        t.send("", rcpts, make_message())
+        wait_rows(t, 20)
+        t.wait_for(lambda: sink_status(t, "hook").get("dropped", 0) > 0,
+                   timeout=30, what="dropped records counted")
+        st = sink_status(t, "hook")
+        assert st["state"] == "full", st
+        assert "buffer has room again" not in t.log_text()
+    finally:
+        hook.stop()
+
+
 def test_full_buffer_is_reported(make_tern, sink):
     """A buffer at its buffer-max-size takes no more records: each one
     is counted as dropped, logged and shown by `tern show status` (and
