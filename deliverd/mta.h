@@ -187,11 +187,12 @@ struct mta_body {
 /* Room for "BDAT <octets> LAST\r\n" before a chunk. */
 #define MTA_BDAT_HDR	32
 #define MTA_BODY_CHUNK	(64 * 1024)
-/* Output needs at most this much room per chunk (LF -> CRLF doubles). */
+/* DATA output needs at most this much room per chunk (LF -> CRLF
+ * doubles); a BDAT chunk MTA_BDAT_HDR more, and its prefix. */
 #define MTA_BODY_OUTMAX	(2 * MTA_BODY_CHUNK + 8)
 void		 mta_body_init(struct mta_body *, int fd, uint64_t base,
 		    uint64_t size);
-/* Room the next mta_body_next() needs: at most MTA_BODY_OUTMAX. */
+/* Room the next mta_body_next() needs (see MTA_BODY_OUTMAX). */
 size_t		 mta_body_outmax(const struct mta_body *);
 void		 mta_body_bdat(struct mta_body *, const char *prefix);
 /* Next piece of DATA into out: >0 bytes, 0 once the final ".\r\n" was

@@ -15,6 +15,18 @@ def segments(t):
     return sorted(p.name for p in (t.spool / "queue" / "data").glob("*"))
 
 
+def delivered_once_at_start(t, rcpt, start):
+    """held.test answers now (a new sink); start() brings Tern up on its
+    spool: rcpt's message is delivered, and only once."""
+    with Sink(name="late") as late:
+        t.set_route("held.test", late)
+        start()
+        t.wait_messages(late, 1, rcpt=rcpt, timeout=30)
+        time.sleep(scaled(2))
+        assert len(late.messages) == 1
+        t.check_alive()
+
+
 def test_segments_rotate_and_go_when_done(make_tern, sink):
     """40 messages of 4 KB with 64 KB segments: several segments are
     made; once everything is delivered only the active one is left."""
@@ -60,12 +72,7 @@ def test_compaction_moves_a_deferred_message(make_tern, sink, catchall):
     assert recs and all(r.whole for r in recs), recs
     assert recs[0].path.name != first
 
-    with Sink(name="late") as late:
-        t.set_route("held.test", late)
-        t.restart()
-        t.wait_messages(late, 1, rcpt="h@held.test", timeout=30)
-        time.sleep(scaled(2))
-        assert len(late.messages) == 1
+    delivered_once_at_start(t, "h@held.test", t.restart)
 
 
 def test_a_record_in_two_segments_is_delivered_once(make_tern, catchall):
@@ -80,13 +87,7 @@ def test_a_record_in_two_segments_is_delivered_once(make_tern, catchall):
     seg = sorted((t.spool / "queue" / "data").glob("*"))[-1]
     copy = seg.with_name(f"{int(seg.name, 16) + 5:016x}")
     copy.write_bytes(seg.read_bytes())
-    with Sink(name="late") as late:
-        t.set_route("held.test", late)
-        t.start()
-        t.wait_messages(late, 1, rcpt="twice@held.test", timeout=30)
-        time.sleep(scaled(2))
-        assert len(late.messages) == 1
-        t.check_alive()
+    delivered_once_at_start(t, "twice@held.test", t.start)
 
 
 def test_logs_keep_zeros_ahead_and_recover_through_them(make_tern, sink):
