@@ -13,10 +13,17 @@
 #                       its processes, exited ones included)
 #   in_cg NAME CMD...   run CMD inside cgroup NAME
 #   cg_cpu_us NAME      CPU time (user+system) so far, microseconds
-#   cg_mem_kb NAME      "RSS PSS NPROCS" summed over its processes
+#   cg_mem NAME         sets MEM_RSS MEM_PSS (KB) and MEM_N, summed over
+#                       its processes
 #   cg_stop NAME        SIGTERM its processes, SIGKILL after 5 s
 #   wait_listen PORT [TENTHS]
-#   sink_field FILE KEY value of KEY in a tern-sink status file (0 if none)
+#   sink_field FILE KEY VAR  sets VAR to KEY's value in a tern-sink status
+#                       file (0 if none)
+#   bench_sleep SECONDS sleep without a process
+#   The helpers the monitoring loop calls while an MTA is measured fork
+#   nothing: the loop's subshells, cat, grep and awk every 0.2 s took up to
+#   a sixth of the machine's CPU during a Tern run (perf -a), most of the
+#   "no process" column, and took it from the MTA (docs/performance.md).
 #   tern_conf_base PORT [SOURCE-LINE...]  the configuration every bench
 #                       Tern shares: SMTP on 127.0.0.1:PORT, relaying for
 #                       127.0.0.1 (extra lines go into its <source>),
@@ -129,13 +136,26 @@ cpu_table() {
 	} | column -t -s '	'
 }
 cg_pids() { grep -vx 0 "$CG/$1/cgroup.procs" 2>/dev/null; }
+# A pipe nobody writes to: `read -t` on it is a sleep without a fork.
+exec {BENCH_SLEEP_FD}<> <(:)
+bench_sleep() { read -r -t "$1" -u "$BENCH_SLEEP_FD" _ || :; }
 cg_cpu_us() { awk '$1 == "usage_usec" { print $2 }' "$CG/$1/cpu.stat"; }
-cg_mem_kb() {
-	local p f=()
-	for p in $(cg_pids "$1"); do f+=("/proc/$p/smaps_rollup"); done
-	[ ${#f[@]} -gt 0 ] || { echo 0 0 0; return; }
-	cat "${f[@]}" 2>/dev/null |
-		awk -v n=${#f[@]} '/^Rss:/ { r += $2 } /^Pss:/ { p += $2 } END { print r + 0, p + 0, n }'
+cg_mem() {
+	local p l pids=() lines=()
+	MEM_RSS=0 MEM_PSS=0 MEM_N=0
+	{ mapfile -t pids < "$CG/$1/cgroup.procs"; } 2> /dev/null
+	for p in "${pids[@]}"; do
+		[ "$p" = 0 ] && continue
+		{ mapfile -t lines < "/proc/$p/smaps_rollup"; } 2> /dev/null || continue
+		MEM_N=$((MEM_N + 1))
+		for l in "${lines[@]}"; do
+			l=${l//kB/}
+			case $l in
+			Rss:*) MEM_RSS=$((MEM_RSS + ${l#Rss:})) ;;
+			Pss:*) MEM_PSS=$((MEM_PSS + ${l#Pss:})) ;;
+			esac
+		done
+	done
 }
 cg_signal() { local p; for p in $(cg_pids "$2"); do kill -"$1" "$p" 2>/dev/null; done; }
 cg_wait_empty() {  # NAME TENTHS
@@ -168,12 +188,12 @@ wait_listen() {
 }
 
 sink_field() {
-	local kv line
-	read -r line < "$1" 2>/dev/null || { echo 0; return; }
+	local kv line=
+	printf -v "$3" 0
+	{ read -r line < "$1"; } 2> /dev/null
 	for kv in $line; do
-		[ "${kv%%=*}" = "$2" ] && { echo "${kv#*=}"; return; }
+		[ "${kv%%=*}" = "$2" ] && { printf -v "$3" %s "${kv#*=}"; return; }
 	done
-	echo 0
 }
 
 sink_start() {
@@ -207,7 +227,7 @@ bench_inject() {
 		case $o in n) n=$OPTARG ;; r) nr=$OPTARG ;; esac
 	done
 	OPTIND=1
-	local expect=$((n * nr)) got=0 status rss=0 pss=0 r p prev=-1 moved=$SECONDS
+	local expect=$((n * nr)) got=0 status rss=0 pss=0 prev=-1 moved=$SECONDS
 	local cpu0 t0 t_inj= rc= last cpu1
 	cg_new gen
 	rm -f "$RUN_DIR/gen.done"
@@ -240,21 +260,21 @@ bench_inject() {
 	) &
 	while :; do
 		[ -z "$t_inj" ] && [ -f "$RUN_DIR/gen.done" ] && read -r rc t_inj < "$RUN_DIR/gen.done"
-		got=$(sink_field "$RUN_DIR/sink.status" rcpts)
+		sink_field "$RUN_DIR/sink.status" rcpts got
 		[ "$got" != "$prev" ] && prev=$got moved=$SECONDS
-		read -r r p _ <<< "$(cg_mem_kb mta)"
-		((r > rss)) && rss=$r; ((p > pss)) && pss=$p
+		cg_mem mta
+		((MEM_RSS > rss)) && rss=$MEM_RSS; ((MEM_PSS > pss)) && pss=$MEM_PSS
 		if [ -n "$t_inj" ]; then
 			((got >= expect)) && break
 			[ "$rc" != 0 ] && ((SECONDS - moved >= 5)) && break
 		fi
 		((SECONDS - moved >= ${STALL_S:-30})) && break
-		sleep 0.2
+		bench_sleep 0.2
 	done
 	local busy=$(($(machine_busy_ms) - busy0))
 	sleep 1	# late duplicates still count
-	got=$(sink_field "$RUN_DIR/sink.status" rcpts)
-	last=$(sink_field "$RUN_DIR/sink.status" last_ms)
+	sink_field "$RUN_DIR/sink.status" rcpts got
+	sink_field "$RUN_DIR/sink.status" last_ms last
 	cpu1=$(cg_cpu_us mta 2>/dev/null || echo 0)
 	local sink=$((($(cg_cpu_us sink 2>/dev/null || echo 0) - sink0) / 1000))
 	local other=$((($(cg_cpu_sum ${BENCH_OTHER_CG:-}) - other0) / 1000))

@@ -55,10 +55,10 @@ queued_rcpts() {  # recipients queued, from `tern show status`
 }
 PEAK_RSS=0 PEAK_PSS=0
 sample_mem() {
-	local r p n
-	read -r r p n <<< "$(cg_mem_kb mta)"
-	((r > PEAK_RSS)) && PEAK_RSS=$r; ((p > PEAK_PSS)) && PEAK_PSS=$p
-	MEM_NOW="$((r / 1024)) MB RSS ($((p / 1024)) MB PSS, $n processes)"
+	cg_mem mta
+	((MEM_RSS > PEAK_RSS)) && PEAK_RSS=$MEM_RSS
+	((MEM_PSS > PEAK_PSS)) && PEAK_PSS=$MEM_PSS
+	MEM_NOW="$((MEM_RSS / 1024)) MB RSS ($((MEM_PSS / 1024)) MB PSS, $MEM_N processes)"
 }
 
 tern_up
