@@ -217,6 +217,36 @@ ctxsw_snap() {
 	done 2>/dev/null
 }
 
+# The generator's command line in gen_cmd, from tern-gen's options.
+# BENCH_GEN=smtp-source runs Postfix's smtp-source instead, the shared
+# harness's generator (../shared/bench/e2e.sh; it costs the machine
+# about three times tern-gen's CPU per message, so its no-MTA ceiling is
+# lower): -c, -n, -s, -r and -m 0|1 translate, -d and -f do not.
+gen_command() {
+	local port=$1 o c=20 n=1000 s=4096 r=1 m=1 t=120
+	shift
+	if [ "${BENCH_GEN:-tern-gen}" = tern-gen ]; then
+		gen_cmd=("$TERN_BUILD/bench/tern-gen" "$@" "127.0.0.1:$port")
+		return
+	fi
+	[ "$BENCH_GEN" = smtp-source ] || bench_die "BENCH_GEN: tern-gen or smtp-source"
+	command -v smtp-source > /dev/null ||
+		bench_die "smtp-source missing (Debian's postfix package; ../shared/bench/install-peers.sh)"
+	OPTIND=1
+	while getopts c:n:s:r:d:m:T:D:Pf: o; do
+		case $o in
+		c) c=$OPTARG ;; n) n=$OPTARG ;; s) s=$OPTARG ;; r) r=$OPTARG ;;
+		m) m=$OPTARG ;; T) t=$OPTARG ;;
+		d) [ "$OPTARG" = 1 ] || bench_die "smtp-source sends to one domain" ;;
+		*) bench_die "smtp-source: no equivalent of tern-gen's -$o" ;;
+		esac
+	done
+	OPTIND=1
+	case $m in 1) m= ;; 0) m=-d ;; *) bench_die "smtp-source: -m is 0 or 1" ;; esac
+	gen_cmd=(timeout "$t" smtp-source $m -M src.test -s "$c" -m "$n" -l "$s" \
+		-r "$r" -f a@src.test -t b@d0.bench.test "127.0.0.1:$port")
+}
+
 bench_inject() {
 	local target=$1 port=$2 n=1000 nr=1 o
 	shift 2
@@ -253,9 +283,10 @@ bench_inject() {
 	other0=$(cg_cpu_sum ${BENCH_OTHER_CG:-})
 	[ "${CTXSW:-}" = 1 ] && ctxsw_snap > "$RUN_DIR/ctxsw.0"
 	t0=$EPOCHREALTIME
+	local gen_cmd
+	gen_command "$port" "${args[@]}"
 	(
-		in_cg gen "$TERN_BUILD/bench/tern-gen" "${args[@]}" "127.0.0.1:$port" \
-			> "$RUN_DIR/gen.out" 2>&1
+		in_cg gen "${gen_cmd[@]}" > "$RUN_DIR/gen.out" 2>&1
 		echo "$? $EPOCHREALTIME" > "$RUN_DIR/gen.done"
 	) &
 	while :; do

@@ -3,7 +3,8 @@
 # straight into the receiver (the no-MTA ceiling), in one run; one table.
 #
 #   sudo bench/run.sh [-n MESSAGES] [-c SESSIONS] [-s BYTES] [-r RCPTS]
-#                     [-d DOMAINS] [-m PER_CONN] [-T SECONDS] [TARGET...]
+#                     [-d DOMAINS] [-m PER_CONN] [-T SECONDS] [-g GEN]
+#                     [TARGET...]
 #
 #   TARGET     direct | tern | postfix        (default: all three)
 #              | tern-cluster: tern with a <cluster> block and a
@@ -18,6 +19,10 @@
 #   -d         recipient domains (all routed to the sink)   (1)
 #   -m         messages per connection, 0 = unlimited       (1)
 #   -T         injection time bound per target, seconds     (120)
+#   -g         generator: tern-gen, or smtp-source (Postfix's, the one
+#              the shared harness ../shared/bench/e2e.sh uses; about
+#              three times tern-gen's CPU per message: a lower no-MTA
+#              ceiling; -d and -m other than 0/1 are tern-gen's only)
 # Environment: TERN_BUILD (build dir, default build/; built if needed),
 #   BENCH_STATE (/tmp/tern-bench: lock, per-target run dirs with logs),
 #   STALL_S (30: give up when the receiver counts nothing for that long),
@@ -28,16 +33,18 @@
 # leaf: MTA CPU is exact, exited processes included.  Tern and Postfix
 # both fsync a message before their 250; Postfix keeps its defaults
 # (config from bench/postfix/, the shared harness's peer config).  The
-# generator is bench/tern-gen.c, the receiver bench/tern-sink.c.
+# generator is bench/tern-gen.c (-g: or smtp-source), the receiver
+# bench/tern-sink.c.
 set -u
 . "$(dirname "$0")/lib.sh"
 bench_enter_ns "$0" "$@"
 
 N=5000 C=20 S=4096 R=1 D=1 M=1 T=120
-while getopts n:c:s:r:d:m:T:h opt; do
+BENCH_GEN=${BENCH_GEN:-tern-gen}
+while getopts n:c:s:r:d:m:T:g:h opt; do
 	case $opt in
 	n) N=$OPTARG ;; c) C=$OPTARG ;; s) S=$OPTARG ;; r) R=$OPTARG ;;
-	d) D=$OPTARG ;; m) M=$OPTARG ;; T) T=$OPTARG ;;
+	d) D=$OPTARG ;; m) M=$OPTARG ;; T) T=$OPTARG ;; g) BENCH_GEN=$OPTARG ;;
 	*) sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
@@ -134,7 +141,7 @@ done
 load=$(awk '{ print $1, $2, $3 }' /proc/loadavg)
 commit=$(git -C "$TERN_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo
-echo "N=$N sessions=$C size=$S rcpts=$R domains=$D per-conn=$M; $(nproc) CPUs," \
+echo "N=$N sessions=$C size=$S rcpts=$R domains=$D per-conn=$M generator=$BENCH_GEN; $(nproc) CPUs," \
 	"load average after the run $load; Tern $commit"
 {
 	echo "target	e2e msg/s	inject msg/s	MTA CPU ms/msg	peak RSS MB (PSS)	e2e s	delivered/expected	status"
@@ -142,7 +149,7 @@ echo "N=$N sessions=$C size=$S rcpts=$R domains=$D per-conn=$M; $(nproc) CPUs," 
 } | column -t -s '	'
 cpu_table
 [ -n "${REDIS_LINE:-}" ] && echo "$REDIS_LINE"
-[ -n "${OUT:-}" ] && printf '%s\n' "${ROWS[@]}" | sed "s|^|$(date -u +%FT%TZ)	N=$N,c=$C,s=$S,r=$R,d=$D,m=$M	|" >> "$OUT"
+[ -n "${OUT:-}" ] && printf '%s\n' "${ROWS[@]}" | sed "s|^|$(date -u +%FT%TZ)	N=$N,c=$C,s=$S,r=$R,d=$D,m=$M,g=$BENCH_GEN	|" >> "$OUT"
 # Ratios the performance issue asks for (only when all three ran).
 printf '%s\n' "${ROWS[@]}" | awk -F'\t' '
 	{ rate[$1] = $2; cpu[$1] = $4 }
