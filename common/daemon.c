@@ -22,6 +22,7 @@ static const struct daemon_ops	*d_ops;
 static int			 d_instance, d_ninstances = 1;
 static int			 d_configured, d_stopping, d_chrooted;
 static uv_signal_t		 d_sigterm;
+static uv_prepare_t		 d_logflush;	/* held log lines out */
 
 uv_loop_t *
 daemon_loop(void)
@@ -153,6 +154,13 @@ daemon_parent_gone(struct mproc *p)
 	daemon_stop();
 }
 
+/* Before the loop waits: the lines of the turn, in one write. */
+static void
+daemon_logflush_cb(uv_prepare_t *h)
+{
+	log_flush();
+}
+
 static void
 daemon_sig(uv_signal_t *h, int sig)
 {
@@ -204,6 +212,7 @@ daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	else
 		strlcpy(pname, name, sizeof(pname));
 	log_init(fg, pname);
+	log_hold();
 	log_setverbose(verbose);
 	signal(SIGPIPE, SIG_IGN);
 #ifdef TERN_SANITIZE_BUILD
@@ -219,6 +228,10 @@ daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	uv_signal_init(d_loop, &d_sigterm);
 	uv_signal_start(&d_sigterm, daemon_sig, SIGTERM);
 	uv_unref((uv_handle_t *)&d_sigterm);
+	uv_prepare_init(d_loop, &d_logflush);
+	uv_prepare_start(&d_logflush, daemon_logflush_cb);
+	uv_unref((uv_handle_t *)&d_logflush);
 	uv_run(d_loop, UV_RUN_DEFAULT);
+	log_flush();
 	return 0;
 }

@@ -19,6 +19,12 @@ static char	 log_name[32] = "tern";
  * one per message in each daemon.  Forgotten in a forked child. */
 static pid_t	 log_pid;
 static int	 log_atfork_set;
+/* Held lines: stderr fully buffered, written by log_flush() (a daemon's
+ * loop calls it before it waits).  A line a message at a time was one
+ * write(2) per message in smtpd and in deliverd; now the lines of a
+ * loop turn go out together. */
+static int	 log_held;
+static char	 log_buf[64 * 1024];
 
 static void
 log_forget_pid(void)
@@ -48,6 +54,21 @@ log_init(int foreground, const char *procname)
 	if (!log_fg)
 		openlog("tern", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	tzset();
+}
+
+/* Before anything is written to stderr. */
+void
+log_hold(void)
+{
+	if (log_fg && setvbuf(stderr, log_buf, _IOFBF, sizeof(log_buf)) == 0)
+		log_held = 1;
+}
+
+void
+log_flush(void)
+{
+	if (log_held)
+		fflush(stderr);
 }
 
 void
@@ -86,7 +107,8 @@ vlog(int pri, const char *fmt, va_list ap, const char *suffix)
 		fprintf(stderr, "%s.%03ld %s[%d]: %s%s%s\n", tbuf,
 		    ts.tv_nsec / 1000000, log_name, log_getpid(), msg,
 		    suffix ? ": " : "", suffix ? suffix : "");
-		fflush(stderr);
+		if (!log_held)
+			fflush(stderr);
 	} else
 		syslog(pri, "%s: %s%s%s", log_name, msg, suffix ? ": " : "",
 		    suffix ? suffix : "");

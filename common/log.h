@@ -14,6 +14,8 @@ void	log_init(int foreground, const char *procname);
 void	log_setverbose(int);
 int	log_getverbose(void);
 void	log_procname(const char *);
+void	log_hold(void);		/* lines wait for log_flush() */
+void	log_flush(void);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

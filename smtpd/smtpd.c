@@ -369,6 +369,9 @@ smtpd_listener(int kind, const char *name, int fd)
 	l->tcp.data = l;
 	if ((r = uv_tcp_open(&l->tcp, fd)) != 0)
 		fatalx("listener %s: %s", l->name, uv_strerror(r));
+	/* Accepted sockets inherit TCP_NODELAY from the listener (Linux):
+	 * one setsockopt here instead of one per connection. */
+	uv_tcp_nodelay(&l->tcp, 1);
 	l->next = smtpd_listeners;
 	smtpd_listeners = l;
 	if (smtpd_started && !smtpd.stopping)
