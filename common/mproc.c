@@ -17,6 +17,8 @@ enum m_tag { M_U32 = 1, M_U64, M_I64, M_STR, M_NULLSTR, M_DATA, M_SADDR };
 static void mproc_poll_cb(uv_poll_t *, int, int);
 static void mproc_flush_cb(uv_idle_t *);
 
+static LIST_HEAD(, mproc) mprocs = LIST_HEAD_INITIALIZER(mprocs);
+
 static void
 mproc_set_events(struct mproc *p, int events)
 {
@@ -57,6 +59,7 @@ mproc_new(uv_loop_t *loop, int fd, int proc, int instance,
 	p->flush.data = p;
 	p->nhandles = 2;
 	p->alive = 1;
+	LIST_INSERT_HEAD(&mprocs, p, entry);
 	mproc_set_events(p, UV_READABLE);
 	return p;
 }
@@ -78,6 +81,7 @@ mproc_close(struct mproc *p)
 	if (!p->alive)
 		return;
 	p->alive = 0;
+	LIST_REMOVE(p, entry);
 	uv_poll_stop(&p->poll);
 	uv_idle_stop(&p->flush);
 	close(p->ib.sock);
@@ -190,6 +194,20 @@ mproc_poll_cb(uv_poll_t *h, int status, int events)
 			return;
 		}
 		mproc_dispatch(p);
+	}
+}
+
+void
+mproc_flush_all(void)
+{
+	struct mproc *p, *next;
+
+	/* A lost channel leaves the list (mproc_close) but is freed only
+	 * by the loop's close callbacks: `next` stays readable. */
+	for (p = LIST_FIRST(&mprocs); p != NULL; p = next) {
+		next = LIST_NEXT(p, entry);
+		if (uv_is_active((uv_handle_t *)&p->flush))
+			mproc_flush_cb(&p->flush);
 	}
 }
 

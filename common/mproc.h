@@ -25,6 +25,7 @@
 
 #include <uv.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "imsg.h"
@@ -53,6 +54,7 @@ struct mproc {
 	mproc_event	 on_close;	/* peer went away; p is then freed */
 	mproc_event	 on_drain;	/* output fell below MPROC_LOWAT */
 	void		*data;
+	LIST_ENTRY(mproc) entry;	/* every open channel */
 };
 
 /* Wrap socket fd (made non-blocking).  The mproc is heap allocated. */
@@ -63,6 +65,9 @@ void		 mproc_close(struct mproc *);
 int		 mproc_congested(const struct mproc *);
 /* Write everything out now, blocking if necessary (shutdown paths). */
 void		 mproc_flush_sync(struct mproc *);
+/* Send, without waiting, what every channel has waiting for the end of
+ * the loop turn: before the loop blocks on something else (a sync). */
+void		 mproc_flush_all(void);
 
 /* Builder. */
 void	m_create(struct mproc *, uint32_t type, uint32_t peerid, int fd);

@@ -14,13 +14,23 @@
  * outcomes, removals of finished messages.  Only after a batch is
  * durable are its replies sent: DLV_ACK to deliverd, and the removals.
  *
- * Both go to the threadpool (fsyncs never block the loop) in one round:
- * one work item writes and syncs the append batch, then the outcome
- * batch, whichever of them has something; one round at a time, and
- * whatever arrives meanwhile collects in the next.  A work item of its
- * own for each, in parallel, cost a wake-up of a worker thread and one
- * of the loop per batch: with the machine's CPU the limit, those
+ * Both are written and synced in one round: the append batch, then the
+ * outcome batch, whichever of them has something; one round at a time,
+ * and whatever arrives meanwhile collects in the next.  A work item of
+ * its own for each, in parallel, cost a wake-up of a worker thread and
+ * one of the loop per batch: with the machine's CPU the limit, those
  * context switches were most of queued's (docs/performance.md).
+ *
+ * Where a round runs: in the loop itself while the disk answers
+ * quickly.  Handing every round to a threadpool thread and back (the
+ * thread woken with a futex, the loop with an eventfd, often on the
+ * other CPU) took a third of queued's CPU under load (step 23).  The
+ * loop waits for the round instead: what arrives meanwhile waits in the
+ * channels' buffers and is read after it, into the next round.  A round
+ * slower than ROUND_INLINE_MAX_MS (a slow or stalled disk) sends the
+ * rounds after it to the threadpool, so that the loop goes on answering
+ * (deliveries, `tern show`) while the disk is slow; a round there that
+ * takes less than ROUND_INLINE_BACK_MS brings them back.
  *
  * Compaction (seg_compact) moves messages out of a segment that is
  * mostly garbage through the same append batches: their records are
@@ -29,6 +39,7 @@
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,7 +113,12 @@ struct round {
 	uv_work_t	 req;
 	struct abatch	*a;		/* NULL: no records to append */
 	struct batch	*b;		/* NULL: no outcomes */
+	uint64_t	 ns;		/* how long its writes and syncs took */
 };
+
+#define ROUND_INLINE_MAX_MS	50
+#define ROUND_INLINE_BACK_MS	5
+static int		 round_inline = 1;	/* rounds run in the loop */
 
 static struct batch	*cur, *running;
 static struct round	*rounding;	/* the round running */
@@ -624,11 +640,29 @@ static void
 round_work(uv_work_t *w)
 {
 	struct round *r = w->data;
+	uint64_t t0 = uv_hrtime();
 
 	if (r->a != NULL)
 		append_work(r->a);
 	if (r->b != NULL)
 		journal_work(r->b);
+	r->ns = uv_hrtime() - t0;
+}
+
+/* In the loop or in the threadpool, from how long the last round took. */
+static void
+round_where(const struct round *r)
+{
+	uint64_t ms = r->ns / 1000000;
+
+	if (round_inline && ms > ROUND_INLINE_MAX_MS) {
+		round_inline = 0;
+		log_warnx("the spool's disk is slow (a sync round took %" PRIu64
+		    " ms): syncing in a thread until it is fast again", ms);
+	} else if (!round_inline && ms < ROUND_INLINE_BACK_MS) {
+		round_inline = 1;
+		log_info("the spool's disk is fast again (%" PRIu64 " ms)", ms);
+	}
 }
 
 static void
@@ -636,8 +670,10 @@ round_done(uv_work_t *w, int status)
 {
 	struct round *r = w->data;
 	int jerror = r->b != NULL && r->b->jerror;
+	int was_inline = round_inline;
 
 	rounding = NULL;
+	round_where(r);
 	if (r->a != NULL)
 		append_done(r->a);
 	if (r->b != NULL)
@@ -645,8 +681,13 @@ round_done(uv_work_t *w, int status)
 	free(r);
 	/* After a failed journal write the retry timer submits the
 	 * outcomes, or new work does: not at once, which would spin on a
-	 * full disk. */
-	round_submit(!jerror);
+	 * full disk.  A round run in the loop leaves the next one (what
+	 * this one's replies made: bounces, compaction) to the end of the
+	 * loop turn, after what arrived meanwhile has been read. */
+	if (!was_inline)
+		round_submit(!jerror);
+	else if (!jerror && (!TAILQ_EMPTY(&apending) || cur != NULL))
+		commit_schedule();
 	sched_kick();
 }
 
@@ -670,6 +711,12 @@ round_submit(int outcomes)
 	r->a = a;
 	r->b = b;
 	r->req.data = r;
-	if (uv_queue_work(qd->loop, &r->req, round_work, round_done) != 0)
+	if (round_inline) {
+		/* What this turn composed (replies, jobs) leaves first. */
+		mproc_flush_all();
+		round_work(&r->req);
+		round_done(&r->req, 0);
+	} else if (uv_queue_work(qd->loop, &r->req, round_work,
+	    round_done) != 0)
 		fatalx("uv_queue_work");
 }

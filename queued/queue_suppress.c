@@ -67,6 +67,9 @@ suppress_ready(void)
 		m->held = 0;
 		sched_route_message(m);
 	}
+	/* Their recipients count now (spool-max-recipients): a commit
+	 * looked before they were routed. */
+	spool_is_full();
 }
 
 /* Whether m must wait for the list; it is then kept until it is in. */

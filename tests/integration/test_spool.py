@@ -2,8 +2,12 @@
 spool-segment-size, removed when nothing in them is needed, and a segment
 kept alive by a few deferred messages is compacted: those messages move
 to the active segment and survive restarts there."""
+import os
 import re
+import subprocess
 import time
+
+import pytest
 
 from conftest import (Sink, free_port, make_message, scaled, spool_records,
                       wait_for)
@@ -161,3 +165,126 @@ def test_records_of_odd_sizes_read_back_after_restart(make_tern, catchall):
         assert len(late.messages) == len(bodies)
     assert not (t.spool / "corrupt").exists() or \
         not list((t.spool / "corrupt").iterdir())
+
+
+# ------------------------------------------------- the spool's disk slows down
+
+class SlowDisk:
+    """An ext4 filesystem on a loop device whose writes can be throttled
+    to a few a second (the cgroup v1 blkio controller) for the processes
+    moved into its cgroup: a real disk that slows down and recovers."""
+
+    BLKIO = "/sys/fs/cgroup/blkio"
+
+    def __init__(self, tmp_path):
+        if os.geteuid() != 0:
+            pytest.skip("a loop device and a blkio cgroup need root (CI runs as root)")
+        if not os.path.exists(os.path.join(self.BLKIO, "cgroup.procs")):
+            pytest.skip("no cgroup v1 blkio controller to throttle a disk with")
+        self.image = tmp_path / "slowdisk.img"
+        self.mnt = tmp_path / "slowdisk"
+        self.cg = os.path.join(self.BLKIO, f"tern-slowdisk-{os.getpid()}-{id(self)}")
+        self.loop = None
+        with open(self.image, "wb") as f:
+            f.truncate(128 << 20)
+        r = subprocess.run(["losetup", "-f", "--show", str(self.image)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"no loop device: {r.stderr.strip()}")
+        self.loop = r.stdout.strip()
+        st = os.stat(self.loop)
+        self.dev = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+        subprocess.run(["mkfs.ext4", "-q", "-F", self.loop], check=True)
+        self.mnt.mkdir()
+        subprocess.run(["mount", self.loop, str(self.mnt)], check=True)
+        os.mkdir(self.cg)
+
+    def enter(self, t):
+        """ternd and every daemon under it (their threads go along)."""
+        for pid in [t.proc.pid] + list(t.descendants()):
+            with open(os.path.join(self.cg, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+    def throttle(self, iops: int):
+        """At most `iops` writes a second to the disk; 0: no limit."""
+        with open(os.path.join(self.cg, "blkio.throttle.write_iops_device"),
+                  "w") as f:
+            f.write(f"{self.dev} {iops}")
+
+    def close(self):
+        if os.path.isdir(self.cg):
+            self.throttle(0)
+            with open(os.path.join(self.cg, "cgroup.procs")) as f:
+                pids = f.read().split()
+            for pid in pids:
+                try:
+                    with open(os.path.join(self.BLKIO, "cgroup.procs"), "w") as f:
+                        f.write(pid)
+                except OSError:
+                    pass
+            os.rmdir(self.cg)
+        if self.loop is not None:
+            subprocess.run(["umount", "-l", str(self.mnt)], capture_output=True)
+            subprocess.run(["losetup", "-d", self.loop], capture_output=True)
+
+
+@pytest.fixture
+def slow_disk(tmp_path):
+    d = SlowDisk(tmp_path)
+    yield d
+    d.close()
+
+
+def test_slow_disk_moves_syncs_off_the_loop_and_back(make_tern, sink,
+                                                     slow_disk):
+    """The spool's disk slows down to one write a second: mail still
+    gets its 250 once it is on disk; queued says the disk is slow and
+    syncs in a thread from then on, so that `tern show status` (which
+    asks queued) is answered while a message waits for the disk.  Once
+    the disk is fast again the syncs come back and queued says so.  Every
+    message is delivered once."""
+    t = make_tern(routes={"example.test": sink}, start=False)
+    t.spool = slow_disk.mnt / "spool"
+    t.start()
+    slow_disk.enter(t)
+    t.send(SENDER, ["before@example.test"], make_message(to="before@example.test"))
+    t.wait_messages(sink, 1, rcpt="before@example.test")
+
+    slow_disk.throttle(1)
+    # the first slow round runs in queued's loop and tells it the disk is slow
+    t.send(SENDER, ["slow1@example.test"], make_message(to="slow1@example.test"))
+    t.wait_for(lambda: "the spool's disk is slow" in t.log_text(),
+               what="queued's warning about the slow disk")
+
+    # a message waits for the disk (a round takes two seconds now): its
+    # DATA is in, no reply yet, and queued answers meanwhile, each time
+    # in far less than a round (a loop that waited for the disk would
+    # answer the first at the end of the round under way)
+    s = t.smtp()
+    assert s.mail(SENDER)[0] == 250
+    assert s.rcpt("slow2@example.test")[0] == 250
+    assert s.putcmd("DATA") is None and s.getreply()[0] == 354
+    s.send(make_message(to="slow2@example.test") + b".\r\n")
+    time.sleep(0.3)
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = t.cli("show", "status")
+        took = time.monotonic() - t0
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert took < 1.0, f"show status took {took:.2f} s: queued's loop waited for the disk"
+    code, text = s.getreply()
+    assert code == 250, (code, text)
+    s.quit()
+
+    slow_disk.throttle(0)
+    for i in range(20):
+        r = f"fast{i}@example.test"
+        t.send(SENDER, [r], make_message(to=r))
+        if "the spool's disk is fast again" in t.log_text():
+            break
+    t.wait_for(lambda: "the spool's disk is fast again" in t.log_text(),
+               what="queued's note that the disk is fast again")
+    t.wait_messages(sink, 3 + i + 1)
+    time.sleep(scaled(1))
+    rcpts = [m.rcpt_tos[0] for m in sink.messages]
+    assert len(rcpts) == len(set(rcpts)) == 3 + i + 1, rcpts
