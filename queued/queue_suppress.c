@@ -35,6 +35,7 @@ static struct suplist	*qsups;
 static int		 sup_ready;
 static uv_timer_t	 sup_timer;
 static TAILQ_HEAD(, qmsg) sup_held = TAILQ_HEAD_INITIALIZER(sup_held);
+static uint64_t		 sup_held_rcpts;	/* their recipients */
 
 static void
 suppress_timeout(uv_timer_t *t)
@@ -67,9 +68,16 @@ suppress_ready(void)
 		m->held = 0;
 		sched_route_message(m);
 	}
-	/* Their recipients count now (spool-max-recipients): a commit
-	 * looked before they were routed. */
+	sup_held_rcpts = 0;
 	spool_is_full();
+}
+
+/* Recipients of messages held for the list: they count towards
+ * spool-max-recipients as much as routed ones (spool_is_full). */
+uint64_t
+suppress_held_rcpts(void)
+{
+	return sup_held_rcpts;
 }
 
 /* Whether m must wait for the list; it is then kept until it is in. */
@@ -80,6 +88,7 @@ suppress_hold(struct qmsg *m)
 		return 0;
 	m->held = 1;
 	TAILQ_INSERT_TAIL(&sup_held, m, hentry);
+	sup_held_rcpts += m->env->nrcpt;
 	return 1;
 }
 

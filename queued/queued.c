@@ -80,7 +80,7 @@ spool_is_full(void)
 	}
 	if (spool_avail() < floor)
 		full = 1;
-	if (limit > 0 && qd->nrcpts >= limit)
+	if (limit > 0 && qd->nrcpts + suppress_held_rcpts() >= limit)
 		full = 1;
 	if (full != qd->spool_full) {
 		qd->spool_full = full;

@@ -333,6 +333,7 @@ int		 inbound_divert(struct qmsg *, uint32_t k);
 void		 suppress_init(void);
 void		 suppress_ready(void);
 int		 suppress_hold(struct qmsg *);
+uint64_t	 suppress_held_rcpts(void);
 void		 suppress_msg(struct msg *);
 void		 suppress_smtpd(struct mproc *);
 int		 suppress_check(struct qmsg *, uint32_t k);
