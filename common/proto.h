@@ -114,8 +114,10 @@ enum imsg_type {
 	/* --- queued <-> deliverd: delivery --- */
 
 	/* queued: deliver these recipients of one message; fd = message
-	 * file (read only).  envelope with only the job's recipients, then
-	 * str queue ("domain/vmta"), str domain */
+	 * file (read only), or none: u64 seg names a segment of the message
+	 * log sent before (DLV_SEG).  envelope with only the job's
+	 * recipients, then str queue ("domain/vmta"), str domain, u64 seg
+	 * (0: the fd) */
 	DLV_JOB = 200,
 	/* deliverd: outcome for one recipient.  struct dlv_result fields
 	 * (envelope.h: m_add_result) */
@@ -131,6 +133,14 @@ enum imsg_type {
 	DLV_INFLIGHT,
 	/* deliverd: replay after (re)connect finished. */
 	DLV_HELLO_END,
+	/* queued: fd = a segment of the message log (read only), kept by
+	 * the worker for the jobs that name it, so that a job carries no
+	 * descriptor (one sendmsg and recvmsg each, a dup and two closes
+	 * per message before).  u64 seg */
+	DLV_SEG,
+	/* queued: the segment is gone; close it once no job reads it.
+	 * u64 seg */
+	DLV_SEG_DROP,
 
 	/* --- ternd -> deliverd: DKIM keys (deliverd never opens them) --- */
 

@@ -73,6 +73,12 @@ deliverd_queued_msg(struct mproc *p, struct imsg *imsg)
 	case DLV_ACK:
 		mta_job_ack(imsg);
 		return;
+	case DLV_SEG:
+		mta_seg_recv(imsg);
+		return;
+	case DLV_SEG_DROP:
+		mta_seg_drop_recv(imsg);
+		return;
 	case DLV_SLOT_GRANT:
 		mta_slot_grant(imsg);
 		return;
@@ -89,6 +95,7 @@ deliverd_queued_gone(struct mproc *p)
 	if (p != d_queued)
 		return;
 	d_queued = NULL;
+	mta_seg_forget();
 	/* In-flight jobs go on; their results wait for the next queued. */
 	log_info("queued went away; %d job(s) kept for its return",
 	    mta_job_count());

@@ -87,6 +87,8 @@ struct mta_job {
 	char			*queue;		/* "domain/vmta" */
 	char			*domain;
 	int			 fd;		/* message file, -1 once sent */
+	struct mta_seg		*seg;		/* fd is this segment's, or NULL:
+						 * the job's own */
 	char			*via;		/* the rollup queue that ran it */
 	char			*dkim;		/* DKIM-Signature header, or NULL */
 	int			 dkim_done;	/* signing was tried */
@@ -101,6 +103,14 @@ struct mproc	*mta_queued(void);
 struct mproc	*mta_mgmtd(void);	/* NULL: not connected */
 int		 mta_stopping(void);
 void		 mta_check_exit(void);
+
+/* mta_seg.c: segments of the spool's log, held for jobs */
+struct mta_seg;
+void		 mta_seg_recv(struct imsg *);
+void		 mta_seg_drop_recv(struct imsg *);
+void		 mta_seg_forget(void);
+struct mta_seg	*mta_seg_get(uint64_t seq, int *fd);
+void		 mta_seg_put(struct mta_seg *);
 
 /* mta_job.c */
 void		 mta_job_recv(struct imsg *);

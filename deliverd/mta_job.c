@@ -105,15 +105,23 @@ mta_job_recv(struct imsg *imsg)
 	struct mta_job *job;
 	struct msg m;
 	const char *queue, *domain;
+	struct mta_seg *seg = NULL;
+	uint64_t seq;
+	int fd = imsg->fd;
 
 	m_msg(&m, imsg);
 	m_get_envelope(&m, &env);
 	m_get_string(&m, &queue);
 	m_get_string(&m, &domain);
+	m_get_u64(&m, &seq);
 	m_end(&m);
 	if (queue == NULL || domain == NULL)
 		fatalx("DLV_JOB without queue or domain");
-	job = mta_job_new(&env, queue, domain, imsg->fd, imsg->hdr.peerid);
+	/* The message is in a segment queued sent before (mta_seg.c). */
+	if (seq != 0 && fd == -1)
+		seg = mta_seg_get(seq, &fd);
+	job = mta_job_new(&env, queue, domain, fd, imsg->hdr.peerid);
+	job->seg = seg;
 	envelope_clear_view(&env);
 	log_debug("%s: job %u for %s, %u recipient(s), %llu bytes",
 	    job->env->qid, job->id, job->queue, job->env->nrcpt,
@@ -170,7 +178,11 @@ mta_job_fail(struct mta_job *job, uint32_t status, int conn_level,
 void
 mta_job_close_fd(struct mta_job *job)
 {
-	if (job->fd != -1) {
+	if (job->seg != NULL) {
+		mta_seg_put(job->seg);
+		job->seg = NULL;
+		job->fd = -1;
+	} else if (job->fd != -1) {
 		close(job->fd);
 		job->fd = -1;
 	}

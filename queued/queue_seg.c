@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 #include "queued.h"
 #include "util.h"
 
@@ -136,11 +137,30 @@ seg_new(uint64_t seq)
 	return s;
 }
 
+/* Workers that hold the segment's descriptor let it go (DLV_SEG_DROP). */
+static void
+seg_drop_workers(struct qseg *s)
+{
+	struct mproc *p;
+	int w;
+
+	for (w = 1; w < 32; w++) {
+		if (!(s->workers & (1u << w)) || w > qd->nworkers ||
+		    (p = qd->workers[w]) == NULL)
+			continue;
+		m_create(p, DLV_SEG_DROP, 0, -1);
+		m_add_u64(p, s->seq);
+		m_close(p);
+	}
+	s->workers = 0;
+}
+
 static void
 seg_unlink(struct qseg *s)
 {
 	char path[1200];
 
+	seg_drop_workers(s);
 	seg_path(path, sizeof(path), s->seq);
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("%s", path);
@@ -207,6 +227,48 @@ seg_detach(struct qmsg *m)
 	s->live_bytes -= m->reclen;
 	if (s->nlive == 0 && s != active)
 		seg_unlink(s);
+}
+
+/*
+ * A job names its message's segment instead of carrying a descriptor:
+ * each worker (deliverd instance) is sent a segment's descriptor once
+ * (DLV_SEG) and keeps it until told the segment is gone (DLV_SEG_DROP,
+ * seg_unlink); through it, jobs under way read a segment unlinked
+ * meanwhile (compaction, removal) until they are done.  Returns the
+ * segment's number for the job, or 0 when the job must carry a
+ * descriptor of its own (seg_open_body).
+ */
+uint64_t
+seg_for_worker(const struct qmsg *m, int w)
+{
+	struct qseg *s = m->seg;
+	struct mproc *p;
+	int fd;
+
+	if (s == NULL || s->rfd == -1 || s->seq == 0 || w <= 0 || w >= 32 ||
+	    (p = qd->workers[w]) == NULL)
+		return 0;
+	if (!(s->workers & (1u << w))) {
+		if ((fd = fcntl(s->rfd, F_DUPFD_CLOEXEC, 0)) == -1)
+			return 0;
+		m_create(p, DLV_SEG, 0, fd);
+		m_add_u64(p, s->seq);
+		m_close(p);
+		s->workers |= 1u << w;
+	}
+	return s->seq;
+}
+
+/* A worker went away, and the descriptors it held with it. */
+void
+seg_worker_gone(int w)
+{
+	struct qseg *s;
+
+	if (w <= 0 || w >= 32)
+		return;
+	TAILQ_FOREACH(s, &segs, entry)
+		s->workers &= ~(1u << w);
 }
 
 /* A read-only descriptor of the segment holding the message; the body

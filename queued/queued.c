@@ -233,6 +233,7 @@ static void
 worker_lost(struct mproc *p)
 {
 	qd->workers[p->instance] = NULL;
+	seg_worker_gone(p->instance);
 	sched_worker_down(p->instance);
 	sched_slot_worker_down(p->instance);
 }

@@ -50,6 +50,7 @@ struct qseg {
 	uint64_t	 nlive;		/* records still needed */
 	uint64_t	 live_bytes;
 	int		 moving;	/* compaction copies its records */
+	uint32_t	 workers;	/* deliverd instances holding it */
 	LIST_HEAD(, qmsg) msgs;
 };
 #define SEG_HDR_LEN	59
@@ -204,6 +205,8 @@ void		 seg_attach(struct qmsg *, struct qseg *, uint64_t recoff,
 		    uint64_t reclen);
 void		 seg_detach(struct qmsg *);
 int		 seg_open_body(const struct qmsg *);
+uint64_t	 seg_for_worker(const struct qmsg *, int worker);
+void		 seg_worker_gone(int worker);
 void		 seg_compact(void (*move)(struct qmsg *));
 void		 seg_recover(void (*cb)(struct envelope *, struct qseg *,
 		    uint64_t recoff, uint64_t reclen));

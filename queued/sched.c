@@ -430,7 +430,8 @@ job_send(struct sitem *it, int w)
 	char verp[MAX_ADDR * 2];
 	const char *vs;
 	uint32_t i, n = 0;
-	int fd;
+	uint64_t seg;
+	int fd = -1;
 
 	if ((r = calloc(it->nidx, sizeof(*r))) == NULL)
 		fatal("job_send");
@@ -441,7 +442,10 @@ job_send(struct sitem *it, int w)
 		    m->rcpt_item[k] == NULL)
 			r[n++] = m->env->rcpts[k];
 	}
-	if (n == 0 || (fd = queue_fs_open(m)) == -1) {
+	/* The job names the message's segment, which the worker holds
+	 * (queue_seg.c), or carries a descriptor of the message. */
+	if (n == 0 || ((seg = seg_for_worker(m, w)) == 0 &&
+	    (fd = queue_fs_open(m)) == -1)) {
 		if (n != 0)
 			log_warn("%s: cannot open message file", m->env->qid);
 		free(r);
@@ -462,6 +466,7 @@ job_send(struct sitem *it, int w)
 	m_add_envelope(qd->workers[w], &sub);
 	m_add_string(qd->workers[w], it->queue->name);
 	m_add_string(qd->workers[w], it->queue->domain);
+	m_add_u64(qd->workers[w], seg);
 	m_close(qd->workers[w]);
 	/* The item now holds exactly what was sent. */
 	for (i = 0; i < n; i++) {

@@ -19,6 +19,21 @@ def segments(t):
     return sorted(p.name for p in (t.spool / "queue" / "data").glob("*"))
 
 
+def deleted_segments_held(t):
+    """Removed segments a deliverd process still has open."""
+    held = []
+    for pid in t.child_pids("deliverd"):
+        fds = f"/proc/{pid}/fd"
+        for fd in os.listdir(fds):
+            try:
+                target = os.readlink(os.path.join(fds, fd))
+            except OSError:
+                continue
+            if "/queue/data/" in target and target.endswith("(deleted)"):
+                held.append((pid, target))
+    return held
+
+
 def delivered_once_at_start(t, rcpt, start):
     """held.test answers now (a new sink); start() brings Tern up on its
     spool: rcpt's message is delivered, and only once."""
@@ -45,6 +60,10 @@ def test_segments_rotate_and_go_when_done(make_tern, sink):
     # later one (160 KB of records, 64 KB each)
     wait_for(lambda: len(segments(t)) == 1, timeout=scaled(15),
              what="spent segments removed")
+    # deliverd read them through descriptors of its own (DLV_SEG): it
+    # lets go of the removed ones, and keeps nothing of their space
+    wait_for(lambda: not deleted_segments_held(t), timeout=scaled(15),
+             what="deliverd closing the removed segments")
     assert int(segments(t)[0], 16) >= 3, segments(t)
 
 
