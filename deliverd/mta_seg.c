@@ -55,17 +55,26 @@ mta_seg_find(uint64_t seq)
 	return RB_FIND(mta_segs, &segs, &key);
 }
 
-/* DLV_SEG: u64 seq, fd */
-void
-mta_seg_recv(struct imsg *imsg)
+/* The segment number DLV_SEG and DLV_SEG_DROP carry. */
+static uint64_t
+mta_seg_seq(struct imsg *imsg)
 {
-	struct mta_seg *s;
 	struct msg m;
 	uint64_t seq;
 
 	m_msg(&m, imsg);
 	m_get_u64(&m, &seq);
 	m_end(&m);
+	return seq;
+}
+
+/* DLV_SEG: u64 seq, fd */
+void
+mta_seg_recv(struct imsg *imsg)
+{
+	struct mta_seg *s;
+	uint64_t seq = mta_seg_seq(imsg);
+
 	if (imsg->fd == -1)
 		fatalx("DLV_SEG without a descriptor");
 	/* Sent again (a new queued): jobs under way keep the old one. */
@@ -83,13 +92,8 @@ void
 mta_seg_drop_recv(struct imsg *imsg)
 {
 	struct mta_seg *s;
-	struct msg m;
-	uint64_t seq;
 
-	m_msg(&m, imsg);
-	m_get_u64(&m, &seq);
-	m_end(&m);
-	if ((s = mta_seg_find(seq)) != NULL)
+	if ((s = mta_seg_find(mta_seg_seq(imsg))) != NULL)
 		mta_seg_drop(s);
 }
 
