@@ -144,8 +144,8 @@ seg_drop_workers(struct qseg *s)
 	struct mproc *p;
 	int w;
 
-	for (w = 1; w < 32; w++) {
-		if (!(s->workers & (1u << w)) || w > qd->nworkers ||
+	for (w = 1; w <= qd->nworkers; w++) {
+		if (!(s->workers & SEG_WORKER_BIT(w)) ||
 		    (p = qd->workers[w]) == NULL)
 			continue;
 		m_create(p, DLV_SEG_DROP, 0, -1);
@@ -245,16 +245,16 @@ seg_for_worker(const struct qmsg *m, int w)
 	struct mproc *p;
 	int fd;
 
-	if (s == NULL || s->rfd == -1 || s->seq == 0 || w <= 0 || w >= 32 ||
-	    (p = qd->workers[w]) == NULL)
+	if (s == NULL || s->rfd == -1 || s->seq == 0 || w <= 0 ||
+	    w > QUEUE_MAX_WORKERS || (p = qd->workers[w]) == NULL)
 		return 0;
-	if (!(s->workers & (1u << w))) {
+	if (!(s->workers & SEG_WORKER_BIT(w))) {
 		if ((fd = fcntl(s->rfd, F_DUPFD_CLOEXEC, 0)) == -1)
 			return 0;
 		m_create(p, DLV_SEG, 0, fd);
 		m_add_u64(p, s->seq);
 		m_close(p);
-		s->workers |= 1u << w;
+		s->workers |= SEG_WORKER_BIT(w);
 	}
 	return s->seq;
 }
@@ -265,10 +265,10 @@ seg_worker_gone(int w)
 {
 	struct qseg *s;
 
-	if (w <= 0 || w >= 32)
+	if (w <= 0 || w > QUEUE_MAX_WORKERS)
 		return;
 	TAILQ_FOREACH(s, &segs, entry)
-		s->workers &= ~(1u << w);
+		s->workers &= ~SEG_WORKER_BIT(w);
 }
 
 /* A read-only descriptor of the segment holding the message; the body

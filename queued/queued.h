@@ -50,9 +50,12 @@ struct qseg {
 	uint64_t	 nlive;		/* records still needed */
 	uint64_t	 live_bytes;
 	int		 moving;	/* compaction copies its records */
-	uint32_t	 workers;	/* deliverd instances holding it */
+	uint64_t	 workers;	/* deliverd instances holding it:
+					 * SEG_WORKER_BIT(instance) */
 	LIST_HEAD(, qmsg) msgs;
 };
+#define SEG_WORKER_BIT(w)	(1ULL << ((w) - 1))	/* w: 1..64 */
+_Static_assert(QUEUE_MAX_WORKERS <= 64, "qseg.workers has 64 bits");
 #define SEG_HDR_LEN	59
 #define SEG_END_LEN	29
 
